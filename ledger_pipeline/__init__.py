@@ -1,0 +1,1 @@
+"""ledger_pipeline: accounting rails mirrored into DuckDB through an immutable, hash-chained log."""

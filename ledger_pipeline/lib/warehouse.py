@@ -1,0 +1,184 @@
+"""The DuckDB file: opening it safely and laying down the tables every other module relies on.
+
+All storage access goes through `connect`, so moving the log to another engine
+(DuckLake, MotherDuck, Postgres) is a change here and in the resource that
+calls it, not across the code base.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+SCHEMA_VERSION = "1"
+DUCKDB_MAGIC = b"DUCK"
+LOCK_WAIT_SECONDS = 60.0
+
+DDL = """
+create schema if not exists raw;
+create schema if not exists mirror;
+create schema if not exists quarantine;
+create schema if not exists meta;
+
+create table if not exists meta.ledger_info (key varchar primary key, value varchar not null);
+
+create table if not exists raw.entity_log (
+    seq bigint not null,
+    tenant_id varchar not null,
+    rail varchar not null,
+    entity_type varchar not null,
+    entity_id varchar not null,
+    op varchar not null,
+    source varchar not null,
+    source_version varchar,
+    source_updated_at timestamptz,
+    observed_at timestamptz not null,
+    payload json not null,
+    changes json,
+    payload_hash varchar not null,
+    prev_hash varchar,
+    row_hash varchar not null,
+    run_id varchar not null
+);
+
+create table if not exists meta.sync_cursors (
+    tenant_id varchar not null,
+    rail varchar not null,
+    entity_type varchar not null,
+    updated_since timestamptz,
+    cdc_since timestamptz,
+    last_sweep_at timestamptz,
+    last_synced_at timestamptz not null,
+    run_id varchar not null,
+    primary key (tenant_id, rail, entity_type)
+);
+
+create table if not exists meta.model_watermarks (
+    model varchar not null,
+    tenant_id varchar not null,
+    log_seq bigint not null,
+    refreshed_at timestamptz not null,
+    primary key (model, tenant_id)
+);
+
+create table if not exists quarantine.mirror_rows (
+    model varchar not null,
+    tenant_id varchar not null,
+    entity_id varchar not null,
+    log_seq bigint not null,
+    payload_hash varchar not null,
+    reason varchar not null,
+    quarantined_at timestamptz not null,
+    run_id varchar not null
+);
+"""
+
+
+class WarehouseError(RuntimeError):
+    """The DuckDB file cannot be used: missing, foreign, corrupt or locked."""
+
+
+def connect(path: str | Path, *, read_only: bool = False, wait: float = LOCK_WAIT_SECONDS) -> duckdb.DuckDBPyConnection:
+    """Open the ledger database, creating it (and its tables) when absent.
+
+    Refuses a file that is not DuckDB or that holds someone else's tables, and
+    waits up to `wait` seconds for another writer to release the file lock.
+    """
+    db_path = Path(path)
+    if db_path.exists():
+        _check_is_duckdb(db_path)
+    elif read_only:
+        raise WarehouseError(f"no ledger database at {db_path}: run a sync first")
+    else:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            conn = duckdb.connect(str(db_path), read_only=read_only)
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
+                raise WarehouseError(f"cannot open {db_path}: {exc}") from exc
+            time.sleep(0.2)
+        except duckdb.Error as exc:
+            raise WarehouseError(f"cannot open {db_path} as a DuckDB database: {exc}") from exc
+    conn.execute("set TimeZone = 'UTC'")
+    if read_only:
+        _check_is_ledger(conn, db_path)
+    else:
+        ensure_schema(conn, db_path)
+    return conn
+
+
+def ensure_schema(conn: duckdb.DuckDBPyConnection, db_path: Path | str = "<memory>") -> None:
+    """Create the ledger tables if missing; refuse a database that already holds foreign tables."""
+    _check_is_ledger(conn, db_path, allow_empty=True)
+    conn.execute("begin")
+    conn.execute(DDL)
+    conn.execute(
+        "insert into meta.ledger_info values ('schema_version', ?) on conflict do nothing", [SCHEMA_VERSION]
+    )
+    conn.execute("commit")
+
+
+def create_entity_views(conn: duckdb.DuckDBPyConnection, views: Iterable[tuple[str, str, str]]) -> None:
+    """One read view per (view name, rail, entity type) over the shared log, e.g. raw.qbo_bills.
+
+    View names come from the rails' entity tables in code, never from input;
+    the filter values are bound as constants in the view text by DuckDB itself.
+    """
+    for view, rail, entity_type in views:
+        if not view.replace("_", "").isalnum():
+            raise ValueError(f"bad view name {view!r}")
+        conn.execute(
+            f"create or replace view raw.{view} as select * from raw.entity_log "
+            f"where rail = {_sql_literal(rail)} and entity_type = {_sql_literal(entity_type)}"
+        )
+
+
+def _sql_literal(value: str) -> str:
+    """Quote a code-defined constant (rail or entity name) for a view definition."""
+    if not value.isalnum():
+        raise ValueError(f"refusing to quote {value!r}: only code-defined alphanumeric names belong in a view")
+    return f"'{value}'"
+
+
+def _check_is_duckdb(db_path: Path) -> None:
+    if db_path.is_dir():
+        raise WarehouseError(f"{db_path} is a directory, not a DuckDB database file")
+    with db_path.open("rb") as fh:
+        header = fh.read(16)
+    if db_path.stat().st_size and DUCKDB_MAGIC not in header:
+        raise WarehouseError(f"{db_path} is not a DuckDB database (unrecognised file header)")
+
+
+def _check_is_ledger(conn: duckdb.DuckDBPyConnection, db_path: Path | str, *, allow_empty: bool = False) -> None:
+    tables = conn.execute(
+        "select table_schema, table_name from information_schema.tables where table_catalog = current_database()"
+    ).fetchall()
+    names = {f"{schema}.{name}" for schema, name in tables}
+    if "meta.ledger_info" in names:
+        return
+    if not names and allow_empty:
+        return
+    sample = ", ".join(sorted(names)[:5]) or "no tables"
+    raise WarehouseError(
+        f"{db_path} is a DuckDB database but not a ledger_pipeline one (found {sample}); "
+        "point LEDGER_DUCKDB_PATH at a new or existing ledger file"
+    )
+
+
+def fetch_one(conn: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> tuple | None:
+    """First row of a query, draining the result (DuckDB 2 refuses new work while a result is open)."""
+    rows = conn.execute(sql, params).fetchall() if params is not None else conn.execute(sql).fetchall()
+    return rows[0] if rows else None
+
+
+def fetch_polars(conn: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> pl.DataFrame:
+    """A query's full result as a polars frame, through Arrow (zero-copy where types allow)."""
+    return conn.sql(sql, params=params).pl()

@@ -1,0 +1,1 @@
+"""QuickBooks Online: entity table, httpx client and the offline sandbox."""
