@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export LEDGER_DUCKDB_PATH ?= $(CURDIR)/data/ledger.duckdb
 export LEDGER_STATE_DIR ?= $(CURDIR)/data/state
+export LEDGER_TENANTS_PATH ?= $(CURDIR)/data/tenants.json
 
 .PHONY: install demo test ui sandbox lock clean
 
@@ -17,15 +18,17 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-demo: install
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	@mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+demo: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/ledger-pipeline demo
 
 test: install
 	$(BIN)/python -m pytest -n 2 -q
 
-ui: install
-	@mkdir -p $(DAGSTER_HOME)
+ui: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml
 
 sandbox: install

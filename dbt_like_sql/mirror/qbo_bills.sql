@@ -26,7 +26,7 @@ final as (
         try_cast(payload ->> '$.TotalAmt' as decimal(18, 2)) as total_amt,
         try_cast(payload ->> '$.Balance' as decimal(18, 2)) as balance,
         payload ->> '$.CurrencyRef.value' as currency,
-        coalesce(json_array_length(payload, '$.Line'), 0) as line_count,
+        cast(coalesce(json_array_length(payload, '$.Line'), 0) as integer) as line_count,
         coalesce(payload ->> '$.PrivateNote', '') like '%Voided%' as is_voided,
         payload ->> '$.PrivateNote' as private_note,
         try_cast(payload ->> '$.MetaData.CreateTime' as timestamptz) as created_at,

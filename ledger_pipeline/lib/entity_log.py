@@ -103,7 +103,9 @@ class LogWriter:
             payload = canonical_json(obs.payload)
             payload_hash = sha256_hex(payload)
             head = heads.get(obs.entity_id)
-            if head is not None and (head.payload_hash == payload_hash or (obs.deleted and head.op == "deleted")):
+            # A delete of something never logged (created and deleted between two syncs) changes no mirror.
+            already_gone = obs.deleted and (head is None or head.op == "deleted")
+            if already_gone or (head is not None and head.payload_hash == payload_hash):
                 self.stats.unchanged += 1
                 continue
             op = "deleted" if obs.deleted else ("created" if head is None or head.op == "deleted" else "updated")

@@ -107,11 +107,15 @@ def connect(path: str | Path, *, read_only: bool = False, wait: float = LOCK_WAI
             time.sleep(0.2)
         except duckdb.Error as exc:
             raise WarehouseError(f"cannot open {db_path} as a DuckDB database: {exc}") from exc
-    conn.execute("set TimeZone = 'UTC'")
-    if read_only:
-        _check_is_ledger(conn, db_path)
-    else:
-        ensure_schema(conn, db_path)
+    try:
+        conn.execute("set TimeZone = 'UTC'")
+        if read_only:
+            _check_is_ledger(conn, db_path)
+        else:
+            ensure_schema(conn, db_path)
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 

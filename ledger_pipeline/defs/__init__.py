@@ -1,0 +1,1 @@
+"""Dagster wiring: thin layers over ledger_pipeline.lib and the rails."""

@@ -1,0 +1,11 @@
+"""The job that syncs tenants: every log asset, then every mirror, for the partitions asked."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+SYNC_JOB = dg.define_asset_job(
+    "sync_tenants",
+    selection=dg.AssetSelection.all(),
+    description="Extract every rail entity of the tenant into the log, then refresh its mirrors and checks.",
+)

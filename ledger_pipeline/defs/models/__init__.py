@@ -1,0 +1,1 @@
+"""Dagster definitions of the SQL models in dbt_like_sql/."""

@@ -1,0 +1,126 @@
+"""Resources: the DuckDB ledger and the QBO client factory, both typed Dagster config."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+from dagster_duckdb import DuckDBResource
+
+from ledger_pipeline.lib import settings, warehouse
+from ledger_pipeline.lib.tenants import Tenant, TenantError, TenantRegistry
+from ledger_pipeline.rails.qbo import sandbox
+from ledger_pipeline.rails.qbo.client import PRODUCTION_BASE_URL, PRODUCTION_TOKEN_URL, QboClient
+from ledger_pipeline.rails.qbo.entities import ENTITIES
+from ledger_pipeline.rails.qbo.oauth import QboCredentials
+from ledger_pipeline.rails.qbo.token_store import FileTokenStore
+
+
+class LedgerDuckDB(DuckDBResource):
+    """The ledger database. `database` empty means LEDGER_DUCKDB_PATH (default data/ledger.duckdb).
+
+    All storage access goes through `ledger()`; pointing the pipeline at
+    another engine is a change to this resource and lib/warehouse.py only.
+    """
+
+    database: str = ""
+
+    @property
+    def path(self) -> Path:
+        return Path(self.database) if self.database else settings.duckdb_path()
+
+    @contextmanager
+    def ledger(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        conn = warehouse.connect(self.path, read_only=read_only)
+        try:
+            if not read_only:
+                warehouse.create_entity_views(conn, [(f"qbo_{e.table}", "qbo", e.name) for e in ENTITIES])
+            yield conn
+        finally:
+            conn.close()
+
+
+class TenantRegistryResource(dg.ConfigurableResource):
+    """The tenant registry file. `path` empty means LEDGER_TENANTS_PATH (default data/tenants.json)."""
+
+    path: str = ""
+
+    def registry(self) -> TenantRegistry:
+        return TenantRegistry(Path(self.path) if self.path else settings.tenants_path())
+
+
+class QboResource(dg.ConfigurableResource):
+    """Builds a QBO client per tenant: the in-process sandbox, or the live API with keys from the environment.
+
+    Live keys are read through Dagster's EnvVar when a client is built, never
+    at load time, so a sandbox-only deployment needs none of them.
+    """
+
+    state_dir: str = ""
+    client_id_env: str = "QBO_CLIENT_ID"
+    client_secret_env: str = "QBO_CLIENT_SECRET"
+    page_size: int = 1000
+    max_retries: int = 6
+    backoff_base: float = 0.5  # seconds before the first retry; doubles each attempt, with jitter
+    sandbox_rate_limit: bool = True
+    sandbox_scale: float = 1.0  # multiplies the sandbox companies' sizes
+
+    @property
+    def state_path(self) -> Path:
+        return Path(self.state_dir) if self.state_dir else settings.state_dir()
+
+    def client(self, tenant: Tenant) -> QboClient:
+        if tenant.qbo is None:
+            raise TenantError(f"tenant {tenant.tenant_id!r} has no QBO connection")
+        store = FileTokenStore(self.state_path / "qbo_tokens")
+        common = dict(
+            token_store=store, page_size=self.page_size, max_retries=self.max_retries, backoff_base=self.backoff_base
+        )
+        if tenant.qbo.credentials == "sandbox":
+            box = shared_sandbox(self.state_path, self.sandbox_scale, self.sandbox_rate_limit)
+            client_id, secret, refresh = sandbox.sandbox_credentials(tenant.qbo.realm_id)
+            return QboClient(
+                tenant.qbo.realm_id,
+                QboCredentials(client_id, secret, refresh),
+                base_url=sandbox.SANDBOX_BASE_URL,
+                token_url=sandbox.SANDBOX_TOKEN_URL,
+                transport=box.transport(),
+                clock=lambda: box.now,
+                **common,
+            )
+        return QboClient(
+            tenant.qbo.realm_id,
+            QboCredentials(
+                _secret(self.client_id_env, tenant), _secret(self.client_secret_env, tenant),
+                _secret(tenant.qbo.refresh_token_env or "", tenant),
+            ),
+            base_url=PRODUCTION_BASE_URL,
+            token_url=PRODUCTION_TOKEN_URL,
+            **common,
+        )
+
+
+@functools.cache
+def shared_sandbox(state_dir: Path, scale: float = 1.0, rate_limited: bool = True) -> sandbox.QboSandbox:
+    """The emulator whose clock and tokens every process shares through a state file under state_dir.
+
+    `scale` multiplies the demo companies' sizes (tests shrink them, benchmarks grow them).
+    """
+    companies = tuple(dataclasses.replace(c, size=max(50, int(c.size * scale))) for c in sandbox.DEMO_COMPANIES)
+    options = {} if rate_limited else {"rate_limit": None}
+    return sandbox.QboSandbox(companies, state_path=state_dir / "qbo_sandbox.json", **options)
+
+
+def _secret(name: str, tenant: Tenant) -> str:
+    value = dg.EnvVar(name).get_value() if name else None
+    if not value:
+        raise TenantError(
+            f"tenant {tenant.tenant_id!r}: QBO credential variable {name or '(unnamed)'} is not set; "
+            "export it or register the tenant with sandbox credentials"
+        )
+    return value

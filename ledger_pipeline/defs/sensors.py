@@ -1,0 +1,27 @@
+"""The tenant sensor: a tenant added to the registry file becomes a partition and gets its first sync."""
+
+import dagster as dg
+
+from ledger_pipeline.defs.jobs import SYNC_JOB
+from ledger_pipeline.defs.partitions import TENANTS
+from ledger_pipeline.defs.resources import TenantRegistryResource
+from ledger_pipeline.lib.tenants import TenantError
+
+
+@dg.sensor(job=SYNC_JOB, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
+def tenant_registry_sensor(
+    context: dg.SensorEvaluationContext, tenants: TenantRegistryResource
+) -> dg.SensorResult | dg.SkipReason:
+    """Add a partition (and request an initial sync) for every registered tenant Dagster does not know yet."""
+    try:
+        registered = set(tenants.registry().load())
+    except TenantError as exc:
+        return dg.SkipReason(str(exc))
+    known = set(context.instance.get_dynamic_partitions(TENANTS.name))
+    new = sorted(registered - known)
+    if not new:
+        return dg.SkipReason(f"{len(known)} tenants, none new")
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(run_key=f"initial-sync:{t}", partition_key=t) for t in new],
+        dynamic_partitions_requests=[TENANTS.build_add_request(new)],
+    )

@@ -1,0 +1,33 @@
+"""Running a pandera (polars) model over mirror candidates and naming each bad row's reasons."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import pandera.errors
+import pandera.polars as pa
+import polars as pl
+
+
+class SchemaMismatch(RuntimeError):
+    """The SQL model and its pandera contract disagree on columns or types: a code defect, not bad data."""
+
+
+def row_failures(schema: type[pa.DataFrameModel], frame: pl.DataFrame) -> dict[int, str]:
+    """{row index: "column: check (value); ..."} for every row that breaks the schema."""
+    try:
+        schema.validate(frame, lazy=True)
+    except pandera.errors.SchemaErrors as errors:
+        cases = errors.failure_cases
+    else:
+        return {}
+    whole_frame = cases.filter(pl.col("index").is_null())
+    if whole_frame.height:
+        detail = "; ".join(
+            f"{row['column']}: {row['check']} ({row['failure_case']})" for row in whole_frame.head(5).to_dicts()
+        )
+        raise SchemaMismatch(f"{schema.__name__} does not match its SQL model: {detail}")
+    reasons: dict[int, list[str]] = defaultdict(list)
+    for row in cases.sort("index", "column").to_dicts():
+        reasons[row["index"]].append(f"{row['column']}: {row['check']} (got {row['failure_case']!s})")
+    return {index: "; ".join(found) for index, found in reasons.items()}

@@ -1,0 +1,191 @@
+"""QboSandbox: the offline QuickBooks Online, in-process behind an httpx transport.
+
+Books are a pure function of (seed, company spec, simulated instant); the simulated clock, the
+refresh-token generations, injected faults and touches are shared state (optionally a file shared
+by several processes). Companies are built lazily on their first request.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ..entities import entity as lookup_entity
+from .history import GENESIS_SEC, Company, stable_seed
+from .render_txn import render
+from .search import Searcher
+from .spec import DEFAULT_START, DEMO_COMPANIES, GENESIS, QBO_RATE_LIMIT, CompanySpec, Fault, RateLimit
+from .state import FaultSlot, SharedState, StateStore
+from .throttle import Limiter
+from .timefmt import epoch_us, from_epoch_us
+
+
+class SandboxTransport(httpx.BaseTransport):
+    """httpx transport answering every request from a QboSandbox, without any socket."""
+
+    def __init__(self, sandbox: QboSandbox) -> None:
+        self.sandbox = sandbox
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.read()
+        return self.sandbox.handle(request)
+
+
+class QboSandbox:
+    """A deterministic emulator of the QBO Accounting API v3 for a set of synthetic companies.
+
+    With `state_path`, the clock, refresh-token generations, faults and touches live in that file
+    and `start` only applies when the file does not exist yet. `specs`, `store`, `limiter`, `lock`
+    and `searcher()` are the package's own plumbing (used by api.py and friends), not the contract.
+    """
+
+    def __init__(self, companies: tuple[CompanySpec, ...] | list[CompanySpec] = DEMO_COMPANIES, *, seed: int = 7,
+                 start: datetime = DEFAULT_START, state_path: Path | str | None = None,
+                 rate_limit: RateLimit | None = QBO_RATE_LIMIT) -> None:
+        self.specs: dict[str, CompanySpec] = {}
+        for spec in companies:
+            if spec.realm_id in self.specs:
+                raise ValueError(f"duplicate sandbox realm id {spec.realm_id}")
+            self.specs[spec.realm_id] = spec
+        if not self.specs:
+            raise ValueError("a sandbox needs at least one company")
+        self.seed = seed
+        start_us = self._check_instant(start)
+        fingerprint = f"{stable_seed(seed, *sorted(map(repr, self.specs.values()))):016x}"
+        self.store = StateStore(Path(state_path) if state_path is not None else None,
+                                SharedState(clock_us=start_us, fingerprint=fingerprint))
+        self.limiter = Limiter(rate_limit)
+        self.lock = threading.RLock()
+        self._searchers: dict[str, Searcher] = {}
+
+    def __repr__(self) -> str:
+        return f"QboSandbox(realms={list(self.specs)}, seed={self.seed}, now={self.now.isoformat()})"
+
+    @property
+    def companies(self) -> tuple[CompanySpec, ...]:
+        return tuple(self.specs.values())
+
+    # --- clock ------------------------------------------------------------------------------
+    @staticmethod
+    def _check_instant(instant: datetime) -> int:
+        us = epoch_us(instant)
+        if us < GENESIS_SEC * 1_000_000:
+            raise ValueError(f"sandbox books start at {GENESIS.isoformat()}; {instant.isoformat()} is before that")
+        return us
+
+    @property
+    def now(self) -> datetime:
+        """The simulated clock (UTC)."""
+        return from_epoch_us(self.store.view().clock_us)
+
+    def advance(self, delta: timedelta) -> None:
+        step = delta // timedelta(microseconds=1)
+        self.store.mutate(lambda s: self._set(s, s.clock_us + step))
+
+    def set_clock(self, instant: datetime) -> None:
+        target = self._check_instant(instant)
+        self.store.mutate(lambda s: self._set(s, target))
+
+    @staticmethod
+    def _set(state: SharedState, target: int) -> None:
+        if target < GENESIS_SEC * 1_000_000:
+            raise ValueError(f"sandbox books start at {GENESIS.isoformat()}; cannot move the clock before it")
+        if target < state.clock_us:  # history after the new instant is regenerated: manual touches go
+            state.touches = [t for t in state.touches if t[0] <= target // 1_000_000]
+        state.clock_us = target
+
+    # --- faults and tokens ----------------------------------------------------------------------
+    def _realm(self, realm_id: str) -> CompanySpec:
+        try:
+            return self.specs[realm_id]
+        except KeyError:
+            raise ValueError(f"unknown sandbox realm {realm_id!r}; known: {', '.join(self.specs)}") from None
+
+    def inject(self, realm_id: str, fault: Fault) -> None:
+        self._realm(realm_id)
+        self.store.mutate(lambda s: s.faults.setdefault(realm_id, []).append(FaultSlot(fault)))
+
+    def clear_faults(self, realm_id: str | None = None) -> None:
+        if realm_id is not None:
+            self._realm(realm_id)
+        self.store.mutate(lambda s: s.faults.clear() if realm_id is None else s.faults.pop(realm_id, None))
+
+    def faults(self, realm_id: str) -> list[Fault]:
+        """Faults still armed for a realm."""
+        return [slot.fault for slot in self.store.view().faults.get(realm_id, [])]
+
+    def take_fault(self, realm_id: str, endpoint: str) -> tuple[Fault, int] | None:
+        """The fault that fires for this request, with its hit number (1-based), or None."""
+        if not self.store.view().faults.get(realm_id):
+            return None
+
+        def take(state: SharedState) -> tuple[Fault, int] | None:
+            fired = None
+            slots = state.faults.get(realm_id, [])
+            for slot in slots:
+                if slot.fault.endpoint not in ("any", endpoint) or (
+                        endpoint == "token" and slot.fault.kind == "expire_token"):
+                    continue
+                if slot.passed < slot.fault.after:
+                    slot.passed += 1
+                elif fired is None:
+                    slot.hits += 1
+                    fired = (slot.fault, slot.hits)
+            state.faults[realm_id] = [s for s in slots if s.fault.count == -1 or s.hits < s.fault.count]
+            return fired
+        return self.store.mutate(take)
+
+    def reconnect(self, realm_id: str) -> None:
+        """Forget every rotation: the documented initial refresh token works again (QBO: reconnect the app)."""
+        self._realm(realm_id)
+        self.store.mutate(lambda s: s.generations.pop(realm_id, None))
+
+    # --- HTTP -------------------------------------------------------------------------------
+    def transport(self) -> httpx.BaseTransport:
+        return SandboxTransport(self)
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        from .api import handle  # api imports this module
+
+
+        return handle(self, request)
+
+    # --- books ------------------------------------------------------------------------------
+    def searcher(self, realm_id: str, now_us: int) -> Searcher:
+        """The realm's books replayed to `now_us` (callers hold `self.lock` while they use them)."""
+        spec = self._realm(realm_id)
+        searcher = self._searchers.get(realm_id)
+        if searcher is None:
+            searcher = self._searchers[realm_id] = Searcher(Company(spec, self.seed))
+        touches = [(sec, entity, slot) for sec, realm, entity, slot in self.store.view().touches if realm == realm_id]
+        searcher.company.advance_to(now_us // 1_000_000, touches)
+        return searcher
+
+    def _table(self, realm_id: str, entity: str) -> tuple[Company, Any]:
+        lookup_entity(entity)
+        company = self.searcher(realm_id, self.store.view().clock_us).company
+        return company, company.books.tables[entity]
+
+    def live_objects(self, realm_id: str, entity: str) -> dict[str, dict]:
+        """Id -> payload of every object that exists now (inactive name-list rows included)."""
+        with self.lock:
+            company, table = self._table(realm_id, entity)
+            return {str(s + 1): render(company, entity, s) for s in range(len(table)) if table.is_live(s)}
+
+    def deleted_ids(self, realm_id: str, entity: str) -> set[str]:
+        with self.lock:
+            _, table = self._table(realm_id, entity)
+            return {str(s + 1) for s in range(len(table)) if not table.is_live(s)}
+
+    def touch(self, realm_id: str, entity: str, object_id: str) -> None:
+        """Bump an existing object now (SyncToken + 1, LastUpdatedTime = now), e.g. while a test pages."""
+        with self.lock:
+            _, table = self._table(realm_id, entity)
+            slot = int(object_id) - 1 if str(object_id).isdigit() else -1
+            if not (0 <= slot < len(table) and table.is_live(slot)):
+                raise ValueError(f"realm {realm_id}: no live {entity} with Id {object_id!r}")
+            self.store.mutate(lambda s: s.touches.append((s.clock_us // 1_000_000, realm_id, entity, slot)))

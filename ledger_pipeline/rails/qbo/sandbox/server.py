@@ -1,0 +1,121 @@
+"""The sandbox as a real HTTP server on localhost (stdlib ThreadingHTTPServer around `QboSandbox.handle`).
+
+Every request becomes an httpx.Request and every httpx.Response goes back byte for byte, so the
+server and the in-process transport answer identically. A `reset` fault closes the socket with an
+RST instead of answering.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import sys
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TextIO
+
+import httpx
+
+from .auth import CLIENT_ID
+from .sandbox import QboSandbox
+
+_HOP_BY_HOP = {"content-length", "transfer-encoding", "connection", "keep-alive"}
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], sandbox: QboSandbox) -> None:
+        super().__init__(address, _Handler)
+        self.sandbox = sandbox
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        self._dispatch()
+
+    do_POST = do_PUT = do_DELETE = do_HEAD = do_GET
+
+    def log_message(self, format: str, *args: object) -> None:  # quiet: tokens travel in URLs of other tools
+        return
+
+    def _dispatch(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        host = self.headers.get("Host") or "127.0.0.1"
+        request = httpx.Request(self.command, f"http://{host}{self.path}", headers=list(self.headers.items()),
+                                content=body)
+        try:
+            response = self.server.sandbox.handle(request)
+        except httpx.TransportError:
+            self._reset()
+            return
+        self.send_response(response.status_code)
+        for name, value in response.headers.multi_items():
+            if name.lower() not in _HOP_BY_HOP:
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.content)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.content)
+
+    def _reset(self) -> None:
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+        except OSError:
+            pass
+
+
+@dataclass
+class RunningServer:
+    """A sandbox server running in a background thread (for tests and tools)."""
+
+    sandbox: QboSandbox
+    host: str
+    port: int
+    _server: _Server = field(repr=False)
+    _thread: threading.Thread = field(repr=False)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.base_url}/oauth2/v1/tokens/bearer"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+def start_in_thread(sandbox: QboSandbox, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
+    server = _Server((host, port), sandbox)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              name=f"qbo-sandbox-{server.server_address[1]}", daemon=True)
+    thread.start()
+    return RunningServer(sandbox, host, server.server_address[1], server, thread)
+
+
+def serve(sandbox: QboSandbox, host: str, port: int, *, out: TextIO | None = None) -> None:
+    """Serve until interrupted, after announcing the base URL, realms and client id on one line."""
+    server = _Server((host, port), sandbox)
+    realms = ", ".join(f"{s.realm_id} ({s.name})" for s in sandbox.companies)
+    base = f"http://{host}:{server.server_address[1]}"
+    (out or sys.stdout).write(f"QBO sandbox at {base} (token URL {base}/oauth2/v1/tokens/bearer); realms: {realms}; "
+                              f"client id {CLIENT_ID}; demo credentials: docs/sandbox.md or sandbox_credentials()\n")
+    (out or sys.stdout).flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

@@ -1,0 +1,121 @@
+"""pandera (polars) contracts of the QBO mirrors: what a row must hold to be published.
+
+A row that breaks one stays in the log and goes to quarantine with the reason.
+The SQL models cast with try_cast, so a payload whose field changed type shows
+up here as a null in a required column rather than failing the whole refresh.
+"""
+
+from __future__ import annotations
+
+import pandera.polars as pa
+import polars as pl
+from pandera.engines import polars_engine as pe
+
+MONEY = {"precision": 18, "scale": 2}
+UTC_US = {"time_unit": "us", "time_zone": "UTC"}
+QBO_ID = r"^[0-9]{1,20}$"
+CURRENCY = r"^[A-Z]{3}$"
+
+
+class _MirrorRow(pa.DataFrameModel):
+    """Columns every QBO mirror carries."""
+
+    tenant_id: str = pa.Field(nullable=False)
+    qbo_id: str = pa.Field(nullable=False, str_matches=QBO_ID)
+    sync_token: pl.Int32 = pa.Field(nullable=False, ge=0)
+    currency: str = pa.Field(nullable=True, str_matches=CURRENCY)
+    created_at: pe.DateTime = pa.Field(nullable=False, dtype_kwargs=UTC_US)
+    updated_at: pe.DateTime = pa.Field(nullable=False, dtype_kwargs=UTC_US)
+    last_synced_at: pe.DateTime = pa.Field(nullable=False, dtype_kwargs=UTC_US)
+    sync_source: str = pa.Field(isin=["query", "cdc", "sweep"])
+    log_seq: pl.Int64 = pa.Field(nullable=False, ge=1)
+    payload_hash: str = pa.Field(nullable=False, str_length={"min_value": 64, "max_value": 64})
+
+    class Config:
+        strict = True
+
+
+class _NameListRow(_MirrorRow):
+    is_active: bool = pa.Field(nullable=False)
+
+
+class QboVendorMirror(_NameListRow):
+    display_name: str = pa.Field(nullable=False, str_length={"min_value": 1})
+    company_name: str = pa.Field(nullable=True)
+    email: str = pa.Field(nullable=True)
+    balance: pe.Decimal = pa.Field(nullable=True, dtype_kwargs=MONEY)
+    is_1099: bool = pa.Field(nullable=False)
+
+
+class QboCustomerMirror(_NameListRow):
+    display_name: str = pa.Field(nullable=False, str_length={"min_value": 1})
+    company_name: str = pa.Field(nullable=True)
+    given_name: str = pa.Field(nullable=True)
+    family_name: str = pa.Field(nullable=True)
+    email: str = pa.Field(nullable=True)
+    balance: pe.Decimal = pa.Field(nullable=True, dtype_kwargs=MONEY)
+    is_taxable: bool = pa.Field(nullable=False)
+
+
+class QboAccountMirror(_NameListRow):
+    name: str = pa.Field(nullable=False, str_length={"min_value": 1})
+    fully_qualified_name: str = pa.Field(nullable=True)
+    account_type: str = pa.Field(nullable=False)
+    account_sub_type: str = pa.Field(nullable=True)
+    classification: str = pa.Field(nullable=True)
+    current_balance: pe.Decimal = pa.Field(nullable=True, dtype_kwargs=MONEY)
+    is_sub_account: bool = pa.Field(nullable=False)
+
+
+class _TransactionRow(_MirrorRow):
+    txn_date: pl.Date = pa.Field(nullable=False)
+    total_amt: pe.Decimal = pa.Field(nullable=False, dtype_kwargs=MONEY)
+    is_voided: bool = pa.Field(nullable=False)
+    private_note: str = pa.Field(nullable=True)
+
+
+class _DocumentRow(_TransactionRow):
+    doc_number: str = pa.Field(nullable=True)
+    due_date: pl.Date = pa.Field(nullable=True)
+    balance: pe.Decimal = pa.Field(nullable=False, dtype_kwargs=MONEY)
+    line_count: pl.Int32 = pa.Field(nullable=False, ge=0)
+
+
+class QboBillMirror(_DocumentRow):
+    vendor_id: str = pa.Field(nullable=False, str_matches=QBO_ID)
+    vendor_name: str = pa.Field(nullable=True)
+    ap_account_id: str = pa.Field(nullable=True)
+
+
+class QboInvoiceMirror(_DocumentRow):
+    customer_id: str = pa.Field(nullable=False, str_matches=QBO_ID)
+    customer_name: str = pa.Field(nullable=True)
+    ar_account_id: str = pa.Field(nullable=True)
+
+
+class QboBillPaymentMirror(_TransactionRow):
+    doc_number: str = pa.Field(nullable=True)
+    vendor_id: str = pa.Field(nullable=False, str_matches=QBO_ID)
+    vendor_name: str = pa.Field(nullable=True)
+    pay_type: str = pa.Field(nullable=True)
+    bank_account_id: str = pa.Field(nullable=True)
+    linked_bill_ids: pl.List(pl.String) = pa.Field(nullable=True)
+
+
+class QboPaymentMirror(_TransactionRow):
+    customer_id: str = pa.Field(nullable=False, str_matches=QBO_ID)
+    customer_name: str = pa.Field(nullable=True)
+    deposit_account_id: str = pa.Field(nullable=True)
+    unapplied_amt: pe.Decimal = pa.Field(nullable=True, dtype_kwargs=MONEY)
+    linked_invoice_ids: pl.List(pl.String) = pa.Field(nullable=True)
+
+
+MIRROR_SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
+    "mirror.qbo_vendors": QboVendorMirror,
+    "mirror.qbo_customers": QboCustomerMirror,
+    "mirror.qbo_accounts": QboAccountMirror,
+    "mirror.qbo_bills": QboBillMirror,
+    "mirror.qbo_invoices": QboInvoiceMirror,
+    "mirror.qbo_bill_payments": QboBillPaymentMirror,
+    "mirror.qbo_payments": QboPaymentMirror,
+}

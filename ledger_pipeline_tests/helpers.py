@@ -1,0 +1,56 @@
+"""Reading what a pipeline run did: mirror contents, sandbox truth, log counts, failure messages."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from ledger_pipeline.lib.canonical import canonical_json, sha256_hex
+from ledger_pipeline.rails.qbo.entities import ENTITIES, QboEntity
+
+
+def truth(project, realm: str, entity: QboEntity) -> dict[str, str]:
+    """{id: payload hash} of what the sandbox holds now (inactive name-list rows included)."""
+    return {i: sha256_hex(canonical_json(p)) for i, p in project.sandbox.live_objects(realm, entity.name).items()}
+
+
+def mirror(project, tenant_id: str, entity: QboEntity) -> dict[str, str]:
+    rows = project.query(f"select qbo_id, payload_hash from mirror.qbo_{entity.table} where tenant_id = ?", [tenant_id])
+    return dict(rows)
+
+
+def all_truth(project, realm: str) -> dict[str, dict[str, str]]:
+    return {e.name: truth(project, realm, e) for e in ENTITIES}
+
+
+def log_count(project, tenant_id: str | None = None) -> int:
+    if tenant_id is None:
+        return project.query("select count(*) from raw.entity_log")[0][0]
+    return project.query("select count(*) from raw.entity_log where tenant_id = ?", [tenant_id])[0][0]
+
+
+def failure_text(result: dg.ExecuteInProcessResult) -> str:
+    """Every step failure's message and description, joined."""
+    parts = []
+    for event in result.all_events:
+        if event.event_type == dg.DagsterEventType.STEP_FAILURE:
+            data = event.step_failure_data
+            error = data.error
+            while error is not None:
+                parts.append(error.message)
+                error = error.cause
+            if data.user_failure_data and data.user_failure_data.description:
+                parts.append(data.user_failure_data.description)
+    return "\n".join(parts)
+
+
+def op_config(asset_prefix: str, **config) -> dict:
+    """Run config giving the same config to every op of the sync job whose name starts with the prefix."""
+    from ledger_pipeline.defs.models.assets import MODEL_ASSETS
+    from ledger_pipeline.defs.qbo.assets import LOG_ASSETS
+
+    ops = {}
+    for asset in [*LOG_ASSETS, *MODEL_ASSETS]:
+        name = asset.op.name
+        if name.startswith(asset_prefix):
+            ops[name] = {"config": config}
+    return {"ops": ops}

@@ -1,0 +1,140 @@
+"""The Dagster project as a whole: it loads, the sensor adds tenants, bad input fails clearly and writes nothing."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+import duckdb
+import pytest
+
+from ledger_pipeline import cli
+from ledger_pipeline.defs.partitions import TENANTS
+from ledger_pipeline.defs.resources import LedgerDuckDB, TenantRegistryResource
+from ledger_pipeline.defs.sensors import tenant_registry_sensor
+from ledger_pipeline.definitions import build_definitions, defs
+from ledger_pipeline.lib import warehouse
+from ledger_pipeline.lib.tenants import QboConnection, Tenant
+from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES
+from ledger_pipeline_tests.conftest import Project
+from ledger_pipeline_tests.helpers import failure_text
+
+
+def test_definitions_load_with_every_asset_check_job_schedule_and_sensor():
+    repo = defs.get_repository_def()
+    keys = {k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()}
+    assert {"raw/qbo_bills", "mirror/qbo_bills", "raw/qbo_vendors", "mirror/qbo_payments"} <= keys
+    assert len(keys) == 14
+    bills = repo.asset_graph.get(dg.AssetKey(["mirror", "qbo_bills"]))
+    assert bills.parent_keys == {dg.AssetKey(["raw", "qbo_bills"])}
+    assert {c.name for c in bills.check_keys} == {"rows_valid", "matches_log"}
+    assert defs.resolve_job_def("sync_tenants").partitions_def == TENANTS
+    assert repo.has_schedule_def("hourly_sync") and repo.has_sensor_def("tenant_registry_sensor")
+
+
+def test_sensor_turns_new_registry_entries_into_partitions_and_first_runs(project):
+    project.add_tenant("acme")
+    project.registry.add(Tenant("globex", QboConnection(DEMO_COMPANIES[1].realm_id)))
+    resource = TenantRegistryResource(path=str(project.root / "tenants.json"))
+
+    result = tenant_registry_sensor(dg.build_sensor_context(instance=project.instance, resources={"tenants": resource}))
+
+    assert [r.partition_key for r in result.run_requests] == ["globex"]
+    (request,) = result.dynamic_partitions_requests
+    assert list(request.partition_keys) == ["globex"]
+    project.instance.add_dynamic_partitions(TENANTS.name, list(request.partition_keys))
+    again = tenant_registry_sensor(dg.build_sensor_context(instance=project.instance, resources={"tenants": resource}))
+    assert isinstance(again, dg.SkipReason)
+
+
+def test_unknown_tenant_partition_fails_naming_it_and_writes_nothing(project):
+    project.instance.add_dynamic_partitions(TENANTS.name, ["ghost"])
+
+    result = project.sync("ghost", raise_on_error=False)
+
+    assert not result.success
+    assert "unknown tenant 'ghost'" in failure_text(result)
+    assert project.query("select count(*) from raw.entity_log") == [(0,)]
+
+
+def test_missing_live_credentials_fail_naming_the_variable(project, monkeypatch):
+    monkeypatch.delenv("QBO_CLIENT_ID", raising=False)
+    project.registry.add(Tenant("live", QboConnection("123145", "env", "QBO_REFRESH_TOKEN_LIVE")))
+    project.instance.add_dynamic_partitions(TENANTS.name, ["live"])
+
+    result = project.sync("live", raise_on_error=False)
+
+    assert not result.success
+    assert "QBO_CLIENT_ID is not set" in failure_text(result)
+    assert project.query("select count(*) from raw.entity_log") == [(0,)]
+
+
+def test_bad_sync_config_is_refused_before_running(project):
+    project.add_tenant("acme")
+    with pytest.raises(dg.DagsterInvalidConfigError, match="sweep"):
+        project.sync("acme", run_config={"ops": {"raw__qbo_bills": {"config": {"sweep": "sometimes"}}}})
+    assert not project.db_path.exists()
+
+
+@pytest.mark.parametrize("content", ["text", "foreign"])
+def test_unusable_database_file_fails_clearly(project, content):
+    bad = project.root / "other.duckdb"
+    if content == "text":
+        bad.write_text("this is a spreadsheet export\n" * 10)
+        expected = "not a DuckDB database"
+    else:
+        conn = duckdb.connect(str(bad))
+        conn.execute("create table invoices (id integer)")
+        conn.close()
+        expected = "not a ledger_pipeline one"
+    project.add_tenant("acme")
+    defs_bad = build_definitions(
+        warehouse=LedgerDuckDB(database=str(bad)), qbo=project.qbo, tenants=project.defs.resources["tenants"]
+    )
+    broken = Project(project.root, project.instance, project.qbo, defs_bad)
+
+    result = broken.sync("acme", raise_on_error=False)
+
+    assert not result.success and expected in failure_text(result)
+    with pytest.raises(warehouse.WarehouseError, match=expected):
+        warehouse.connect(bad)
+    if content == "foreign":
+        conn = duckdb.connect(str(bad), read_only=True)
+        assert conn.execute("select table_name from information_schema.tables").fetchall() == [("invoices",)]
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["tenants", "add", "Acme;drop table x", "--qbo-realm", "1"], "invalid tenant id"),
+        (["tenants", "add", "../../etc", "--qbo-realm", "1"], "invalid tenant id"),
+        (["tenants", "add", "acme", "--qbo-realm", "1 or 1=1"], "invalid QBO realm id"),
+        (["tenants", "add", "acme", "--qbo-realm", "1", "--credentials", "env"], "environment variable name"),
+        (["verify", "--tenant", "x' or '1'='1"], "invalid tenant id"),
+    ],
+)
+def test_cli_rejects_malformed_input(tmp_path, monkeypatch, capsys, argv, expected):
+    monkeypatch.setenv("LEDGER_TENANTS_PATH", str(tmp_path / "tenants.json"))
+    monkeypatch.setenv("LEDGER_DUCKDB_PATH", str(tmp_path / "ledger.duckdb"))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+
+    assert cli.main(argv) == 2
+    assert expected in capsys.readouterr().err
+    assert not (tmp_path / "tenants.json").exists()
+
+
+def test_cli_registers_and_lists_tenants(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LEDGER_TENANTS_PATH", str(tmp_path / "tenants.json"))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    realm = DEMO_COMPANIES[0].realm_id
+
+    assert cli.main(["tenants", "add", "acme", "--qbo-realm", realm]) == 0
+    assert cli.main(["tenants", "add", "acme", "--qbo-realm", realm]) == 0
+    assert cli.main(["tenants", "add", "acme", "--qbo-realm", "999"]) == 2
+    assert cli.main(["tenants", "list"]) == 0
+
+    out = capsys.readouterr().out
+    assert "already registered" in out and f"acme\tqbo realm {realm}" in out
+    stored = json.loads((tmp_path / "tenants.json").read_text())
+    assert stored == {"tenants": {"acme": {"qbo": {"realm_id": realm, "credentials": "sandbox"}}}}
