@@ -7,6 +7,7 @@ shows them with their partitions, materialisations and check results.
 from __future__ import annotations
 
 import re
+import textwrap
 from datetime import timedelta
 
 import dagster as dg
@@ -20,6 +21,7 @@ from ledger_pipeline.rails.qbo.entities import ENTITIES
 from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES
 
 CHANGE_DAYS = 3
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # the full event log is in the UI
 EXAMPLE_QUERY = """
 select vendor_name, count(*) as open_bills, sum(balance) as open_balance, currency
 from mirror.qbo_bills
@@ -56,7 +58,7 @@ def run_demo() -> int:
             print(f"\nSandbox clock advanced {CHANGE_DAYS} days to {box.now:%Y-%m-%d %H:%M} UTC: the books changed.")
         print(f"\n== {label} ==")
         for tenant in tenants:
-            result = job.execute_in_process(partition_key=tenant.tenant_id, instance=instance)
+            result = job.execute_in_process(partition_key=tenant.tenant_id, instance=instance, run_config=QUIET)
             evaluations = result.get_asset_check_evaluations()
             checks[tenant.tenant_id] = [e.passed for e in evaluations]
             appended = sum(
@@ -77,22 +79,32 @@ def run_demo() -> int:
 def _summary(tenants: list[Tenant], checks: dict[str, list[bool]]) -> None:
     conn = warehouse.connect(settings.duckdb_path(), read_only=True)
     try:
-        print("\n== summary ==")
-        print(f"  {'tenant':<10} {'entities':>8} {'log versions':>13} {'mirror rows':>12} {'checks passed':>14}")
+        print("\n== summary: mirror rows per entity (log versions, checks passed) ==")
+        print("  " + f"{'tenant':<11}" + "".join(f"{e.table:>14}" for e in ENTITIES) + f"{'log':>8}{'checks':>9}")
         for tenant in tenants:
-            versions = conn.execute(
-                "select count(*) from raw.entity_log where tenant_id = ?", [tenant.tenant_id]
-            ).fetchall()[0][0]
-            mirrored = sum(
-                conn.execute(f"select count(*) from mirror.qbo_{e.table} where tenant_id = ?", [tenant.tenant_id])
-                .fetchall()[0][0]
+            params = [tenant.tenant_id]
+            versions = conn.execute("select count(*) from raw.entity_log where tenant_id = ?", params).fetchall()[0][0]
+            counts = [
+                conn.execute(f"select count(*) from mirror.qbo_{e.table} where tenant_id = ?", params).fetchall()[0][0]
                 for e in ENTITIES
-            )
+            ]
             passed = checks[tenant.tenant_id]
             print(
-                f"  {tenant.tenant_id:<10} {len(ENTITIES):>8} {versions:>13} {mirrored:>12} "
-                f"{sum(passed):>8} of {len(passed)}"
+                "  " + f"{tenant.tenant_id:<11}" + "".join(f"{n:>14}" for n in counts)
+                + f"{versions:>8}{sum(passed):>5} of {len(passed)}"
             )
+        sample = conn.execute(
+            "select entity_id, source_version, payload, changes from raw.qbo_bills "
+            "where tenant_id = ? and op = 'updated' order by seq desc limit 1",
+            [tenants[0].tenant_id],
+        ).fetchall()
+        if sample:
+            bill_id, version, payload, changes = sample[0]
+            print(f"\n== bill {bill_id} of {tenants[0].tenant_id}, SyncToken {version}, as QBO returned it ==")
+            print(textwrap.fill(payload, 110, initial_indent="  ", subsequent_indent="  ", break_on_hyphens=False))
+            print(textwrap.fill(
+                f"changes logged: {changes}", 110, initial_indent="  ", subsequent_indent="  ", break_on_hyphens=False
+            ))
         first = tenants[0].tenant_id
         print(f"\n== example analyst query: open payables by vendor for {first} ==")
         print("  " + " ".join(EXAMPLE_QUERY.split()))
