@@ -89,6 +89,13 @@ def _tenants(args: argparse.Namespace) -> int:
         ids.tenant_id(args.tenant_id),
         QboConnection(ids.qbo_realm_id(args.qbo_realm), args.credentials, args.refresh_token_env),
     )
+    if args.credentials == "sandbox":
+        from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES
+
+        realms = {c.realm_id: c.name for c in DEMO_COMPANIES}
+        if args.qbo_realm not in realms:
+            known = ", ".join(f"{r} ({n})" for r, n in realms.items())
+            raise TenantError(f"QBO realm {args.qbo_realm} is not a sandbox company; sandbox realms: {known}")
     added = registry.add(tenant)
     from ledger_pipeline.commands import add_partition
 

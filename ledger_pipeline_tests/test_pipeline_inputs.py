@@ -76,6 +76,17 @@ def test_bad_sync_config_is_refused_before_running(project):
     assert not project.db_path.exists()
 
 
+def test_out_of_range_config_fails_its_step_naming_the_field(project):
+    project.add_tenant("acme")
+
+    result = project.sync(
+        "acme", run_config={"ops": {"raw__qbo_bills": {"config": {"batch_size": 0}}}}, raise_on_error=False
+    )
+
+    assert not result.success and "batch_size" in failure_text(result)
+    assert project.query("select count(*) from raw.entity_log where entity_type = 'Bill'") == [(0,)]
+
+
 @pytest.mark.parametrize("content", ["text", "foreign"])
 def test_unusable_database_file_fails_clearly(project, content):
     bad = project.root / "other.duckdb"
@@ -111,6 +122,7 @@ def test_unusable_database_file_fails_clearly(project, content):
         (["tenants", "add", "../../etc", "--qbo-realm", "1"], "invalid tenant id"),
         (["tenants", "add", "acme", "--qbo-realm", "1 or 1=1"], "invalid QBO realm id"),
         (["tenants", "add", "acme", "--qbo-realm", "1", "--credentials", "env"], "environment variable name"),
+        (["tenants", "add", "acme", "--qbo-realm", "42"], "not a sandbox company"),
         (["verify", "--tenant", "x' or '1'='1"], "invalid tenant id"),
     ],
 )
@@ -131,7 +143,7 @@ def test_cli_registers_and_lists_tenants(tmp_path, monkeypatch, capsys):
 
     assert cli.main(["tenants", "add", "acme", "--qbo-realm", realm]) == 0
     assert cli.main(["tenants", "add", "acme", "--qbo-realm", realm]) == 0
-    assert cli.main(["tenants", "add", "acme", "--qbo-realm", "999"]) == 2
+    assert cli.main(["tenants", "add", "acme", "--qbo-realm", DEMO_COMPANIES[1].realm_id]) == 2
     assert cli.main(["tenants", "list"]) == 0
 
     out = capsys.readouterr().out

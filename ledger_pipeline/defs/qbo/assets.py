@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 import dagster as dg
+from pydantic import Field
 
 from ledger_pipeline.defs.partitions import DUCKDB_POOL, SINGLE_RUN_BACKFILL, TENANTS
 from ledger_pipeline.defs.resources import LedgerDuckDB, QboResource, TenantRegistryResource
@@ -18,7 +19,7 @@ class QboSyncConfig(dg.Config):
     """Per-run knobs of a QBO sync (set them in the launchpad)."""
 
     sweep: Literal["auto", "always", "never"] = "auto"  # auto: sweep ids when rail and log counts differ
-    batch_size: int = 20_000  # objects per bulk insert into the log
+    batch_size: int = Field(default=20_000, gt=0)  # objects per bulk insert into the log
 
 
 def _metadata(results: list[EntitySyncResult]) -> dict[str, dg.MetadataValue]:
