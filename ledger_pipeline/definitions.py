@@ -6,7 +6,7 @@ import dagster as dg
 
 from ledger_pipeline.defs.jobs import SYNC_JOB
 from ledger_pipeline.defs.models.assets import MODEL_ASSETS
-from ledger_pipeline.defs.qbo.assets import LOG_ASSETS
+from ledger_pipeline.defs.qbo.assets import LOG_ASSETS, SYNC_CURSORS
 from ledger_pipeline.defs.resources import LedgerDuckDB, QboResource, TenantRegistryResource
 from ledger_pipeline.defs.schedules import hourly_sync
 from ledger_pipeline.defs.sensors import tenant_registry_sensor
@@ -20,7 +20,7 @@ def build_definitions(
 ) -> dg.Definitions:
     """Definitions with default resources (paths from the environment), or the ones given (tests)."""
     return dg.Definitions(
-        assets=[*LOG_ASSETS, *MODEL_ASSETS],
+        assets=[*LOG_ASSETS, *MODEL_ASSETS, SYNC_CURSORS],
         jobs=[SYNC_JOB],
         schedules=[hourly_sync],
         sensors=[tenant_registry_sensor],

@@ -76,5 +76,5 @@ def project(tmp_path: Path) -> Iterator[Project]:
         qbo=qbo,
         tenants=TenantRegistryResource(path=str(tmp_path / "tenants.json")),
     )
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         yield Project(tmp_path, instance, qbo, defs)

@@ -24,9 +24,10 @@ def test_definitions_load_with_every_asset_check_job_schedule_and_sensor():
     repo = defs.get_repository_def()
     keys = {k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()}
     assert {"raw/qbo_bills", "mirror/qbo_bills", "raw/qbo_vendors", "mirror/qbo_payments"} <= keys
-    assert len(keys) == 14
+    assert len(keys) == 4 * 7 + 3 + 1  # raw, stg, mirror, history per entity; 3 marts; meta.sync_cursors
     bills = repo.asset_graph.get(dg.AssetKey(["mirror", "qbo_bills"]))
-    assert bills.parent_keys == {dg.AssetKey(["raw", "qbo_bills"])}
+    assert bills.parent_keys == {dg.AssetKey(["stg", "qbo_bills"])}
+    assert repo.asset_graph.get(dg.AssetKey(["stg", "qbo_bills"])).parent_keys == {dg.AssetKey(["raw", "qbo_bills"])}
     assert {c.name for c in bills.check_keys} == {"rows_valid", "matches_log"}
     assert defs.resolve_job_def("sync_tenants").partitions_def == TENANTS
     assert repo.has_schedule_def("hourly_sync") and repo.has_sensor_def("tenant_registry_sensor")

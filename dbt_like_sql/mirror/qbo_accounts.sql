@@ -2,36 +2,18 @@
 -- config: materialized=mirror
 -- config: key=qbo_id
 
-with log as (
-    select * from raw.qbo_accounts
+with versions as (
+    select * from stg.qbo_accounts
 ),
 
 latest as (
     select *
-    from log
-    qualify row_number() over (partition by tenant_id, entity_id order by seq desc) = 1
+    from versions
+    qualify row_number() over (partition by tenant_id, qbo_id order by log_seq desc) = 1
 ),
 
 final as (
-    select
-        tenant_id,
-        entity_id as qbo_id,
-        try_cast(payload ->> '$.SyncToken' as integer) as sync_token,
-        payload ->> '$.Name' as name,
-        payload ->> '$.FullyQualifiedName' as fully_qualified_name,
-        payload ->> '$.AccountType' as account_type,
-        payload ->> '$.AccountSubType' as account_sub_type,
-        payload ->> '$.Classification' as classification,
-        try_cast(payload ->> '$.CurrentBalance' as decimal(18, 2)) as current_balance,
-        coalesce(try_cast(payload ->> '$.SubAccount' as boolean), false) as is_sub_account,
-        payload ->> '$.CurrencyRef.value' as currency,
-        coalesce(try_cast(payload ->> '$.Active' as boolean), true) as is_active,
-        try_cast(payload ->> '$.MetaData.CreateTime' as timestamptz) as created_at,
-        try_cast(payload ->> '$.MetaData.LastUpdatedTime' as timestamptz) as updated_at,
-        observed_at as last_synced_at,
-        source as sync_source,
-        seq as log_seq,
-        payload_hash
+    select * exclude (op)
     from latest
     where op <> 'deleted'
 )

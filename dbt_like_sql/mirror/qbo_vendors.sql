@@ -2,34 +2,18 @@
 -- config: materialized=mirror
 -- config: key=qbo_id
 
-with log as (
-    select * from raw.qbo_vendors
+with versions as (
+    select * from stg.qbo_vendors
 ),
 
 latest as (
     select *
-    from log
-    qualify row_number() over (partition by tenant_id, entity_id order by seq desc) = 1
+    from versions
+    qualify row_number() over (partition by tenant_id, qbo_id order by log_seq desc) = 1
 ),
 
 final as (
-    select
-        tenant_id,
-        entity_id as qbo_id,
-        try_cast(payload ->> '$.SyncToken' as integer) as sync_token,
-        payload ->> '$.DisplayName' as display_name,
-        payload ->> '$.CompanyName' as company_name,
-        payload ->> '$.PrimaryEmailAddr.Address' as email,
-        try_cast(payload ->> '$.Balance' as decimal(18, 2)) as balance,
-        coalesce(try_cast(payload ->> '$.Vendor1099' as boolean), false) as is_1099,
-        payload ->> '$.CurrencyRef.value' as currency,
-        coalesce(try_cast(payload ->> '$.Active' as boolean), true) as is_active,
-        try_cast(payload ->> '$.MetaData.CreateTime' as timestamptz) as created_at,
-        try_cast(payload ->> '$.MetaData.LastUpdatedTime' as timestamptz) as updated_at,
-        observed_at as last_synced_at,
-        source as sync_source,
-        seq as log_seq,
-        payload_hash
+    select * exclude (op)
     from latest
     where op <> 'deleted'
 )

@@ -12,13 +12,19 @@ import dagster as dg
 import duckdb
 from dagster_duckdb import DuckDBResource
 
-from ledger_pipeline.lib import settings, warehouse
+from ledger_pipeline.lib import model_views, settings, warehouse
+from ledger_pipeline.lib.canonical import sha256_hex
+from ledger_pipeline.lib.sql_models import load_models
 from ledger_pipeline.lib.tenants import Tenant, TenantError, TenantRegistry
 from ledger_pipeline.rails.qbo import sandbox
 from ledger_pipeline.rails.qbo.client import PRODUCTION_BASE_URL, PRODUCTION_TOKEN_URL, QboClient
 from ledger_pipeline.rails.qbo.entities import ENTITIES
 from ledger_pipeline.rails.qbo.oauth import QboCredentials
 from ledger_pipeline.rails.qbo.token_store import FileTokenStore
+
+
+# (view name, rail, entity type) of every per-entity view over raw.entity_log.
+LOG_VIEWS = [(f"qbo_{e.table}", "qbo", e.name) for e in ENTITIES]
 
 
 class LedgerDuckDB(DuckDBResource):
@@ -39,10 +45,23 @@ class LedgerDuckDB(DuckDBResource):
         conn = warehouse.connect(self.path, read_only=read_only)
         try:
             if not read_only:
-                warehouse.create_entity_views(conn, [(f"qbo_{e.table}", "qbo", e.name) for e in ENTITIES])
+                _ensure_views(conn)
             yield conn
         finally:
             conn.close()
+
+
+def _ensure_views(conn: duckdb.DuckDBPyConnection) -> None:
+    """(Re)create the log views and view models when their SQL differs from what the file was built with."""
+    models = load_models()
+    fingerprint = sha256_hex(repr(LOG_VIEWS) + "".join(m.body for m in models))
+    if warehouse.info(conn, "views_fingerprint") == fingerprint:
+        return
+    conn.execute("begin")
+    warehouse.create_entity_views(conn, LOG_VIEWS)
+    model_views.ensure_views(conn, models)
+    warehouse.set_info(conn, "views_fingerprint", fingerprint)
+    conn.execute("commit")
 
 
 class TenantRegistryResource(dg.ConfigurableResource):

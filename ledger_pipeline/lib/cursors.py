@@ -20,12 +20,13 @@ class Cursor:
     cdc_since: datetime | None = None  # where the next change feed read starts
     last_sweep_at: datetime | None = None
     last_synced_at: datetime | None = None
+    rail_now: datetime | None = None  # the rail's own clock at the end of the sync (aging marts use its date)
 
 
 def load(conn: duckdb.DuckDBPyConnection, tenant_id: str, rail: str, entity_type: str) -> Cursor:
     row = fetch_one(
         conn,
-        "select updated_since, cdc_since, last_sweep_at, last_synced_at from meta.sync_cursors "
+        "select updated_since, cdc_since, last_sweep_at, last_synced_at, rail_now from meta.sync_cursors "
         "where tenant_id = ? and rail = ? and entity_type = ?",
         [tenant_id, rail, entity_type],
     )
@@ -37,8 +38,8 @@ def save(
 ) -> None:
     conn.execute(
         "insert or replace into meta.sync_cursors "
-        "(tenant_id, rail, entity_type, updated_since, cdc_since, last_sweep_at, last_synced_at, run_id) "
-        "values (?, ?, ?, ?, ?, ?, ?, ?)",
+        "(tenant_id, rail, entity_type, updated_since, cdc_since, last_sweep_at, last_synced_at, run_id, rail_now) "
+        "values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             tenant_id,
             rail,
@@ -48,5 +49,6 @@ def save(
             cursor.last_sweep_at,
             cursor.last_synced_at,
             run_id,
+            cursor.rail_now,
         ],
     )

@@ -46,13 +46,13 @@ def refresh_mirror(
     model: SqlModel,
     tenant_id: str,
     *,
+    source: str,
     validate: Validator,
     run_id: str,
     now: datetime,
     full: bool = False,
 ) -> RefreshStats:
-    """Bring one tenant's rows of a mirror up to date with the log."""
-    source = "raw." + model.source[1]
+    """Bring one tenant's rows of a mirror up to date with the log view `source` it derives from."""
     key = model.key
     conn.execute("begin")
     try:

@@ -6,10 +6,16 @@ model is adding a file. Optional header lines configure it:
 
     -- config: materialized=mirror
     -- config: key=qbo_id
+
+Materializations: `view` (a DuckDB view), `history` (a view plus a table macro
+`<schema>.<table>_as_of(tenant, as_of_ts)`), `mirror` (a table refreshed per
+tenant for the entities whose log changed, validated, see lib/mirrors.py) and
+`tenant_table` (a table whose tenant rows are replaced on each refresh).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -49,7 +55,7 @@ class SqlModel:
 
     @property
     def materialized(self) -> str:
-        return self.config.get("materialized", "table")
+        return self.config.get("materialized", "view")
 
     @property
     def key(self) -> str:
@@ -81,21 +87,62 @@ class SqlModel:
             deps.add((table.db, table.name))
         return tuple(sorted(deps))
 
-    @property
-    def source(self) -> tuple[str, str]:
-        """The one raw log view a mirror model derives from."""
-        raw = [dep for dep in self.depends_on if dep[0] == "raw"]
-        if len(raw) != 1:
-            raise ModelError(f"{self.path}: a mirror reads exactly one raw.* view, found {raw}")
-        return raw[0]
 
 
-def load_models(root: Path = MODELS_ROOT) -> list[SqlModel]:
-    """Every model under root, in a stable order."""
+MATERIALIZATIONS = ("view", "history", "mirror", "tenant_table")
+
+
+def log_source(model: SqlModel, models: dict[str, SqlModel]) -> str:
+    """The one raw.* log view a model derives from, followed through the models it reads."""
+    found: set[str] = set()
+    pending = [model]
+    while pending:
+        current = pending.pop()
+        for schema, table in current.depends_on:
+            name = f"{schema}.{table}"
+            if schema == "raw":
+                found.add(name)
+            elif name in models:
+                pending.append(models[name])
+    if len(found) != 1:
+        raise ModelError(f"{model.path}: expected exactly one raw.* log view upstream, found {sorted(found)}")
+    return found.pop()
+
+
+def in_dependency_order(models: list[SqlModel]) -> list[SqlModel]:
+    """Models sorted so that each comes after the models it reads."""
+    by_name = {m.name: m for m in models}
+    ordered: list[SqlModel] = []
+    state: dict[str, str] = {}
+
+    def visit(model: SqlModel) -> None:
+        if state.get(model.name) == "done":
+            return
+        if state.get(model.name) == "visiting":
+            raise ModelError(f"{model.path}: dependency cycle through {model.name}")
+        state[model.name] = "visiting"
+        for schema, table in model.depends_on:
+            upstream = by_name.get(f"{schema}.{table}")
+            if upstream is not None:
+                visit(upstream)
+        state[model.name] = "done"
+        ordered.append(model)
+
+    for model in models:
+        visit(model)
+    return ordered
+
+
+@functools.cache
+def load_models(root: Path = MODELS_ROOT) -> tuple[SqlModel, ...]:
+    """Every model under root, each after the models it reads (read once per process)."""
     models = []
     for path in sorted(root.glob("*/*.sql")):
         schema, table = path.parent.name, path.stem
         if not (_IDENTIFIER.match(schema) and _IDENTIFIER.match(table)):
             raise ModelError(f"{path}: schema and table names must be lower-case identifiers")
-        models.append(SqlModel(schema=schema, table=table, path=path, sql=path.read_text()))
-    return models
+        model = SqlModel(schema=schema, table=table, path=path, sql=path.read_text())
+        if model.materialized not in MATERIALIZATIONS:
+            raise ModelError(f"{path}: materialized={model.materialized!r}; use one of {MATERIALIZATIONS}")
+        models.append(model)
+    return tuple(in_dependency_order(models))

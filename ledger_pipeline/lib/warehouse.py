@@ -54,6 +54,7 @@ create table if not exists meta.sync_cursors (
     last_sweep_at timestamptz,
     last_synced_at timestamptz not null,
     run_id varchar not null,
+    rail_now timestamptz,
     primary key (tenant_id, rail, entity_type)
 );
 
@@ -122,12 +123,31 @@ def connect(path: str | Path, *, read_only: bool = False, wait: float = LOCK_WAI
 def ensure_schema(conn: duckdb.DuckDBPyConnection, db_path: Path | str = "<memory>") -> None:
     """Create the ledger tables if missing; refuse a database that already holds foreign tables."""
     _check_is_ledger(conn, db_path, allow_empty=True)
+    if info(conn, "schema_version") == SCHEMA_VERSION:
+        return
     conn.execute("begin")
     conn.execute(DDL)
     conn.execute(
         "insert into meta.ledger_info values ('schema_version', ?) on conflict do nothing", [SCHEMA_VERSION]
     )
     conn.execute("commit")
+
+
+def info(conn: duckdb.DuckDBPyConnection, key: str) -> str | None:
+    """A value from meta.ledger_info, or None (also when the table does not exist yet)."""
+    exists = fetch_one(
+        conn,
+        "select count(*) from information_schema.tables where table_schema = 'meta' and table_name = 'ledger_info' "
+        "and table_catalog = current_database()",
+    )[0]
+    if not exists:
+        return None
+    row = fetch_one(conn, "select value from meta.ledger_info where key = ?", [key])
+    return row[0] if row else None
+
+
+def set_info(conn: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
+    conn.execute("insert or replace into meta.ledger_info values (?, ?)", [key, value])
 
 
 def create_entity_views(conn: duckdb.DuckDBPyConnection, views: Iterable[tuple[str, str, str]]) -> None:

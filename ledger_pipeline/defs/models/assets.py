@@ -1,10 +1,11 @@
 """Every SQL file in dbt_like_sql/ becomes an asset; its upstream assets are the tables its SQL reads.
 
-Mirror models are refreshed per tenant from the log, validated by their
-pandera contract and checked against the log in the same step, so the check
-results belong to the run that produced the rows.
+All are tenant-partitioned. Views (stg, history) are recreated whenever a
+writer opens the ledger, so materialising one reports its rows for the tenant.
+Mirrors are refreshed per tenant from the log, validated by their pandera
+contract and checked against the log in the same step. Marts replace the
+tenant's rows.
 """
-
 
 from datetime import UTC, datetime
 
@@ -12,12 +13,17 @@ import dagster as dg
 
 from ledger_pipeline.defs.models.checks import MIRROR_CHECKS, mirror_check_results
 from ledger_pipeline.defs.partitions import DUCKDB_POOL, SINGLE_RUN_BACKFILL, TENANTS
-from ledger_pipeline.defs.resources import LedgerDuckDB
-from ledger_pipeline.lib.mirrors import RefreshStats, refresh_mirror
-from ledger_pipeline.lib.sql_models import SqlModel, load_models
+from ledger_pipeline.defs.resources import LOG_VIEWS, LedgerDuckDB
+from ledger_pipeline.lib.catalog import model_columns
+from ledger_pipeline.lib.marts import refresh_tenant_table
+from ledger_pipeline.lib.mirrors import refresh_mirror
+from ledger_pipeline.lib.sql_models import SqlModel, load_models, log_source
 from ledger_pipeline.lib.validation import row_failures
 from ledger_pipeline.lib.warehouse import WarehouseError
 from ledger_pipeline.rails.qbo.schemas import MIRROR_SCHEMAS
+
+MODELS = load_models()
+COLUMNS = model_columns(list(MODELS), LOG_VIEWS)
 
 
 class MirrorConfig(dg.Config):
@@ -27,25 +33,15 @@ class MirrorConfig(dg.Config):
 
 
 def _description(model: SqlModel) -> str:
-    first = model.sql.splitlines()[0].lstrip("- ").strip()
-    return f"{first}\n\nBuilt by `{model.path.parent.name}/{model.path.name}` into `{model.name}`."
+    lines = [line.lstrip("- ").strip() for line in model.sql.splitlines() if line.startswith("--")]
+    text = " ".join(line for line in lines if not line.startswith("config:"))
+    return f"{text}\n\nBuilt by `dbt_like_sql/{model.schema}/{model.path.name}` ({model.materialized})."
 
 
-def _column_schema(model: SqlModel) -> dg.TableSchema:
-    schema = MIRROR_SCHEMAS[model.name].to_schema()
-    return dg.TableSchema(
-        columns=[
-            dg.TableColumn(name, str(column.dtype), constraints=dg.TableColumnConstraints(nullable=column.nullable))
-            for name, column in schema.columns.items()
-        ]
-    )
-
-
-def build_mirror_asset(model: SqlModel) -> dg.AssetsDefinition:
+def _asset_kwargs(model: SqlModel) -> dict:
     key = dg.AssetKey([model.schema, model.table])
-    contract = MIRROR_SCHEMAS[model.name]
-
-    @dg.asset(
+    schema = dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in COLUMNS[model.name]])
+    return dict(
         key=key,
         deps=[dg.AssetKey(list(dep)) for dep in model.depends_on],
         partitions_def=TENANTS,
@@ -54,18 +50,48 @@ def build_mirror_asset(model: SqlModel) -> dg.AssetsDefinition:
         group_name=model.schema,
         kinds={"duckdb", "sql"},
         description=_description(model),
-        metadata={"dagster/column_schema": _column_schema(model), "sql_path": str(model.path.name)},
-        check_specs=[dg.AssetCheckSpec(name, asset=key, description=text) for name, text in MIRROR_CHECKS.items()],
+        metadata={"dagster/column_schema": schema, "materialized": model.materialized},
     )
+
+
+def _failure(model: SqlModel, exc: WarehouseError) -> dg.Failure:
+    return dg.Failure(description=f"{model.name}: {exc}")
+
+
+def build_view_asset(model: SqlModel) -> dg.AssetsDefinition:
+    @dg.asset(**_asset_kwargs(model))
+    def _view_asset(context: dg.AssetExecutionContext, warehouse: LedgerDuckDB) -> dg.MaterializeResult:
+        try:
+            with warehouse.ledger() as conn:
+                rows = {
+                    t: conn.execute(f"select count(*) from {model.name} where tenant_id = ?", [t]).fetchall()[0][0]
+                    for t in context.partition_keys
+                }
+        except WarehouseError as exc:
+            raise _failure(model, exc) from exc
+        return dg.MaterializeResult(
+            metadata={"dagster/row_count": dg.MetadataValue.int(sum(rows.values())), "rows": dg.MetadataValue.json(rows)}
+        )
+
+    return _view_asset
+
+
+def build_mirror_asset(model: SqlModel) -> dg.AssetsDefinition:
+    contract = MIRROR_SCHEMAS[model.name]
+    source = log_source(model, {m.name: m for m in MODELS})
+    kwargs = _asset_kwargs(model)
+    kwargs["check_specs"] = [dg.AssetCheckSpec(n, asset=kwargs["key"], description=t) for n, t in MIRROR_CHECKS.items()]
+
+    @dg.asset(**kwargs)
     def _mirror_asset(
         context: dg.AssetExecutionContext, config: MirrorConfig, warehouse: LedgerDuckDB
     ) -> dg.MaterializeResult:
-        stats: list[RefreshStats] = []
+        stats = []
         try:
             with warehouse.ledger() as conn:
                 for tenant_id in context.partition_keys:
                     s = refresh_mirror(
-                        conn, model, tenant_id,
+                        conn, model, tenant_id, source=source,
                         validate=lambda frame: row_failures(contract, frame),
                         run_id=context.run.run_id, now=datetime.now(UTC), full=config.full_rebuild,
                     )  # fmt: skip
@@ -74,9 +100,9 @@ def build_mirror_asset(model: SqlModel) -> dg.AssetsDefinition:
                         f"{s.rows_written} rows written, {s.rows_quarantined} quarantined"
                     )
                     stats.append(s)
-                checks = mirror_check_results(conn, model, list(context.partition_keys))
+                checks = mirror_check_results(conn, model, source, list(context.partition_keys))
         except WarehouseError as exc:
-            raise dg.Failure(description=f"{model.name}: {exc}") from exc
+            raise _failure(model, exc) from exc
         return dg.MaterializeResult(
             metadata={
                 "entities_refreshed": dg.MetadataValue.int(sum(s.entities_refreshed for s in stats)),
@@ -91,4 +117,25 @@ def build_mirror_asset(model: SqlModel) -> dg.AssetsDefinition:
     return _mirror_asset
 
 
-MODEL_ASSETS = [build_mirror_asset(m) for m in load_models() if m.materialized == "mirror"]
+def build_tenant_table_asset(model: SqlModel) -> dg.AssetsDefinition:
+    @dg.asset(**_asset_kwargs(model))
+    def _tenant_table_asset(context: dg.AssetExecutionContext, warehouse: LedgerDuckDB) -> dg.MaterializeResult:
+        try:
+            with warehouse.ledger() as conn:
+                rows = {t: refresh_tenant_table(conn, model, t) for t in context.partition_keys}
+        except WarehouseError as exc:
+            raise _failure(model, exc) from exc
+        return dg.MaterializeResult(
+            metadata={"dagster/row_count": dg.MetadataValue.int(sum(rows.values())), "rows": dg.MetadataValue.json(rows)}
+        )
+
+    return _tenant_table_asset
+
+
+BUILDERS = {
+    "view": build_view_asset,
+    "history": build_view_asset,
+    "mirror": build_mirror_asset,
+    "tenant_table": build_tenant_table_asset,
+}
+MODEL_ASSETS = [BUILDERS[m.materialized](m) for m in MODELS]

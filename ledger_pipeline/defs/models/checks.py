@@ -18,11 +18,11 @@ SAMPLE = 10
 
 
 def mirror_check_results(
-    conn: duckdb.DuckDBPyConnection, model: SqlModel, tenant_ids: list[str]
+    conn: duckdb.DuckDBPyConnection, model: SqlModel, source: str, tenant_ids: list[str]
 ) -> list[dg.AssetCheckResult]:
     key = dg.AssetKey([model.schema, model.table])
     valid = {t: _quarantined(conn, model, t) for t in tenant_ids}
-    matches = {t: _log_comparison(conn, model, t) for t in tenant_ids}
+    matches = {t: _log_comparison(conn, model, source, t) for t in tenant_ids}
     bad_valid = {t: v for t, v in valid.items() if v["quarantined"]}
     bad_match = {t: m for t, m in matches.items() if m["missing"] or m["extra"] or m["stale"] or m["duplicated"]}
     return [
@@ -59,8 +59,8 @@ def _quarantined(conn: duckdb.DuckDBPyConnection, model: SqlModel, tenant_id: st
     return {"quarantined": len(rows), "sample": [{"entity_id": e, "reason": r} for e, r in rows[:SAMPLE]]}
 
 
-def _log_comparison(conn: duckdb.DuckDBPyConnection, model: SqlModel, tenant_id: str) -> dict:
-    source, key = "raw." + model.source[1], model.key
+def _log_comparison(conn: duckdb.DuckDBPyConnection, model: SqlModel, source: str, tenant_id: str) -> dict:
+    key = model.key
     conn.execute(
         f"""
         create or replace temp table _lp_compare as

@@ -109,3 +109,11 @@ def build_log_asset(entity: QboEntity) -> dg.AssetsDefinition:
 
 
 LOG_ASSETS = [build_log_asset(e) for e in ENTITIES]
+
+SYNC_CURSORS = dg.AssetSpec(
+    ["meta", "sync_cursors"],
+    description="Where each (tenant, rail, entity) sync resumes, and the rail's clock at its end. Written by the "
+    "raw log assets in the same transaction as the rows they log.",
+    group_name="meta",
+    kinds={"duckdb"},
+)

@@ -13,13 +13,13 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from types import TracebackType
 from typing import TypeVar
 
 import httpx
 
-from ledger_pipeline.rails.qbo import paging, wire
+from ledger_pipeline.rails.qbo import paging, reports, wire
 from ledger_pipeline.rails.qbo.entities import QboEntity, entity as lookup_entity
 from ledger_pipeline.rails.qbo.errors import (
     ErrorContext,
@@ -30,9 +30,10 @@ from ledger_pipeline.rails.qbo.errors import (
 )
 from ledger_pipeline.rails.qbo.oauth import QboCredentials, TokenManager, TokenStore, validate_realm_id
 from ledger_pipeline.rails.qbo.paging import QboPage
+from ledger_pipeline.rails.qbo.reports import QboReport
 from ledger_pipeline.rails.qbo.retry import RETRY_STATUSES, Retryable, RetryPolicy
 
-__all__ = ["PRODUCTION_BASE_URL", "PRODUCTION_TOKEN_URL", "QboClient", "QboCredentials", "QboPage"]
+__all__ = ["PRODUCTION_BASE_URL", "PRODUCTION_TOKEN_URL", "QboClient", "QboCredentials", "QboPage", "QboReport"]
 
 PRODUCTION_BASE_URL = "https://quickbooks.api.intuit.com"
 PRODUCTION_TOKEN_URL = "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer"
@@ -51,7 +52,7 @@ def _utc_now() -> datetime:
 
 
 class QboClient:
-    """Reads one QBO company: counts, streamed query pages, the Id sweep and CDC changes."""
+    """Reads one QBO company: counts, streamed query pages, the Id sweep, CDC changes and reports."""
 
     def __init__(
         self,
@@ -167,9 +168,19 @@ class QboClient:
 
         def fetch(cursor: datetime) -> tuple[list[dict], list[datetime], int]:
             params = {"entities": ent.name, "changedSince": wire.qbo_literal(cursor)}
-            return self._get("cdc", params, ent, lambda body: wire.cdc_objects(body, ent.name))
+            return self._get("cdc", params, ent.name, lambda body: wire.cdc_objects(body, ent.name))
 
         return self._guard(paging.cdc_narrowing(ent, fetch, start), ent)
+
+    def report(self, name: str, *, report_date: date | None = None) -> QboReport:
+        """A QBO report (control totals to reconcile mirrors against); no `report_date` = the company's today.
+
+        `name` must be one of reports.SUPPORTED_REPORTS (checked before any request).
+        """
+        name = reports.check_report_name(name)
+        day = reports.check_report_date(report_date)
+        params = {"report_date": day.isoformat()} if day is not None else {}
+        return self._get(f"reports/{name}", params, name, lambda body: reports.parse_report(body, name))
 
     def server_now(self) -> datetime:
         """QBO's clock as last reported in a response's `time` (plus time elapsed since), else `clock()`.
@@ -195,10 +206,10 @@ class QboClient:
 
     def _query(self, query: str, ent: QboEntity, read: Callable[[dict], T]) -> T:
         logger.debug("QBO realm %s, entity %s: query %s", self.realm_id, ent.name, query)
-        return self._get("query", {"query": query}, ent, read)
+        return self._get("query", {"query": query}, ent.name, read)
 
-    def _get(self, endpoint: str, params: dict[str, str], ent: QboEntity, read: Callable[[dict], T]) -> T:
-        """One logical GET: token handling, retries, and `read` applied inside the retry loop."""
+    def _get(self, endpoint: str, params: dict[str, str], subject: str, read: Callable[[dict], T]) -> T:
+        """One logical GET: token handling, retries, `read` inside the retry loop; errors name `subject`."""
         url = f"{self.base_url}/v3/company/{self.realm_id}/{endpoint}"
         full_params = {**params, "minorversion": MINOR_VERSION}
         refreshes = 0
@@ -206,7 +217,7 @@ class QboClient:
         def attempt() -> T:
             nonlocal refreshes
             while True:
-                token = self._tokens.access_token(ent.name)
+                token = self._tokens.access_token(subject)
                 try:
                     response = self._http.get(
                         url,
@@ -219,27 +230,27 @@ class QboClient:
                 if response.status_code == 401 and refreshes < MAX_AUTH_REFRESHES:
                     refreshes += 1
                     logger.info("QBO realm %s, entity %s: access token refused (HTTP 401); refreshing",
-                                self.realm_id, ent.name)
-                    self._tokens.refresh(stale=token, entity=ent.name)
+                                self.realm_id, subject)
+                    self._tokens.refresh(stale=token, entity=subject)
                     continue
-                return self._read_response(response, endpoint, ent, read)
+                return self._read_response(response, endpoint, subject, read)
 
-        return self._policy.run(attempt, self._ctx, ent.name, endpoint)
+        return self._policy.run(attempt, self._ctx, subject, endpoint)
 
     def _read_response(
-        self, response: httpx.Response, endpoint: str, ent: QboEntity, read: Callable[[dict], T]
+        self, response: httpx.Response, endpoint: str, subject: str, read: Callable[[dict], T]
     ) -> T:
         if response.status_code in RETRY_STATUSES:
             raise wire.transient(response, endpoint)
         if response.status_code != 200:
-            raise wire.final_error(response, endpoint, ent.name, self._ctx)
+            raise wire.final_error(response, endpoint, subject, self._ctx)
         body = wire.json_body(response, endpoint)
         try:
             self._server_time = (wire.parse_qbo_time(body.get("time")), time.monotonic())
         except wire.PageShapeError:
             pass  # `time` is informational; a response without it is still a good response
         if "Fault" in body:
-            raise wire.final_error(response, endpoint, ent.name, self._ctx)
+            raise wire.final_error(response, endpoint, subject, self._ctx)
         try:
             return read(body)
         except wire.PageShapeError as exc:

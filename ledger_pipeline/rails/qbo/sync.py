@@ -73,6 +73,7 @@ def sync_entity(
             cdc_since=cdc_since,
             last_sweep_at=observed_at if sweep_reason else previous.last_sweep_at,
             last_synced_at=observed_at,
+            rail_now=client.server_now(),
         )
         cursors.save(conn, tenant_id, RAIL, entity.name, cursor, run_id)
         conn.execute("commit")

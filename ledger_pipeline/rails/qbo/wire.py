@@ -196,7 +196,7 @@ def final_error(response: httpx.Response, endpoint: str, entity: str, ctx: Error
         cls, cause = QboAuthError, "access to this company or entity was denied"
     elif status == 400 or fault.type == "ValidationFault":
         cls = QboCdcWindowError if endpoint == "cdc" else QboQueryError
-        cause = "CDC request rejected" if endpoint == "cdc" else "query rejected"
+        cause = {"cdc": "CDC request rejected", "query": "query rejected"}.get(endpoint, f"{endpoint} request rejected")
     else:
         cause = f"unexpected answer from {endpoint}"
     return ctx.error(

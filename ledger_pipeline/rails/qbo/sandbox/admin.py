@@ -4,6 +4,7 @@ GET  /_sandbox                    realms, clock, client id
 GET  /_sandbox/clock              {"now": ...}
 POST /_sandbox/clock              {"advance_seconds": N} or {"set": "<ISO-8601>"}
 GET|POST|DELETE /_sandbox/faults/{realm}   list, add (Fault fields as JSON), clear
+GET|POST|DELETE /_sandbox/skews/{realm}    list, set ({"report", "entity_id", "delta"}), clear report skews
 POST /_sandbox/reconnect/{realm}  forget refresh-token rotations (the documented initial token works again)
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import httpx
@@ -21,7 +23,7 @@ from .auth import CLIENT_ID
 from .spec import Fault
 from .timefmt import epoch_us, iso_utc
 
-_FAULTS = re.compile(r"^/_sandbox/(?P<what>faults|reconnect)/(?P<realm>\d{1,20})$")
+_FAULTS = re.compile(r"^/_sandbox/(?P<what>faults|reconnect|skews)/(?P<realm>\d{1,20})$")
 
 
 def _ok(payload: Any, status: int = 200) -> httpx.Response:
@@ -74,9 +76,33 @@ def handle_admin(sb: Any, request: httpx.Request) -> httpx.Response:
             elif method != "GET":
                 return _error(405, "use GET, POST or DELETE")
             return _ok({"faults": [f.to_json() for f in sb.faults(realm)]})
+        if match and match["what"] == "skews":
+            return _skews(sb, match["realm"], request)
         if match and match["what"] == "reconnect" and method == "POST":
             sb.reconnect(match["realm"])
             return _ok({"realm_id": match["realm"], "reconnected": True})
     except (ValueError, TypeError) as error:
         return _error(400, str(error))
     return _error(404, f"no admin endpoint {method} {path}")
+
+
+def _skews(sb: Any, realm: str, request: httpx.Request) -> httpx.Response:
+    status = 200
+    if request.method == "POST":
+        body = _body(request)
+        missing = {"report", "entity_id", "delta"} - set(body)
+        if missing:
+            return _error(400, f"missing field(s): {', '.join(sorted(missing))}")
+        try:
+            delta = Decimal(str(body["delta"]))
+        except InvalidOperation:
+            raise ValueError(f"delta must be a decimal number, got {body['delta']!r}") from None
+        sb.skew_report(realm, str(body["report"]), str(body["entity_id"]), delta)
+        status = 201
+    elif request.method == "DELETE":
+        sb.clear_report_skews(realm)
+    elif request.method != "GET":
+        return _error(405, "use GET, POST or DELETE")
+    skews = [{"report": report, "entity_id": party, "delta": str(delta)}
+             for (report, party), delta in sorted(sb.report_skews(realm).items())]
+    return _ok({"skews": skews}, status)

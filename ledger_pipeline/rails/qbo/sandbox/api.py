@@ -1,7 +1,8 @@
 """Request routing of the sandbox: auth, throttling, injected faults, then the QBO endpoints.
 
 Order of checks, as QBO's gateway does it: bearer token (401 code 3200), realm authorisation
-(403 code 3100), throttle (429 code 3001), then any injected fault, then the endpoint itself.
+(403 code 3100), throttle (429 code 3001), then any injected fault, then the endpoint itself
+(query, cdc, reports/<name>, companyinfo, or a read by Id).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from .auth import read_access_token
 from .faults import fault_response, reset_error, truncate
 from .query import QueryError, parse_query
 from .render_txn import render
+from .reports import aged_report, check_report_name, parse_params
 from .sandbox import QboSandbox
 from .timefmt import iso_millis, iso_seconds, parse_instant
 from .token import handle_token
@@ -60,7 +62,7 @@ def handle(sb: QboSandbox, request: httpx.Request) -> httpx.Response:
         return builder(429, "SERVICE", "3001", R.THROTTLE_MESSAGE, f"The request limit was reached: {throttled.reason} "
                        f"for realm {realm}.", stamp, tid=tid, headers=retry)
     try:
-        endpoint = rest if rest in ("query", "cdc") else "other"
+        endpoint = rest if rest in ("query", "cdc") else "reports" if rest.startswith("reports/") else "other"
         fired = sb.take_fault(realm, endpoint)
         fault = fired[0] if fired else None
         if fault is not None:
@@ -129,6 +131,8 @@ def _route(sb: QboSandbox, request: httpx.Request, realm: str, rest: str, now_us
             body = {"CompanyInfo": {"CompanyName": spec.name, "LegalName": spec.name, "Country": "US",
                                     "domain": "QBO", "sparse": False, "Id": "1", "SyncToken": "0"},
                     "time": stamp}
+        elif rest.startswith("reports/") and request.method == "GET":
+            body = _report(sb, realm, rest[len("reports/"):], params, now_us)
         elif (read := _READ.match(rest)) and read["entity"] in _BY_LOWER and request.method == "GET":
             return _read(sb, realm, _BY_LOWER[read["entity"]], read["id"], now_us, stamp, tid)
         else:
@@ -138,6 +142,16 @@ def _route(sb: QboSandbox, request: httpx.Request, realm: str, rest: str, now_us
     except QueryError as error:
         return R.fault_response(400, "ValidationFault", error.code, error.message, error.detail, stamp, tid=tid)
     return R.json_response(200, body, tid=tid)
+
+
+def _report(sb: QboSandbox, realm: str, name: str, params: httpx.QueryParams, now_us: int) -> dict[str, Any]:
+    """A report body, which (as in QBO) carries its time in Header.Time rather than a top-level `time`."""
+    check_report_name(name)
+    settings = parse_params(params, now_us // 1_000_000, sb.specs[realm].offset_minutes)
+    skews = sb.store.view().skews.get(realm, {}).get(name, {})
+    with sb.lock:
+        company = sb.searcher(realm, now_us).company
+        return aged_report(company, name, settings, now_us // 1_000_000, skews)
 
 
 def _cdc_entities(raw: str) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import httpx
 from ..entities import entity as lookup_entity
 from .history import GENESIS_SEC, Company, stable_seed
 from .render_txn import render
+from .reports import REPORTS
 from .search import Searcher
 from .spec import DEFAULT_START, DEMO_COMPANIES, GENESIS, QBO_RATE_LIMIT, CompanySpec, Fault, RateLimit
 from .state import FaultSlot, SharedState, StateStore
@@ -143,6 +145,50 @@ class QboSandbox:
         """Forget every rotation: the documented initial refresh token works again (QBO: reconnect the app)."""
         self._realm(realm_id)
         self.store.mutate(lambda s: s.generations.pop(realm_id, None))
+
+    # --- report skews -----------------------------------------------------------------------------
+    def skew_report(self, realm_id: str, report_name: str, entity_id: str, delta: Decimal) -> None:
+        """Make the served report disagree with the books: `delta` is added to the party's Current and
+        Total cells (and the grand total), so reconciliation tests can plant a difference.
+
+        Replaces an earlier skew of the same row; Decimal(0) removes it. Persisted like faults.
+        """
+        self._realm(realm_id)
+        if report_name not in REPORTS:
+            raise ValueError(f"unknown report {report_name!r}; known: {', '.join(REPORTS)}")
+        if isinstance(delta, bool) or not isinstance(delta, (Decimal, int)) or not Decimal(delta).is_finite() \
+                or Decimal(delta) != Decimal(delta).quantize(Decimal("0.01")):
+            raise ValueError(f"delta must be a Decimal with at most two decimals, got {delta!r}")
+        party = REPORTS[report_name][1]
+        with self.lock:
+            _, table = self._table(realm_id, party)
+            slot = int(entity_id) - 1 if isinstance(entity_id, str) and entity_id.isascii() and entity_id.isdigit() \
+                else -1
+            if not (0 <= slot < len(table) and table.is_live(slot)):
+                raise ValueError(f"realm {realm_id}: no {party} with Id {entity_id!r}")
+        cents = int(Decimal(delta) * 100)
+
+        def change(state: SharedState) -> None:
+            rows = state.skews.setdefault(realm_id, {}).setdefault(report_name, {})
+            if cents:
+                rows[entity_id] = cents
+            else:
+                rows.pop(entity_id, None)
+            if not rows:
+                del state.skews[realm_id][report_name]
+            if not state.skews[realm_id]:
+                del state.skews[realm_id]
+        self.store.mutate(change)
+
+    def report_skews(self, realm_id: str) -> dict[tuple[str, str], Decimal]:
+        """(report name, party Id) -> delta of every skew switched on for a realm."""
+        return {(report, party): Decimal(cents).scaleb(-2)
+                for report, rows in self.store.view().skews.get(realm_id, {}).items() for party, cents in rows.items()}
+
+    def clear_report_skews(self, realm_id: str | None = None) -> None:
+        if realm_id is not None:
+            self._realm(realm_id)
+        self.store.mutate(lambda s: s.skews.clear() if realm_id is None else s.skews.pop(realm_id, None))
 
     # --- HTTP -------------------------------------------------------------------------------
     def transport(self) -> httpx.BaseTransport:

@@ -19,7 +19,7 @@ DEFAULT_START = GENESIS
 FAULT_KINDS = frozenset(
     {"throttle", "throttle_xml", "server_error", "slow", "expire_token", "malformed_page", "xml_error", "reset"}
 )
-FAULT_ENDPOINTS = frozenset({"query", "cdc", "token", "any"})
+FAULT_ENDPOINTS = frozenset({"query", "cdc", "reports", "token", "any"})
 
 
 def check_realm_id(realm_id: str) -> str:

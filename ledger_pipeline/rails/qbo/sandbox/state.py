@@ -1,4 +1,4 @@
-"""State shared by every sandbox instance that names the same state file: clock, tokens, faults, touches.
+"""State shared by every sandbox instance naming the same state file: clock, tokens, faults, touches, skews.
 
 Each Dagster step runs in its own process with its own QboSandbox; they agree on the simulated
 clock, on which refresh token is current and on the faults left to fire because all of it lives in
@@ -41,13 +41,15 @@ class SharedState:
     generations: dict[str, int] = field(default_factory=dict)
     faults: dict[str, list[FaultSlot]] = field(default_factory=dict)
     touches: list[tuple[int, str, str, int]] = field(default_factory=list)  # (sec, realm, entity, slot)
+    skews: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)  # realm -> report -> party Id -> cents
 
     def to_json(self) -> dict[str, Any]:
         return {"format": _FORMAT, "fingerprint": self.fingerprint, "clock_us": self.clock_us,
                 "refresh_generations": self.generations,
                 "faults": {realm: [{"fault": s.fault.to_json(), "passed": s.passed, "hits": s.hits} for s in slots]
                            for realm, slots in self.faults.items() if slots},
-                "touches": [list(t) for t in self.touches]}
+                "touches": [list(t) for t in self.touches],
+                "report_skews": {realm: reports for realm, reports in self.skews.items() if reports}}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SharedState:
@@ -56,8 +58,11 @@ class SharedState:
         faults = {realm: [FaultSlot(Fault.from_json(s["fault"]), s["passed"], s["hits"]) for s in slots]
                   for realm, slots in data.get("faults", {}).items()}
         touches = [(int(t[0]), str(t[1]), str(t[2]), int(t[3])) for t in data.get("touches", [])]
+        skews = {str(realm): {str(report): {str(party): int(cents) for party, cents in by_party.items()}
+                              for report, by_party in reports.items()}
+                 for realm, reports in data.get("report_skews", {}).items()}
         return cls(int(data["clock_us"]), str(data["fingerprint"]),
-                   {str(k): int(v) for k, v in data.get("refresh_generations", {}).items()}, faults, touches)
+                   {str(k): int(v) for k, v in data.get("refresh_generations", {}).items()}, faults, touches, skews)
 
 
 class StateStore:

@@ -1,0 +1,33 @@
+-- Every logged version of every QBO customer payment, one row per log row, with typed columns.
+-- config: materialized=view
+
+with log as (
+    select * from raw.qbo_payments
+),
+
+final as (
+    select
+        tenant_id,
+        entity_id as qbo_id,
+        op,
+        try_cast(payload ->> '$.SyncToken' as integer) as sync_token,
+        try_cast(payload ->> '$.TxnDate' as date) as txn_date,
+        payload ->> '$.CustomerRef.value' as customer_id,
+        payload ->> '$.CustomerRef.name' as customer_name,
+        payload ->> '$.DepositToAccountRef.value' as deposit_account_id,
+        try_cast(payload ->> '$.TotalAmt' as decimal(18, 2)) as total_amt,
+        try_cast(payload ->> '$.UnappliedAmt' as decimal(18, 2)) as unapplied_amt,
+        payload ->> '$.CurrencyRef.value' as currency,
+        json_extract_string(payload, '$.Line[*].LinkedTxn[*].TxnId') as linked_invoice_ids,
+        coalesce(payload ->> '$.PrivateNote', '') like '%Voided%' as is_voided,
+        payload ->> '$.PrivateNote' as private_note,
+        try_cast(payload ->> '$.MetaData.CreateTime' as timestamptz) as created_at,
+        try_cast(payload ->> '$.MetaData.LastUpdatedTime' as timestamptz) as updated_at,
+        observed_at as last_synced_at,
+        source as sync_source,
+        seq as log_seq,
+        payload_hash
+    from log
+)
+
+select * from final

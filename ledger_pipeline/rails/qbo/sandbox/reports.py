@@ -1,0 +1,165 @@
+"""QBO's aging summary reports (AgedPayables, AgedReceivables), computed from a company's books.
+
+A report is a pure function of the books at the simulated clock, the request's parameters and the
+report skews a test switched on, so the pipeline can reconcile its mirrors against "QBO's own
+numbers" and see a disagreement when one is planted. Open balances are always those at the clock;
+`report_date` only decides how far past due each open document is. Every cell is a string, as in
+QBO's report JSON; amounts are kept in cents until they are written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Mapping
+
+from . import names as N
+from .books import Side
+from .history import Company
+from .query import QueryError
+from .render import customer_display, object_rng, txn_dates
+from .timefmt import iso_seconds, local_date
+
+# report name -> (ledger side, party entity, document entity)
+REPORTS: dict[str, tuple[str, str, str]] = {
+    "AgedPayables": ("ap", "Vendor", "Bill"),
+    "AgedReceivables": ("ar", "Customer", "Invoice"),
+}
+MAX_AGING_PERIOD = 365
+MAX_PERIODS = 12
+
+
+@dataclass(frozen=True)
+class ReportParams:
+    """The aging parameters of one request; `explicit_date` says whether report_date was given."""
+
+    report_date: date
+    aging_period: int = 30
+    num_periods: int = 4
+    explicit_date: bool = False
+
+
+def check_report_name(name: str) -> str:
+    if name not in REPORTS:
+        raise QueryError(f"Report {name!r} is not supported by the sandbox; supported: {', '.join(REPORTS)}",
+                         code="4000", message="Unsupported Operation")
+    return name
+
+
+def _bad_param(detail: str) -> QueryError:
+    return QueryError(detail, code="4001", message="Invalid report parameter")
+
+
+def _int_param(params: Mapping[str, str], name: str, default: int, top: int) -> int:
+    raw = params.get(name)
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= top:
+        raise _bad_param(f"{name} must be a whole number from 1 to {top}, got {raw[:20]!r}")
+    return int(raw)
+
+
+def parse_params(params: Mapping[str, str], now_sec: int, offset_minutes: int) -> ReportParams:
+    """report_date (default: the company's local date at the clock), aging_period, num_periods."""
+    raw = params.get("report_date")
+    if raw is None:
+        day, explicit = local_date(now_sec, offset_minutes), False
+    else:
+        try:
+            day, explicit = date.fromisoformat(raw), True
+        except ValueError:
+            day = None
+        if day is None or len(raw) != 10:
+            raise _bad_param(f"report_date must be YYYY-MM-DD, got {raw[:20]!r}")
+    return ReportParams(day, _int_param(params, "aging_period", 30, MAX_AGING_PERIOD),
+                        _int_param(params, "num_periods", 4, MAX_PERIODS), explicit)
+
+
+def bucket_titles(aging_period: int, num_periods: int) -> list[str]:
+    """Current, then `num_periods` aging columns, the last one open-ended (QBO's titles)."""
+    titles = ["Current"]
+    for k in range(num_periods - 1):
+        titles.append(f"{k * aging_period + 1} - {(k + 1) * aging_period}")
+    titles.append(f"{(num_periods - 1) * aging_period + 1} and over")
+    return titles
+
+
+def bucket_index(days_past_due: int, aging_period: int, num_periods: int) -> int:
+    """0 = Current (not yet due), then 1..num_periods; the last bucket takes everything older."""
+    if days_past_due <= 0:
+        return 0
+    return min(num_periods, (days_past_due - 1) // aging_period + 1)
+
+
+def money_text(cents: int) -> str:
+    """'1234.50', '-12.05': two decimals, no grouping, as QBO writes report amounts."""
+    sign = "-" if cents < 0 else ""
+    whole, part = divmod(abs(cents), 100)
+    return f"{sign}{whole}.{part:02d}"
+
+
+def _side(company: Company, name: str) -> Side:
+    return company.books.ap if REPORTS[name][0] == "ap" else company.books.ar
+
+
+def _party_name(company: Company, party_entity: str, slot: int) -> str:
+    return N.vendor_name(slot + 1) if party_entity == "Vendor" else customer_display(company, slot)
+
+
+def aging_cents(company: Company, name: str, params: ReportParams,
+                skews: Mapping[str, int] | None = None) -> dict[int, list[int]]:
+    """Party slot -> cents per bucket (Current first) of its open documents, plus any skew in Current."""
+    side = _side(company, name)
+    doc_entity = REPORTS[name][2]
+    width = params.num_periods + 1
+    out: dict[int, list[int]] = {}
+    for party, docs in side.open_by_party.items():
+        for slot in docs:
+            due = date.fromisoformat(txn_dates(company, object_rng(company, doc_entity, slot), side.doc, slot)[1])
+            index = bucket_index((params.report_date - due).days, params.aging_period, params.num_periods)
+            out.setdefault(party, [0] * width)[index] += side.doc_balance(slot)
+    for entity_id, cents in (skews or {}).items():
+        slot = int(entity_id) - 1
+        if 0 <= slot < len(side.party) and side.party.is_live(slot):  # the party may not exist at this instant
+            out.setdefault(slot, [0] * width)[0] += cents
+    return out
+
+
+def _cells(amounts: list[int]) -> list[dict[str, str]]:
+    """Bucket cells are "" when zero; the Total cell is always written."""
+    cells = [{"value": money_text(c) if c else ""} for c in amounts]
+    return cells + [{"value": money_text(sum(amounts))}]
+
+
+def aged_report(company: Company, name: str, params: ReportParams, now_sec: int,
+                skews: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """The report body QBO sends for GET /reports/<name>: Header, Columns and Rows."""
+    party_entity = REPORTS[name][1]
+    titles = bucket_titles(params.aging_period, params.num_periods)
+    aging = aging_cents(company, name, params, skews)
+    parties = sorted(((_party_name(company, party_entity, slot), slot) for slot, cents in aging.items()
+                      if sum(cents)), key=lambda item: (item[0].casefold(), item[0], item[1]))
+    rows: list[dict[str, Any]] = []
+    grand = [0] * len(titles)
+    for party_name, slot in parties:
+        amounts = aging[slot]
+        grand = [a + b for a, b in zip(grand, amounts)]
+        rows.append({"ColData": [{"value": party_name, "id": str(slot + 1)}, *_cells(amounts)], "type": "Data"})
+    rows.append({"Summary": {"ColData": [{"value": "TOTAL"}, *_cells(grand)]}, "type": "Section",
+                 "group": "GrandTotal"})
+    day = params.report_date.isoformat()
+    header: dict[str, Any] = {"Time": iso_seconds(now_sec, company.spec.offset_minutes), "ReportName": name}
+    if not params.explicit_date:
+        header["DateMacro"] = "today"
+    header.update({"StartPeriod": day, "EndPeriod": day, "ReportBasis": "Accrual", "SummarizeColumnsBy": "Total",
+                   "Currency": "USD",
+                   "Option": [{"Name": "report_date", "Value": day},
+                              {"Name": "aging_period", "Value": str(params.aging_period)},
+                              {"Name": "num_periods", "Value": str(params.num_periods)},
+                              {"Name": "NoReportData", "Value": "false" if parties else "true"}]})
+    keys = ["current", *(str(k) for k in range(params.num_periods))]
+    columns = [{"ColTitle": "", "ColType": party_entity}]
+    columns += [{"ColTitle": title, "ColType": "Money", "MetaData": [{"Name": "ColKey", "Value": key}]}
+                for title, key in zip(titles, keys)]
+    columns.append({"ColTitle": "Total", "ColType": "Money", "MetaData": [{"Name": "ColKey", "Value": "total"}]})
+    return {"Header": header, "Columns": {"Column": columns}, "Rows": {"Row": rows}}
