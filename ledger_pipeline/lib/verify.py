@@ -52,7 +52,8 @@ with rows as (
         lag(seq) over chain_order as prev_seq,
         row_number() over chain_order as position
     from raw.entity_log
-    where $tenant is null or tenant_id = $tenant
+    where ($tenant is null or tenant_id = $tenant)
+      and ($rail is null or rail = $rail) and ($entity_type is null or entity_type = $entity_type)
     window chain_order as (partition by tenant_id, rail, entity_type order by seq)
 ),
 problems as (
@@ -77,14 +78,21 @@ order by tenant_id, rail, entity_type
 
 _DUPLICATE_SEQ_SQL = """
 select seq, count(*) from raw.entity_log
-where $tenant is null or tenant_id = $tenant
+where ($tenant is null or tenant_id = $tenant)
+  and ($rail is null or rail = $rail) and ($entity_type is null or entity_type = $entity_type)
 group by seq having count(*) > 1 order by seq limit 1
 """
 
 
-def verify(conn: duckdb.DuckDBPyConnection, tenant_id: str | None = None) -> VerifyReport:
-    """Check every chain (or one tenant's); the report lists at most one problem per chain."""
-    params = {"tenant": tenant_id}
+def verify(
+    conn: duckdb.DuckDBPyConnection,
+    tenant_id: str | None = None,
+    *,
+    rail: str | None = None,
+    entity_type: str | None = None,
+) -> VerifyReport:
+    """Check every chain (or one tenant's, or one chain); the report lists at most one problem per chain."""
+    params = {"tenant": tenant_id, "rail": rail, "entity_type": entity_type}
     problems = [ChainProblem(*row) for row in conn.execute(_CHECK_SQL, params).fetchall()]
     duplicate = fetch_one(conn, _DUPLICATE_SEQ_SQL, params)
     if duplicate:
@@ -92,7 +100,50 @@ def verify(conn: duckdb.DuckDBPyConnection, tenant_id: str | None = None) -> Ver
     rows, chains = fetch_one(
         conn,
         "select count(*), count(distinct (tenant_id, rail, entity_type)) from raw.entity_log "
-        "where $tenant is null or tenant_id = $tenant",
+        "where ($tenant is null or tenant_id = $tenant) "
+        "and ($rail is null or rail = $rail) and ($entity_type is null or entity_type = $entity_type)",
         params,
     )
     return VerifyReport(rows=rows, chains=chains, problems=tuple(problems))
+
+
+@dataclass(frozen=True)
+class RecordedHead:
+    """A chain head as a log materialisation recorded it in Dagster's event log, outside DuckDB."""
+
+    tenant_id: str
+    rail: str
+    entity_type: str
+    seq: int
+    row_hash: str
+    run_id: str
+    recorded_at: str
+
+
+def compare_heads(conn: duckdb.DuckDBPyConnection, heads: list[RecordedHead]) -> list[str]:
+    """Recorded heads that the DuckDB log no longer holds at the same seq with the same hash.
+
+    Catches what chain verification cannot: a log rewritten wholesale with
+    every hash recomputed, or truncated after the last recorded head.
+    """
+    if not heads:
+        return []
+    rows = conn.execute(
+        "select seq, tenant_id, rail, entity_type, row_hash from raw.entity_log "
+        "where seq in (select unnest(?::bigint[]))",
+        [sorted({h.seq for h in heads})],
+    ).fetchall()
+    stored = {seq: (tenant, rail, entity, row_hash) for seq, tenant, rail, entity, row_hash in rows}
+    problems = []
+    for head in heads:
+        found = stored.get(head.seq)
+        expected = (head.tenant_id, head.rail, head.entity_type, head.row_hash)
+        if found == expected:
+            continue
+        what = "no row" if found is None else f"row_hash {found[3][:12]}.. of {found[0]} {found[1]} {found[2]}"
+        problems.append(
+            f"tenant {head.tenant_id}, {head.rail} {head.entity_type}: the materialisation of run "
+            f"{head.run_id[:8]} at {head.recorded_at} recorded chain head seq={head.seq} "
+            f"row_hash {head.row_hash[:12]}.., but the log holds {what} (log rewritten or truncated)"
+        )
+    return problems

@@ -6,9 +6,11 @@ from typing import Literal
 import dagster as dg
 from pydantic import Field
 
+from ledger_pipeline.defs.heads import recorded_heads
 from ledger_pipeline.defs.partitions import DUCKDB_POOL, SINGLE_RUN_BACKFILL, TENANTS
 from ledger_pipeline.defs.resources import LedgerDuckDB, QboResource, TenantRegistryResource
 from ledger_pipeline.lib.tenants import TenantError
+from ledger_pipeline.lib.verify import compare_heads, verify
 from ledger_pipeline.lib.warehouse import WarehouseError
 from ledger_pipeline.rails.qbo.entities import ENTITIES, QboEntity
 from ledger_pipeline.rails.qbo.errors import QboError
@@ -22,7 +24,7 @@ class QboSyncConfig(dg.Config):
     batch_size: int = Field(default=20_000, gt=0)  # objects per bulk insert into the log
 
 
-def _metadata(results: list[EntitySyncResult]) -> dict[str, dg.MetadataValue]:
+def _metadata(entity: QboEntity, results: list[EntitySyncResult]) -> dict[str, dg.MetadataValue]:
     one = len(results) == 1
     per_tenant = {
         r.tenant_id: {
@@ -40,6 +42,8 @@ def _metadata(results: list[EntitySyncResult]) -> dict[str, dg.MetadataValue]:
         for r in results
     }
     meta: dict[str, dg.MetadataValue] = {
+        "rail": dg.MetadataValue.text("qbo"),
+        "entity_type": dg.MetadataValue.text(entity.name),
         "appended": dg.MetadataValue.int(sum(r.stats.appended for r in results)),
         "seen": dg.MetadataValue.int(sum(r.stats.seen for r in results)),
         "tenants": dg.MetadataValue.json(per_tenant),
@@ -56,10 +60,39 @@ def _metadata(results: list[EntitySyncResult]) -> dict[str, dg.MetadataValue]:
     return meta
 
 
+def _chain_check(
+    context: dg.AssetExecutionContext, conn, key: dg.AssetKey, entity: QboEntity, tenant_ids: list[str]
+) -> dg.AssetCheckResult:
+    """Recompute this entity's chains and compare them with every head Dagster recorded for them."""
+    problems: list[str] = []
+    rows = 0
+    for tenant_id in tenant_ids:
+        report = verify(conn, tenant_id, rail="qbo", entity_type=entity.name)
+        rows += report.rows
+        problems += [str(p) for p in report.problems]
+        problems += compare_heads(conn, recorded_heads(context.instance, [key], tenant_id))
+    return dg.AssetCheckResult(
+        asset_key=key,
+        check_name="chain_intact",
+        passed=not problems,
+        metadata={"rows_verified": dg.MetadataValue.int(rows), "problems": dg.MetadataValue.json(problems[:10])},
+    )
+
+
 def build_log_asset(entity: QboEntity) -> dg.AssetsDefinition:
+    key = dg.AssetKey(["raw", f"qbo_{entity.table}"])
+
     @dg.asset(
-        name=f"qbo_{entity.table}",
-        key_prefix=["raw"],
+        key=key,
+        check_specs=[
+            dg.AssetCheckSpec(
+                "chain_intact",
+                asset=key,
+                blocking=True,
+                description="Every hash chain of this entity recomputes, and every chain head recorded by earlier "
+                "materialisations is still in the log (a rewritten or truncated log fails here).",
+            )
+        ],
         partitions_def=TENANTS,
         backfill_policy=SINGLE_RUN_BACKFILL,
         pool=DUCKDB_POOL,
@@ -98,12 +131,13 @@ def build_log_asset(entity: QboEntity) -> dg.AssetsDefinition:
                         f"{result.stats.deleted} deleted)"
                     )
                     results.append(result)
+                chain = _chain_check(context, conn, key, entity, list(context.partition_keys))
         except (QboError, TenantError, WarehouseError) as exc:
             raise dg.Failure(
                 description=f"tenant {tenant_id}, rail qbo, entity {entity.name}: {exc}",
                 allow_retries=isinstance(exc, QboError),
             ) from exc
-        return dg.MaterializeResult(metadata=_metadata(results))
+        return dg.MaterializeResult(metadata=_metadata(entity, results), check_results=[chain])
 
     return _log_asset
 
