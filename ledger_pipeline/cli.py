@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from datetime import timedelta
+import json
+import shutil
 import sys
+from datetime import datetime, timedelta
 from collections.abc import Sequence
 
-from ledger_pipeline.lib import ids, settings
+from ledger_pipeline.lib import ids, settings, warehouse
 from ledger_pipeline.lib.tenants import QboConnection, Tenant, TenantError, TenantRegistry
 from ledger_pipeline.lib.warehouse import WarehouseError
 
@@ -39,6 +41,16 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--tenant")
 
     commands.add_parser("demo", help="sync the demo tenants twice against the sandbox and summarise")
+
+    as_of = commands.add_parser("as-of", help="one entity's mirror for a tenant as it stood at an instant")
+    as_of.add_argument("--tenant", required=True)
+    as_of.add_argument("--entity", required=True, help='"bills", "Bill" or "bill"; likewise for every QBO entity')
+    as_of.add_argument("--at", required=True, help="ISO 8601 with a timezone, e.g. 2026-03-31T23:59:59Z")
+    as_of.add_argument("--output", help="write every row to a .parquet or .csv file instead of printing")
+    history = commands.add_parser("history", help="every logged version of one object, oldest first")
+    history.add_argument("--tenant", required=True)
+    history.add_argument("--entity", required=True)
+    history.add_argument("--id", required=True, dest="object_id", help="the QBO Id")
     return parser
 
 
@@ -74,6 +86,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from ledger_pipeline.demo import run_demo
 
         return run_demo()
+    if args.command == "as-of":
+        return _as_of(args)
+    if args.command == "history":
+        return _history(args)
     raise AssertionError(args.command)
 
 
@@ -102,6 +118,77 @@ def _tenants(args: argparse.Namespace) -> int:
     add_partition(tenant.tenant_id)
     print(f"tenant {tenant.tenant_id} {'registered' if added else 'already registered'} (QBO realm {args.qbo_realm})")
     return 0
+
+
+def _as_of(args: argparse.Namespace) -> int:
+    """Print (or write) the macro's answer; every argument is checked before the ledger is opened."""
+    from ledger_pipeline import audit
+
+    tenant, entity = ids.tenant_id(args.tenant), audit.entity_named(args.entity)
+    at = audit.instant(args.at)
+    output = audit.output_path(args.output) if args.output is not None else None
+    conn = warehouse.connect(settings.duckdb_path(), read_only=True)
+    try:
+        known = audit.logged_tenants(conn)
+        frame = audit.as_of(conn, tenant, entity, at)
+    finally:
+        conn.close()
+    if tenant not in known:
+        return _not_found(f"tenant {tenant!r} has nothing in the log (logged tenants: {', '.join(known) or 'none'})")
+    label = f"{entity.table} of tenant {tenant} as of {at.isoformat()}"
+    if output is None:
+        import polars as pl
+
+        width = max(100, shutil.get_terminal_size().columns)
+        with pl.Config(tbl_rows=20, tbl_hide_column_data_types=True, tbl_width_chars=width):
+            print(frame)
+        print(f"{frame.height} {label}")
+        return 0
+    try:
+        audit.write_frame(frame, output)
+    except OSError as exc:
+        raise ids.InvalidInput(f"cannot write {output}: {exc.strerror or exc}") from None
+    print(f"wrote {frame.height} {label} to {output}")
+    return 0
+
+
+def _history(args: argparse.Namespace) -> int:
+    """Print each version of one object with what changed, the sync source and the run that logged it."""
+    from ledger_pipeline import audit
+
+    tenant, entity = ids.tenant_id(args.tenant), audit.entity_named(args.entity)
+    object_id = audit.qbo_id(args.object_id)
+    conn = warehouse.connect(settings.duckdb_path(), read_only=True)
+    try:
+        versions = audit.object_history(conn, tenant, entity, object_id)
+    finally:
+        conn.close()
+    if not versions:
+        return _not_found(f"no {entity.name} with Id {object_id} in the log of tenant {tenant!r}")
+    print(f"{entity.name} {object_id} of tenant {tenant}: {len(versions)} version(s), oldest first")
+    for v in versions:
+        print(
+            f"seq {v.seq}  {v.op}  source={v.source}  SyncToken={v.source_version}  "
+            f"qbo_updated={_iso(v.source_updated_at)}  observed={_iso(v.observed_at)}  run={v.run_id}"
+        )
+        if v.op != "updated":
+            print(f"    {v.op}")
+        for change in v.changes:
+            print(f"    {change.path}: {_json(change.old)} -> {_json(change.new)}")
+    return 0
+
+
+def _not_found(message: str) -> int:
+    print(f"ledger-pipeline: {message}", file=sys.stderr)
+    return 1
+
+
+def _iso(value: datetime | None) -> str:
+    return value.isoformat() if value is not None else "-"
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 if __name__ == "__main__":

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import dagster as dg
 
+from ledger_pipeline.defs.freshness import FRESHNESS_JOB, freshness_schedule, tenants_fresh
 from ledger_pipeline.defs.jobs import SYNC_JOB
+from ledger_pipeline.defs.models.assertions import ASSERTION_CHECKS
 from ledger_pipeline.defs.models.assets import MODEL_ASSETS
 from ledger_pipeline.defs.qbo.assets import LOG_ASSETS, SYNC_CURSORS
+from ledger_pipeline.defs.qbo.checks import RAIL_CHECKS
 from ledger_pipeline.defs.resources import LedgerDuckDB, QboResource, TenantRegistryResource
 from ledger_pipeline.defs.schedules import hourly_sync
 from ledger_pipeline.defs.sensors import tenant_registry_sensor
@@ -21,8 +24,9 @@ def build_definitions(
     """Definitions with default resources (paths from the environment), or the ones given (tests)."""
     return dg.Definitions(
         assets=[*LOG_ASSETS, *MODEL_ASSETS, SYNC_CURSORS],
-        jobs=[SYNC_JOB],
-        schedules=[hourly_sync],
+        asset_checks=[*ASSERTION_CHECKS, *RAIL_CHECKS, tenants_fresh],
+        jobs=[SYNC_JOB, FRESHNESS_JOB],
+        schedules=[hourly_sync, freshness_schedule],
         sensors=[tenant_registry_sensor],
         resources={
             "warehouse": warehouse or LedgerDuckDB(),

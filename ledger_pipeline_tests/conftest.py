@@ -57,6 +57,16 @@ class Project:
             **kw,
         )
 
+    def with_qbo(self, **settings) -> Project:
+        """The same project (files, instance, sandbox state) with other QBO client settings."""
+        qbo = QboResource(
+            **{"state_dir": self.qbo.state_dir, "sandbox_scale": TEST_SCALE, "sandbox_rate_limit": False, **settings}
+        )
+        defs = build_definitions(
+            warehouse=self.defs.resources["warehouse"], qbo=qbo, tenants=self.defs.resources["tenants"]
+        )
+        return Project(self.root, self.instance, qbo, defs)
+
     def query(self, sql: str, params: list | None = None) -> list[tuple]:
         conn = warehouse.connect(self.db_path, read_only=True)
         try:

@@ -9,38 +9,18 @@ import dagster as dg
 import pytest
 
 from ledger_pipeline import cli
-from ledger_pipeline.defs.resources import QboResource
 from ledger_pipeline.lib import cursors
 from ledger_pipeline.lib.entity_log import LogWriter, Observation
 from ledger_pipeline.rails.qbo.entities import ENTITIES
 from ledger_pipeline.rails.qbo.sandbox import Fault
-from ledger_pipeline_tests.conftest import Project
 from ledger_pipeline_tests.helpers import failure_text, log_count, op_config
 
 BILLS = dg.AssetKey(["raw", "qbo_bills"])
 BILL_MIRROR = dg.AssetKey(["mirror", "qbo_bills"])
 
 
-def _small_pages(project: Project) -> Project:
-    """The same project with 20-object pages, no backoff and one retry, so faults bite mid-paging quickly."""
-    from ledger_pipeline.definitions import build_definitions
-
-    qbo = QboResource(
-        state_dir=project.qbo.state_dir,
-        sandbox_scale=project.qbo.sandbox_scale,
-        sandbox_rate_limit=False,
-        page_size=20,
-        max_retries=1,
-        backoff_base=0.0,
-    )
-    defs = build_definitions(
-        warehouse=project.defs.resources["warehouse"], qbo=qbo, tenants=project.defs.resources["tenants"]
-    )
-    return Project(project.root, project.instance, qbo, defs)
-
-
 def test_run_failing_half_way_leaves_no_partial_rows_and_cursor_unmoved(project):
-    project = _small_pages(project)
+    project = project.with_qbo(page_size=20, max_retries=1, backoff_base=0.0)
     realm = project.add_tenant("acme")
     project.sandbox.inject(realm, Fault("server_error", endpoint="query", after=3, count=-1, status=503))
 

@@ -20,6 +20,11 @@ final as (
         try_cast(payload ->> '$.TotalAmt' as decimal(18, 2)) as total_amt,
         try_cast(payload ->> '$.Balance' as decimal(18, 2)) as balance,
         payload ->> '$.CurrencyRef.value' as currency,
+        cast(coalesce(list_sum([
+            cast(line ->> '$.Amount' as decimal(18, 2))
+            for line in json_extract(payload, '$.Line[*]')
+            if coalesce(line ->> '$.DetailType', '') <> 'SubTotalLineDetail'
+        ]), 0) as decimal(18, 2)) as line_amount_total,
         cast(coalesce(json_array_length(payload, '$.Line'), 0) as integer) as line_count,
         coalesce(payload ->> '$.PrivateNote', '') like '%Voided%' as is_voided,
         payload ->> '$.PrivateNote' as private_note,

@@ -18,6 +18,11 @@ final as (
         try_cast(payload ->> '$.TotalAmt' as decimal(18, 2)) as total_amt,
         try_cast(payload ->> '$.UnappliedAmt' as decimal(18, 2)) as unapplied_amt,
         payload ->> '$.CurrencyRef.value' as currency,
+        cast(coalesce(list_sum([
+            cast(line ->> '$.Amount' as decimal(18, 2))
+            for line in json_extract(payload, '$.Line[*]')
+            if coalesce(line ->> '$.DetailType', '') <> 'SubTotalLineDetail'
+        ]), 0) as decimal(18, 2)) as line_amount_total,
         json_extract_string(payload, '$.Line[*].LinkedTxn[*].TxnId') as linked_invoice_ids,
         coalesce(payload ->> '$.PrivateNote', '') like '%Voided%' as is_voided,
         payload ->> '$.PrivateNote' as private_note,

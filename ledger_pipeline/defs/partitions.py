@@ -16,3 +16,11 @@ SINGLE_RUN_BACKFILL = dg.BackfillPolicy.single_run()
 
 # Every asset that writes DuckDB runs in this pool; dagster.yaml limits it to 1 slot.
 DUCKDB_POOL = "ledger_duckdb"
+
+
+def tenants_in_run(context: dg.AssetCheckExecutionContext, registered: list[str]) -> list[str]:
+    """The tenants a check should look at: the run's partitions, or every registered tenant when unpartitioned."""
+    op = context.op_execution_context
+    if op.has_partition_key or op.has_partition_key_range:
+        return list(op.partition_keys)
+    return sorted(registered)

@@ -90,6 +90,49 @@ class SqlModel:
 
 
 MATERIALIZATIONS = ("view", "history", "mirror", "tenant_table")
+ASSERTION_PREFIX = "assert_"
+
+
+@dataclass(frozen=True)
+class SqlAssertion:
+    """`<schema>/assert_<table>__<name>.sql`: a query returning the rows that break an invariant of `<schema>.<table>`.
+
+    Zero rows means the invariant holds. Each becomes an asset check named `<name>` on that model.
+    """
+
+    schema: str
+    table: str
+    name: str
+    path: Path
+    sql: str
+
+    @property
+    def target(self) -> str:
+        return f"{self.schema}.{self.table}"
+
+    @property
+    def description(self) -> str:
+        return " ".join(line.lstrip("- ").strip() for line in self.sql.splitlines() if line.startswith("--"))
+
+    @cached_property
+    def body(self) -> str:
+        return "\n" + self.sql.strip().rstrip(";") + "\n"
+
+    @cached_property
+    def depends_on(self) -> tuple[tuple[str, str], ...]:
+        return SqlModel(self.schema, self.table, self.path, self.sql).depends_on
+
+
+@functools.cache
+def load_assertions(root: Path = MODELS_ROOT) -> tuple[SqlAssertion, ...]:
+    """Every assertion file under root."""
+    found = []
+    for path in sorted(root.glob(f"*/{ASSERTION_PREFIX}*.sql")):
+        table, sep, name = path.stem[len(ASSERTION_PREFIX):].partition("__")
+        if not sep or not (_IDENTIFIER.match(table) and _IDENTIFIER.match(name)):
+            raise ModelError(f"{path}: name assertions assert_<table>__<check name>.sql")
+        found.append(SqlAssertion(path.parent.name, table, name, path, path.read_text()))
+    return tuple(found)
 
 
 def log_source(model: SqlModel, models: dict[str, SqlModel]) -> str:
@@ -138,6 +181,8 @@ def load_models(root: Path = MODELS_ROOT) -> tuple[SqlModel, ...]:
     """Every model under root, each after the models it reads (read once per process)."""
     models = []
     for path in sorted(root.glob("*/*.sql")):
+        if path.name.startswith(ASSERTION_PREFIX):
+            continue
         schema, table = path.parent.name, path.stem
         if not (_IDENTIFIER.match(schema) and _IDENTIFIER.match(table)):
             raise ModelError(f"{path}: schema and table names must be lower-case identifiers")

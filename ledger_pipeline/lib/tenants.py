@@ -45,13 +45,19 @@ class QboConnection:
             ids.env_var_name(self.refresh_token_env)
 
 
+DEFAULT_MAX_SYNC_AGE_MINUTES = 180  # the hourly schedule plus slack for a failed run or two
+
+
 @dataclass(frozen=True)
 class Tenant:
     tenant_id: str
     qbo: QboConnection | None = None
+    max_sync_age_minutes: int = DEFAULT_MAX_SYNC_AGE_MINUTES  # the freshness check fails past this
 
     def __post_init__(self) -> None:
         ids.tenant_id(self.tenant_id)
+        if not isinstance(self.max_sync_age_minutes, int) or self.max_sync_age_minutes <= 0:
+            raise TenantError(f"tenant {self.tenant_id}: max_sync_age_minutes must be a positive integer")
 
 
 class TenantRegistry:
@@ -99,11 +105,17 @@ class TenantRegistry:
 
 def _tenant(tenant_id: str, entry: dict) -> Tenant:
     qbo = entry.get("qbo")
-    return Tenant(tenant_id=tenant_id, qbo=QboConnection(**qbo) if qbo is not None else None)
+    return Tenant(
+        tenant_id=tenant_id,
+        qbo=QboConnection(**qbo) if qbo is not None else None,
+        max_sync_age_minutes=entry.get("max_sync_age_minutes", DEFAULT_MAX_SYNC_AGE_MINUTES),
+    )
 
 
 def _entry(tenant: Tenant) -> dict:
     out: dict = {}
     if tenant.qbo is not None:
         out["qbo"] = {k: v for k, v in asdict(tenant.qbo).items() if v is not None}
+    if tenant.max_sync_age_minutes != DEFAULT_MAX_SYNC_AGE_MINUTES:
+        out["max_sync_age_minutes"] = tenant.max_sync_age_minutes
     return out

@@ -12,7 +12,8 @@ MIRROR_CHECKS = {
     "rows_valid": "No row of the mirror was rejected by its pandera contract (rejected rows sit in "
     "quarantine.mirror_rows with the reason, and stay in the log).",
     "matches_log": "Mirror plus quarantine hold exactly the live entities of the log, once each, with the "
-    "payload hash of each entity's latest logged version.",
+    "payload hash of each entity's latest logged version, and every mirror row equals, column for column, what "
+    "the model computes from the log now (mirror = f(log)).",
 }
 SAMPLE = 10
 
@@ -24,7 +25,8 @@ def mirror_check_results(
     valid = {t: _quarantined(conn, model, t) for t in tenant_ids}
     matches = {t: _log_comparison(conn, model, source, t) for t in tenant_ids}
     bad_valid = {t: v for t, v in valid.items() if v["quarantined"]}
-    bad_match = {t: m for t, m in matches.items() if m["missing"] or m["extra"] or m["stale"] or m["duplicated"]}
+    problems = ("missing", "extra", "stale", "duplicated", "differing_from_rebuild")
+    bad_match = {t: m for t, m in matches.items() if any(m[p] for p in problems)}
     return [
         dg.AssetCheckResult(
             asset_key=key,
@@ -99,8 +101,33 @@ def _log_comparison(conn: duckdb.DuckDBPyConnection, model: SqlModel, source: st
         )
     }
     conn.execute("drop table _lp_compare")
+    edited = _rows_differing_from_rebuild(conn, model, tenant_id)
     live, published, missing, extra, stale, duplicated = counts
     return {
         "live_in_log": live, "published": published, "missing": missing, "extra": extra,
-        "stale": stale, "duplicated": duplicated, **samples,
+        "stale": stale, "duplicated": duplicated, "differing_from_rebuild": len(edited),
+        "differing_ids": edited[:SAMPLE], **samples,
     }  # fmt: skip
+
+
+def _rows_differing_from_rebuild(conn: duckdb.DuckDBPyConnection, model: SqlModel, tenant_id: str) -> list[str]:
+    """Ids whose mirror row is not, column for column, what the model computes from the log now."""
+    key = model.key
+    rows = conn.execute(
+        f"""
+        with rebuilt as (
+            select * from ({model.body}) m
+            where m.tenant_id = ?
+              and m.{key} not in (select entity_id from quarantine.mirror_rows where model = ? and tenant_id = ?)
+        ),
+        stored as (select * from {model.name} where tenant_id = ?),
+        differing as (
+            (select * from stored except all select * from rebuilt)
+            union all
+            (select * from rebuilt except all select * from stored)
+        )
+        select distinct {key} from differing order by 1
+        """,
+        [tenant_id, model.name, tenant_id, tenant_id],
+    ).fetchall()
+    return [r[0] for r in rows]

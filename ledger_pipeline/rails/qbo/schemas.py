@@ -70,6 +70,7 @@ class QboAccountMirror(_NameListRow):
 class _TransactionRow(_MirrorRow):
     txn_date: pl.Date = pa.Field(nullable=False)
     total_amt: pe.Decimal = pa.Field(nullable=False, dtype_kwargs=MONEY)
+    line_amount_total: pe.Decimal = pa.Field(nullable=False, dtype_kwargs=MONEY)
     is_voided: bool = pa.Field(nullable=False)
     private_note: str = pa.Field(nullable=True)
 

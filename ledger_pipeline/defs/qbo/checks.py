@@ -1,0 +1,133 @@
+"""Reconciliation of the QBO mirrors against QBO itself: object counts, and AP/AR control totals.
+
+Standalone checks on the mirror assets: they run after the mirror in every
+sync run (or alone from the UI) and ask the rail, per tenant of the run.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+
+import dagster as dg
+
+from ledger_pipeline.defs.partitions import DUCKDB_POOL, tenants_in_run
+from ledger_pipeline.defs.resources import LedgerDuckDB, QboResource, TenantRegistryResource
+from ledger_pipeline.lib.reconcile import compare_amounts, open_balances, published_ids
+from ledger_pipeline.lib.sql_models import load_models
+from ledger_pipeline.rails.qbo.client import QboClient
+from ledger_pipeline.rails.qbo.entities import ENTITIES, QboEntity
+from ledger_pipeline.rails.qbo.errors import QboError
+
+COUNT_REREADS = 3
+SAMPLE = 10
+# (mirror table, party column, QBO report) of the control totals.
+CONTROL_TOTALS = (("bills", "vendor_id", "AgedPayables"), ("invoices", "customer_id", "AgedReceivables"))
+
+
+def _count_until_stable(client: QboClient, entity: str, published: int) -> tuple[int, int]:
+    """The rail's count, re-read while it moves between reads (a sync may be racing the check)."""
+    count = client.count(entity)
+    rereads = 0
+    while count != published and rereads < COUNT_REREADS:
+        again = client.count(entity)
+        rereads += 1
+        if again == count:
+            break
+        count = again
+    return count, rereads
+
+
+def build_rail_count_check(entity: QboEntity) -> dg.AssetChecksDefinition:
+    model = next(m for m in load_models() if m.name == f"mirror.qbo_{entity.table}")
+
+    @dg.asset_check(
+        asset=dg.AssetKey(["mirror", f"qbo_{entity.table}"]),
+        name="rail_count_matches",
+        description=f"QBO's own COUNT(*) of {entity.name} (inactive included) equals mirror plus quarantine rows; "
+        "a count that moves while checking is re-read; on a mismatch the first differing ids are listed.",
+        pool=DUCKDB_POOL,
+    )
+    def _rail_count(
+        context: dg.AssetCheckExecutionContext,
+        warehouse: LedgerDuckDB,
+        qbo: QboResource,
+        tenants: TenantRegistryResource,
+    ) -> dg.AssetCheckResult:
+        registry = tenants.registry()
+        per_tenant: dict[str, dict] = {}
+        with warehouse.ledger() as conn:
+            for tenant_id in tenants_in_run(context, list(registry.load())):
+                ids = published_ids(conn, model, tenant_id)
+                with _rail_errors(tenant_id, "rail_count_matches"), qbo.client(registry.get(tenant_id)) as client:
+                    rail, rereads = _count_until_stable(client, entity.name, len(ids))
+                    result = {"rail_count": rail, "mirror_and_quarantine": len(ids), "rereads": rereads}
+                    if rail != len(ids):
+                        on_rail = client.ids(entity.name)
+                        result["missing_from_mirror"] = sorted(on_rail - ids, key=_id_order)[:SAMPLE]
+                        result["not_on_rail"] = sorted(ids - on_rail, key=_id_order)[:SAMPLE]
+                per_tenant[tenant_id] = result
+        bad = {t: r for t, r in per_tenant.items() if r["rail_count"] != r["mirror_and_quarantine"]}
+        return dg.AssetCheckResult(
+            passed=not bad,
+            metadata={"tenants": dg.MetadataValue.json(per_tenant), "mismatched_tenants": dg.MetadataValue.int(len(bad))},
+        )
+
+    return _rail_count
+
+
+def build_control_total_check(table: str, party_column: str, report_name: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=dg.AssetKey(["mirror", f"qbo_{table}"]),
+        name=f"matches_{report_name.lower()}",
+        description=f"Open balance per {party_column.removesuffix('_id')} in mirror.qbo_{table} equals the Total "
+        f"column of QBO's {report_name} report, to the cent.",
+        pool=DUCKDB_POOL,
+    )
+    def _control_total(
+        context: dg.AssetCheckExecutionContext,
+        warehouse: LedgerDuckDB,
+        qbo: QboResource,
+        tenants: TenantRegistryResource,
+    ) -> dg.AssetCheckResult:
+        registry = tenants.registry()
+        per_tenant: dict[str, dict] = {}
+        with warehouse.ledger() as conn:
+            for tenant_id in tenants_in_run(context, list(registry.load())):
+                mirror = open_balances(conn, f"mirror.qbo_{table}", party_column, tenant_id)
+                with _rail_errors(tenant_id, report_name), qbo.client(registry.get(tenant_id)) as client:
+                    report = client.report(report_name)
+                rail = {row.entity_id: row.amounts.get("Total", Decimal(0)) for row in report.rows if row.entity_id}
+                differences = compare_amounts(mirror, rail)
+                per_tenant[tenant_id] = {
+                    "report_date": str(report.report_date),
+                    "mirror_total": str(sum(mirror.values(), Decimal(0))),
+                    "report_total": str(report.total.get("Total", Decimal(0))),
+                    "parties_differing": len(differences),
+                    "first_differences": [
+                        {"id": d.party_id, "mirror": str(d.mirror), "report": str(d.rail), "difference": str(d.difference)}
+                        for d in differences[:SAMPLE]
+                    ],
+                }
+        bad = [t for t, r in per_tenant.items() if r["parties_differing"]]
+        return dg.AssetCheckResult(
+            passed=not bad,
+            metadata={"tenants": dg.MetadataValue.json(per_tenant), "mismatched_tenants": dg.MetadataValue.int(len(bad))},
+        )
+
+    return _control_total
+
+
+@contextmanager
+def _rail_errors(tenant_id: str, what: str) -> Iterator[None]:
+    """A rail fault during a check fails it with the tenant and the cause, like a sync would."""
+    try:
+        yield
+    except QboError as exc:
+        raise dg.Failure(description=f"tenant {tenant_id}, rail qbo, reconciliation {what}: {exc}") from exc
+
+
+def _id_order(value: str) -> tuple[int, str]:
+    return (len(value), value)
+
+
+RAIL_CHECKS = [build_rail_count_check(e) for e in ENTITIES] + [build_control_total_check(*c) for c in CONTROL_TOTALS]

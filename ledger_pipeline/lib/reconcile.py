@@ -1,0 +1,86 @@
+"""Reconciliation arithmetic over the warehouse: what the mirror publishes, open balances, freshness.
+
+Plain functions of a DuckDB connection and values the rail reported, so each
+check's logic is testable without Dagster; the checks only gather inputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import duckdb
+
+from ledger_pipeline.lib.sql_models import SqlModel
+from ledger_pipeline.lib.warehouse import fetch_one
+
+CENT = Decimal("0.01")
+
+
+def published_ids(conn: duckdb.DuckDBPyConnection, model: SqlModel, tenant_id: str) -> set[str]:
+    """Entity ids the mirror holds for the tenant, quarantined ones included (they exist on the rail)."""
+    rows = conn.execute(
+        f"select {model.key} from {model.name} where tenant_id = ? "
+        "union all select entity_id from quarantine.mirror_rows where model = ? and tenant_id = ?",
+        [tenant_id, model.name, tenant_id],
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def open_balances(
+    conn: duckdb.DuckDBPyConnection, table: str, party_column: str, tenant_id: str
+) -> dict[str, Decimal]:
+    """Open balance per party (vendor or customer) from a mirror of documents with balance and is_voided."""
+    rows = conn.execute(
+        f"select {party_column}, sum(balance) from {table} "
+        "where tenant_id = ? and balance <> 0 and not is_voided group by 1",
+        [tenant_id],
+    ).fetchall()
+    return {party: Decimal(amount) for party, amount in rows if party is not None}
+
+
+@dataclass(frozen=True)
+class AmountDifference:
+    party_id: str
+    mirror: Decimal
+    rail: Decimal
+
+    @property
+    def difference(self) -> Decimal:
+        return self.mirror - self.rail
+
+
+def compare_amounts(mirror: dict[str, Decimal], rail: dict[str, Decimal]) -> list[AmountDifference]:
+    """Parties whose amounts differ by a cent or more, largest difference first."""
+    differences = [
+        AmountDifference(party, mirror.get(party, Decimal(0)), rail.get(party, Decimal(0)))
+        for party in mirror.keys() | rail.keys()
+    ]
+    differences = [d for d in differences if abs(d.difference) >= CENT]
+    return sorted(differences, key=lambda d: (-abs(d.difference), d.party_id))
+
+
+def assertion_violations(
+    conn: duckdb.DuckDBPyConnection, sql_body: str, tenant_id: str, sample: int = 5
+) -> tuple[int, list[dict]]:
+    """How many rows an assertion query returns for the tenant, and the first few as plain values."""
+    count = fetch_one(conn, f"select count(*) from ({sql_body}) a where a.tenant_id = ?", [tenant_id])[0]
+    if not count:
+        return 0, []
+    relation = conn.execute(f"select * from ({sql_body}) a where a.tenant_id = ? limit {int(sample)}", [tenant_id])
+    names = [d[0] for d in relation.description]
+    rows = [{n: (v if isinstance(v, (int, bool)) or v is None else str(v)) for n, v in zip(names, r)} for r in relation.fetchall()]
+    return count, rows
+
+
+def sync_ages(
+    conn: duckdb.DuckDBPyConnection, tenant_ids: list[str], rail: str, now: datetime
+) -> dict[str, float | None]:
+    """Minutes since each tenant's stalest entity last synced on the rail (None: never synced)."""
+    rows = dict(
+        conn.execute(
+            "select tenant_id, min(last_synced_at) from meta.sync_cursors where rail = ? group by tenant_id", [rail]
+        ).fetchall()
+    )
+    return {t: (now - rows[t]).total_seconds() / 60 if rows.get(t) else None for t in tenant_ids}
