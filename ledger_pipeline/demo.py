@@ -6,13 +6,14 @@ shows them with their partitions, materialisations and check results.
 
 from __future__ import annotations
 
+import json
 import re
 import textwrap
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from ledger_pipeline.commands import add_partition, run_verify
+from ledger_pipeline.commands import add_partition, compare_recorded_heads, run_verify
 from ledger_pipeline.definitions import build_definitions
 from ledger_pipeline.defs.resources import shared_sandbox
 from ledger_pipeline.lib import settings, warehouse
@@ -21,6 +22,28 @@ from ledger_pipeline.rails.qbo.entities import ENTITIES
 from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES
 
 CHANGE_DAYS = 3
+AS_OF_QUERY = """
+with then_open as (
+    select vendor_name, sum(balance) as open_balance
+    from history.qbo_bills_as_of(?, ?)
+    where balance > 0 and not is_voided
+    group by vendor_name
+),
+now_open as (
+    select vendor_name, sum(balance) as open_balance
+    from mirror.qbo_bills
+    where tenant_id = ? and balance > 0 and not is_voided
+    group by vendor_name
+)
+select
+    vendor_name,
+    then_open.open_balance as open_after_first_sync,
+    now_open.open_balance as open_now
+from then_open full outer join now_open using (vendor_name)
+where then_open.open_balance is distinct from now_open.open_balance
+order by abs(coalesce(now_open.open_balance, 0) - coalesce(then_open.open_balance, 0)) desc
+limit 5
+"""
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # the full event log is in the UI
 EXAMPLE_QUERY = """
 select vendor_name, count(*) as open_bills, sum(balance) as open_balance, currency
@@ -49,18 +72,19 @@ def run_demo() -> int:
         add_partition(tenant.tenant_id)
     print(f"Registered {len(tenants)} demo tenants: {', '.join(t.tenant_id for t in tenants)}")
     job = build_definitions().resolve_job_def("sync_tenants")
-    checks: dict[str, list[bool]] = {t.tenant_id: [] for t in tenants}
+    checks: dict[str, list[dg.AssetCheckEvaluation]] = {}
+    first_sync_done = datetime.now(UTC)
 
     for round_no, label in ((1, "initial sync"), (2, "incremental sync")):
         if round_no == 2:
+            first_sync_done = datetime.now(UTC)
             box = shared_sandbox(settings.state_dir())
             box.advance(timedelta(days=CHANGE_DAYS))
             print(f"\nSandbox clock advanced {CHANGE_DAYS} days to {box.now:%Y-%m-%d %H:%M} UTC: the books changed.")
         print(f"\n== {label} ==")
         for tenant in tenants:
             result = job.execute_in_process(partition_key=tenant.tenant_id, instance=instance, run_config=QUIET)
-            evaluations = result.get_asset_check_evaluations()
-            checks[tenant.tenant_id] = [e.passed for e in evaluations]
+            checks[tenant.tenant_id] = result.get_asset_check_evaluations()
             appended = sum(
                 e.step_materialization_data.materialization.metadata["appended"].value
                 for e in result.get_asset_materialization_events()
@@ -68,19 +92,37 @@ def run_demo() -> int:
             )
             print(f"  {tenant.tenant_id:<10} run {result.run_id[:8]}: {appended:>6} versions appended to the log")
 
+    intact = _print_verify()
+    _print_checks(checks)
+    _summary(tenants, first_sync_done)
+    return 0 if intact and all(c.passed for evaluations in checks.values() for c in evaluations) else 1
+
+
+def _print_verify() -> bool:
     report = run_verify()
+    head_problems, heads = compare_recorded_heads(None)
     print(f"\n== verify ==\n  {'OK' if report.ok else 'BROKEN'}: {report.rows} log rows in {report.chains} hash chains")
-    for problem in report.problems:
+    print(f"  {heads} chain heads recorded in Dagster's event log: {len(head_problems) or 'none'} disagree")
+    for problem in [*map(str, report.problems), *head_problems]:
         print(f"  {problem}")
-    _summary(tenants, checks)
-    return 0 if report.ok and all(all(v) for v in checks.values()) else 1
+    return report.ok and not head_problems
 
 
-def _summary(tenants: list[Tenant], checks: dict[str, list[bool]]) -> None:
+def _print_checks(checks: dict[str, list[dg.AssetCheckEvaluation]]) -> None:
+    print("\n== asset checks of the last sync ==")
+    for tenant_id, evaluations in checks.items():
+        names = sorted({c.check_name for c in evaluations})
+        failed = sorted(f"{c.asset_key.to_user_string()}:{c.check_name}" for c in evaluations if not c.passed)
+        passed = sum(c.passed for c in evaluations)
+        print(f"  {tenant_id:<10} {passed} of {len(evaluations)} passed" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+    print(f"  checks: {', '.join(names)}")
+
+
+def _summary(tenants: list[Tenant], first_sync_done: datetime) -> None:
     conn = warehouse.connect(settings.duckdb_path(), read_only=True)
     try:
-        print("\n== summary: mirror rows per entity (log versions, checks passed) ==")
-        print("  " + f"{'tenant':<11}" + "".join(f"{e.table:>14}" for e in ENTITIES) + f"{'log':>8}{'checks':>9}")
+        print("\n== summary: mirror rows per entity, and log versions ==")
+        print("  " + f"{'tenant':<11}" + "".join(f"{e.table:>14}" for e in ENTITIES) + f"{'log':>8}")
         for tenant in tenants:
             params = [tenant.tenant_id]
             versions = conn.execute("select count(*) from raw.entity_log where tenant_id = ?", params).fetchall()[0][0]
@@ -88,11 +130,7 @@ def _summary(tenants: list[Tenant], checks: dict[str, list[bool]]) -> None:
                 conn.execute(f"select count(*) from mirror.qbo_{e.table} where tenant_id = ?", params).fetchall()[0][0]
                 for e in ENTITIES
             ]
-            passed = checks[tenant.tenant_id]
-            print(
-                "  " + f"{tenant.tenant_id:<11}" + "".join(f"{n:>14}" for n in counts)
-                + f"{versions:>8}{sum(passed):>5} of {len(passed)}"
-            )
+            print("  " + f"{tenant.tenant_id:<11}" + "".join(f"{n:>14}" for n in counts) + f"{versions:>8}")
         sample = conn.execute(
             "select entity_id, source_version, payload, changes from raw.qbo_bills "
             "where tenant_id = ? and op = 'updated' order by seq desc limit 1",
@@ -100,15 +138,21 @@ def _summary(tenants: list[Tenant], checks: dict[str, list[bool]]) -> None:
         ).fetchall()
         if sample:
             bill_id, version, payload, changes = sample[0]
-            print(f"\n== bill {bill_id} of {tenants[0].tenant_id}, SyncToken {version}, as QBO returned it ==")
-            print(textwrap.fill(payload, 110, initial_indent="  ", subsequent_indent="  ", break_on_hyphens=False))
-            print(textwrap.fill(
-                f"changes logged: {changes}", 110, initial_indent="  ", subsequent_indent="  ", break_on_hyphens=False
-            ))
+            bill = json.loads(payload)
+            print(f"\n== a bill from the log: {tenants[0].tenant_id} bill {bill_id}, SyncToken {version} ==")
+            print(
+                f"  vendor {bill['VendorRef']['name']}, TotalAmt {bill['TotalAmt']}, Balance {bill['Balance']}, "
+                f"due {bill.get('DueDate')}, {len(bill.get('Line', []))} lines, {len(payload)} bytes of QBO JSON"
+            )
+            print(textwrap.fill(f"changes logged: {changes}", 110, initial_indent="  ", subsequent_indent="  "))
         first = tenants[0].tenant_id
         print(f"\n== example analyst query: open payables by vendor for {first} ==")
         print("  " + " ".join(EXAMPLE_QUERY.split()))
         frame = conn.sql(EXAMPLE_QUERY, params=[first]).pl()
+        print("  " + str(frame).replace("\n", "\n  "))
+        print(f"\n== as-of query: {first}'s payables that moved since the end of the initial sync ==")
+        print(f"  history.qbo_bills_as_of('{first}', '{first_sync_done.isoformat(timespec='seconds')}') vs the mirror now")
+        frame = conn.sql(AS_OF_QUERY, params=[first, first_sync_done, first]).pl()
         print("  " + str(frame).replace("\n", "\n  "))
         print(f"\nDuckDB file: {settings.duckdb_path()}  -  `make ui` shows these runs in Dagster.")
     finally:

@@ -13,6 +13,7 @@ from ledger_pipeline.lib.entity_log import LogWriter, Observation
 from ledger_pipeline_tests.helpers import failure_text
 
 BILLS = dg.AssetKey(["mirror", "qbo_bills"])
+AP_AGING = dg.AssetKey(["marts", "ap_aging"])
 
 
 def _checks(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
@@ -85,7 +86,7 @@ def test_report_disagreeing_with_the_mirror_fails_the_control_total(project):
     )[0][0]
     project.sandbox.skew_report(realm, "AgedPayables", vendor_id, Decimal("12.34"))
 
-    result = project.sync("acme", asset_selection=[BILLS], raise_on_error=False)
+    result = project.sync("acme", asset_selection=[BILLS, AP_AGING], raise_on_error=False)
 
     checks = _checks(result)
     check = checks[("mirror/qbo_bills", "matches_agedpayables")]
@@ -101,6 +102,8 @@ def test_report_disagreeing_with_the_mirror_fails_the_control_total(project):
         }
     ]
     assert checks[("mirror/qbo_bills", "matches_log")].passed
+    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+    assert BILLS in materialized and AP_AGING not in materialized, "the blocking check held the mart back"
 
 
 def test_unlinked_payment_fails_the_balance_invariant_naming_the_bill(project):

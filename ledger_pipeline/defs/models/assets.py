@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from ledger_pipeline.defs.models.checks import MIRROR_CHECKS, mirror_check_results
+from ledger_pipeline.defs.models.checks import BLOCKING_CHECKS, MIRROR_CHECKS, mirror_check_results
 from ledger_pipeline.defs.partitions import DUCKDB_POOL, SINGLE_RUN_BACKFILL, TENANTS
 from ledger_pipeline.defs.resources import LOG_VIEWS, LedgerDuckDB
 from ledger_pipeline.lib.catalog import model_columns
@@ -80,7 +80,10 @@ def build_mirror_asset(model: SqlModel) -> dg.AssetsDefinition:
     contract = MIRROR_SCHEMAS[model.name]
     source = log_source(model, {m.name: m for m in MODELS})
     kwargs = _asset_kwargs(model)
-    kwargs["check_specs"] = [dg.AssetCheckSpec(n, asset=kwargs["key"], description=t) for n, t in MIRROR_CHECKS.items()]
+    kwargs["check_specs"] = [
+        dg.AssetCheckSpec(name, asset=kwargs["key"], description=text, blocking=name in BLOCKING_CHECKS)
+        for name, text in MIRROR_CHECKS.items()
+    ]
 
     @dg.asset(**kwargs)
     def _mirror_asset(

@@ -16,6 +16,8 @@ MIRROR_CHECKS = {
     "the model computes from the log now (mirror = f(log)).",
 }
 SAMPLE = 10
+# A mirror that disagrees with its log must not feed the marts; quarantined rows alone do not stop them.
+BLOCKING_CHECKS = {"matches_log"}
 
 
 def mirror_check_results(

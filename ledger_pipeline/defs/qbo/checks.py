@@ -80,8 +80,9 @@ def build_control_total_check(table: str, party_column: str, report_name: str) -
         asset=dg.AssetKey(["mirror", f"qbo_{table}"]),
         name=f"matches_{report_name.lower()}",
         description=f"Open balance per {party_column.removesuffix('_id')} in mirror.qbo_{table} equals the Total "
-        f"column of QBO's {report_name} report, to the cent.",
+        f"column of QBO's {report_name} report, to the cent. Blocking: the aging marts wait for it.",
         pool=DUCKDB_POOL,
+        blocking=True,
     )
     def _control_total(
         context: dg.AssetCheckExecutionContext,

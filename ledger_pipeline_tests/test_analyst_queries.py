@@ -1,0 +1,135 @@
+"""Every ```sql block of docs/analysts.md runs on a synced two-tenant ledger and returns rows.
+
+The ledger: two tenants synced, the sandbox moved 3 days, synced again, and one
+bill version that breaks its contract logged for globex so the quarantine
+query has something to show. The doc's column tables are checked against the
+columns DuckDB derives from the SQL models, so the reference cannot drift.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from ledger_pipeline.defs.resources import LOG_VIEWS, LedgerDuckDB, QboResource, TenantRegistryResource
+from ledger_pipeline.definitions import build_definitions
+from ledger_pipeline.lib import warehouse
+from ledger_pipeline.lib.catalog import model_columns
+from ledger_pipeline.lib.entity_log import LogWriter, Observation
+from ledger_pipeline.lib.sql_models import load_models
+from ledger_pipeline_tests.conftest import TEST_SCALE, Project
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "analysts.md"
+TEXT = DOC.read_text()
+QUERIES = re.findall(r"```sql\n(.*?)```", TEXT, flags=re.DOTALL)
+PARAM = re.compile(r"\$([A-Za-z_]\w*)")
+BILL_MIRROR = dg.AssetKey(["mirror", "qbo_bills"])
+
+
+def _end_of_month(now: datetime) -> datetime:
+    """The last microsecond of now's month (UTC): the close the doc's month-end queries look at."""
+    first_next = (now.replace(day=1) + timedelta(days=32)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return first_next - timedelta(microseconds=1)
+
+
+@pytest.fixture(scope="module")
+def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Project, dict]]:
+    root = tmp_path_factory.mktemp("analysts")
+    qbo = QboResource(state_dir=str(root / "state"), sandbox_scale=TEST_SCALE, sandbox_rate_limit=False)
+    defs = build_definitions(
+        warehouse=LedgerDuckDB(database=str(root / "ledger.duckdb")),
+        qbo=qbo,
+        tenants=TenantRegistryResource(path=str(root / "tenants.json")),
+    )
+    with dg.DagsterInstance.ephemeral() as instance:
+        project = Project(root, instance, qbo, defs)
+        project.add_tenant("acme", company=0)
+        project.add_tenant("globex", company=1)
+        for _ in range(2):
+            assert project.sync("acme").success and project.sync("globex").success
+            project.sandbox.advance(timedelta(days=3))
+        _log_a_broken_bill(project, "globex")
+        project.sync("globex", asset_selection=[BILL_MIRROR], raise_on_error=False)
+        bill_id = project.query(
+            "select entity_id from raw.qbo_bills where tenant_id = 'acme' and op = 'updated' order by seq limit 1"
+        )[0][0]
+        params = {"tenant": "acme", "bill_id": bill_id, "month_end": _end_of_month(datetime.now(UTC))}
+        yield project, params
+
+
+def _log_a_broken_bill(project: Project, tenant: str) -> None:
+    """A new version of one bill whose TotalAmt is text: the mirror refresh must quarantine it."""
+    conn = project.connect()
+    try:
+        bill_id, payload = conn.execute(
+            "select entity_id, payload from raw.qbo_bills where tenant_id = ? and op <> 'deleted' order by seq limit 1",
+            [tenant],
+        ).fetchall()[0]
+        broken = json.loads(payload) | {"TotalAmt": "a lot"}
+        conn.execute("begin")
+        LogWriter(conn, tenant, "qbo", "Bill", "analyst-doc-test", datetime.now(UTC)).append(
+            [Observation(bill_id, broken, "query", source_version=broken["SyncToken"])]
+        )
+        conn.execute("commit")
+    finally:
+        conn.close()
+
+
+def test_the_doc_has_ten_example_queries():
+    assert len(QUERIES) == 10
+
+
+@pytest.mark.parametrize("sql", QUERIES, ids=[f"query-{i}" for i in range(1, len(QUERIES) + 1)])
+def test_doc_query_runs_and_returns_rows(ledger, sql):
+    project, values = ledger
+    names = set(PARAM.findall(sql))
+    assert names <= values.keys(), f"the doc uses parameters the test does not know: {names - values.keys()}"
+    conn = warehouse.connect(project.db_path, read_only=True)
+    try:
+        cursor = conn.execute(sql, {name: values[name] for name in names})
+        columns = [d[0] for d in cursor.description]
+        rows = cursor.fetchall()
+    finally:
+        conn.close()
+    assert rows, "the query returned no rows"
+    if "tenant" in names and "tenant_id" in columns:
+        assert {row[columns.index("tenant_id")] for row in rows} == {values["tenant"]}
+
+
+def _doc_tables() -> dict[str, list[str]]:
+    """{`#### `name`` heading: column names listed in the table under it}."""
+    tables: dict[str, list[str]] = {}
+    current = None
+    for line in TEXT.splitlines():
+        heading = re.fullmatch(r"#### `([a-z_]+\.[a-z_]+)`", line)
+        if heading:
+            current = tables.setdefault(heading.group(1), [])
+        elif line.startswith("#"):
+            current = None
+        elif current is not None and (cell := re.match(r"\| `(\w+)` \|", line)):
+            current.append(cell.group(1))
+    return tables
+
+
+def _common_mirror_columns() -> list[str]:
+    section = TEXT.split("Every mirror has these columns:", 1)[1].split("####", 1)[0]
+    return re.findall(r"^\| `(\w+)` \|", section, flags=re.MULTILINE)
+
+
+def test_doc_column_tables_match_the_models():
+    actual = model_columns(list(load_models()), LOG_VIEWS)
+    tables, common = _doc_tables(), _common_mirror_columns()
+    expected = {name for name in actual if name.startswith(("mirror.", "marts."))}
+    assert set(tables) == expected
+    for name, listed in tables.items():
+        columns = [c for c, _ in actual[name]]
+        if name.startswith("mirror."):
+            assert sorted(listed + common) == sorted(columns), name
+        else:
+            assert listed == columns, name
