@@ -6,8 +6,8 @@ import argparse
 import json
 import shutil
 import sys
-from datetime import datetime, timedelta
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from ledger_pipeline.lib import ids, settings, warehouse
 from ledger_pipeline.lib.tenants import QboConnection, Tenant, TenantError, TenantRegistry

@@ -28,7 +28,10 @@ def test_definitions_load_with_every_asset_check_job_schedule_and_sensor():
     bills = repo.asset_graph.get(dg.AssetKey(["mirror", "qbo_bills"]))
     assert bills.parent_keys == {dg.AssetKey(["stg", "qbo_bills"])}
     assert repo.asset_graph.get(dg.AssetKey(["stg", "qbo_bills"])).parent_keys == {dg.AssetKey(["raw", "qbo_bills"])}
-    assert {c.name for c in bills.check_keys} == {"rows_valid", "matches_log"}
+    assert {c.name for c in bills.check_keys} == {
+        "rows_valid", "matches_log", "rail_count_matches", "matches_agedpayables",
+        "balance_matches_payments", "lines_sum_to_total", "voided_is_zero",
+    }  # fmt: skip
     assert defs.resolve_job_def("sync_tenants").partitions_def == TENANTS
     assert repo.has_schedule_def("hourly_sync") and repo.has_sensor_def("tenant_registry_sensor")
 

@@ -54,7 +54,7 @@ class LedgerDuckDB(DuckDBResource):
 def _ensure_views(conn: duckdb.DuckDBPyConnection) -> None:
     """(Re)create the log views and view models when their SQL differs from what the file was built with."""
     models = load_models()
-    fingerprint = sha256_hex(repr(LOG_VIEWS) + "".join(m.body for m in models))
+    fingerprint = sha256_hex(repr(LOG_VIEWS) + model_views.AS_OF_MACRO + "".join(m.body for m in models))
     if warehouse.info(conn, "views_fingerprint") == fingerprint:
         return
     conn.execute("begin")

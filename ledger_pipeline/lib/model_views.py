@@ -12,6 +12,12 @@ import duckdb
 from ledger_pipeline.lib.sql_models import SqlModel
 
 HISTORY_COLUMNS = ("op", "valid_from", "valid_to", "is_current")
+AS_OF_MACRO = (
+    "create or replace macro {name}_as_of(tenant, as_of_ts) as table "
+    "select * exclude ({hidden}) from {name} "
+    "where tenant_id = tenant and op <> 'deleted' and valid_from <= as_of_ts "
+    "and (valid_to is null or valid_to > as_of_ts)"
+)
 
 
 def ensure_views(conn: duckdb.DuckDBPyConnection, models: list[SqlModel]) -> None:
@@ -22,10 +28,4 @@ def ensure_views(conn: duckdb.DuckDBPyConnection, models: list[SqlModel]) -> Non
         conn.execute(f"create schema if not exists {model.schema}")
         conn.execute(f"create or replace view {model.name} as {model.body}")
         if model.materialized == "history":
-            hidden = ", ".join(HISTORY_COLUMNS)
-            conn.execute(
-                f"create or replace macro {model.name}_as_of(tenant, as_of_ts) as table "
-                f"select * exclude ({hidden}) from {model.name} "
-                "where tenant_id = tenant and op <> 'deleted' and valid_from <= as_of_ts "
-                "and (valid_to is null or valid_to > as_of_ts)"
-            )
+            conn.execute(AS_OF_MACRO.format(name=model.name, hidden=", ".join(HISTORY_COLUMNS)))
