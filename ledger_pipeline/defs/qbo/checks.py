@@ -4,11 +4,11 @@ Standalone checks on the mirror assets: they run after the mirror in every
 sync run (or alone from the UI) and ask the rail, per tenant of the run.
 """
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from decimal import Decimal
 
 import dagster as dg
+import duckdb
 
 from ledger_pipeline.defs.partitions import DUCKDB_POOL, tenants_in_run
 from ledger_pipeline.defs.resources import LedgerDuckDB, QboResource, TenantRegistryResource
@@ -53,24 +53,17 @@ def build_rail_count_check(entity: QboEntity) -> dg.AssetChecksDefinition:
         qbo: QboResource,
         tenants: TenantRegistryResource,
     ) -> dg.AssetCheckResult:
-        registry = tenants.registry()
-        per_tenant: dict[str, dict] = {}
-        with warehouse.ledger() as conn:
-            for tenant_id in tenants_in_run(context, list(registry.load())):
-                ids = published_ids(conn, model, tenant_id)
-                with _rail_errors(tenant_id, "rail_count_matches"), qbo.client(registry.get(tenant_id)) as client:
-                    rail, rereads = _count_until_stable(client, entity.name, len(ids))
-                    result = {"rail_count": rail, "mirror_and_quarantine": len(ids), "rereads": rereads}
-                    if rail != len(ids):
-                        on_rail = client.ids(entity.name)
-                        result["missing_from_mirror"] = sorted(on_rail - ids, key=_id_order)[:SAMPLE]
-                        result["not_on_rail"] = sorted(ids - on_rail, key=_id_order)[:SAMPLE]
-                per_tenant[tenant_id] = result
-        bad = {t: r for t, r in per_tenant.items() if r["rail_count"] != r["mirror_and_quarantine"]}
-        return dg.AssetCheckResult(
-            passed=not bad,
-            metadata={"tenants": dg.MetadataValue.json(per_tenant), "mismatched_tenants": dg.MetadataValue.int(len(bad))},
-        )
+        def one_tenant(conn: duckdb.DuckDBPyConnection, client: QboClient, tenant_id: str) -> dict:
+            ids = published_ids(conn, model, tenant_id)
+            rail, rereads = _count_until_stable(client, entity.name, len(ids))
+            result = {"rail_count": rail, "mirror_and_quarantine": len(ids), "rereads": rereads, "ok": rail == len(ids)}
+            if rail != len(ids):
+                on_rail = client.ids(entity.name)
+                result["missing_from_mirror"] = sorted(on_rail - ids, key=_id_order)[:SAMPLE]
+                result["not_on_rail"] = sorted(ids - on_rail, key=_id_order)[:SAMPLE]
+            return result
+
+        return _per_tenant(context, warehouse, qbo, tenants, "rail_count_matches", one_tenant)
 
     return _rail_count
 
@@ -90,41 +83,52 @@ def build_control_total_check(table: str, party_column: str, report_name: str) -
         qbo: QboResource,
         tenants: TenantRegistryResource,
     ) -> dg.AssetCheckResult:
-        registry = tenants.registry()
-        per_tenant: dict[str, dict] = {}
-        with warehouse.ledger() as conn:
-            for tenant_id in tenants_in_run(context, list(registry.load())):
-                mirror = open_balances(conn, f"mirror.qbo_{table}", party_column, tenant_id)
-                with _rail_errors(tenant_id, report_name), qbo.client(registry.get(tenant_id)) as client:
-                    report = client.report(report_name)
-                rail = {row.entity_id: row.amounts.get("Total", Decimal(0)) for row in report.rows if row.entity_id}
-                differences = compare_amounts(mirror, rail)
-                per_tenant[tenant_id] = {
-                    "report_date": str(report.report_date),
-                    "mirror_total": str(sum(mirror.values(), Decimal(0))),
-                    "report_total": str(report.total.get("Total", Decimal(0))),
-                    "parties_differing": len(differences),
-                    "first_differences": [
-                        {"id": d.party_id, "mirror": str(d.mirror), "report": str(d.rail), "difference": str(d.difference)}
-                        for d in differences[:SAMPLE]
-                    ],
-                }
-        bad = [t for t, r in per_tenant.items() if r["parties_differing"]]
-        return dg.AssetCheckResult(
-            passed=not bad,
-            metadata={"tenants": dg.MetadataValue.json(per_tenant), "mismatched_tenants": dg.MetadataValue.int(len(bad))},
-        )
+        def one_tenant(conn: duckdb.DuckDBPyConnection, client: QboClient, tenant_id: str) -> dict:
+            mirror = open_balances(conn, f"mirror.qbo_{table}", party_column, tenant_id)
+            report = client.report(report_name)
+            rail = {row.entity_id: row.amounts.get("Total", Decimal(0)) for row in report.rows if row.entity_id}
+            differences = compare_amounts(mirror, rail)
+            return {
+                "ok": not differences,
+                "report_date": str(report.report_date),
+                "mirror_total": str(sum(mirror.values(), Decimal(0))),
+                "report_total": str(report.total.get("Total", Decimal(0))),
+                "parties_differing": len(differences),
+                "first_differences": [
+                    {"id": d.party_id, "mirror": str(d.mirror), "report": str(d.rail), "difference": str(d.difference)}
+                    for d in differences[:SAMPLE]
+                ],
+            }
+
+        return _per_tenant(context, warehouse, qbo, tenants, report_name, one_tenant)
 
     return _control_total
 
 
-@contextmanager
-def _rail_errors(tenant_id: str, what: str) -> Iterator[None]:
-    """A rail fault during a check fails it with the tenant and the cause, like a sync would."""
-    try:
-        yield
-    except QboError as exc:
-        raise dg.Failure(description=f"tenant {tenant_id}, rail qbo, reconciliation {what}: {exc}") from exc
+def _per_tenant(
+    context: dg.AssetCheckExecutionContext,
+    warehouse: LedgerDuckDB,
+    qbo: QboResource,
+    tenants: TenantRegistryResource,
+    what: str,
+    one_tenant: Callable[[duckdb.DuckDBPyConnection, QboClient, str], dict],
+) -> dg.AssetCheckResult:
+    """Run a comparison for every tenant of the run; pass when each says ok. A rail fault fails the check
+    naming the tenant and the cause, like a sync would."""
+    registry = tenants.registry()
+    per_tenant: dict[str, dict] = {}
+    with warehouse.ledger() as conn:
+        for tenant_id in tenants_in_run(context, list(registry.load())):
+            try:
+                with qbo.client(registry.get(tenant_id)) as client:
+                    per_tenant[tenant_id] = one_tenant(conn, client, tenant_id)
+            except QboError as exc:
+                raise dg.Failure(description=f"tenant {tenant_id}, rail qbo, reconciliation {what}: {exc}") from exc
+    bad = [t for t, result in per_tenant.items() if not result["ok"]]
+    return dg.AssetCheckResult(
+        passed=not bad,
+        metadata={"tenants": dg.MetadataValue.json(per_tenant), "mismatched_tenants": dg.MetadataValue.int(len(bad))},
+    )
 
 
 def _id_order(value: str) -> tuple[int, str]:
