@@ -8,7 +8,7 @@ export LEDGER_DUCKDB_PATH ?= $(CURDIR)/data/ledger.duckdb
 export LEDGER_STATE_DIR ?= $(CURDIR)/data/state
 export LEDGER_TENANTS_PATH ?= $(CURDIR)/data/tenants.json
 
-.PHONY: install demo test ui sandbox lock clean
+.PHONY: install demo test ui sandbox lock clean bench bench-large soak
 
 install: $(STAMP)
 
@@ -34,9 +34,26 @@ ui: install $(DAGSTER_HOME)/dagster.yaml
 sandbox: install
 	$(BIN)/ledger-pipeline sandbox serve --port 8765
 
+# The crash-storm soak (docs/reliability.md): real syncs SIGKILLed SOAK_KILLS times, then every invariant
+# checked; prints the table. Stops by itself (kill, attempt and time bounds); exits 1 if anything was lost.
+SOAK_KILLS ?= 500
+SOAK_SEED ?= 1
+soak: install
+	$(BIN)/python -m ledger_pipeline_tests.storm --kills $(SOAK_KILLS) --seed $(SOAK_SEED)
+
+# The performance benchmark against dlt and the fetch-and-parse floor (docs/performance.md).
+# bench: 4 tenants x 25k objects, a few minutes on 2 cores; writes bench/results.json, exits 1 if verify or a check fails.
+bench: install
+	$(BIN)/python -m bench
+
+# bench-large: one 1M-object tenant (dlt at its defaults would need tens of GB there, so only tuned dlt races).
+bench-large: install
+	$(BIN)/python -m bench --tenants 1 --objects 1000000 --dlt tuned --out bench/out-large \
+	  --results bench/results-large.json
+
 # Regenerate the lock after changing pyproject.toml (needs uv on the PATH).
 lock:
-	uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 \
+	uv pip compile pyproject.toml --extra dev --extra bench --generate-hashes --python-version 3.11 \
 	  --python-platform x86_64-manylinux_2_28 --no-header -q -o requirements.lock
 
 clean:

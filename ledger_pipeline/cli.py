@@ -8,14 +8,23 @@ import shutil
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 from ledger_pipeline.lib import ids, settings, warehouse
 from ledger_pipeline.lib.tenants import QboConnection, Tenant, TenantError, TenantRegistry
 from ledger_pipeline.lib.warehouse import WarehouseError
 
 
+class _Parser(argparse.ArgumentParser):
+    """Argument errors become InvalidInput: one line on stderr and exit 2, like every other refused input."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("ledger-pipeline").strip()
+        raise ids.InvalidInput(f"{command}: {message}" if command else message)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ledger-pipeline", description=__doc__)
+    parser = _Parser(prog="ledger-pipeline", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     sandbox = commands.add_parser("sandbox", help="the built-in QBO emulator").add_subparsers(
@@ -51,13 +60,19 @@ def _parser() -> argparse.ArgumentParser:
     history.add_argument("--tenant", required=True)
     history.add_argument("--entity", required=True)
     history.add_argument("--id", required=True, dest="object_id", help="the QBO Id")
+
+    export = commands.add_parser(
+        "export-tenant", help="one tenant's log, mirrors, history and marts as a new read-only DuckDB file"
+    )
+    export.add_argument("tenant_id")
+    export.add_argument("--output", required=True, help="the new .duckdb file (an existing file is refused)")
+    export.add_argument("--force", action="store_true", help="replace an existing output file")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
     try:
-        return _dispatch(args)
+        return _dispatch(_parser().parse_args(argv))
     except (ids.InvalidInput, TenantError, WarehouseError) as exc:
         print(f"ledger-pipeline: error: {exc}", file=sys.stderr)
         return 2
@@ -67,14 +82,16 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "sandbox":
         from ledger_pipeline.defs.resources import shared_sandbox
 
-        box = shared_sandbox(settings.state_dir())
         if args.sandbox_command == "advance":
-            box.advance(timedelta(days=args.days))
+            days = ids.advance_days(args.days)
+            box = shared_sandbox(settings.state_dir())
+            box.advance(timedelta(days=days))
             print(f"sandbox clock now {box.now.isoformat()}")
             return 0
         from ledger_pipeline.rails.qbo.sandbox.server import serve
 
-        serve(box, args.host, args.port)
+        host, port = ids.loopback_host(args.host), ids.port(args.port)
+        serve(shared_sandbox(settings.state_dir()), host, port)
         return 0
     if args.command == "tenants":
         return _tenants(args)
@@ -90,6 +107,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _as_of(args)
     if args.command == "history":
         return _history(args)
+    if args.command == "export-tenant":
+        return _export_tenant(args)
     raise AssertionError(args.command)
 
 
@@ -124,9 +143,12 @@ def _as_of(args: argparse.Namespace) -> int:
     """Print (or write) the macro's answer; every argument is checked before the ledger is opened."""
     from ledger_pipeline import audit
 
-    tenant, entity = ids.tenant_id(args.tenant), audit.entity_named(args.entity)
-    at = audit.instant(args.at)
-    output = audit.output_path(args.output) if args.output is not None else None
+    tenant, entity = ids.tenant_id(args.tenant), audit.entity_named(ids.entity_name(args.entity))
+    try:
+        at = audit.instant(ids.timestamp_text(args.at))
+    except OverflowError:
+        raise ids.InvalidInput(f"timestamp {ids.shown(args.at)} is out of range once converted to UTC") from None
+    output = ids.output_file(args.output, audit.OUTPUT_SUFFIXES) if args.output is not None else None
     conn = warehouse.connect(settings.duckdb_path(), read_only=True)
     try:
         known = audit.logged_tenants(conn)
@@ -156,8 +178,8 @@ def _history(args: argparse.Namespace) -> int:
     """Print each version of one object with what changed, the sync source and the run that logged it."""
     from ledger_pipeline import audit
 
-    tenant, entity = ids.tenant_id(args.tenant), audit.entity_named(args.entity)
-    object_id = audit.qbo_id(args.object_id)
+    tenant, entity = ids.tenant_id(args.tenant), audit.entity_named(ids.entity_name(args.entity))
+    object_id = ids.qbo_id(args.object_id)
     conn = warehouse.connect(settings.duckdb_path(), read_only=True)
     try:
         versions = audit.object_history(conn, tenant, entity, object_id)
@@ -175,6 +197,28 @@ def _history(args: argparse.Namespace) -> int:
             print(f"    {v.op}")
         for change in v.changes:
             print(f"    {change.path}: {_json(change.old)} -> {_json(change.new)}")
+    return 0
+
+
+def _export_tenant(args: argparse.Namespace) -> int:
+    """Write the export, then say what it holds, that it verifies and that it is read-only."""
+    from ledger_pipeline import export
+
+    tenant, ledger = ids.tenant_id(args.tenant_id), settings.duckdb_path()
+    output = export.export_path(args.output, ledger=ledger, force=args.force)
+    try:
+        report = export.export_tenant(ledger, tenant, output, force=args.force)
+    except export.NothingToExport as exc:
+        return _not_found(str(exc))
+    log_rows = report.rows.get("raw.entity_log", 0)
+    other = ", ".join(f"{name} {count}" for name, count in report.rows.items() if name != "raw.entity_log")
+    print(f"{'replaced' if report.replaced else 'wrote'} {report.path}: tenant {tenant}, {log_rows} log rows; {other}")
+    if report.skipped:
+        print(f"not exported (no tenant_id column): {', '.join(report.skipped)}")
+    checked = report.verify
+    print(f"verify: OK - {checked.rows} log rows in {checked.chains} chains intact (export of tenant {tenant})")
+    mode = export.file_mode(report.path)
+    print(f"{report.path} is read-only (mode {mode:o}); analysts open it with duckdb.connect(path, read_only=True)")
     return 0
 
 

@@ -1,8 +1,23 @@
 -- Every logged version of every QBO bill, one row per log row, with typed columns.
+-- Money is typed only when the payload holds a JSON number with at most two decimals (USD): a string,
+-- a third decimal or an absent amount is null here, never rounded, and the mirror contract quarantines it.
 -- config: materialized=view
 
 with log as (
     select * from raw.qbo_bills
+),
+
+lines as (
+    select
+        *,
+        [
+            case when json_type(line, '$.Amount') in ('UBIGINT', 'BIGINT', 'DOUBLE')
+                and regexp_full_match(line ->> '$.Amount', '-?[0-9]{1,16}([.][0-9]{1,2})?')
+                then cast(line ->> '$.Amount' as decimal(18, 2)) end
+            for line in json_extract(payload, '$.Line[*]')
+            if coalesce(line ->> '$.DetailType', '') <> 'SubTotalLineDetail'
+        ] as line_amounts
+    from log
 ),
 
 final as (
@@ -17,14 +32,15 @@ final as (
         payload ->> '$.VendorRef.value' as vendor_id,
         payload ->> '$.VendorRef.name' as vendor_name,
         payload ->> '$.APAccountRef.value' as ap_account_id,
-        try_cast(payload ->> '$.TotalAmt' as decimal(18, 2)) as total_amt,
-        try_cast(payload ->> '$.Balance' as decimal(18, 2)) as balance,
+        case when json_type(payload, '$.TotalAmt') in ('UBIGINT', 'BIGINT', 'DOUBLE')
+            and regexp_full_match(payload ->> '$.TotalAmt', '-?[0-9]{1,16}([.][0-9]{1,2})?')
+            then cast(payload ->> '$.TotalAmt' as decimal(18, 2)) end as total_amt,
+        case when json_type(payload, '$.Balance') in ('UBIGINT', 'BIGINT', 'DOUBLE')
+            and regexp_full_match(payload ->> '$.Balance', '-?[0-9]{1,16}([.][0-9]{1,2})?')
+            then cast(payload ->> '$.Balance' as decimal(18, 2)) end as balance,
         payload ->> '$.CurrencyRef.value' as currency,
-        cast(coalesce(list_sum([
-            cast(line ->> '$.Amount' as decimal(18, 2))
-            for line in json_extract(payload, '$.Line[*]')
-            if coalesce(line ->> '$.DetailType', '') <> 'SubTotalLineDetail'
-        ]), 0) as decimal(18, 2)) as line_amount_total,
+        case when list_count(line_amounts) = len(line_amounts)
+            then cast(coalesce(list_sum(line_amounts), 0) as decimal(18, 2)) end as line_amount_total,
         cast(coalesce(json_array_length(payload, '$.Line'), 0) as integer) as line_count,
         coalesce(payload ->> '$.PrivateNote', '') like '%Voided%' as is_voided,
         payload ->> '$.PrivateNote' as private_note,
@@ -34,7 +50,7 @@ final as (
         source as sync_source,
         seq as log_seq,
         payload_hash
-    from log
+    from lines
 )
 
 select * from final

@@ -1,4 +1,6 @@
 -- Every logged version of every QBO vendor, one row per log row, with typed columns.
+-- Money is typed only when the payload holds a JSON number with at most two decimals (USD): a string,
+-- a third decimal or an absent amount is null here, never rounded, and the mirror contract quarantines it.
 -- config: materialized=view
 
 with log as (
@@ -14,7 +16,9 @@ final as (
         payload ->> '$.DisplayName' as display_name,
         payload ->> '$.CompanyName' as company_name,
         payload ->> '$.PrimaryEmailAddr.Address' as email,
-        try_cast(payload ->> '$.Balance' as decimal(18, 2)) as balance,
+        case when json_type(payload, '$.Balance') in ('UBIGINT', 'BIGINT', 'DOUBLE')
+            and regexp_full_match(payload ->> '$.Balance', '-?[0-9]{1,16}([.][0-9]{1,2})?')
+            then cast(payload ->> '$.Balance' as decimal(18, 2)) end as balance,
         coalesce(try_cast(payload ->> '$.Vendor1099' as boolean), false) as is_1099,
         payload ->> '$.CurrencyRef.value' as currency,
         coalesce(try_cast(payload ->> '$.Active' as boolean), true) as is_active,

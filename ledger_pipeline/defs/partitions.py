@@ -6,6 +6,8 @@ import warnings
 
 import dagster as dg
 
+from ledger_pipeline.lib import ids
+
 TENANTS = dg.DynamicPartitionsDefinition(name="tenants")
 
 # A backfill over many tenants runs as one run: one process, one DuckDB open, steps looping over tenants.
@@ -24,3 +26,14 @@ def tenants_in_run(context: dg.AssetCheckExecutionContext, registered: list[str]
     if op.has_partition_key or op.has_partition_key_range:
         return list(op.partition_keys)
     return sorted(registered)
+
+
+def run_tenant_ids(context: dg.AssetExecutionContext) -> list[str]:
+    """The run's partition keys, each validated as a tenant id before any SQL sees it."""
+    keys = list(context.partition_keys)
+    for key in keys:
+        try:
+            ids.tenant_id(key)
+        except ids.InvalidInput as exc:
+            raise dg.Failure(description=f"partition {key!r} is not a tenant id: {exc}") from None
+    return keys

@@ -86,8 +86,12 @@ class QboResource(dg.ConfigurableResource):
     page_size: int = 1000
     max_retries: int = 6
     backoff_base: float = 0.5  # seconds before the first retry; doubles each attempt, with jitter
+    timeout: float = 30.0  # seconds per HTTP request (connect, read, write); a timed-out request is retried
     sandbox_rate_limit: bool = True
     sandbox_scale: float = 1.0  # multiplies the sandbox companies' sizes
+    # Base URL of a sandbox served over HTTP (`ledger-pipeline sandbox serve`, the benchmark's server);
+    # empty = the in-process sandbox. Used only for tenants with sandbox credentials.
+    sandbox_url: str = ""
 
     @property
     def state_path(self) -> Path:
@@ -98,20 +102,23 @@ class QboResource(dg.ConfigurableResource):
             raise TenantError(f"tenant {tenant.tenant_id!r} has no QBO connection")
         store = FileTokenStore(self.state_path / "qbo_tokens")
         common = dict(
-            token_store=store, page_size=self.page_size, max_retries=self.max_retries, backoff_base=self.backoff_base
+            token_store=store, page_size=self.page_size, max_retries=self.max_retries, backoff_base=self.backoff_base,
+            timeout=self.timeout,
         )
         if tenant.qbo.credentials == "sandbox":
-            box = shared_sandbox(self.state_path, self.sandbox_scale, self.sandbox_rate_limit)
             client_id, secret, refresh = sandbox.sandbox_credentials(tenant.qbo.realm_id)
+            if self.sandbox_url:  # the client's own clock: a token the server's clock expired is refreshed on 401
+                base = self.sandbox_url.rstrip("/")
+                endpoint = dict(base_url=base, token_url=f"{base}/oauth2/v1/tokens/bearer")
+            else:
+                box = shared_sandbox(self.state_path, self.sandbox_scale, self.sandbox_rate_limit)
+                endpoint = dict(
+                    base_url=sandbox.SANDBOX_BASE_URL, token_url=sandbox.SANDBOX_TOKEN_URL,
+                    transport=box.transport(), clock=lambda: box.now,
+                )  # fmt: skip
             return QboClient(
-                tenant.qbo.realm_id,
-                QboCredentials(client_id, secret, refresh),
-                base_url=sandbox.SANDBOX_BASE_URL,
-                token_url=sandbox.SANDBOX_TOKEN_URL,
-                transport=box.transport(),
-                clock=lambda: box.now,
-                **common,
-            )
+                tenant.qbo.realm_id, QboCredentials(client_id, secret, refresh), **endpoint, **common
+            )  # fmt: skip
         return QboClient(
             tenant.qbo.realm_id,
             QboCredentials(

@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from ledger_pipeline.lib import chain
 from ledger_pipeline.lib.canonical import canonical_json, diff, sha256_hex
-from ledger_pipeline.lib.warehouse import fetch_one
+from ledger_pipeline.lib.warehouse import fetch_one, registered
 
 LOG_COLUMNS = (
     "seq", "tenant_id", "rail", "entity_type", "entity_id", "op", "source", "source_version",
@@ -142,8 +142,7 @@ class LogWriter:
     def _heads(self, entity_ids: Iterable[str]) -> dict[str, _Head]:
         """Last logged version of each given entity of this chain."""
         ids = pa.table({"entity_id": pa.array(sorted(entity_ids), pa.string())})
-        self.conn.register("_lp_batch_ids", ids)
-        try:
+        with registered(self.conn, "_lp_batch_ids", ids):
             found = self.conn.execute(
                 "select l.entity_id, arg_max(l.payload_hash, l.seq), arg_max(l.op, l.seq), "
                 "arg_max(cast(l.payload as varchar), l.seq) "
@@ -151,18 +150,13 @@ class LogWriter:
                 "where l.tenant_id = ? and l.rail = ? and l.entity_type = ? group by l.entity_id",
                 [self.tenant_id, self.rail, self.entity_type],
             ).fetchall()
-        finally:
-            self.conn.unregister("_lp_batch_ids")
         return {entity_id: _Head(h, op, payload) for entity_id, h, op, payload in found}
 
     def _insert(self, rows: list[dict[str, Any]]) -> None:
         table = pa.Table.from_pylist(rows, schema=ARROW_SCHEMA)
-        self.conn.register("_lp_new_rows", table)
-        try:
-            columns = ", ".join(LOG_COLUMNS)
+        columns = ", ".join(LOG_COLUMNS)
+        with registered(self.conn, "_lp_new_rows", table):
             self.conn.execute(f"insert into raw.entity_log ({columns}) select {columns} from _lp_new_rows")
-        finally:
-            self.conn.unregister("_lp_new_rows")
 
 
 def live_entity_ids(conn: duckdb.DuckDBPyConnection, tenant_id: str, rail: str, entity_type: str) -> set[str]:

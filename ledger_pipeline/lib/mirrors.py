@@ -18,7 +18,7 @@ import duckdb
 import polars as pl
 
 from ledger_pipeline.lib.sql_models import SqlModel
-from ledger_pipeline.lib.warehouse import fetch_one, fetch_polars
+from ledger_pipeline.lib.warehouse import fetch_one, fetch_polars, rollback
 
 # Maps a candidate frame to {row index: reason} for the rows that fail validation.
 Validator = Callable[[pl.DataFrame], dict[int, str]]
@@ -96,7 +96,7 @@ def refresh_mirror(
         conn.execute("drop table _lp_changed")
         conn.execute("commit")
     except BaseException:
-        conn.execute("rollback")
+        rollback(conn)
         raise
     return RefreshStats(model.name, tenant_id, full, changed, good.height, len(failures), watermark)
 

@@ -40,12 +40,15 @@ class QboConnection:
     def __post_init__(self) -> None:
         ids.qbo_realm_id(self.realm_id)
         if self.credentials not in CREDENTIAL_SOURCES:
-            raise TenantError(f"QBO credentials must be one of {CREDENTIAL_SOURCES}, got {self.credentials!r}")
-        if self.credentials == "env":
+            raise TenantError(f"QBO credentials must be one of {CREDENTIAL_SOURCES}, got {ids.shown(self.credentials)}")
+        if self.credentials == "env" or self.refresh_token_env is not None:
             ids.env_var_name(self.refresh_token_env)
+        if self.credentials == "sandbox" and self.refresh_token_env is not None:
+            raise TenantError("a refresh token variable is only used with credentials 'env' (sandbox uses demo keys)")
 
 
 DEFAULT_MAX_SYNC_AGE_MINUTES = 180  # the hourly schedule plus slack for a failed run or two
+MAX_SYNC_AGE_MINUTES = 366 * 24 * 60  # a year: anything staler is no longer a freshness promise
 
 
 @dataclass(frozen=True)
@@ -56,8 +59,12 @@ class Tenant:
 
     def __post_init__(self) -> None:
         ids.tenant_id(self.tenant_id)
-        if not isinstance(self.max_sync_age_minutes, int) or self.max_sync_age_minutes <= 0:
-            raise TenantError(f"tenant {self.tenant_id}: max_sync_age_minutes must be a positive integer")
+        age = self.max_sync_age_minutes
+        if not isinstance(age, int) or isinstance(age, bool) or not 0 < age <= MAX_SYNC_AGE_MINUTES:
+            raise TenantError(
+                f"tenant {self.tenant_id}: max_sync_age_minutes must be a whole number of minutes "
+                f"from 1 to {MAX_SYNC_AGE_MINUTES}, got {ids.shown(age)}"
+            )
 
 
 class TenantRegistry:
@@ -72,11 +79,14 @@ class TenantRegistry:
         try:
             raw = json.loads(self.path.read_text())
             return {tid: _tenant(tid, entry) for tid, entry in raw["tenants"].items()}
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise TenantError(f"tenant registry {self.path} is unreadable: {exc}") from exc
 
     def get(self, tenant_id: str) -> Tenant:
-        ids.tenant_id(tenant_id)
+        try:
+            ids.tenant_id(tenant_id)
+        except ids.InvalidInput as exc:  # e.g. a Dagster partition key added by hand: fail the run, naming it
+            raise TenantError(str(exc)) from None
         tenants = self.load()
         if tenant_id not in tenants:
             known = ", ".join(sorted(tenants)) or "none registered"

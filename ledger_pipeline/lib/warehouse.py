@@ -7,14 +7,17 @@ calls it, not across the code base.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
-SCHEMA_VERSION = "1"
+from ledger_pipeline.lib.writer_lock import LedgerConnection, WriterLock, WriterLockTimeout
+
+SCHEMA_VERSION = "2"  # 2: unique index on raw.entity_log(seq)
 DUCKDB_MAGIC = b"DUCK"
 LOCK_WAIT_SECONDS = 60.0
 
@@ -44,6 +47,8 @@ create table if not exists raw.entity_log (
     row_hash varchar not null,
     run_id varchar not null
 );
+-- seq is the log's order and each chain's link: two writers that both took max(seq) + 1 cannot both commit.
+create unique index if not exists entity_log_seq on raw.entity_log (seq);
 
 create table if not exists meta.sync_cursors (
     tenant_id varchar not null,
@@ -86,8 +91,12 @@ class WarehouseError(RuntimeError):
 def connect(path: str | Path, *, read_only: bool = False, wait: float = LOCK_WAIT_SECONDS) -> duckdb.DuckDBPyConnection:
     """Open the ledger database, creating it (and its tables) when absent.
 
-    Refuses a file that is not DuckDB or that holds someone else's tables, and
-    waits up to `wait` seconds for another writer to release the file lock.
+    Refuses a file that is not DuckDB or that holds someone else's tables.
+    A writer first takes the file's writer lock (`writer_lock`), so writers
+    take turns whether they are threads of one process or processes, and
+    gets a `LedgerConnection` that releases it on close; it waits up to
+    `wait` seconds for the lock and for DuckDB's own file lock, then fails
+    naming the writer in its way. Readers take no lock.
     """
     db_path = Path(path)
     if db_path.exists():
@@ -98,26 +107,39 @@ def connect(path: str | Path, *, read_only: bool = False, wait: float = LOCK_WAI
         db_path.parent.mkdir(parents=True, exist_ok=True)
 
     deadline = time.monotonic() + wait
+    try:
+        lock = None if read_only else WriterLock.acquire(db_path, deadline)
+    except WriterLockTimeout as exc:
+        raise WarehouseError(str(exc)) from None
+    try:
+        conn = _open(db_path, read_only, deadline)
+        try:
+            conn.execute("set TimeZone = 'UTC'")
+            if read_only:
+                _check_is_ledger(conn, db_path)
+            else:
+                ensure_schema(conn, db_path)
+        except BaseException:
+            conn.close()
+            raise
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    return conn if lock is None else LedgerConnection(conn, lock)  # type: ignore[return-value]
+
+
+def _open(db_path: Path, read_only: bool, deadline: float) -> duckdb.DuckDBPyConnection:
+    """duckdb.connect, retried while another process (a reader, or a writer outside this module) holds the file."""
     while True:
         try:
-            conn = duckdb.connect(str(db_path), read_only=read_only)
-            break
+            return duckdb.connect(str(db_path), read_only=read_only)
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
                 raise WarehouseError(f"cannot open {db_path}: {exc}") from exc
             time.sleep(0.2)
         except duckdb.Error as exc:
             raise WarehouseError(f"cannot open {db_path} as a DuckDB database: {exc}") from exc
-    try:
-        conn.execute("set TimeZone = 'UTC'")
-        if read_only:
-            _check_is_ledger(conn, db_path)
-        else:
-            ensure_schema(conn, db_path)
-    except BaseException:
-        conn.close()
-        raise
-    return conn
 
 
 def ensure_schema(conn: duckdb.DuckDBPyConnection, db_path: Path | str = "<memory>") -> None:
@@ -126,10 +148,15 @@ def ensure_schema(conn: duckdb.DuckDBPyConnection, db_path: Path | str = "<memor
     if info(conn, "schema_version") == SCHEMA_VERSION:
         return
     conn.execute("begin")
-    conn.execute(DDL)
-    conn.execute(
-        "insert into meta.ledger_info values ('schema_version', ?) on conflict do nothing", [SCHEMA_VERSION]
-    )
+    try:
+        conn.execute(DDL)
+    except duckdb.ConstraintException as exc:
+        rollback(conn)
+        raise WarehouseError(
+            f"{db_path}: raw.entity_log has a seq used more than once, so it cannot be upgraded; "
+            f"run `ledger-pipeline verify` to find it ({exc})"
+        ) from exc
+    set_info(conn, "schema_version", SCHEMA_VERSION)
     conn.execute("commit")
 
 
@@ -195,6 +222,27 @@ def _check_is_ledger(conn: duckdb.DuckDBPyConnection, db_path: Path | str, *, al
         f"{db_path} is a DuckDB database but not a ledger_pipeline one (found {sample}); "
         "point LEDGER_DUCKDB_PATH at a new or existing ledger file"
     )
+
+
+def rollback(conn: duckdb.DuckDBPyConnection) -> None:
+    """Roll back after a failure without hiding it: a commit DuckDB refused has already rolled back, and
+    "no transaction is active" must not replace the refusal's own reason as the error the caller sees."""
+    with contextlib.suppress(duckdb.TransactionException):
+        conn.execute("rollback")
+
+
+@contextlib.contextmanager
+def registered(conn: duckdb.DuckDBPyConnection, name: str, data: object) -> Iterator[None]:
+    """`data` (Arrow, polars) readable as `name` in SQL for the block. If the block fails, its error is the one
+    raised: in an aborted transaction unregistering fails too ("transaction is aborted"), and is let go."""
+    conn.register(name, data)
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            conn.unregister(name)
+        raise
+    conn.unregister(name)
 
 
 def fetch_one(conn: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> tuple | None:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from ledger_pipeline.defs.models.checks import BLOCKING_CHECKS, MIRROR_CHECKS, mirror_check_results
-from ledger_pipeline.defs.partitions import DUCKDB_POOL, SINGLE_RUN_BACKFILL, TENANTS
+from ledger_pipeline.defs.partitions import DUCKDB_POOL, SINGLE_RUN_BACKFILL, TENANTS, run_tenant_ids
 from ledger_pipeline.defs.resources import LOG_VIEWS, LedgerDuckDB
 from ledger_pipeline.lib.catalog import model_columns
 from ledger_pipeline.lib.marts import refresh_tenant_table
@@ -65,7 +65,7 @@ def build_view_asset(model: SqlModel) -> dg.AssetsDefinition:
             with warehouse.ledger() as conn:
                 rows = {
                     t: conn.execute(f"select count(*) from {model.name} where tenant_id = ?", [t]).fetchall()[0][0]
-                    for t in context.partition_keys
+                    for t in run_tenant_ids(context)
                 }
         except WarehouseError as exc:
             raise _failure(model, exc) from exc
@@ -92,7 +92,7 @@ def build_mirror_asset(model: SqlModel) -> dg.AssetsDefinition:
         stats = []
         try:
             with warehouse.ledger() as conn:
-                for tenant_id in context.partition_keys:
+                for tenant_id in run_tenant_ids(context):
                     s = refresh_mirror(
                         conn, model, tenant_id, source=source,
                         validate=lambda frame: row_failures(contract, frame),
@@ -103,7 +103,7 @@ def build_mirror_asset(model: SqlModel) -> dg.AssetsDefinition:
                         f"{s.rows_written} rows written, {s.rows_quarantined} quarantined"
                     )
                     stats.append(s)
-                checks = mirror_check_results(conn, model, source, list(context.partition_keys))
+                checks = mirror_check_results(conn, model, source, run_tenant_ids(context))
         except WarehouseError as exc:
             raise _failure(model, exc) from exc
         return dg.MaterializeResult(
@@ -125,7 +125,7 @@ def build_tenant_table_asset(model: SqlModel) -> dg.AssetsDefinition:
     def _tenant_table_asset(context: dg.AssetExecutionContext, warehouse: LedgerDuckDB) -> dg.MaterializeResult:
         try:
             with warehouse.ledger() as conn:
-                rows = {t: refresh_tenant_table(conn, model, t) for t in context.partition_keys}
+                rows = {t: refresh_tenant_table(conn, model, t) for t in run_tenant_ids(context)}
         except WarehouseError as exc:
             raise _failure(model, exc) from exc
         return dg.MaterializeResult(

@@ -36,9 +36,10 @@ class QboPage:
 
 
 def within_second_step(page_size: int) -> int:
-    """STARTPOSITION step inside one crowded second: overlap a tenth of a page so that up to that
-    many rows leaving the second between two requests cannot shift an unseen row past the window."""
-    return max(1, page_size - page_size // 10)
+    """STARTPOSITION step inside one crowded second: overlap a tenth of a page (at least one row) so that
+    up to that many rows leaving the second between two requests cannot shift an unseen row past the
+    window, and more than that is noticed (the next page does not start with a row already seen)."""
+    return max(1, page_size - max(1, page_size // 10))
 
 
 def keyset_pages(
@@ -46,22 +47,32 @@ def keyset_pages(
     fetch: Callable[[str], tuple[list[dict], list[datetime]]],
     since: datetime | None,
     page_size: int,
+    max_rewinds: int = 20,
 ) -> Iterator[QboPage]:
     """Yield pages ordered by LastUpdatedTime, restarting each page at the previous page's newest second.
 
     Re-reading that second costs duplicates, never misses (an object updated meanwhile moves to a
     later second and is read again further on). Only when a whole page sits in one second does the
-    loop move STARTPOSITION forward inside that second.
+    loop move STARTPOSITION forward inside that second. There, rows that leave the second (updated,
+    deleted) between two requests move every later row up; the pages overlap, so a page that does not
+    start with a row of the previous one means rows moved past the overlap, and the loop steps back.
     """
     cursor = floor_second(since) if since is not None else None
-    start = 1
+    start, rewinds = 1, 0
     step = within_second_step(page_size)
     previous_ends: tuple[object, object] | None = None
+    previous_ids: set[object] = set()
     while True:
         query = select_query(
             entity, projection="*", since=cursor, order_by=LAST_UPDATED, start=start, max_results=page_size
         )
         objects, times = fetch(query)
+        if start > 1 and step < page_size and (not objects or objects[0].get("Id") not in previous_ids):
+            rewinds += 1
+            if rewinds > max_rewinds:
+                raise PageShapeError(f"rows kept leaving the second {qbo_literal(cursor)} while paging it")
+            start, previous_ends = max(1, start - step), None
+            continue
         newest = max(times) if times else None
         yield QboPage(entity.name, objects, newest)
         if len(objects) < page_size or newest is None:
@@ -71,7 +82,7 @@ def keyset_pages(
         ends = (objects[0].get("Id"), objects[-1].get("Id"))
         if start > 1 and ends == previous_ends:
             raise PageShapeError(f"STARTPOSITION {start} returned the same page again")
-        previous_ends = ends
+        previous_ends, previous_ids = ends, {obj.get("Id") for obj in objects}
         if newest == cursor and min(times) == newest:
             start += step  # a second holding more than a page: walk it by offset
         else:

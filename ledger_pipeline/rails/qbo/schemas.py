@@ -3,6 +3,15 @@
 A row that breaks one stays in the log and goes to quarantine with the reason.
 The SQL models cast with try_cast, so a payload whose field changed type shows
 up here as a null in a required column rather than failing the whole refresh.
+
+Money policy: every amount QBO always sends must be a JSON number with at most
+the currency's two decimals. The stg models type anything else (a string, a
+third decimal, an absent amount) as null instead of rounding it, and the
+`EXACT_MONEY` checks below quarantine the row. Zero is valid. A negative
+TotalAmt, Balance or UnappliedAmt on a transaction is quarantined (QBO keeps
+credits and refunds as other entities, so a negative one means the sign
+convention drifted and would flip the aging); a negative Vendor or Customer
+balance is a credit and is published.
 """
 
 from __future__ import annotations
@@ -15,6 +24,14 @@ MONEY = {"precision": 18, "scale": 2}
 UTC_US = {"time_unit": "us", "time_zone": "UTC"}
 QBO_ID = r"^[0-9]{1,20}$"
 CURRENCY = r"^[A-Z]{3}$"
+# Money columns are declared nullable so that a missing or inexact amount is reported by this check, whose
+# reason says what is wrong, rather than by `not_nullable`; the check still rejects every null.
+EXACT_MONEY = "a JSON number with at most 2 decimals"
+
+
+def _typed(data: pa.PolarsData) -> pl.LazyFrame:
+    """True where the stg model could type the amount (it is null when the payload's was not exact money)."""
+    return data.lazyframe.select(pl.col(data.key).is_not_null())
 
 
 class _MirrorRow(pa.DataFrameModel):
@@ -46,6 +63,10 @@ class QboVendorMirror(_NameListRow):
     balance: pe.Decimal = pa.Field(nullable=True, dtype_kwargs=MONEY)
     is_1099: bool = pa.Field(nullable=False)
 
+    @pa.check("balance", error=EXACT_MONEY, ignore_na=False)
+    def _vendor_money(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return _typed(data)
+
 
 class QboCustomerMirror(_NameListRow):
     display_name: str = pa.Field(nullable=False, str_length={"min_value": 1})
@@ -55,6 +76,10 @@ class QboCustomerMirror(_NameListRow):
     email: str = pa.Field(nullable=True)
     balance: pe.Decimal = pa.Field(nullable=True, dtype_kwargs=MONEY)
     is_taxable: bool = pa.Field(nullable=False)
+
+    @pa.check("balance", error=EXACT_MONEY, ignore_na=False)
+    def _customer_money(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return _typed(data)
 
 
 class QboAccountMirror(_NameListRow):
@@ -66,20 +91,32 @@ class QboAccountMirror(_NameListRow):
     current_balance: pe.Decimal = pa.Field(nullable=True, dtype_kwargs=MONEY)
     is_sub_account: bool = pa.Field(nullable=False)
 
+    @pa.check("current_balance", error=EXACT_MONEY, ignore_na=False)
+    def _account_money(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return _typed(data)
+
 
 class _TransactionRow(_MirrorRow):
     txn_date: pl.Date = pa.Field(nullable=False)
-    total_amt: pe.Decimal = pa.Field(nullable=False, dtype_kwargs=MONEY)
-    line_amount_total: pe.Decimal = pa.Field(nullable=False, dtype_kwargs=MONEY)
+    total_amt: pe.Decimal = pa.Field(nullable=True, ge=0, dtype_kwargs=MONEY)
+    line_amount_total: pe.Decimal = pa.Field(nullable=True, dtype_kwargs=MONEY)
     is_voided: bool = pa.Field(nullable=False)
     private_note: str = pa.Field(nullable=True)
+
+    @pa.check("total_amt", "line_amount_total", error=EXACT_MONEY, ignore_na=False)
+    def _transaction_money(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return _typed(data)
 
 
 class _DocumentRow(_TransactionRow):
     doc_number: str = pa.Field(nullable=True)
     due_date: pl.Date = pa.Field(nullable=True)
-    balance: pe.Decimal = pa.Field(nullable=False, dtype_kwargs=MONEY)
+    balance: pe.Decimal = pa.Field(nullable=True, ge=0, dtype_kwargs=MONEY)
     line_count: pl.Int32 = pa.Field(nullable=False, ge=0)
+
+    @pa.check("balance", error=EXACT_MONEY, ignore_na=False)
+    def _document_money(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return _typed(data)
 
 
 class QboBillMirror(_DocumentRow):
@@ -107,8 +144,12 @@ class QboPaymentMirror(_TransactionRow):
     customer_id: str = pa.Field(nullable=False, str_matches=QBO_ID)
     customer_name: str = pa.Field(nullable=True)
     deposit_account_id: str = pa.Field(nullable=True)
-    unapplied_amt: pe.Decimal = pa.Field(nullable=True, dtype_kwargs=MONEY)
+    unapplied_amt: pe.Decimal = pa.Field(nullable=True, ge=0, dtype_kwargs=MONEY)
     linked_invoice_ids: pl.List(pl.String) = pa.Field(nullable=True)
+
+    @pa.check("unapplied_amt", error=EXACT_MONEY, ignore_na=False)
+    def _payment_money(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return _typed(data)
 
 
 MIRROR_SCHEMAS: dict[str, type[pa.DataFrameModel]] = {

@@ -20,6 +20,7 @@ import duckdb
 
 from ledger_pipeline.lib import cursors
 from ledger_pipeline.lib.entity_log import AppendStats, LogWriter, Observation, live_entity_ids
+from ledger_pipeline.lib.warehouse import rollback
 from ledger_pipeline.rails.qbo.client import QboClient
 from ledger_pipeline.rails.qbo.entities import QboEntity
 from ledger_pipeline.rails.qbo.errors import QboCdcWindowError, QboMalformedResponse
@@ -78,7 +79,7 @@ def sync_entity(
         cursors.save(conn, tenant_id, RAIL, entity.name, cursor, run_id)
         conn.execute("commit")
     except BaseException:
-        conn.execute("rollback")
+        rollback(conn)
         raise
     return EntitySyncResult(
         tenant_id, entity.name, writer.stats, cursor, pages, tombstones, bool(sweep_reason), sweep_reason

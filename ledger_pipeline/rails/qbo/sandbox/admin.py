@@ -5,7 +5,9 @@ GET  /_sandbox/clock              {"now": ...}
 POST /_sandbox/clock              {"advance_seconds": N} or {"set": "<ISO-8601>"}
 GET|POST|DELETE /_sandbox/faults/{realm}   list, add (Fault fields as JSON), clear
 GET|POST|DELETE /_sandbox/skews/{realm}    list, set ({"report", "entity_id", "delta"}), clear report skews
-POST /_sandbox/reconnect/{realm}  forget refresh-token rotations (the documented initial token works again)
+POST /_sandbox/reconnect/{realm}  forget refresh-token rotations and revocation (the initial token works again)
+POST /_sandbox/revoke/{realm}     the company disconnected the app: its tokens are refused until reconnect
+GET|POST|DELETE /_sandbox/drifts/{realm}   list, add ({"entity", "id", "kind"}), clear data drifts
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from .auth import CLIENT_ID
 from .spec import Fault
 from .timefmt import epoch_us, iso_utc
 
-_FAULTS = re.compile(r"^/_sandbox/(?P<what>faults|reconnect|skews)/(?P<realm>\d{1,20})$")
+_FAULTS = re.compile(r"^/_sandbox/(?P<what>faults|reconnect|skews|revoke|drifts)/(?P<realm>\d{1,20})$")
 
 
 def _ok(payload: Any, status: int = 200) -> httpx.Response:
@@ -78,6 +80,11 @@ def handle_admin(sb: Any, request: httpx.Request) -> httpx.Response:
             return _ok({"faults": [f.to_json() for f in sb.faults(realm)]})
         if match and match["what"] == "skews":
             return _skews(sb, match["realm"], request)
+        if match and match["what"] == "drifts":
+            return _drifts(sb, match["realm"], request)
+        if match and match["what"] == "revoke" and method == "POST":
+            sb.revoke(match["realm"])
+            return _ok({"realm_id": match["realm"], "revoked": True})
         if match and match["what"] == "reconnect" and method == "POST":
             sb.reconnect(match["realm"])
             return _ok({"realm_id": match["realm"], "reconnected": True})
@@ -106,3 +113,20 @@ def _skews(sb: Any, realm: str, request: httpx.Request) -> httpx.Response:
     skews = [{"report": report, "entity_id": party, "delta": str(delta)}
              for (report, party), delta in sorted(sb.report_skews(realm).items())]
     return _ok({"skews": skews}, status)
+
+
+def _drifts(sb: Any, realm: str, request: httpx.Request) -> httpx.Response:
+    status = 200
+    if request.method == "POST":
+        body = _body(request)
+        missing = {"entity", "id", "kind"} - set(body)
+        if missing:
+            return _error(400, f"missing field(s): {', '.join(sorted(missing))}")
+        sb.drift(realm, str(body["entity"]), str(body["id"]), str(body["kind"]))
+        status = 201
+    elif request.method == "DELETE":
+        sb.clear_drifts(realm)
+    elif request.method != "GET":
+        return _error(405, "use GET, POST or DELETE")
+    rows = [{"entity": e, "id": i, "kind": k} for e, i, k in sb.drifts(realm)]
+    return _ok({"drifts": rows}, status)

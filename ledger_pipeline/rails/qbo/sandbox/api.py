@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
 from typing import Any
 
 import httpx
@@ -19,10 +18,13 @@ from . import responses as R
 from .admin import handle_admin
 from .auth import read_access_token
 from .faults import fault_response, reset_error, truncate
+from .oddities import (answer_query, drift_cdc, drift_object, report_skews_with_drift, request_subjects,
+                       sleep_or_time_out, wrong_content_type)
 from .query import QueryError, parse_query
 from .render_txn import render
-from .reports import aged_report, check_report_name, parse_params
+from .reports import REPORTS, aged_report, check_report_name, parse_params
 from .sandbox import QboSandbox
+from .spec import Fault
 from .timefmt import iso_millis, iso_seconds, parse_instant
 from .token import handle_token
 
@@ -63,16 +65,18 @@ def handle(sb: QboSandbox, request: httpx.Request) -> httpx.Response:
                        f"for realm {realm}.", stamp, tid=tid, headers=retry)
     try:
         endpoint = rest if rest in ("query", "cdc") else "reports" if rest.startswith("reports/") else "other"
-        fired = sb.take_fault(realm, endpoint)
+        fired = sb.take_fault(realm, endpoint, request_subjects(rest, request.url.params))
         fault = fired[0] if fired else None
         if fault is not None:
             if fault.kind == "reset":
                 raise reset_error(request, fired[1])
             if fault.kind == "slow":
-                time.sleep(fault.delay)
-            elif fault.kind != "malformed_page":
+                sleep_or_time_out(request, fault.delay)
+            elif fault.kind == "wrong_content_type":
+                return wrong_content_type()
+            elif fault.kind not in ("malformed_page", "shift", "duplicate"):
                 return fault_response(fault, stamp, tid)
-        response = _route(sb, request, realm, rest, now_us, stamp, tid)
+        response = _route(sb, request, realm, rest, now_us, stamp, tid, fault)
         return truncate(response) if fault is not None and fault.kind == "malformed_page" else response
     finally:
         sb.limiter.leave(realm)
@@ -87,6 +91,9 @@ def _authenticate(sb: QboSandbox, request: httpx.Request, realm: str, now_us: in
         detail = "Token invalid: no bearer token" if not header else "Token invalid: the bearer token is not valid"
         return R.fault_response(401, "AuthenticationFault", "3200", R.AUTH_MESSAGE, detail, stamp, tid=tid)
     token_realm, expires_at = claim
+    if sb.is_revoked(token_realm):
+        return R.fault_response(401, "AuthenticationFault", "3200", R.AUTH_MESSAGE,
+                                "Token revoked: the app's connection to this company was revoked", stamp, tid=tid)
     if now_us // 1_000_000 >= expires_at:
         offset = sb.specs[token_realm].offset_minutes if token_realm in sb.specs else 0
         return R.fault_response(401, "AuthenticationFault", "3200", R.AUTH_MESSAGE,
@@ -100,7 +107,7 @@ def _authenticate(sb: QboSandbox, request: httpx.Request, realm: str, now_us: in
 
 
 def _route(sb: QboSandbox, request: httpx.Request, realm: str, rest: str, now_us: int, stamp: str,
-           tid: str) -> httpx.Response:
+           tid: str, fault: Fault | None = None) -> httpx.Response:
     offset = sb.specs[realm].offset_minutes
     params = request.url.params
     try:
@@ -112,7 +119,7 @@ def _route(sb: QboSandbox, request: httpx.Request, realm: str, rest: str, now_us
                 raise QueryError("QueryParserError: the query parameter is missing")
             query = parse_query(text, offset)
             with sb.lock:
-                body: dict[str, Any] = {"QueryResponse": sb.searcher(realm, now_us).query(query), "time": stamp}
+                body: dict[str, Any] = {"QueryResponse": answer_query(sb, realm, query, now_us, fault), "time": stamp}
         elif rest == "cdc" and request.method == "GET":
             entities = _cdc_entities(params.get("entities", ""))
             since = params.get("changedSince")
@@ -124,7 +131,7 @@ def _route(sb: QboSandbox, request: httpx.Request, realm: str, rest: str, now_us
                 raise QueryError(f"CDCValidationError: invalid changedSince {since!r}", code="4001",
                                  message="Invalid query") from None
             with sb.lock:
-                changes = sb.searcher(realm, now_us).cdc(entities, since_us, now_us)
+                changes = drift_cdc(sb, realm, sb.searcher(realm, now_us).cdc(entities, since_us, now_us))
             body = {"CDCResponse": [{"QueryResponse": changes}], "time": stamp}
         elif rest == f"companyinfo/{realm}" and request.method == "GET":
             spec = sb.specs[realm]
@@ -151,6 +158,7 @@ def _report(sb: QboSandbox, realm: str, name: str, params: httpx.QueryParams, no
     skews = sb.store.view().skews.get(realm, {}).get(name, {})
     with sb.lock:
         company = sb.searcher(realm, now_us).company
+        skews = report_skews_with_drift(sb, realm, REPORTS[name][2], company, skews)
         return aged_report(company, name, settings, now_us // 1_000_000, skews)
 
 
@@ -176,6 +184,7 @@ def _read(sb: QboSandbox, realm: str, entity: str, raw_id: str, now_us: int, sta
         table = company.books.tables[entity]
         slot = int(raw_id) - 1 if raw_id.isdigit() else -1
         if 0 <= slot < len(table) and table.is_live(slot):
-            return R.json_response(200, {entity: render(company, entity, slot), "time": stamp}, tid=tid)
+            obj = drift_object(sb, realm, entity, render(company, entity, slot))
+            return R.json_response(200, {entity: obj, "time": stamp}, tid=tid)
     return R.fault_response(400, "ValidationFault", "610", "Object Not Found",
                             f"Object Not Found: {entity} {raw_id} does not exist or was deleted", stamp, tid=tid)

@@ -122,6 +122,17 @@ class Table:
             self._index(slot)
         self.version += 1
 
+    def restamp(self, slot: int, stamp: int) -> None:
+        """A new version (SyncToken + 1) whose LastUpdatedTime is `stamp`, even if that is earlier than the
+        previous version's: QBO servers whose clocks disagree."""
+        if self.indexing:
+            self._unindex(slot)
+        self.sync[slot] += 1
+        self.updated[slot] = stamp
+        if self.indexing:
+            self._index(slot)
+        self.version += 1
+
     def delete(self, slot: int, sec: int) -> None:
         if self.indexing:
             self._unindex(slot)

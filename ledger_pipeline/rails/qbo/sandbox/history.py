@@ -92,8 +92,8 @@ class Company:
         self.pending: tuple[random.Random, list[int], int] | None = None
         self.touches_applied = 0
 
-    def advance_to(self, sec: int, touches: list[tuple[int, str, int]]) -> None:
-        """Apply history up to `sec` (inclusive); `touches` are this realm's (sec, entity, slot) bumps."""
+    def advance_to(self, sec: int, touches: list[tuple[int, str, int, int]]) -> None:
+        """Apply history up to `sec` (inclusive); `touches` are this realm's (sec, entity, slot, backdate) bumps."""
         fresh = touches[self.touches_applied:]
         if sec < self.applied_until or len(touches) < self.touches_applied or any(
                 t[0] < self.applied_until for t in fresh):
@@ -123,8 +123,8 @@ class Company:
         self.touches_applied = ti
         self.applied_until = max(sec, self.applied_until)
 
-    def _touch(self, sec: int, entity: str, slot: int) -> None:
-        self.ledger.touch(self.books.tables[entity], slot, sec)
+    def _touch(self, sec: int, entity: str, slot: int, backdate: int = 0) -> None:
+        self.ledger.touch(self.books.tables[entity], slot, sec, backdate)
 
     def _plan_hour(self, hour: int, start: int) -> tuple[random.Random, list[int], int]:
         rng = random.Random(stable_seed(self.seed, self.spec.realm_id, "hour", hour))

@@ -159,6 +159,10 @@ class Ledger:
         table.bump(slot, sec, edit=True)
         return True
 
-    def touch(self, table: Table, slot: int, sec: int) -> None:
+    def touch(self, table: Table, slot: int, sec: int, backdate: int = 0) -> None:
+        """A new version at `sec`; with `backdate`, stamped that many seconds earlier (even before the last one)."""
         if 0 <= slot < len(table) and table.is_live(slot):
-            table.bump(slot, sec)
+            if backdate:
+                table.restamp(slot, sec - backdate)
+            else:
+                table.bump(slot, sec)

@@ -16,12 +16,14 @@ from typing import Any
 import httpx
 
 from ..entities import entity as lookup_entity
+from . import drift as odd
 from .history import GENESIS_SEC, Company, stable_seed
 from .render_txn import render
 from .reports import REPORTS
 from .search import Searcher
 from .spec import DEFAULT_START, DEMO_COMPANIES, GENESIS, QBO_RATE_LIMIT, CompanySpec, Fault, RateLimit
 from .state import FaultSlot, SharedState, StateStore
+from .switches import SandboxSwitches
 from .throttle import Limiter
 from .timefmt import epoch_us, from_epoch_us
 
@@ -37,7 +39,7 @@ class SandboxTransport(httpx.BaseTransport):
         return self.sandbox.handle(request)
 
 
-class QboSandbox:
+class QboSandbox(SandboxSwitches):
     """A deterministic emulator of the QBO Accounting API v3 for a set of synthetic companies.
 
     With `state_path`, the clock, refresh-token generations, faults and touches live in that file
@@ -120,8 +122,11 @@ class QboSandbox:
         """Faults still armed for a realm."""
         return [slot.fault for slot in self.store.view().faults.get(realm_id, [])]
 
-    def take_fault(self, realm_id: str, endpoint: str) -> tuple[Fault, int] | None:
-        """The fault that fires for this request, with its hit number (1-based), or None."""
+    def take_fault(self, realm_id: str, endpoint: str, subjects: frozenset[str] = frozenset()
+                   ) -> tuple[Fault, int] | None:
+        """The fault that fires for this request, with its hit number (1-based), or None.
+
+        `subjects` are the entities the request is about; a fault with an `entity` watches only those."""
         if not self.store.view().faults.get(realm_id):
             return None
 
@@ -130,7 +135,8 @@ class QboSandbox:
             slots = state.faults.get(realm_id, [])
             for slot in slots:
                 if slot.fault.endpoint not in ("any", endpoint) or (
-                        endpoint == "token" and slot.fault.kind == "expire_token"):
+                        endpoint == "token" and slot.fault.kind == "expire_token") or (
+                        slot.fault.entity is not None and slot.fault.entity not in subjects):
                     continue
                 if slot.passed < slot.fault.after:
                     slot.passed += 1
@@ -140,11 +146,6 @@ class QboSandbox:
             state.faults[realm_id] = [s for s in slots if s.fault.count == -1 or s.hits < s.fault.count]
             return fired
         return self.store.mutate(take)
-
-    def reconnect(self, realm_id: str) -> None:
-        """Forget every rotation: the documented initial refresh token works again (QBO: reconnect the app)."""
-        self._realm(realm_id)
-        self.store.mutate(lambda s: s.generations.pop(realm_id, None))
 
     # --- report skews -----------------------------------------------------------------------------
     def skew_report(self, realm_id: str, report_name: str, entity_id: str, delta: Decimal) -> None:
@@ -207,7 +208,7 @@ class QboSandbox:
         searcher = self._searchers.get(realm_id)
         if searcher is None:
             searcher = self._searchers[realm_id] = Searcher(Company(spec, self.seed))
-        touches = [(sec, entity, slot) for sec, realm, entity, slot in self.store.view().touches if realm == realm_id]
+        touches = [(t[0], t[2], t[3], t[4]) for t in self.store.view().touches if t[1] == realm_id]
         searcher.company.advance_to(now_us // 1_000_000, touches)
         return searcher
 
@@ -217,21 +218,30 @@ class QboSandbox:
         return company, company.books.tables[entity]
 
     def live_objects(self, realm_id: str, entity: str) -> dict[str, dict]:
-        """Id -> payload of every object that exists now (inactive name-list rows included)."""
+        """Id -> payload of every object that exists now (inactive name-list rows included), drifts applied."""
+        drifts = self.drift_map(realm_id)
         with self.lock:
             company, table = self._table(realm_id, entity)
-            return {str(s + 1): render(company, entity, s) for s in range(len(table)) if table.is_live(s)}
+            objects = (odd.apply(render(company, entity, s), entity, drifts.get((entity, str(s + 1)), []))
+                       for s in range(len(table)) if table.is_live(s))
+            return {obj["Id"]: obj for obj in objects}
 
     def deleted_ids(self, realm_id: str, entity: str) -> set[str]:
         with self.lock:
             _, table = self._table(realm_id, entity)
             return {str(s + 1) for s in range(len(table)) if not table.is_live(s)}
 
-    def touch(self, realm_id: str, entity: str, object_id: str) -> None:
-        """Bump an existing object now (SyncToken + 1, LastUpdatedTime = now), e.g. while a test pages."""
+    def touch(self, realm_id: str, entity: str, object_id: str, *, backdate: timedelta = timedelta(0)) -> None:
+        """Bump an existing object now (SyncToken + 1, LastUpdatedTime = now), e.g. while a test pages.
+
+        With `backdate`, the new version's LastUpdatedTime is that much before the clock, even if that is
+        earlier than the version it replaces (QBO's clock going backwards)."""
+        seconds = int(backdate.total_seconds())
+        if seconds < 0:
+            raise ValueError(f"backdate must not be negative, got {backdate}")
         with self.lock:
             _, table = self._table(realm_id, entity)
             slot = int(object_id) - 1 if str(object_id).isdigit() else -1
             if not (0 <= slot < len(table) and table.is_live(slot)):
                 raise ValueError(f"realm {realm_id}: no live {entity} with Id {object_id!r}")
-            self.store.mutate(lambda s: s.touches.append((s.clock_us // 1_000_000, realm_id, entity, slot)))
+            self.store.mutate(lambda s: s.touches.append((s.clock_us // 1_000_000, realm_id, entity, slot, seconds)))

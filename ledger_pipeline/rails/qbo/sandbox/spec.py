@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from typing import Any
 
+from ..entities import BY_NAME
+
 SANDBOX_BASE_URL = "http://qbo-sandbox.local"
 SANDBOX_TOKEN_URL = "http://qbo-sandbox.local/oauth2/v1/tokens/bearer"
 
@@ -17,7 +19,8 @@ GENESIS = datetime(2026, 10, 1, tzinfo=timezone.utc)
 DEFAULT_START = GENESIS
 
 FAULT_KINDS = frozenset(
-    {"throttle", "throttle_xml", "server_error", "slow", "expire_token", "malformed_page", "xml_error", "reset"}
+    {"throttle", "throttle_xml", "server_error", "slow", "expire_token", "malformed_page", "xml_error", "reset",
+     "wrong_content_type", "shift", "duplicate"}
 )
 FAULT_ENDPOINTS = frozenset({"query", "cdc", "reports", "token", "any"})
 
@@ -84,6 +87,8 @@ class Fault:
     status: int = 503
     retry_after: float | None = None
     delay: float = 0.0
+    entity: str | None = None  # watch only requests about this entity (query FROM, CDC entities, read by Id)
+    rows: int = 1  # shift / duplicate: how many rows move or are repeated
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -96,6 +101,10 @@ class Fault:
             raise ValueError(f"fault status must be an HTTP error status, got {self.status}")
         if self.delay < 0 or (self.retry_after is not None and self.retry_after < 0):
             raise ValueError("fault delay and retry_after must not be negative")
+        if self.entity is not None and self.entity not in BY_NAME:
+            raise ValueError(f"unknown fault entity {self.entity!r}; known: {', '.join(BY_NAME)}")
+        if self.rows < 1:
+            raise ValueError(f"fault rows must be >= 1, got {self.rows}")
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

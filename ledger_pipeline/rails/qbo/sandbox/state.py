@@ -1,4 +1,5 @@
-"""State shared by every sandbox instance naming the same state file: clock, tokens, faults, touches, skews.
+"""State shared by every sandbox instance naming the same state file: clock, tokens, faults, touches, skews,
+revocations and data drifts.
 
 Each Dagster step runs in its own process with its own QboSandbox; they agree on the simulated
 clock, on which refresh token is current and on the faults left to fire because all of it lives in
@@ -40,8 +41,11 @@ class SharedState:
     fingerprint: str
     generations: dict[str, int] = field(default_factory=dict)
     faults: dict[str, list[FaultSlot]] = field(default_factory=dict)
-    touches: list[tuple[int, str, str, int]] = field(default_factory=list)  # (sec, realm, entity, slot)
+    # (sec, realm, entity, slot, backdate seconds): LastUpdatedTime of the new version is sec - backdate
+    touches: list[tuple[int, str, str, int, int]] = field(default_factory=list)
     skews: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)  # realm -> report -> party Id -> cents
+    revoked: set[str] = field(default_factory=set)  # realms whose app connection was revoked (until reconnect)
+    drifts: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)  # realm -> [(entity, Id, kind)]
 
     def to_json(self) -> dict[str, Any]:
         return {"format": _FORMAT, "fingerprint": self.fingerprint, "clock_us": self.clock_us,
@@ -49,7 +53,9 @@ class SharedState:
                 "faults": {realm: [{"fault": s.fault.to_json(), "passed": s.passed, "hits": s.hits} for s in slots]
                            for realm, slots in self.faults.items() if slots},
                 "touches": [list(t) for t in self.touches],
-                "report_skews": {realm: reports for realm, reports in self.skews.items() if reports}}
+                "report_skews": {realm: reports for realm, reports in self.skews.items() if reports},
+                "revoked": sorted(self.revoked),
+                "drifts": {realm: [list(d) for d in rows] for realm, rows in self.drifts.items() if rows}}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SharedState:
@@ -57,12 +63,16 @@ class SharedState:
             raise ValueError(f"unsupported sandbox state format {data.get('format')!r}")
         faults = {realm: [FaultSlot(Fault.from_json(s["fault"]), s["passed"], s["hits"]) for s in slots]
                   for realm, slots in data.get("faults", {}).items()}
-        touches = [(int(t[0]), str(t[1]), str(t[2]), int(t[3])) for t in data.get("touches", [])]
+        touches = [(int(t[0]), str(t[1]), str(t[2]), int(t[3]), int(t[4]) if len(t) > 4 else 0)
+                   for t in data.get("touches", [])]
         skews = {str(realm): {str(report): {str(party): int(cents) for party, cents in by_party.items()}
                               for report, by_party in reports.items()}
                  for realm, reports in data.get("report_skews", {}).items()}
+        drifts = {str(realm): [(str(d[0]), str(d[1]), str(d[2])) for d in rows]
+                  for realm, rows in data.get("drifts", {}).items()}
         return cls(int(data["clock_us"]), str(data["fingerprint"]),
-                   {str(k): int(v) for k, v in data.get("refresh_generations", {}).items()}, faults, touches, skews)
+                   {str(k): int(v) for k, v in data.get("refresh_generations", {}).items()}, faults, touches, skews,
+                   {str(r) for r in data.get("revoked", [])}, drifts)
 
 
 class StateStore:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from urllib.parse import parse_qs
 
 import httpx
@@ -11,6 +10,7 @@ from . import responses as R
 from .auth import (ACCESS_TOKEN_SECONDS, REFRESH_TOKEN_SECONDS, access_token, check_basic_auth, read_refresh_token,
                    realm_of_refresh_token, refresh_token)
 from .faults import reset_error, token_fault_response, truncate
+from .oddities import sleep_or_time_out, wrong_content_type
 from .sandbox import QboSandbox
 from .state import SharedState
 
@@ -27,8 +27,10 @@ def handle_token(sb: QboSandbox, request: httpx.Request) -> httpx.Response:
         if fault.kind == "reset":
             raise reset_error(request, fired[1])
         if fault.kind == "slow":
-            time.sleep(fault.delay)
-        elif fault.kind != "malformed_page":
+            sleep_or_time_out(request, fault.delay)
+        elif fault.kind == "wrong_content_type":
+            return wrong_content_type()
+        elif fault.kind not in ("malformed_page", "shift", "duplicate"):
             return token_fault_response(fault)
     response = _grant(sb, request, form, presented)
     return truncate(response) if fault is not None and fault.kind == "malformed_page" else response
@@ -47,7 +49,7 @@ def _grant(sb: QboSandbox, request: httpx.Request, form: dict[str, list[str]], p
 
     def rotate(state: SharedState) -> tuple[int, int] | None:
         current = state.generations.get(claim.realm_id, 0)
-        if claim.generation != current:
+        if claim.generation != current or claim.realm_id in state.revoked:
             return None
         state.generations[claim.realm_id] = current + 1
         return current + 1, state.clock_us // 1_000_000

@@ -1,0 +1,146 @@
+"""One contender's process: `python -m bench.contender JOB.json RESULT.json` (started by bench.children).
+
+Kinds: `floor` (fetch and parse), `ours` (one phase of the pipeline: initial, incremental,
+nochange, rebuild or deepen), `verify`, `queries`, `explain` (DuckDB's EXPLAIN ANALYZE of the
+SQL-bound phases) and `dlt` (default or tuned). With `profile` set in the job, the timed part runs
+under cProfile (imports done first) and its top functions are written beside the .prof file.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import importlib
+import io
+import json
+import os
+import pstats
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from bench.workload import Paths, Workload
+
+PREIMPORT = {
+    "floor": ("bench.floor",),
+    "ours": ("bench.ours", "bench.stopwatch"),
+    "verify": ("bench.ours", "ledger_pipeline.defs.heads", "ledger_pipeline.defs.qbo.assets"),
+    "queries": ("bench.queries",),
+}
+
+
+def main(job_path: str, result_path: str) -> int:
+    job = json.loads(Path(job_path).read_text())
+    workload, paths = Workload.from_json(job["workload"]), Paths(Path(job["root"]))
+    kind = job["kind"]
+    runner = {"floor": _floor, "ours": _ours, "verify": _verify, "queries": _queries, "dlt": _dlt,
+              "explain": _explain}[kind]
+    for module in PREIMPORT.get(kind, ()):  # imports are not what a profile should show
+        importlib.import_module(module)
+    result = _profiled(job.get("profile"), lambda: runner(job, workload, paths))
+    Path(result_path).write_text(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+def _profiled(profile_path: str | None, work: Callable[[], dict]) -> dict:
+    if not profile_path:
+        return work()
+    profiler = cProfile.Profile()
+    result = profiler.runcall(work)
+    profiler.dump_stats(profile_path)
+    text = io.StringIO()
+    stats = pstats.Stats(profiler, stream=text).strip_dirs()
+    stats.sort_stats("cumulative").print_stats(45)
+    stats.sort_stats("tottime").print_stats(30)
+    Path(profile_path).with_suffix(".txt").write_text(text.getvalue())
+    return result
+
+
+def _floor(job: dict, workload: Workload, paths: Paths) -> dict:
+    from bench.floor import fetch_and_parse
+
+    return fetch_and_parse(workload, paths, job["sandbox_url"])
+
+
+def _ours(job: dict, workload: Workload, paths: Paths) -> dict:
+    from bench import ours
+    from bench.stopwatch import instrumented
+
+    defs = ours.definitions(paths, job["sandbox_url"])
+    phase = job["phase"]
+    with ours.open_instance(paths) as instance, instrumented() as watch:
+        if phase == "initial":
+            ours.register_tenants(workload, paths, instance)
+        if phase == "rebuild":
+            run = ours.sync_all(defs, instance, workload.tenant_ids, watch,
+                                run_config=ours.full_rebuild_config(), selection=ours.mirror_keys())
+            return {"runs": [run.to_json()], "log_rows": _log_rows(paths)}
+        figures: dict = {}
+        if phase == "deepen":  # the log grows by steps - 1 direct syncs, then one full run like every phase
+            figures["direct_step_seconds"] = ours.deepen_directly(workload, paths, job["sandbox_url"],
+                                                                  job["steps"] - 1)
+            ours.advance_clock(job["sandbox_url"])
+        run = ours.sync_all(defs, instance, workload.tenant_ids, watch)
+        return figures | {"runs": [run.to_json()], "finished_at": datetime.now().astimezone().isoformat(),
+                          "log_rows": _log_rows(paths)}
+
+
+def _log_rows(paths: Paths) -> int:
+    from ledger_pipeline.lib import warehouse
+
+    conn = warehouse.connect(paths.ledger, read_only=True)
+    try:
+        return conn.execute("select count(*) from raw.entity_log").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def _verify(job: dict, workload: Workload, paths: Paths) -> dict:
+    from bench import ours
+    from ledger_pipeline.defs.heads import recorded_heads
+    from ledger_pipeline.defs.qbo.assets import LOG_ASSETS
+    from ledger_pipeline.lib import warehouse
+    from ledger_pipeline.lib.verify import compare_heads, verify
+
+    conn = warehouse.connect(paths.ledger, read_only=True)
+    try:
+        started = time.perf_counter()
+        report = verify(conn)
+        verify_seconds = time.perf_counter() - started
+        with ours.open_instance(paths) as instance:
+            started = time.perf_counter()
+            heads = recorded_heads(instance, [a.key for a in LOG_ASSETS])
+            head_problems = compare_heads(conn, heads)
+            heads_seconds = time.perf_counter() - started
+    finally:
+        conn.close()
+    return {
+        "seconds": round(verify_seconds, 4), "rows": report.rows, "chains": report.chains,
+        "rows_per_second": round(report.rows / verify_seconds) if verify_seconds else None,
+        "problems": [str(p) for p in report.problems], "heads_compared": len(heads),
+        "head_problems": head_problems, "heads_seconds": round(heads_seconds, 4),
+    }  # fmt: skip
+
+
+def _queries(job: dict, workload: Workload, paths: Paths) -> dict:
+    from bench.queries import run_queries
+
+    return run_queries(paths, workload.tenant_ids[0], datetime.fromisoformat(job["as_of"]))
+
+
+def _explain(job: dict, workload: Workload, paths: Paths) -> dict:
+    from bench.explain import explain_all
+
+    return explain_all(paths, workload.tenant_ids[0], datetime.fromisoformat(job["as_of"]), Path(job["out_dir"]))
+
+
+def _dlt(job: dict, workload: Workload, paths: Paths) -> dict:
+    from bench.dlt_load import load
+
+    tokens = json.loads(os.environ["BENCH_QBO_ACCESS_TOKENS"])  # passed in the environment, never written down
+    return load(workload, paths, job["sandbox_url"], job["dlt_mode"], tokens)
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:]))

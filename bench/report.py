@@ -1,0 +1,205 @@
+"""From what the children reported to ratios, the issue's targets, the gate, a table and results.json."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+from bench.children import REPO
+from bench.workload import write_json
+
+PHASE_LABELS = (
+    ("floor", "floor: fetch + parse, no database"),
+    ("dlt_default", "dlt, default settings"),
+    ("dlt_tuned", "dlt, parquet + workers"),
+    ("phase1_initial", "ours 1: initial sync"),
+    ("phase2_incremental", "ours 2: incremental (c)"),
+    ("phase3_nochange", "ours 3: nothing changed"),
+    ("phase4_rebuild", "ours 4: full mirror rebuild"),
+    ("phase5_verify", "ours 5: verify"),
+)
+
+
+def _seconds(entry: dict) -> float:
+    return sum(r["seconds"] for r in entry["runs"]) if "runs" in entry else entry["seconds"]
+
+
+def _div(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 4) if a is not None and b else None
+
+
+def by_step_kind(per_op_seconds: dict[str, float]) -> dict[str, float]:
+    """Asset-code seconds of one run grouped by what the steps are (op names follow asset keys)."""
+    kinds: dict[str, float] = {}
+    for op, seconds in per_op_seconds.items():
+        if op.startswith("raw__"):
+            kind = "log assets: extract, log, chain check"
+        elif op.startswith("mirror__") and ("rail_count" in op or "matches_aged" in op):
+            kind = "rail checks: QBO counts and aged reports"
+        elif op.startswith("mirror__"):
+            kind = "mirror assets (refresh, rows_valid, matches_log) and SQL assertion checks"
+        elif op.startswith(("stg__", "history__")):
+            kind = "view assets: row counts"
+        elif op.startswith("marts__"):
+            kind = "marts"
+        else:
+            kind = "other"
+        kinds[kind] = round(kinds.get(kind, 0.0) + seconds, 4)
+    return dict(sorted(kinds.items(), key=lambda kv: -kv[1]))
+
+
+def finish(figures: dict) -> dict:
+    phases, objects = figures["phases"], figures["floor_objects"]
+    dlt = {k: phases[k] for k in ("dlt_default", "dlt_tuned") if k in phases}
+    best_dlt = min(dlt, key=lambda k: dlt[k]["seconds"]) if dlt else None
+    p1, p2, p3 = (phases[k]["runs"][0] for k in ("phase1_initial", "phase2_incremental", "phase3_nochange"))
+    extract_log = p1["parts"]["seconds"].get("extract_log")
+    figures["workload_size"] = {
+        "tenants": figures["workload"]["tenants"], "objects_per_tenant": figures["workload"]["objects"],
+        "objects_total": objects, "change": figures["workload"]["change"],
+        "changed_fraction_logged": _div(phases["phase2_incremental"]["log_rows"] - phases["phase1_initial"]["log_rows"],
+                                        objects),
+        "log_rows_final": figures["queries"][max(figures["queries"], key=int)]["log_rows"],
+    }  # fmt: skip
+    figures["ratios"] = {
+        "phase1_vs_dlt": _div(dlt[best_dlt]["seconds"], p1["seconds"]) if best_dlt else None,
+        "phase1_vs_dlt_default": _div(dlt["dlt_default"]["seconds"], p1["seconds"]) if "dlt_default" in dlt else None,
+        "dlt_best": best_dlt,
+        "extract_log_vs_floor": _div(extract_log, phases["floor"]["seconds"]),
+        "phase1_vs_floor": _div(p1["seconds"], phases["floor"]["seconds"]),
+        "phase2_vs_phase1": _div(p2["seconds"], p1["seconds"]),
+        "phase3_dagster_overhead_share": p3["dagster_overhead_share"],
+    }  # fmt: skip
+    ours = [phases[k]["peak_rss_mb"] for k in phases if k.startswith(("phase1", "phase2", "phase3", "phase4"))]
+    figures["peak_rss_mb"] = {k: phases[k]["peak_rss_mb"] for k in ("floor", *dlt, "phase1_initial") if k in phases}
+    figures["peak_rss_mb"]["ours_max"] = max(ours)
+    figures["throughput_objects_per_s"] = {
+        k: round(objects / _seconds(phases[k])) for k in ("floor", *dlt, "phase1_initial")
+    }
+    overhead_keys = ("seconds", "asset_code_seconds", "dagster_overhead_seconds", "dagster_overhead_share",
+                     "step_seconds", "events")
+    figures["dagster_overhead_phase3"] = {k: p3[k] for k in overhead_keys}
+    figures["asset_code_by_step_kind"] = {
+        k: by_step_kind(phases[k]["runs"][0]["parts"]["per_op_seconds"])
+        for k in ("phase1_initial", "phase2_incremental", "phase3_nochange", "phase4_rebuild")
+    }
+    figures["gate"] = gate(figures)
+    figures["targets"] = targets(figures)
+    figures["machine"] = machine()
+    return figures
+
+
+def gate(figures: dict) -> dict:
+    phases, failures = figures["phases"], []
+    runs = [(k, r) for k, v in phases.items() if "runs" in v for r in v["runs"]]
+    for name, r in runs:
+        if not r["success"]:
+            failures.append(f"{name}: run {r['run_id'][:8]} failed")
+        for c in r["checks_failed"]:
+            failures.append(f"{name}: check {c['asset']}:{c['check']} failed")
+    if phases["phase1_initial"]["log_rows"] != figures["floor_objects"]:
+        failures.append(f"initial sync logged {phases['phase1_initial']['log_rows']} rows for "
+                        f"{figures['floor_objects']} objects")
+    for name in ("phase5_verify", "final_verify"):
+        v = phases[name]
+        failures += [f"{name}: {p}" for p in v["problems"] + v["head_problems"]]
+    digests = {d: q["queries"]["bills_as_of"]["digest"] for d, q in figures["queries"].items()}
+    if len(set(digests.values())) > 1:
+        failures.append(f"as-of answer changed as the log deepened: {digests}")
+    for mode in ("dlt_default", "dlt_tuned"):
+        if mode in phases and phases[mode]["objects"] != figures["floor_objects"]:
+            failures.append(f"{mode} loaded {phases[mode]['objects']} objects, "
+                            f"the floor read {figures['floor_objects']}")
+    return {"passed": not failures, "failures": failures, "runs_checked": len(runs)}
+
+
+def _target(name: str, value: float | None, limit: float, higher_is_better: bool, unit: str = "") -> dict:
+    if value is None:
+        return {"target": name, "value": None, "limit": limit, "met": None, "by": "not measured"}
+    met = value >= limit if higher_is_better else value <= limit
+    factor = value / limit if higher_is_better else (limit / value if value else float("inf"))
+    by = f"{'met' if met else 'missed'}: {value:g}{unit} vs {limit:g}{unit} ({factor:.2f}x of the target)"
+    return {"target": name, "value": value, "limit": limit, "met": met, "by": by}
+
+
+def targets(figures: dict) -> list[dict]:
+    r, phases, queries = figures["ratios"], figures["phases"], figures["queries"]
+    deepest, shallowest = queries[max(queries, key=int)], queries[min(queries, key=int)]
+    slowest = max(q["median_ms"] for q in deepest["queries"].values())
+    growth = max(deepest["queries"][n]["median_ms"] / max(shallowest["queries"][n]["median_ms"], 0.01)
+                 for n in deepest["queries"])
+    per_tenant_objects = figures["workload_size"]["objects_total"] / figures["workload_size"]["tenants"]
+    return [
+        _target("phase 1 throughput / dlt best", r["phase1_vs_dlt"], 5.0, True, "x"),
+        _target("extract + log seconds / floor seconds", r["extract_log_vs_floor"], 3.0, False, "x"),
+        _target("phase 2 seconds / phase 1 seconds", r["phase2_vs_phase1"], 0.05, False),
+        _target("phase 3 Dagster overhead share", r["phase3_dagster_overhead_share"], 0.25, False),
+        _target(f"phase 1 peak RSS MB ({per_tenant_objects:,.0f} objects per tenant; target is for 1M)",
+                phases["phase1_initial"]["peak_rss_mb"], 1024.0, False, " MB"),
+        _target("verify rows/s (final log)", phases["final_verify"]["rows_per_second"], 1_000_000, True),
+        _target(f"slowest analyst query median ms at depth {max(queries, key=int)}", slowest, 100.0, False, " ms"),
+        _target("analyst query slow-down, deepest / shallowest (1.0 = flat)", round(growth, 3), 1.5, False, "x"),
+    ]
+
+
+def table(figures: dict) -> str:
+    """Seconds are the timed part (inside the contender's process); CPU s is that whole process's CPU
+    plus the sandbox server's while it ran; others is the CPU other processes of the machine used
+    meanwhile (0 = undisturbed)."""
+    phases, objects = figures["phases"], figures["floor_objects"]
+    floor_s = phases["floor"]["seconds"]
+    best = figures["ratios"]["dlt_best"]
+    best_s = phases[best]["seconds"] if best else None
+    lines = [f"{'contender / phase':34} {'seconds':>9} {'objects/s':>10} {'peak RSS MB':>11} "
+             f"{'vs dlt best':>11} {'vs floor':>9} {'CPU s':>7} {'others':>6}"]
+    for key, label in PHASE_LABELS:
+        if key not in phases:
+            continue
+        entry, s = phases[key], _seconds(phases[key])
+        rate = f"{objects / s:,.0f}" if key in ("floor", "dlt_default", "dlt_tuned", "phase1_initial") else ""
+        vs_dlt = f"{best_s / s:.2f}x" if best_s and rate else ""
+        cpu = entry.get("cpu_seconds", 0) + entry.get("server_cpu_seconds", 0)
+        lines.append(f"{label:34} {s:9.2f} {rate:>10} {entry['peak_rss_mb']:11.0f} {vs_dlt:>11} "
+                     f"{s / floor_s:8.2f}x {cpu:7.1f} {entry.get('others_cpu_seconds', 0):6.1f}")
+    for depth, q in sorted(figures["queries"].items(), key=lambda kv: int(kv[0])):
+        cells = ", ".join(f"{n} {v['median_ms']:.1f} ms" for n, v in q["queries"].items())
+        lines.append(f"ours 6: queries at depth {depth:>3} ({q['log_rows']:,} log rows): {cells}")
+    d = figures["dagster_overhead_phase3"]
+    lines.append(f"phase 3 Dagster overhead: {d['dagster_overhead_seconds']:.2f}s of {d['seconds']:.2f}s "
+                 f"({d['dagster_overhead_share']:.0%}); asset code {d['asset_code_seconds']:.2f}s")
+    return "\n".join(lines)
+
+
+def targets_text(figures: dict) -> str:
+    return "\n".join(f"target: {t['target']}: {t['by']}" for t in figures["targets"])
+
+
+def machine() -> dict:
+    """Cores, memory and CPU from /proc, library versions, and which tree was measured."""
+    meminfo = Path("/proc/meminfo").read_text().splitlines() if Path("/proc/meminfo").exists() else []
+    total_kb = next((int(line.split()[1]) for line in meminfo if line.startswith("MemTotal:")), 0)
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")), "")
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else "unknown"
+
+    versions = {}
+    for name in ("dagster", "duckdb", "polars", "httpx", "dlt"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {
+        "cores": os.cpu_count(), "memory_gib": round(total_kb / 1024**2, 1), "cpu": model,
+        "python": platform.python_version(), "versions": versions,
+        "commit": git("rev-parse", "--short", "HEAD"), "uncommitted_files": len(git("status", "--short").splitlines()),
+    }  # fmt: skip
+
+
+def write(figures: dict, path: Path) -> None:
+    write_json(path, figures)

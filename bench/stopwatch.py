@@ -1,0 +1,102 @@
+"""Where a Dagster run's time goes: inside our asset and check functions, or in Dagster around them.
+
+The benchmark wraps, in its own process only, Dagster's `invoke_compute_fn` (every asset and
+check body goes through it) and a few functions our assets call by module-level name. Nothing in
+the pipeline changes; the wrappers add two clock reads per call.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+# (module, attribute, label): the parts of our asset code the report breaks out.
+PARTS = (
+    ("ledger_pipeline.defs.qbo.assets", "sync_entity", "extract_log"),
+    ("ledger_pipeline.defs.qbo.assets", "_chain_check", "chain_check"),
+    ("ledger_pipeline.defs.models.assets", "refresh_mirror", "mirror_refresh"),
+    ("ledger_pipeline.defs.models.assets", "mirror_check_results", "mirror_checks"),
+    ("ledger_pipeline.defs.models.assets", "refresh_tenant_table", "marts"),
+)
+COMPUTE_MODULE = "dagster._core.execution.plan.compute_generator"
+
+
+class Stopwatch:
+    """Seconds and calls per label, and seconds per op inside user code."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.calls: dict[str, int] = defaultdict(int)
+        self.per_op: dict[str, float] = defaultdict(float)
+
+    def timed(self, label: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.seconds[label] += time.perf_counter() - started
+                self.calls[label] += 1
+
+        return wrapper
+
+    def compute(self, invoke: Callable[..., Any]) -> Callable[..., Any]:
+        """Wrap Dagster's invoke_compute_fn: total user-code time, and per op name."""
+
+        @functools.wraps(invoke)
+        def wrapper(fn: Callable[..., Any], context: Any, *args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return invoke(fn, context, *args, **kwargs)
+            finally:
+                spent = time.perf_counter() - started
+                self.seconds["asset_code"] += spent
+                self.calls["asset_code"] += 1
+                self.per_op[_op_name(context)] += spent
+
+        return wrapper
+
+    def reset(self) -> None:
+        self.seconds.clear()
+        self.calls.clear()
+        self.per_op.clear()
+
+    def snapshot(self) -> dict:
+        return {
+            "seconds": {k: round(v, 4) for k, v in sorted(self.seconds.items())},
+            "calls": dict(sorted(self.calls.items())),
+            "per_op_seconds": {k: round(v, 4) for k, v in sorted(self.per_op.items(), key=lambda kv: -kv[1])},
+        }
+
+
+def _op_name(context: Any) -> str:
+    try:
+        return context.op_execution_context.op_def.name
+    except AttributeError:
+        return getattr(getattr(context, "op_def", None), "name", "?")
+
+
+@contextmanager
+def instrumented() -> Iterator[Stopwatch]:
+    """Install the wrappers for the duration of the block; fail loudly if a wrapped name moved."""
+    watch = Stopwatch()
+    patched: list[tuple[Any, str, Any]] = []
+    try:
+        for module_name, attribute, label in PARTS:
+            module = importlib.import_module(module_name)
+            original = getattr(module, attribute)  # AttributeError: the pipeline renamed it; update PARTS
+            patched.append((module, attribute, original))
+            setattr(module, attribute, watch.timed(label, original))
+        compute = importlib.import_module(COMPUTE_MODULE)
+        patched.append((compute, "invoke_compute_fn", compute.invoke_compute_fn))
+        compute.invoke_compute_fn = watch.compute(compute.invoke_compute_fn)
+        yield watch
+    finally:
+        for module, attribute, original in reversed(patched):
+            setattr(module, attribute, original)

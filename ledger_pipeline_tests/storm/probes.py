@@ -1,0 +1,70 @@
+"""Phase markers a storm child sends to its driver, so kills can be aimed at a phase and attributed to one.
+
+The probes only wrap functions to announce them; they change no behaviour.
+A marker is sent when a phase starts, so the last marker the driver received
+before the child died names the phase the kill landed in.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+# Fine-grained phases, in the order a sync goes through them.
+PHASES = ("boot", "auth", "paging", "log_write", "commit", "committed", "mirror_refresh", "mirror_check")
+# What the storm report groups them into: the four phases the brief names, and everything else.
+GROUPS = {
+    "auth": "paging",
+    "paging": "paging",
+    "log_write": "duckdb_write",
+    "commit": "commit",
+    "mirror_refresh": "mirror_refresh",
+}
+GROUP_NAMES = ("paging", "duckdb_write", "commit", "mirror_refresh", "other")
+
+
+def group(phase: str) -> str:
+    return GROUPS.get(phase, "other")
+
+
+def install(send: Callable[[str], None]) -> None:
+    """Wrap the functions that start each phase so that entering them sends its marker."""
+    from ledger_pipeline.defs.models import assets as model_assets
+    from ledger_pipeline.defs.qbo import assets as log_assets
+    from ledger_pipeline.lib import cursors
+    from ledger_pipeline.lib.entity_log import LogWriter
+    from ledger_pipeline.rails.qbo.sandbox.sandbox import SandboxTransport
+
+    def request_phase(_transport: Any, request: Any, *_: Any, **__: Any) -> str:
+        return "auth" if "oauth2" in request.url.path else "paging"
+
+    _wrap(SandboxTransport, "handle_request", send, on_entry=request_phase)
+    # Appending hashes and inserts a batch (uncommitted); control then returns to the paging loop.
+    _wrap(LogWriter, "append", send, on_entry="log_write", on_exit="paging")
+    # sync_entity saves the cursor right before its commit: from here to its return is the commit.
+    _wrap(cursors, "save", send, on_entry="commit")
+    _wrap(log_assets, "sync_entity", send, on_exit="committed")
+    _wrap(model_assets, "refresh_mirror", send, on_entry="mirror_refresh", on_exit="mirror_check")
+
+
+def _wrap(
+    owner: Any,
+    name: str,
+    send: Callable[[str], None],
+    *,
+    on_entry: str | Callable[..., str] | None = None,
+    on_exit: str | None = None,
+) -> None:
+    original = getattr(owner, name)
+
+    @functools.wraps(original)
+    def announced(*args: Any, **kwargs: Any) -> Any:
+        if on_entry is not None:
+            send(on_entry if isinstance(on_entry, str) else on_entry(*args, **kwargs))
+        result = original(*args, **kwargs)
+        if on_exit is not None:
+            send(on_exit)
+        return result
+
+    setattr(owner, name, announced)

@@ -1,0 +1,69 @@
+"""The benchmark harness end to end at a tiny size (no dlt), and its gate failing when a promise breaks."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from bench import report
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _deeper_with_other_as_of(figures: dict) -> None:
+    deeper = copy.deepcopy(figures["queries"]["2"])
+    deeper["queries"]["bills_as_of"]["digest"] = "0" * 16
+    figures["queries"]["9"] = deeper
+
+
+BREAKAGES = [  # (what breaks, how, what the gate must say)
+    ("a check fails", lambda f: f["phases"]["phase2_incremental"]["runs"][0]["checks_failed"].append(
+        {"asset": "mirror/qbo_bills", "check": "matches_log", "passed": False}), "check mirror/qbo_bills:matches_log"),
+    ("verify finds a bad row", lambda f: f["phases"]["final_verify"]["problems"].append("first bad row seq=7"),
+     "first bad row seq=7"),
+    ("a recorded head is gone", lambda f: f["phases"]["phase5_verify"]["head_problems"].append("head seq=9 gone"),
+     "head seq=9 gone"),
+    ("history moved", lambda f: _deeper_with_other_as_of(f), "as-of answer changed"),
+    ("objects went missing", lambda f: f["phases"]["phase1_initial"].update(log_rows=1), "initial sync logged 1 rows"),
+    ("a run failed", lambda f: f["phases"]["phase3_nochange"]["runs"][0].update(success=False), "phase3_nochange: run"),
+]
+
+
+def test_tiny_benchmark_reports_every_figure_and_its_gate_fails_when_a_promise_breaks(tmp_path, monkeypatch, capsys):
+    results = tmp_path / "results.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--tenants", "1", "--objects", "120", "--depths", "", "--dlt", "",
+         "--no-warmup", "--out", str(tmp_path / "out"), "--results", str(results)],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    figures = json.loads(results.read_text())
+
+    assert {"phase1_vs_dlt", "extract_log_vs_floor", "phase2_vs_phase1"} <= set(figures["ratios"])
+    assert figures["ratios"]["phase1_vs_dlt"] is None  # no dlt raced: said so, not invented
+    assert figures["ratios"]["extract_log_vs_floor"] > 0 and figures["ratios"]["phase2_vs_phase1"] > 0
+    assert figures["peak_rss_mb"]["phase1_initial"] > 50 and figures["peak_rss_mb"]["floor"] > 20
+    size = figures["workload_size"]
+    assert size["tenants"] == 1 and size["objects_total"] > 100
+    assert figures["phases"]["phase1_initial"]["log_rows"] == size["objects_total"]
+    assert figures["gate"] == {"passed": True, "failures": [], "runs_checked": 4}
+    assert figures["phases"]["final_verify"]["rows"] == size["log_rows_final"] > size["objects_total"]
+    assert set(figures["queries"]) == {"2"}  # deepening is left to `make bench`: each depth is one more run
+    overhead = figures["dagster_overhead_phase3"]
+    assert 0 < overhead["asset_code_seconds"] < overhead["seconds"]
+    assert len(figures["targets"]) == 8 and "ours 1: initial sync" in done.stdout and "gate passed" in done.stdout
+
+    import bench.__main__ as cli
+
+    monkeypatch.setattr(report, "write", lambda figures, path: None)
+    for what, breakage, expected in BREAKAGES:
+        broken = copy.deepcopy(figures)
+        breakage(broken)
+        verdict = report.gate(broken)
+        assert not verdict["passed"] and any(expected in f for f in verdict["failures"]), (what, verdict)
+        monkeypatch.setattr(cli, "run", lambda *a, **k: broken | {"gate": verdict})
+        assert cli.main(["--dlt", ""]) == 1, what
+        assert "FAILED" in capsys.readouterr().err, what

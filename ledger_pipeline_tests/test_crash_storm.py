@@ -1,0 +1,42 @@
+"""A crash storm at CI size: real syncs in child processes, SIGKILLed at seeded instants, then everything checked.
+
+The storm itself is `ledger_pipeline_tests/storm/`; `make soak` runs it with
+500 kills. Here: at least 30 kills spread over paging, the DuckDB write, the
+commit and the mirror refresh, then the final clean sync, `ledger-pipeline
+verify`, the full rebuild and the reference run must find nothing lost,
+nothing doubled and no cursor ahead of its rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ledger_pipeline_tests.storm.driver import StormConfig, run_storm
+from ledger_pipeline_tests.storm.layout import fast_folder
+
+KILLS = 30
+SEED = 20261001
+
+
+@pytest.fixture
+def storm_dir(tmp_path: Path) -> Iterator[Path]:
+    with fast_folder(tmp_path) as folder:
+        yield folder
+
+
+def test_crash_storm_loses_and_doubles_nothing(storm_dir):
+    report = run_storm(storm_dir, StormConfig(kills=KILLS, seed=SEED, time_budget=300))
+
+    problems = report.findings.problems
+    assert not problems, "\n".join(problems[:20])
+    assert len(report.kills) >= KILLS, report.kills_per_phase
+    landed = report.kills_per_group
+    assert all(landed[phase] for phase in ("paging", "duckdb_write", "commit", "mirror_refresh")), landed
+    assert report.restarts >= KILLS
+    assert report.verify_ok and "OK" in report.verify_output, report.verify_output
+    assert report.findings.versions > 0
+    assert report.findings.lost == 0
+    assert report.findings.duplicated == 0
