@@ -34,8 +34,10 @@ def verify_command(tenant_id: str | None) -> int:
 
 def compare_recorded_heads(tenant_id: str | None) -> tuple[list[str], int | None]:
     """Problems found against Dagster's recorded chain heads, and how many heads were compared (None: no instance)."""
-    if not os.environ.get("DAGSTER_HOME"):
-        print("verify: DAGSTER_HOME is not set, so chain heads recorded by Dagster were not compared", file=sys.stderr)
+    home = os.environ.get("DAGSTER_HOME")
+    if not home or not os.path.isdir(home):
+        why = "is not set" if not home else f"({home}) is not a directory"
+        print(f"verify: DAGSTER_HOME {why}, so chain heads recorded by Dagster were not compared", file=sys.stderr)
         return [], None
     import dagster as dg
 
