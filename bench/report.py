@@ -131,17 +131,24 @@ def targets(figures: dict) -> list[dict]:
     slowest = max(q["median_ms"] for q in deepest["queries"].values())
     growth = max(deepest["queries"][n]["median_ms"] / max(shallowest["queries"][n]["median_ms"], 0.01)
                  for n in deepest["queries"])
-    per_tenant_objects = figures["workload_size"]["objects_total"] / figures["workload_size"]["tenants"]
+    per_tenant = figures["workload_size"]["objects_total"] / figures["workload_size"]["tenants"]
+    at_scale = per_tenant >= 900_000  # the memory and latency targets are stated for a 1M-object tenant
+    rss = _target("phase 1 peak RSS MB, 1M-object tenant", phases["phase1_initial"]["peak_rss_mb"], 1024.0, False,
+                  " MB")
+    latency = _target("slowest analyst query median ms, 1M-object tenant, deepest log", slowest, 100.0, False, " ms")
+    for t in (rss, latency) if not at_scale else ():
+        t["met"], t["by"] = None, f"not at scale: {t['value']:g} at {per_tenant:,.0f} objects per tenant"
     return [
         _target("phase 1 throughput / dlt best", r["phase1_vs_dlt"], 5.0, True, "x"),
         _target("extract + log seconds / floor seconds", r["extract_log_vs_floor"], 3.0, False, "x"),
         _target("phase 2 seconds / phase 1 seconds", r["phase2_vs_phase1"], 0.05, False),
-        _target("phase 3 Dagster overhead share", r["phase3_dagster_overhead_share"], 0.25, False),
-        _target(f"phase 1 peak RSS MB ({per_tenant_objects:,.0f} objects per tenant; target is for 1M)",
-                phases["phase1_initial"]["peak_rss_mb"], 1024.0, False, " MB"),
+        _target(f"phase 3 Dagster overhead share ({figures['workload_size']['tenants']} tenants in one run)",
+                r["phase3_dagster_overhead_share"], 0.25, False),
+        rss,
         _target("verify rows/s (final log)", phases["final_verify"]["rows_per_second"], 1_000_000, True),
-        _target(f"slowest analyst query median ms at depth {max(queries, key=int)}", slowest, 100.0, False, " ms"),
-        _target("analyst query slow-down, deepest / shallowest (1.0 = flat)", round(growth, 3), 1.5, False, "x"),
+        latency,
+        _target(f"analyst query slow-down, depth {max(queries, key=int)} / depth {min(queries, key=int)} "
+                "(1.0 = flat)", round(growth, 3), 1.5, False, "x"),
     ]
 
 
@@ -161,9 +168,10 @@ def table(figures: dict) -> str:
         entry, s = phases[key], _seconds(phases[key])
         rate = f"{objects / s:,.0f}" if key in ("floor", "dlt_default", "dlt_tuned", "phase1_initial") else ""
         vs_dlt = f"{best_s / s:.2f}x" if best_s and rate else ""
-        cpu = entry.get("cpu_seconds", 0) + entry.get("server_cpu_seconds", 0)
+        cpu = f"{entry['cpu_seconds'] + entry['server_cpu_seconds']:.1f}" if "server_cpu_seconds" in entry else "n/a"
+        others = f"{entry['others_cpu_seconds']:.1f}" if "others_cpu_seconds" in entry else "n/a"
         lines.append(f"{label:34} {s:9.2f} {rate:>10} {entry['peak_rss_mb']:11.0f} {vs_dlt:>11} "
-                     f"{s / floor_s:8.2f}x {cpu:7.1f} {entry.get('others_cpu_seconds', 0):6.1f}")
+                     f"{s / floor_s:8.2f}x {cpu:>7} {others:>6}")
     for depth, q in sorted(figures["queries"].items(), key=lambda kv: int(kv[0])):
         cells = ", ".join(f"{n} {v['median_ms']:.1f} ms" for n, v in q["queries"].items())
         lines.append(f"ours 6: queries at depth {depth:>3} ({q['log_rows']:,} log rows): {cells}")

@@ -1,0 +1,67 @@
+"""`python -m bench.markdown [results.json]`: the figures of a run as Markdown, for docs/performance.md."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from bench.queries import QUERIES
+from bench.report import PHASE_LABELS
+
+RATE_PHASES = ("floor", "dlt_default", "dlt_tuned", "phase1_initial")
+
+
+def _seconds(entry: dict) -> float:
+    return sum(r["seconds"] for r in entry["runs"]) if "runs" in entry else entry["seconds"]
+
+
+def machine(figures: dict) -> str:
+    m = figures["machine"]
+    versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v)
+    return (f"{m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB (from /proc), Python {m['python']}, {versions}; "
+            f"tree {m['commit']} with {m['uncommitted_files']} uncommitted files (other engineers' work in progress).")
+
+
+def table(figures: dict) -> str:
+    phases, objects = figures["phases"], figures["floor_objects"]
+    best = figures["ratios"]["dlt_best"]
+    best_s = phases[best]["seconds"] if best else None
+    floor_s = phases["floor"]["seconds"]
+    rows = ["| contender / phase | seconds | objects/s | peak RSS MB | vs dlt best | vs floor | CPU s "
+            "| others' CPU s | load after |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for key, label in PHASE_LABELS:
+        if key not in phases:
+            continue
+        e, s = phases[key], _seconds(phases[key])
+        rate = f"{objects / s:,.0f}" if key in RATE_PHASES else ""
+        vs_dlt = f"{best_s / s:.2f}x" if best_s and rate else ""
+        cpu = f"{e['cpu_seconds'] + e['server_cpu_seconds']:.1f}" if "server_cpu_seconds" in e else "n/a"
+        rows.append(f"| {label} | {s:.2f} | {rate} | {e['peak_rss_mb']:.0f} | {vs_dlt} | {s / floor_s:.2f}x | "
+                    f"{cpu} | {e.get('others_cpu_seconds', 'n/a')} | {e.get('load_avg_1m_after', 'n/a')} |")
+    rows += ["", "| depth (incremental syncs) | log rows | AP aging, one tenant | vendor spend, all tenants | "
+                 "bills as of (history) |", "|---:|---:|---:|---:|---:|"]
+    for depth, q in sorted(figures["queries"].items(), key=lambda kv: int(kv[0])):
+        cells = " | ".join(f"{q['queries'][n]['median_ms']:.1f} ms (cold {q['queries'][n]['cold_ms']:.0f})"
+                           for n in QUERIES)
+        rows.append(f"| {depth} | {q['log_rows']:,} | {cells} |")
+    return "\n".join(rows)
+
+
+def targets(figures: dict) -> str:
+    rows = ["| target | measured | limit | met | by |", "|---|---:|---:|:---:|---|"]
+    for t in figures["targets"]:
+        met = {True: "yes", False: "**no**", None: "n/a"}[t["met"]]
+        rows.append(f"| {t['target']} | {t['value']} | {t['limit']:g} | {met} | {t['by']} |")
+    return "\n".join(rows)
+
+
+def main(argv: list[str]) -> int:
+    path = Path(argv[0]) if argv else Path(__file__).resolve().parent / "results.json"
+    figures = json.loads(path.read_text())
+    print(f"### Machine\n\n{machine(figures)}\n\n### Figures\n\n{table(figures)}\n\n### Targets\n\n{targets(figures)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
