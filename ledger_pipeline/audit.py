@@ -25,7 +25,6 @@ from ledger_pipeline.rails.qbo.entities import ENTITIES, QboEntity
 RAIL = "qbo"
 OUTPUT_SUFFIXES = (".parquet", ".csv")
 _INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(Z|[+-]\d{2}:\d{2})?")
-_QBO_ID = re.compile(r"[0-9]{1,20}")
 _TABLE = re.compile(r"[a-z][a-z_]*")
 
 
@@ -83,25 +82,6 @@ def instant(text: str) -> datetime:
         return datetime.fromisoformat(text.strip()).astimezone(UTC)
     except ValueError as exc:
         raise InvalidInput(f"invalid timestamp {text!r}: {exc}") from None
-
-
-def output_path(text: str) -> Path:
-    """Where to write a result: a .parquet or .csv file in a directory that exists."""
-    path = Path(text)
-    if path.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise InvalidInput(f"output file {text!r} must end in {' or '.join(OUTPUT_SUFFIXES)}")
-    if path.is_dir():
-        raise InvalidInput(f"output path {text!r} is a directory; name a file")
-    if not path.parent.is_dir():
-        raise InvalidInput(f"output directory {str(path.parent)!r} does not exist")
-    return path
-
-
-def qbo_id(text: str) -> str:
-    """A QBO object Id: QBO ids are 1-20 digits."""
-    if not _QBO_ID.fullmatch(text):
-        raise InvalidInput(f"invalid QBO id {text!r}: expected 1-20 digits")
-    return text
 
 
 def logged_tenants(conn: duckdb.DuckDBPyConnection) -> list[str]:
