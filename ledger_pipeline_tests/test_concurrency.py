@@ -27,7 +27,8 @@ from ledger_pipeline.lib.canonical import canonical_json, sha256_hex
 from ledger_pipeline.lib.entity_log import LogWriter, Observation
 from ledger_pipeline.lib.verify import verify
 from ledger_pipeline.lib.writer_lock import WriterLock
-from ledger_pipeline.rails.qbo.entities import ENTITIES, entity
+from ledger_pipeline.rails.qbo.entities import ENTITIES
+from ledger_pipeline.rails.qbo.entities import entity as entity_named
 from ledger_pipeline.rails.qbo.sandbox import Fault
 from ledger_pipeline.rails.qbo.sync import sync_entity
 from ledger_pipeline_tests.storm.child import SyncSettings, sync_once
@@ -295,7 +296,7 @@ def test_a_write_refused_mid_sync_fails_with_its_own_reason(project, rival_commi
     conn = duckdb.connect(str(path))
     try:
         with pytest.raises(duckdb.Error, match="(?i)duplicate key") as refused:
-            sync_entity(conn, client, "acme", entity("Bill"), run_id="run-acme", observed_at=datetime.now(UTC))
+            sync_entity(conn, client, "acme", entity_named("Bill"), run_id="run-acme", observed_at=datetime.now(UTC))
         assert "transaction is aborted" not in str(refused.value) and "no transaction" not in str(refused.value)
         assert conn.execute("select count(*) from raw.entity_log where tenant_id = 'acme'").fetchall() == [(0,)]
         assert conn.execute("select count(*) from meta.sync_cursors").fetchall() == [(0,)]

@@ -111,6 +111,8 @@ def connect(path: str | Path, *, read_only: bool = False, wait: float = LOCK_WAI
         lock = None if read_only else WriterLock.acquire(db_path, deadline)
     except WriterLockTimeout as exc:
         raise WarehouseError(str(exc)) from None
+    except OSError as exc:
+        raise WarehouseError(f"cannot take the writer lock beside {db_path}: {exc}") from exc
     try:
         conn = _open(db_path, read_only, deadline)
         try:

@@ -25,6 +25,8 @@ def table(report: StormReport) -> str:
         ("syncs that ran to the end", str(sum(1 for a in report.attempts if a.outcome is not None))),
         ("sandbox instants", f"{len(report.instants)} ({report.instants[0]:%Y-%m-%d} to {report.instants[-1]:%Y-%m-%d})"),
         ("versions logged", str(report.findings.versions)),
+        ("final sync's checks passed", f"{sum(report.final_checks.values())} of {len(report.final_checks)}"),
+        ("full rebuild equals the mirrors", "checked" if report.config.full_rebuild else "skipped"),
         ("rows lost", str(report.findings.lost)),
         ("rows duplicated", str(report.findings.duplicated)),
         ("verify", "OK" if report.verify_ok else "FAILED"),
