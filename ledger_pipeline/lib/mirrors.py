@@ -32,7 +32,8 @@ class RefreshStats:
     entities_refreshed: int
     rows_written: int
     rows_quarantined: int
-    watermark: int
+    since: int  # log seq the refresh started after (-1: from the beginning)
+    watermark: int  # log seq the mirror now reflects
 
 
 def ensure_table(conn: duckdb.DuckDBPyConnection, model: SqlModel) -> None:
@@ -98,7 +99,7 @@ def refresh_mirror(
     except BaseException:
         rollback(conn)
         raise
-    return RefreshStats(model.name, tenant_id, full, changed, good.height, len(failures), watermark)
+    return RefreshStats(model.name, tenant_id, full, changed, good.height, len(failures), since, watermark)
 
 
 def _quarantine(
