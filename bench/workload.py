@@ -116,10 +116,6 @@ def serve(workload: Workload, paths: Paths) -> Iterator[Served]:
         sandbox.live_objects(spec.realm_id, "Account")  # replays the company's history once
     print(f"bench: sandbox built {workload.tenants} x {workload.objects} in {time.perf_counter() - started:.1f}s",
           flush=True)
-    # http.server writes headers and body in two sends; with Nagle on, every small answer then waits
-    # for the client's delayed ACK (~40 ms), which would time the emulator's sockets, not the clients.
-    # Every contender reads through this one server, so the setting is the same for all of them.
-    sandbox_server._Handler.disable_nagle_algorithm = True
     server = sandbox_server.start_in_thread(sandbox, "127.0.0.1", 0)
     try:
         yield Served(sandbox, server.base_url)

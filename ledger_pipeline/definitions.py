@@ -11,7 +11,7 @@ from ledger_pipeline.defs.models.assets import MODEL_ASSETS
 from ledger_pipeline.defs.qbo.assets import LOG_ASSETS, SYNC_CURSORS
 from ledger_pipeline.defs.qbo.checks import RAIL_CHECKS
 from ledger_pipeline.defs.resources import LedgerDuckDB, QboResource, TenantRegistryResource
-from ledger_pipeline.defs.schedules import hourly_sync
+from ledger_pipeline.defs.schedules import hourly_sync, nightly_audit
 from ledger_pipeline.defs.sensors import tenant_registry_sensor
 
 
@@ -26,7 +26,7 @@ def build_definitions(
         assets=[*LOG_ASSETS, *MODEL_ASSETS, SYNC_CURSORS],
         asset_checks=[*ASSERTION_CHECKS, *RAIL_CHECKS, tenants_fresh],
         jobs=[SYNC_JOB, FRESHNESS_JOB],
-        schedules=[hourly_sync, freshness_schedule],
+        schedules=[hourly_sync, nightly_audit, freshness_schedule],
         sensors=[tenant_registry_sensor],
         resources={
             "warehouse": warehouse or LedgerDuckDB(),

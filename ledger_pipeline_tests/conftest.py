@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +19,7 @@ from ledger_pipeline.definitions import build_definitions
 from ledger_pipeline.lib import warehouse
 from ledger_pipeline.lib.tenants import QboConnection, Tenant, TenantRegistry
 from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES, QboSandbox
+from ledger_pipeline_tests.shared_ledger import SharedLedger, built_once, open_project, start_building
 
 TEST_SCALE = 0.25  # demo companies shrunk to keep each sync well under a second
 
@@ -95,3 +99,64 @@ def project(tmp_path: Path) -> Iterator[Project]:
     )
     with dg.DagsterInstance.ephemeral() as instance:
         yield Project(tmp_path, instance, qbo, defs)
+
+
+def _shared_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's temp folder, common to every xdist worker (each worker's basetemp is a child of it)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def _uses_shared_ledger(item: pytest.Item) -> bool:
+    return "shared_ledger" in getattr(item, "fixturenames", ())
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_ledger_in_background(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """Start building the shared ledger as the session starts (if any collected test needs it), off the test path."""
+    builder = None
+    if any(_uses_shared_ledger(item) for item in request.session.items):
+        builder = start_building(_shared_folder(tmp_path_factory))
+    yield
+    if builder is not None:
+        if request.session.shouldstop or request.session.shouldfail:
+            builder.kill()  # stopping early (-x, Ctrl-C): the build is no longer needed
+        try:
+            builder.wait(timeout=600)
+        except subprocess.TimeoutExpired:
+            builder.kill()
+            builder.wait()
+
+
+@pytest.fixture(scope="session")
+def shared_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedLedger]:
+    """The synced three-tenant ledger of shared_ledger.py: built once per session, shared by the xdist workers.
+
+    Open it read-only (`project.query`, the CLI's read commands); write only to `shared_ledger.copy(dest)`.
+    """
+    root, facts = built_once(_shared_folder(tmp_path_factory))
+    before = hashlib.sha256((root / "ledger.duckdb").read_bytes()).hexdigest()
+    with dg.DagsterInstance.ephemeral() as instance:
+        yield SharedLedger(open_project(root, instance), facts)
+    after = hashlib.sha256((root / "ledger.duckdb").read_bytes()).hexdigest()
+    assert after == before, f"a test wrote to the shared ledger {root}: write to shared_ledger.copy(dest) instead"
+
+
+# The three longest tests (minutes each on 2 cores). With --maxschedchunk=2 (pyproject addopts) xdist hands
+# items 0-1 to gw0 and items 2-3 to gw1, then one or two at a time to whichever worker finishes: so the storm
+# starts at once on gw0, the dagster-dev backfill and then the bench smoke on gw1, and neither worker ends
+# the run alone with one of them.
+ON_GW0_FIRST = ("test_crash_storm.py",)
+ON_GW1_FIRST = ("test_dagster_dev_backfill.py", "test_bench_smoke.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run order: the longest tests first (as above), the shared ledger's readers last (its build has time)."""
+    names = [item.path.name for item in items]
+    gw0 = [i for i, n in zip(items, names, strict=True) if n in ON_GW0_FIRST]
+    gw1 = [i for name in ON_GW1_FIRST for i, n in zip(items, names, strict=True) if n == name]
+    rest = [i for i, n in zip(items, names, strict=True) if n not in ON_GW0_FIRST + ON_GW1_FIRST]
+    readers = [i for i in rest if _uses_shared_ledger(i)]
+    rest = [i for i in rest if not _uses_shared_ledger(i)]
+    filler = rest[: max(0, 2 - len(gw0))]  # short tests completing gw0's first pair
+    items[:] = gw0 + filler + gw1 + rest[len(filler) :] + readers

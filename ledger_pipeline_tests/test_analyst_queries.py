@@ -1,9 +1,11 @@
-"""Every ```sql block of docs/analysts.md runs on a synced two-tenant ledger and returns rows.
+"""Every ```sql block of docs/analysts.md runs on a synced multi-tenant ledger and returns rows.
 
-The ledger: two tenants synced, the sandbox moved 3 days, synced again, and one
-bill version that breaks its contract logged for globex so the quarantine
-query has something to show. The doc's column tables are checked against the
-columns DuckDB derives from the SQL models, so the reference cannot drift.
+The ledger: a copy of the session's shared ledger (shared_ledger.py: three
+tenants synced, the sandbox moved 3 days, acme and globex synced again) with
+one bill version that breaks its contract logged for globex, so the
+quarantine query has something to show. The doc's column tables are checked
+against the columns DuckDB derives from the SQL models, so the reference
+cannot drift.
 """
 
 from __future__ import annotations
@@ -17,13 +19,13 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from ledger_pipeline.defs.resources import LOG_VIEWS, LedgerDuckDB, QboResource, TenantRegistryResource
-from ledger_pipeline.definitions import build_definitions
+from ledger_pipeline.defs.resources import LOG_VIEWS
 from ledger_pipeline.lib import warehouse
 from ledger_pipeline.lib.catalog import model_columns
 from ledger_pipeline.lib.entity_log import LogWriter, Observation
 from ledger_pipeline.lib.sql_models import load_models
-from ledger_pipeline_tests.conftest import TEST_SCALE, Project
+from ledger_pipeline_tests.conftest import Project
+from ledger_pipeline_tests.shared_ledger import SharedLedger
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "analysts.md"
 TEXT = DOC.read_text()
@@ -39,21 +41,9 @@ def _end_of_month(now: datetime) -> datetime:
 
 
 @pytest.fixture(scope="module")
-def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Project, dict]]:
-    root = tmp_path_factory.mktemp("analysts")
-    qbo = QboResource(state_dir=str(root / "state"), sandbox_scale=TEST_SCALE, sandbox_rate_limit=False)
-    defs = build_definitions(
-        warehouse=LedgerDuckDB(database=str(root / "ledger.duckdb")),
-        qbo=qbo,
-        tenants=TenantRegistryResource(path=str(root / "tenants.json")),
-    )
-    with dg.DagsterInstance.ephemeral() as instance:
-        project = Project(root, instance, qbo, defs)
-        project.add_tenant("acme", company=0)
-        project.add_tenant("globex", company=1)
-        for days in (0, 3):
-            project.sandbox.advance(timedelta(days=days))
-            assert project.sync("acme").success and project.sync("globex").success
+def ledger(shared_ledger: SharedLedger, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Project, dict]]:
+    """A copy of the shared ledger with one broken globex bill logged and the bill mirror refreshed (quarantined)."""
+    with shared_ledger.copy(tmp_path_factory.mktemp("analysts") / "ledger") as project:
         _log_a_broken_bill(project, "globex")
         project.sync("globex", asset_selection=[BILL_MIRROR], raise_on_error=False)
         bill_id = project.query(

@@ -28,8 +28,8 @@ def storm_dir(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_crash_storm_loses_and_doubles_nothing(storm_dir):
-    # The mirrors' own matches_log checks (in every mirror step, blocking) stand for the full rebuild here;
-    # the soak also rebuilds every mirror from the log and compares.
+    # The mirrors' own matches_log checks (in every mirror step, blocking; the final clean sync runs them with
+    # full_check) stand for the full rebuild here; the soak also rebuilds every mirror from the log and compares.
     report = run_storm(storm_dir, StormConfig(kills=KILLS, seed=SEED, time_budget=300, full_rebuild=False))
 
     problems = report.findings.problems

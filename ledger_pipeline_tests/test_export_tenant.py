@@ -1,9 +1,9 @@
 """`ledger-pipeline export-tenant`: one tenant's read-only slice of the ledger, and nothing of anyone else.
 
-One module-wide ledger: three tenants on three sandbox companies synced, the
-sandbox moved two days and acme synced again (so its history has updates and
-deletes). Every test exports acme (or reads the one shared export) and
-compares it with the ledger.
+The session's shared ledger (shared_ledger.py): three tenants on three sandbox
+companies synced, the sandbox moved three days, acme and globex synced again
+(so acme's history has updates and deletes). Every test exports acme (or reads
+the module's one export) and compares it with the ledger.
 """
 
 from __future__ import annotations
@@ -15,58 +15,41 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
-import dagster as dg
 import duckdb
 import pytest
 
 from ledger_pipeline import cli
-from ledger_pipeline.defs.resources import LedgerDuckDB, QboResource, TenantRegistryResource
-from ledger_pipeline.definitions import build_definitions
 from ledger_pipeline.rails.qbo.entities import ENTITIES
-from ledger_pipeline_tests.conftest import TEST_SCALE, Project
+from ledger_pipeline_tests.conftest import Project
+from ledger_pipeline_tests.shared_ledger import TENANTS, SharedLedger
 
-TENANTS = ("acme", "globex", "initech")
-EXPORTED, OTHERS = "acme", ("globex", "initech")
+EXPORTED = "acme"
+OTHERS = tuple(t for t in TENANTS if t != EXPORTED)  # globex, initech
 
 
 @dataclass
 class Ledger:
-    project: Project
-    between_syncs: datetime  # after the first sync of every tenant, before acme's second
+    project: Project  # the session's shared ledger: read only
+    between_syncs: datetime  # after the first sync of every tenant, before the second of acme and globex
+    runs: dict[str, tuple[str, ...]]  # tenant -> run ids of its syncs
     export: Path  # acme's export, written once through the CLI
     cli_out: str
 
 
 @pytest.fixture(scope="module")
-def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
-    root = tmp_path_factory.mktemp("export")
-    qbo = QboResource(state_dir=str(root / "state"), sandbox_scale=TEST_SCALE, sandbox_rate_limit=False)
-    defs = build_definitions(
-        warehouse=LedgerDuckDB(database=str(root / "ledger.duckdb")),
-        qbo=qbo,
-        tenants=TenantRegistryResource(path=str(root / "tenants.json")),
-    )
-    with dg.DagsterInstance.ephemeral() as instance:
-        project = Project(root, instance, qbo, defs)
-        for company, tenant in enumerate(TENANTS):
-            project.add_tenant(tenant, company=company)
-            project.sync(tenant)
-        between = datetime.now(UTC)
-        project.sandbox.advance(timedelta(days=2))
-        project.sync(EXPORTED)
-        out_dir = root / "exports"
-        out_dir.mkdir()
-        export = out_dir / "acme.duckdb"
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setenv("LEDGER_DUCKDB_PATH", str(project.db_path))
-            code, out = _run_cli(["export-tenant", EXPORTED, "--output", str(export)])
-        assert code == 0, out
-        yield Ledger(project, between, export, out)
+def ledger(shared_ledger: SharedLedger, tmp_path_factory: pytest.TempPathFactory) -> Ledger:
+    project = shared_ledger.project
+    export = tmp_path_factory.mktemp("exports") / "acme.duckdb"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("DAGSTER_HOME", raising=False)  # module fixtures run before conftest's hermetic_environment
+        mp.setenv("LEDGER_DUCKDB_PATH", str(project.db_path))
+        code, out = _run_cli(["export-tenant", EXPORTED, "--output", str(export)])
+    assert code == 0, out
+    return Ledger(project, shared_ledger.facts.between_syncs, shared_ledger.facts.runs, export, out)
 
 
 def _run_cli(argv: list[str]) -> tuple[int, str]:
@@ -150,7 +133,9 @@ def test_no_row_id_or_value_of_another_tenant_reaches_the_export(ledger):
     long_needles = {kind: [r[0] for r in p.query(sql)] for kind, sql in long_values.items()}
     short_needles = {kind: [r[0] for r in p.query(sql)] for kind, sql in short_values.items()}
     counts = {k: len(v) for k, v in {**long_needles, **short_needles}.items()}
-    assert counts.pop("run_id") == len(OTHERS) and min(counts.values()) >= 5, counts
+    other_runs = {run for tenant in OTHERS for run in ledger.runs[tenant]}
+    assert set(long_needles["run_id"]) == other_runs and counts.pop("run_id") == len(other_runs) >= len(OTHERS)
+    assert min(counts.values()) >= 5, counts
     long_needles["tenant id"] = list(OTHERS)
     long_needles["realm id"] = [p.registry.get(t).qbo.realm_id for t in OTHERS]
 

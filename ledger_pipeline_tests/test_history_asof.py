@@ -1,30 +1,29 @@
 """History views, as-of macros and the `as-of` / `history` commands, through real Dagster syncs.
 
-One module-wide project: two tenants synced, every mirror snapshotted, the
-sandbox moved 3 days, both synced again. The as-of macro must give back the
-snapshot at the instant between the syncs and the mirror now.
+The session's shared ledger (shared_ledger.py): three tenants synced, every
+mirror snapshotted, the sandbox moved 3 days, acme and globex synced again.
+The as-of macro must give back the snapshot at the instant between the syncs
+and the mirror now.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import dagster as dg
 import polars as pl
 import pytest
 
 from ledger_pipeline import cli
-from ledger_pipeline.defs.resources import LedgerDuckDB, QboResource, TenantRegistryResource
-from ledger_pipeline.definitions import build_definitions
 from ledger_pipeline.lib import warehouse
 from ledger_pipeline.rails.qbo.entities import ENTITIES, QboEntity
-from ledger_pipeline_tests.conftest import TEST_SCALE, Project
+from ledger_pipeline_tests.conftest import Project
+from ledger_pipeline_tests.shared_ledger import RESYNCED, SharedLedger
+from ledger_pipeline_tests.shared_ledger import TENANTS as LOGGED_TENANTS
 
-TENANTS = ("acme", "globex")
+TENANTS = RESYNCED  # the tenants synced both before and after the clock moved
 ALL_ROWS = "select * from {table} where tenant_id = ? order by all"
 AS_OF = "select * from history.qbo_{t}_as_of(?, ?) order by all"
 
@@ -45,29 +44,15 @@ class Books:
 
 
 @pytest.fixture(scope="module")
-def books(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Books]:
-    root = tmp_path_factory.mktemp("books")
-    qbo = QboResource(state_dir=str(root / "state"), sandbox_scale=TEST_SCALE, sandbox_rate_limit=False)
-    defs = build_definitions(
-        warehouse=LedgerDuckDB(database=str(root / "ledger.duckdb")),
-        qbo=qbo,
-        tenants=TenantRegistryResource(path=str(root / "tenants.json")),
+def books(shared_ledger: SharedLedger) -> Books:
+    facts = shared_ledger.facts
+    return Books(
+        shared_ledger.project,
+        facts.before_first_sync,
+        facts.between_syncs,
+        {key: rows for key, rows in facts.first_mirrors.items() if key[0] in TENANTS},
+        {t: facts.runs[t] for t in TENANTS},
     )
-    with dg.DagsterInstance.ephemeral() as instance:
-        project = Project(root, instance, qbo, defs)
-        for company, tenant in enumerate(TENANTS):
-            project.add_tenant(tenant, company=company)
-        before = datetime.now(UTC)
-        first = {t: project.sync(t).run_id for t in TENANTS}
-        snapshot = {
-            (t, e.table): project.query(ALL_ROWS.format(table=f"mirror.qbo_{e.table}"), [t])
-            for t in TENANTS
-            for e in ENTITIES
-        }
-        t1 = datetime.now(UTC)
-        project.sandbox.advance(timedelta(days=3))
-        second = {t: project.sync(t).run_id for t in TENANTS}
-        yield Books(project, before, t1, snapshot, {t: (first[t], second[t]) for t in TENANTS})
 
 
 # --- the as-of guarantee ---------------------------------------------------------------------
@@ -199,8 +184,9 @@ def test_cli_as_of_refuses_bad_input(ledger_env, tmp_path, capsys, args, expecte
 
 
 def test_cli_as_of_names_an_unknown_tenant(ledger_env, capsys):
-    assert cli.main(["as-of", "--tenant", "initech", "--entity", "bills", "--at", "2026-03-31T23:59:59Z"]) == 1
-    assert "tenant 'initech' has nothing in the log (logged tenants: acme, globex)" in capsys.readouterr().err
+    assert cli.main(["as-of", "--tenant", "hooli", "--entity", "bills", "--at", "2026-03-31T23:59:59Z"]) == 1
+    logged = ", ".join(LOGGED_TENANTS)  # acme, globex, initech
+    assert f"tenant 'hooli' has nothing in the log (logged tenants: {logged})" in capsys.readouterr().err
 
 
 # --- `ledger-pipeline history` --------------------------------------------------------------

@@ -10,7 +10,7 @@ from decimal import Decimal
 import dagster as dg
 
 from ledger_pipeline.lib.entity_log import LogWriter, Observation
-from ledger_pipeline_tests.helpers import failure_text
+from ledger_pipeline_tests.helpers import failure_text, op_config
 
 BILLS = dg.AssetKey(["mirror", "qbo_bills"])
 AP_AGING = dg.AssetKey(["marts", "ap_aging"])
@@ -39,10 +39,15 @@ def test_edited_mirror_row_fails_matches_log_naming_the_row(project):
     finally:
         conn.close()
 
-    result = project.sync("acme", asset_selection=[BILLS], raise_on_error=False)
+    # Nothing changed on the rail, so this run refreshes no bill: only a full check compares the untouched row
+    # column for column (the incremental case is in test_matches_log_scope.py).
+    result = project.sync(
+        "acme", asset_selection=[BILLS], run_config=op_config("mirror__", full_check=True), raise_on_error=False
+    )
 
     check = _checks(result)[("mirror/qbo_bills", "matches_log")]
     assert not check.passed
+    assert check.metadata["scope"].value == "full"
     assert _tenant_meta(check)["differing_ids"] == [bill_id]
     assert _tenant_meta(check)["missing"] == 0
 

@@ -51,15 +51,20 @@ class LedgerDuckDB(DuckDBResource):
             conn.close()
 
 
+@functools.cache
+def _views_fingerprint() -> str:
+    """What the view SQL of this code hashes to (the code and its SQL files do not change within a process)."""
+    return sha256_hex(repr(LOG_VIEWS) + model_views.AS_OF_MACRO + "".join(m.body for m in load_models()))
+
+
 def _ensure_views(conn: duckdb.DuckDBPyConnection) -> None:
     """(Re)create the log views and view models when their SQL differs from what the file was built with."""
-    models = load_models()
-    fingerprint = sha256_hex(repr(LOG_VIEWS) + model_views.AS_OF_MACRO + "".join(m.body for m in models))
+    fingerprint = _views_fingerprint()
     if warehouse.info(conn, "views_fingerprint") == fingerprint:
         return
     conn.execute("begin")
     warehouse.create_entity_views(conn, LOG_VIEWS)
-    model_views.ensure_views(conn, models)
+    model_views.ensure_views(conn, load_models())
     warehouse.set_info(conn, "views_fingerprint", fingerprint)
     conn.execute("commit")
 

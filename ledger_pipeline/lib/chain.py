@@ -62,7 +62,17 @@ def row_hash(row: dict[str, object]) -> str:
     return hashlib.sha256("".join(parts).encode("utf-8")).hexdigest()
 
 
+def row_hash_input_sql() -> str:
+    """The text `row_hash` is the sha256 of, as a DuckDB expression over raw.entity_log's columns.
+
+    One `concat` call (half the cost of a chain of `||`); `concat` skips NULLs, hence the `case`.
+    """
+    pieces = [
+        f"case when {expr} is null then '-' else concat(strlen({expr}), ':', {expr}) end" for _, expr in HASHED_FIELDS
+    ]
+    return "concat(" + ", ".join(pieces) + ")"
+
+
 def row_hash_sql() -> str:
     """The same hash as a DuckDB expression over raw.entity_log's columns."""
-    pieces = [f"coalesce(cast(strlen({expr}) as varchar) || ':' || {expr}, '-')" for _, expr in HASHED_FIELDS]
-    return "sha256(" + " || ".join(pieces) + ")"
+    return f"sha256({row_hash_input_sql()})"

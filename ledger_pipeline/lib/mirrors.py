@@ -6,6 +6,12 @@ inserts the new ones, in one transaction. Rows the validator rejects go to
 quarantine.mirror_rows with the reason; the log keeps them regardless.
 A full rebuild runs the same code over every entity of the tenant, so both
 paths give the same rows by construction.
+
+The cost follows the change: the changed ids reach the model as one constant
+list on its key, which DuckDB pushes through the window (a partition column)
+down to the log scan, so only those entities' versions are typed and windowed;
+with nothing changed no model query runs; a first refresh or a rebuild scopes
+by tenant alone instead of listing every id.
 """
 
 from __future__ import annotations
@@ -37,9 +43,33 @@ class RefreshStats:
 
 
 def ensure_table(conn: duckdb.DuckDBPyConnection, model: SqlModel) -> None:
-    """Create the mirror table with the model's own column types."""
+    """Create the mirror table with the model's own column types.
+
+    The catalog lookup comes first: binding the model body to create nothing costs ~15 ms per refresh.
+    """
+    found = (
+        "select count(*) from duckdb_tables() "
+        "where database_name = current_database() and schema_name = ? and table_name = ?"
+    )
+    if fetch_one(conn, found, [model.schema, model.table])[0]:
+        return
     conn.execute(f"create schema if not exists {model.schema}")
     conn.execute(f"create table if not exists {model.name} as select * from ({model.body}) where false")
+
+
+@dataclass(frozen=True)
+class _Changes:
+    """What a refresh has to recompute: the entities whose log grew after `since`, up to `watermark`."""
+
+    watermark: int
+    count: int
+    ids: list[str] | None  # None: every entity of the tenant (first refresh or full rebuild)
+
+    def restriction(self, column: str) -> tuple[str, list[object]]:
+        """SQL condition and parameters keeping the changed entities: one constant list the planner pushes down."""
+        if self.ids is None:
+            return "", []
+        return f" and list_contains(?::varchar[], {column})", [self.ids]
 
 
 def refresh_mirror(
@@ -54,7 +84,6 @@ def refresh_mirror(
     full: bool = False,
 ) -> RefreshStats:
     """Bring one tenant's rows of a mirror up to date with the log view `source` it derives from."""
-    key = model.key
     conn.execute("begin")
     try:
         ensure_table(conn, model)
@@ -62,44 +91,77 @@ def refresh_mirror(
             conn, "select log_seq from meta.model_watermarks where model = ? and tenant_id = ?", [model.name, tenant_id]
         )
         since = -1 if full or mark is None else mark[0]
-        watermark = fetch_one(
-            conn, f"select coalesce(max(seq), ?) from {source} where tenant_id = ?", [max(since, 0), tenant_id]
-        )[0]
+        changes = _changes_since(conn, source, tenant_id, since)
+        written = quarantined = 0
+        if changes.count or changes.ids is None:
+            written, quarantined = _recompute(conn, model, tenant_id, changes, validate, run_id, now)
         conn.execute(
-            f"create or replace temp table _lp_changed as select distinct entity_id from {source} "
-            "where tenant_id = ? and seq > ? and seq <= ?",
-            [tenant_id, since, watermark],
+            "insert or replace into meta.model_watermarks values (?, ?, ?, ?)",
+            [model.name, tenant_id, changes.watermark, now],
         )
-        changed = fetch_one(conn, "select count(*) from _lp_changed")[0]
-        scope = "" if full else " and {col} in (select entity_id from _lp_changed)"
-        conn.execute(f"delete from {model.name} where tenant_id = ?" + scope.format(col=key), [tenant_id])
-        conn.execute(
-            "delete from quarantine.mirror_rows where model = ? and tenant_id = ?" + scope.format(col="entity_id"),
-            [model.name, tenant_id],
-        )
-        candidates = fetch_polars(
-            conn,
-            f"select * from ({model.body}) m where m.tenant_id = ? "
-            f"and m.{key} in (select entity_id from _lp_changed) and m.log_seq <= ?",
-            [tenant_id, watermark],
-        )
-        failures = validate(candidates) if candidates.height else {}
-        good = candidates.filter(~pl.Series(range(candidates.height)).is_in(list(failures)))
-        if good.height:
-            conn.register("_lp_good", good.to_arrow())
-            conn.execute(f"insert into {model.name} by name select * from _lp_good")
-            conn.unregister("_lp_good")
-        if failures:
-            _quarantine(conn, model, candidates, failures, key, tenant_id, run_id, now)
-        conn.execute(
-            "insert or replace into meta.model_watermarks values (?, ?, ?, ?)", [model.name, tenant_id, watermark, now]
-        )
-        conn.execute("drop table _lp_changed")
         conn.execute("commit")
     except BaseException:
         rollback(conn)
         raise
-    return RefreshStats(model.name, tenant_id, full, changed, good.height, len(failures), since, watermark)
+    return RefreshStats(model.name, tenant_id, full, changes.count, written, quarantined, since, changes.watermark)
+
+
+def _changes_since(conn: duckdb.DuckDBPyConnection, source: str, tenant_id: str, since: int) -> _Changes:
+    """The entities of the tenant with log rows after `since`, read from the log's tail only (seq zone maps).
+
+    From the beginning (since = -1) every entity is changed: no id list, the tenant filter alone scopes the work.
+    The transaction's snapshot bounds both reads, so the watermark covers exactly the rows recomputed.
+    """
+    if since < 0:
+        top, count = fetch_one(
+            conn, f"select max(seq), count(distinct entity_id) from {source} where tenant_id = ?", [tenant_id]
+        )
+        return _Changes(watermark=0 if top is None else top, count=count, ids=None)
+    top, ids = fetch_one(
+        conn,
+        f"select max(seq), list(distinct entity_id) from {source} where tenant_id = ? and seq > ?",
+        [tenant_id, since],
+    )
+    return _Changes(watermark=since if top is None else top, count=len(ids or []), ids=ids or [])
+
+
+def _recompute(
+    conn: duckdb.DuckDBPyConnection,
+    model: SqlModel,
+    tenant_id: str,
+    changes: _Changes,
+    validate: Validator,
+    run_id: str,
+    now: datetime,
+) -> tuple[int, int]:
+    """Replace the changed entities' mirror and quarantine rows with the model's rows for them: (written, quarantined).
+
+    The changed-id condition sits on the model's partition key, so DuckDB applies it at the scan of the log,
+    before the JSON typing and the window (EXPLAIN ANALYZE shows it under the window, next to the scan).
+    """
+    key = model.key
+    on_mirror, ids = changes.restriction(key)
+    conn.execute(f"delete from {model.name} where tenant_id = ?{on_mirror}", [tenant_id, *ids])
+    on_quarantine, ids = changes.restriction("entity_id")
+    conn.execute(
+        f"delete from quarantine.mirror_rows where model = ? and tenant_id = ?{on_quarantine}",
+        [model.name, tenant_id, *ids],
+    )
+    on_model, ids = changes.restriction(f"m.{key}")
+    candidates = fetch_polars(
+        conn,
+        f"select * from ({model.body}) m where m.tenant_id = ? and m.log_seq <= ?{on_model}",
+        [tenant_id, changes.watermark, *ids],
+    )
+    failures = validate(candidates) if candidates.height else {}
+    good = candidates.filter(~pl.Series(range(candidates.height)).is_in(list(failures)))
+    if good.height:
+        conn.register("_lp_good", good.to_arrow())
+        conn.execute(f"insert into {model.name} by name select * from _lp_good")
+        conn.unregister("_lp_good")
+    if failures:
+        _quarantine(conn, model, candidates, failures, key, tenant_id, run_id, now)
+    return good.height, len(failures)
 
 
 def _quarantine(

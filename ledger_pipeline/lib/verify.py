@@ -1,17 +1,21 @@
 """Recompute every hash chain of the log and name the first row that breaks it.
 
-Runs as one vectorised DuckDB query: each row's hashes are recomputed from its
-own columns and its `prev_hash` compared with the hash of the row before it in
-its chain, so an edited, deleted, inserted or reordered row is caught.
+Each row's two hashes are recomputed from its own columns (DuckDB spells the
+inputs, hashlib hashes them: lib/verify_hashes.py), and one vectorised DuckDB
+query compares each row's `prev_hash` with the hash of the row before it in its
+chain, so an edited, deleted, inserted or reordered row is caught. A chain can
+be checked from a row already vouched for (`after`) instead of from its start.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import duckdb
 
 from ledger_pipeline.lib import chain
+from ledger_pipeline.lib.verify_hashes import hash_problems
 from ledger_pipeline.lib.warehouse import fetch_one
 
 
@@ -42,46 +46,85 @@ class VerifyReport:
         return not self.problems
 
 
-_CHECK_SQL = f"""
-with rows as (
-    select
-        tenant_id, rail, entity_type, seq, entity_id, prev_hash, row_hash,
-        payload_hash = sha256(cast(payload as varchar)) as payload_ok,
-        row_hash = {chain.row_hash_sql()} as row_ok,
+ChainKey = tuple[str, str, str]  # (tenant_id, rail, entity_type)
+ChainPoint = tuple[int, str]  # (seq, row_hash) of a row already vouched for
+
+# The rows in scope: the filters, and for a chain with a vouched point only the rows after it.
+_SCOPE_SQL = """
+with vouched as (
+    select unnest($after_tenant::varchar[]) as tenant_id, unnest($after_rail::varchar[]) as rail,
+        unnest($after_entity::varchar[]) as entity_type, unnest($after_seq::bigint[]) as after_seq,
+        unnest($after_hash::varchar[]) as after_hash
+),
+scoped as (
+    select l.*, v.after_seq, v.after_hash
+    from raw.entity_log l left join vouched v using (tenant_id, rail, entity_type)
+    where ($tenant is null or l.tenant_id = $tenant)
+      and ($rail is null or l.rail = $rail) and ($entity_type is null or l.entity_type = $entity_type)
+      and (v.after_seq is null or l.seq > v.after_seq)
+      and ($floor_seq is null or l.seq > $floor_seq)
+)"""
+
+# Links: each row's prev_hash against the row before it in its chain (or the vouched row); first bad per chain.
+_LINK_SQL = f"""{_SCOPE_SQL},
+links as (
+    select tenant_id, rail, entity_type, seq, entity_id, prev_hash, after_seq, after_hash,
         lag(row_hash) over chain_order as expected_prev,
         lag(seq) over chain_order as prev_seq,
         row_number() over chain_order as position
-    from raw.entity_log
-    where ($tenant is null or tenant_id = $tenant)
-      and ($rail is null or rail = $rail) and ($entity_type is null or entity_type = $entity_type)
+    from scoped
     window chain_order as (partition by tenant_id, rail, entity_type order by seq)
 ),
 problems as (
     select *,
         case
-            when not payload_ok then 'payload does not match payload_hash (payload edited)'
-            when not row_ok then 'row content does not match row_hash (row edited)'
-            when position = 1 and prev_hash is not null
+            when position = 1 and after_seq is null and prev_hash is not null
                 then 'first row of its chain points at a previous row (rows deleted or chain truncated before it)'
+            when position = 1 and prev_hash is distinct from after_hash
+                then 'prev_hash does not match the row before it, seq=' || after_seq
+                     || ' (a row was deleted, inserted or reordered)'
             when position > 1 and prev_hash is distinct from expected_prev
                 then 'prev_hash does not match the row before it, seq=' || prev_seq
                      || ' (a row was deleted, inserted or reordered)'
         end as reason
-    from rows
+    from links
 )
 select tenant_id, rail, entity_type, seq, entity_id, reason
 from problems
 where reason is not null
 qualify row_number() over (partition by tenant_id, rail, entity_type order by seq) = 1
-order by tenant_id, rail, entity_type
 """
 
-_DUPLICATE_SEQ_SQL = """
-select seq, count(*) from raw.entity_log
-where ($tenant is null or tenant_id = $tenant)
-  and ($rail is null or rail = $rail) and ($entity_type is null or entity_type = $entity_type)
-group by seq having count(*) > 1 order by seq limit 1
+# Hash inputs: DuckDB spells each row's texts, Python's hashlib (OpenSSL) hashes them.
+_HASH_INPUT_SQL = f"""{_SCOPE_SQL}
+select tenant_id, rail, entity_type, seq, entity_id, payload_hash, row_hash,
+    cast(payload as varchar) as payload_text, {chain.row_hash_input_sql()} as row_input
+from scoped
 """
+
+_DUPLICATE_SEQ_SQL = f"""{_SCOPE_SQL}
+select seq, count(*) from scoped group by seq having count(*) > 1 order by seq limit 1
+"""
+
+_COUNT_SQL = f"""{_SCOPE_SQL}
+select count(*), count(distinct (tenant_id, rail, entity_type)) from scoped
+"""
+
+
+def _params(
+    tenant_id: str | None, rail: str | None, entity_type: str | None, after: Mapping[ChainKey, ChainPoint]
+) -> dict[str, object]:
+    keys = sorted(after)
+    only_chain = (tenant_id, rail, entity_type)
+    # One chain with a vouched row: a constant bound on seq lets DuckDB skip the row groups before it.
+    floor_seq = after[only_chain][0] if only_chain in after else None
+    return {
+        "floor_seq": floor_seq,
+        "tenant": tenant_id, "rail": rail, "entity_type": entity_type,
+        "after_tenant": [k[0] for k in keys], "after_rail": [k[1] for k in keys],
+        "after_entity": [k[2] for k in keys], "after_seq": [after[k][0] for k in keys],
+        "after_hash": [after[k][1] for k in keys],
+    }  # fmt: skip
 
 
 def verify(
@@ -90,20 +133,26 @@ def verify(
     *,
     rail: str | None = None,
     entity_type: str | None = None,
+    after: Mapping[ChainKey, ChainPoint] | None = None,
 ) -> VerifyReport:
-    """Check every chain (or one tenant's, or one chain); the report lists at most one problem per chain."""
-    params = {"tenant": tenant_id, "rail": rail, "entity_type": entity_type}
-    problems = [ChainProblem(*row) for row in conn.execute(_CHECK_SQL, params).fetchall()]
+    """Check every chain (or one tenant's, or one chain); the report lists at most one problem per chain.
+
+    `after` maps a chain to a row already vouched for (its seq and row_hash): only that chain's rows
+    after it are checked, the first of them against that row_hash. The caller checks that the log
+    still holds that row (`compare_heads`); rows before it are not re-read.
+    """
+    params = _params(tenant_id, rail, entity_type, after or {})
+    first = {key: ChainProblem(*problem) for key, problem in hash_problems(conn, _HASH_INPUT_SQL, params).items()}
+    for row in conn.execute(_LINK_SQL, params).fetchall():
+        link = ChainProblem(*row)
+        key = (link.tenant_id, link.rail, link.entity_type)
+        if key not in first or link.seq < first[key].seq:  # on the same row a hash problem is named first
+            first[key] = link
+    problems = [first[key] for key in sorted(first)]
     duplicate = fetch_one(conn, _DUPLICATE_SEQ_SQL, params)
     if duplicate:
         problems.append(ChainProblem("*", "*", "*", duplicate[0], "*", f"seq {duplicate[0]} used {duplicate[1]} times"))
-    rows, chains = fetch_one(
-        conn,
-        "select count(*), count(distinct (tenant_id, rail, entity_type)) from raw.entity_log "
-        "where ($tenant is null or tenant_id = $tenant) "
-        "and ($rail is null or rail = $rail) and ($entity_type is null or entity_type = $entity_type)",
-        params,
-    )
+    rows, chains = fetch_one(conn, _COUNT_SQL, params)
     return VerifyReport(rows=rows, chains=chains, problems=tuple(problems))
 
 

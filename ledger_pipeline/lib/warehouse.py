@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
+from ledger_pipeline.lib import duckdb_host
 from ledger_pipeline.lib.writer_lock import LedgerConnection, WriterLock, WriterLockTimeout
 
 SCHEMA_VERSION = "2"  # 2: unique index on raw.entity_log(seq)
@@ -114,7 +115,7 @@ def connect(path: str | Path, *, read_only: bool = False, wait: float = LOCK_WAI
     except OSError as exc:
         raise WarehouseError(f"cannot take the writer lock beside {db_path}: {exc}") from exc
     try:
-        conn = _open(db_path, read_only, deadline)
+        conn, close = _open(db_path, read_only, deadline)
         try:
             conn.execute("set TimeZone = 'UTC'")
             if read_only:
@@ -122,20 +123,27 @@ def connect(path: str | Path, *, read_only: bool = False, wait: float = LOCK_WAI
             else:
                 ensure_schema(conn, db_path)
         except BaseException:
-            conn.close()
+            close()
             raise
     except BaseException:
         if lock is not None:
             lock.release()
         raise
-    return conn if lock is None else LedgerConnection(conn, lock)  # type: ignore[return-value]
+    return conn if lock is None else LedgerConnection(conn, lock, close)  # type: ignore[return-value]
 
 
-def _open(db_path: Path, read_only: bool, deadline: float) -> duckdb.DuckDBPyConnection:
-    """duckdb.connect, retried while another process (a reader, or a writer outside this module) holds the file."""
+def _open(db_path: Path, read_only: bool, deadline: float) -> tuple[duckdb.DuckDBPyConnection, Callable[[], None]]:
+    """The connection and what closes it, retried while another process (a reader, or a writer outside this
+    module) holds the file. Readers get an instance of their own (read-only); writers attach the file to this
+    process's host instance (`duckdb_host`), which spares building a DuckDB instance per open."""
     while True:
         try:
-            return duckdb.connect(str(db_path), read_only=read_only)
+            if read_only:
+                if duckdb_host.is_attached(db_path):  # as DuckDB itself refused it when writers had an instance each
+                    raise WarehouseError(f"this process has {db_path} open for writing; read through that connection")
+                conn = duckdb.connect(str(db_path), read_only=True)
+                return conn, conn.close
+            return duckdb_host.attach(db_path)
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
                 raise WarehouseError(f"cannot open {db_path}: {exc}") from exc
@@ -164,10 +172,10 @@ def ensure_schema(conn: duckdb.DuckDBPyConnection, db_path: Path | str = "<memor
 
 def info(conn: duckdb.DuckDBPyConnection, key: str) -> str | None:
     """A value from meta.ledger_info, or None (also when the table does not exist yet)."""
-    exists = fetch_one(
+    exists = fetch_one(  # duckdb_tables(), not information_schema: half the time, paid on every open
         conn,
-        "select count(*) from information_schema.tables where table_schema = 'meta' and table_name = 'ledger_info' "
-        "and table_catalog = current_database()",
+        "select count(*) from duckdb_tables() where schema_name = 'meta' and table_name = 'ledger_info' "
+        "and database_name = current_database()",
     )[0]
     if not exists:
         return None

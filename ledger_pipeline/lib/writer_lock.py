@@ -27,6 +27,7 @@ import duckdb
 
 WRITER_LOCK_SUFFIX = ".writer.lock"
 POLL_SECONDS = 0.05
+FIRST_POLL_SECONDS = 0.002
 
 
 class WriterLockTimeout(RuntimeError):
@@ -89,6 +90,8 @@ class WriterLock:
 
 
 def _flock(fd: int, deadline: float, message: Callable[[], str]) -> None:
+    """Poll for the lock, first every few ms (a step hands the ledger to the next within ms) up to POLL_SECONDS."""
+    pause = FIRST_POLL_SECONDS
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -96,7 +99,8 @@ def _flock(fd: int, deadline: float, message: Callable[[], str]) -> None:
         except BlockingIOError:
             if time.monotonic() >= deadline:
                 raise WriterLockTimeout(message()) from None
-            time.sleep(POLL_SECONDS)
+            time.sleep(pause)
+            pause = min(pause * 2, POLL_SECONDS)
 
 
 def _is_current(fd: int, lock_path: Path) -> bool:
@@ -132,21 +136,32 @@ def _stamp(fd: int) -> None:
     os.pwrite(fd, note, 0)
 
 
+def _close_then_release(close: Callable[[], None], lock: WriterLock) -> None:
+    """Let go of the file, then let the next writer in (even if letting go failed)."""
+    try:
+        close()
+    finally:
+        lock.release()
+
+
 class LedgerConnection:
     """A writer's DuckDB connection: behaves as the connection it wraps and releases the writer lock on close.
 
     Every attribute is the wrapped connection's; only `close` (and leaving a
-    `with` block) also lets the next writer in. A connection dropped without
-    being closed releases the lock when it is garbage-collected (DuckDB closes
-    the wrapped connection itself once nothing refers to it).
+    `with` block) also lets the next writer in. `close` is what lets go of the
+    file (for an attached ledger, closing the connection and detaching it). A
+    connection dropped without being closed is closed and releases the lock
+    when it is garbage-collected.
     """
 
-    __slots__ = ("_conn", "_lock", "__weakref__")
+    __slots__ = ("_conn", "_finish", "__weakref__")
 
-    def __init__(self, conn: duckdb.DuckDBPyConnection, lock: WriterLock) -> None:
+    def __init__(
+        self, conn: duckdb.DuckDBPyConnection, lock: WriterLock, close: Callable[[], None] | None = None
+    ) -> None:
         object.__setattr__(self, "_conn", conn)
-        object.__setattr__(self, "_lock", lock)
-        weakref.finalize(self, lock.release)
+        # runs once: on close, or when the connection is garbage-collected unclosed
+        object.__setattr__(self, "_finish", weakref.finalize(self, _close_then_release, close or conn.close, lock))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._conn, name)
@@ -158,10 +173,7 @@ class LedgerConnection:
         return f"<LedgerConnection writer of {self._conn!r}>"
 
     def close(self) -> None:
-        try:
-            self._conn.close()
-        finally:
-            self._lock.release()
+        self._finish()
 
     def __enter__(self) -> LedgerConnection:
         return self

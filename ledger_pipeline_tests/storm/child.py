@@ -46,6 +46,7 @@ class SyncSettings:
     page_size: int = 10
     batch_size: int = 10
     full_rebuild: bool = False
+    full_check: bool = False  # matches_log compares every mirror row, not only those this run refreshed
 
 
 @functools.lru_cache(maxsize=8)
@@ -92,6 +93,8 @@ def sync_once(project: StormProject, settings: SyncSettings) -> dict[str, Any]:
     run_config = op_config("raw__", batch_size=settings.batch_size)
     if settings.full_rebuild:
         run_config["ops"] |= op_config("mirror__", full_rebuild=True)["ops"]
+    elif settings.full_check:
+        run_config["ops"] |= op_config("mirror__", full_check=True)["ops"]
     run_config["loggers"] = {"console": {"config": {"log_level": "WARNING"}}}
     with project.instance() as instance:
         result = sync_job(project.scale, settings.page_size).execute_in_process(

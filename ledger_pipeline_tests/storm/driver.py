@@ -143,7 +143,9 @@ def _final(project: StormProject, launcher: Launcher, settings: SyncSettings, re
     problems = report.findings.problems
     final_instant = project.sandbox().now
     report.instants.append(final_instant)
-    clean = _clean_run(launcher, len(report.attempts), project, settings, "final clean sync", problems)
+    # full_check: the final matches_log compares every mirror row with the log, not only this run's refreshes
+    audit = dataclasses.replace(settings, full_check=True)
+    clean = _clean_run(launcher, len(report.attempts), project, audit, "final clean sync", problems)
     report.attempts.append(clean)
     # verify reads the storm's file while the reference run syncs a fresh project at the same instant
     verifying = verify_cli(project)

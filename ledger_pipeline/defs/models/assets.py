@@ -10,8 +10,9 @@ tenant's rows.
 from datetime import UTC, datetime
 
 import dagster as dg
+from pydantic import Field
 
-from ledger_pipeline.defs.models.checks import BLOCKING_CHECKS, MIRROR_CHECKS, mirror_check_results
+from ledger_pipeline.defs.models.checks import BLOCKING_CHECKS, MIRROR_CHECKS, CheckScope, mirror_check_results
 from ledger_pipeline.defs.partitions import DUCKDB_POOL, SINGLE_RUN_BACKFILL, TENANTS, run_tenant_ids
 from ledger_pipeline.defs.resources import LOG_VIEWS, LedgerDuckDB
 from ledger_pipeline.lib.catalog import model_columns
@@ -30,6 +31,12 @@ class MirrorConfig(dg.Config):
     """Per-run knobs of a mirror refresh."""
 
     full_rebuild: bool = False  # recompute every row of the tenant from the log instead of the changed ones
+    # Missing, extra and stale rows are looked for in every entity on every run either way.
+    full_check: bool = Field(
+        default=False,
+        description="compare every mirror row with the model recomputed from the whole log, not only the "
+        "entities this run refreshed (the nightly audit sets it; full_rebuild implies it)",
+    )
 
 
 def _description(model: SqlModel) -> str:
@@ -103,7 +110,9 @@ def build_mirror_asset(model: SqlModel) -> dg.AssetsDefinition:
                         f"{s.rows_written} rows written, {s.rows_quarantined} quarantined"
                     )
                     stats.append(s)
-                checks = mirror_check_results(conn, model, source, run_tenant_ids(context))
+                full_check = config.full_check or config.full_rebuild
+                scopes = [CheckScope.after_refresh(s, full_check=full_check) for s in stats]
+                checks = mirror_check_results(conn, model, source, scopes)
         except WarehouseError as exc:
             raise _failure(model, exc) from exc
         return dg.MaterializeResult(
@@ -112,6 +121,7 @@ def build_mirror_asset(model: SqlModel) -> dg.AssetsDefinition:
                 "rows_written": dg.MetadataValue.int(sum(s.rows_written for s in stats)),
                 "rows_quarantined": dg.MetadataValue.int(sum(s.rows_quarantined for s in stats)),
                 "full_rebuild": dg.MetadataValue.bool(config.full_rebuild),
+                "full_check": dg.MetadataValue.bool(config.full_check or config.full_rebuild),
                 "log_watermarks": dg.MetadataValue.json({s.tenant_id: s.watermark for s in stats}),
             },
             check_results=checks,

@@ -1,10 +1,21 @@
-"""Checks run with every mirror refresh: its rows are valid, and it holds exactly the log's live entities."""
+"""Checks run with every mirror refresh: its rows are valid, and it holds exactly the log's live entities.
+
+`matches_log` has two halves. The key and hash comparison (missing, extra, stale, duplicated) reads only
+the log's ids, sequence numbers, ops and payload hashes, so it covers every entity of the tenant on every
+run. The column-for-column comparison recomputes the model from the log (JSON typing of every version),
+so per run it covers the entities the refresh of this step touched; a full check (nightly, or
+`full_check`/`full_rebuild` in the run config, or a tenant's first refresh) covers every entity.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import dagster as dg
 import duckdb
 
+from ledger_pipeline.lib.mirrors import RefreshStats
 from ledger_pipeline.lib.sql_models import SqlModel
 from ledger_pipeline.lib.warehouse import fetch_one
 
@@ -12,20 +23,38 @@ MIRROR_CHECKS = {
     "rows_valid": "No row of the mirror was rejected by its pandera contract (rejected rows sit in "
     "quarantine.mirror_rows with the reason, and stay in the log).",
     "matches_log": "Mirror plus quarantine hold exactly the live entities of the log, once each, with the "
-    "payload hash of each entity's latest logged version, and every mirror row equals, column for column, what "
-    "the model computes from the log now (mirror = f(log)).",
+    "payload hash of each entity's latest logged version (every entity, every run), and mirror rows equal, "
+    "column for column, what the model computes from the log now (mirror = f(log)): for the entities this "
+    "run refreshed, or for every entity with full_check or full_rebuild (metadata 'scope' says which).",
 }
 SAMPLE = 10
 # A mirror that disagrees with its log must not feed the marts; quarantined rows alone do not stop them.
 BLOCKING_CHECKS = {"matches_log"}
+FULL = "full"
+
+
+@dataclass(frozen=True)
+class CheckScope:
+    """Which log rows' entities one tenant's column-for-column comparison covers: (since, watermark], or all."""
+
+    tenant_id: str
+    full: bool
+    since: int = -1
+    watermark: int = -1
+
+    @classmethod
+    def after_refresh(cls, stats: RefreshStats, *, full_check: bool) -> CheckScope:
+        """The entities this refresh touched; a first refresh (since = -1) wrote every row, so compare every row."""
+        full = full_check or stats.full or stats.since < 0
+        return cls(stats.tenant_id, full, stats.since, stats.watermark)
 
 
 def mirror_check_results(
-    conn: duckdb.DuckDBPyConnection, model: SqlModel, source: str, tenant_ids: list[str]
+    conn: duckdb.DuckDBPyConnection, model: SqlModel, source: str, scopes: Sequence[CheckScope]
 ) -> list[dg.AssetCheckResult]:
     key = dg.AssetKey([model.schema, model.table])
-    valid = {t: _quarantined(conn, model, t) for t in tenant_ids}
-    matches = {t: _log_comparison(conn, model, source, t) for t in tenant_ids}
+    valid = {s.tenant_id: _quarantined(conn, model, s.tenant_id) for s in scopes}
+    matches = {s.tenant_id: _log_comparison(conn, model, source, s) for s in scopes}
     bad_valid = {t: v for t, v in valid.items() if v["quarantined"]}
     problems = ("missing", "extra", "stale", "duplicated", "differing_from_rebuild")
     bad_match = {t: m for t, m in matches.items() if any(m[p] for p in problems)}
@@ -46,12 +75,23 @@ def mirror_check_results(
             passed=not bad_match,
             severity=dg.AssetCheckSeverity.ERROR,
             metadata={
+                "scope": dg.MetadataValue.text(_scope_summary(matches)),
                 "live_in_log": dg.MetadataValue.int(sum(m["live_in_log"] for m in matches.values())),
                 "published": dg.MetadataValue.int(sum(m["published"] for m in matches.values())),
                 "tenants": dg.MetadataValue.json(matches),
             },
         ),
     ]
+
+
+def _scope_summary(matches: dict[str, dict]) -> str:
+    """'full', or 'incremental: N entities compared column for column' (naming any tenant compared in full)."""
+    full = [t for t, m in matches.items() if m["scope"] == FULL]
+    if len(full) == len(matches):
+        return FULL
+    compared = sum(m["compared_column_for_column"] for m in matches.values() if m["scope"] != FULL)
+    text = f"incremental: {compared} entities compared column for column"
+    return text + (f"; full for tenant(s) {', '.join(full)}" if full else "")
 
 
 def _quarantined(conn: duckdb.DuckDBPyConnection, model: SqlModel, tenant_id: str) -> dict:
@@ -63,66 +103,92 @@ def _quarantined(conn: duckdb.DuckDBPyConnection, model: SqlModel, tenant_id: st
     return {"quarantined": len(rows), "sample": [{"entity_id": e, "reason": r} for e, r in rows[:SAMPLE]]}
 
 
-def _log_comparison(conn: duckdb.DuckDBPyConnection, model: SqlModel, source: str, tenant_id: str) -> dict:
-    key = model.key
-    conn.execute(
+def _log_comparison(conn: duckdb.DuckDBPyConnection, model: SqlModel, source: str, scope: CheckScope) -> dict:
+    counts = _key_and_hash_comparison(conn, model, source, scope.tenant_id)
+    touched = None if scope.full else _touched_ids(conn, source, scope)
+    if touched is not None and len(touched) * 2 > counts["live_in_log"]:
+        touched = None  # most of the tenant changed: recomputing all of it is cheaper than listing the ids
+    if touched is None:
+        edited, compared = _rows_differing_from_rebuild(conn, model, scope.tenant_id), counts["live_in_log"]
+    else:
+        edited = _rows_differing_from_rebuild(conn, model, scope.tenant_id, touched) if touched else []
+        compared = len(touched)
+    return {
+        "scope": FULL if touched is None else "incremental", "compared_column_for_column": compared, **counts,
+        "differing_from_rebuild": len(edited), "differing_ids": edited[:SAMPLE],
+    }  # fmt: skip
+
+
+def _key_and_hash_comparison(conn: duckdb.DuckDBPyConnection, model: SqlModel, source: str, tenant_id: str) -> dict:
+    """Every entity of the tenant: latest (payload hash, op) in the log against mirror + quarantine, no JSON read."""
+    row = fetch_one(
+        conn,
         f"""
-        create or replace temp table _lp_compare as
         with latest as (
             select entity_id, arg_max(payload_hash, seq) as payload_hash, arg_max(op, seq) as op
             from {source} where tenant_id = ? group by entity_id
         ),
         live as (select entity_id, payload_hash from latest where op <> 'deleted'),
         published as (
-            select {key} as entity_id, payload_hash from {model.name} where tenant_id = ?
+            select {model.key} as entity_id, payload_hash from {model.name} where tenant_id = ?
             union all
             select entity_id, payload_hash from quarantine.mirror_rows where model = ? and tenant_id = ?
+        ),
+        compared as (
+            select
+                coalesce(l.entity_id, p.entity_id) as entity_id,
+                l.entity_id is not null as in_log,
+                p.entity_id is not null as published,
+                l.payload_hash is distinct from p.payload_hash as stale
+            from live l full outer join published p on l.entity_id = p.entity_id
         )
         select
-            coalesce(l.entity_id, p.entity_id) as entity_id,
-            l.entity_id is not null as in_log,
-            p.entity_id is not null as published,
-            l.payload_hash is distinct from p.payload_hash as stale
-        from live l full outer join published p on l.entity_id = p.entity_id
+            count(*) filter (in_log), count(*) filter (published),
+            count(*) filter (in_log and not published), count(*) filter (published and not in_log),
+            count(*) filter (in_log and published and stale), count(*) - count(distinct entity_id),
+            coalesce(min(entity_id, {SAMPLE}) filter (in_log and not published), []),
+            coalesce(min(entity_id, {SAMPLE}) filter (published and not in_log), []),
+            coalesce(min(entity_id, {SAMPLE}) filter (in_log and published and stale), [])
+        from compared
         """,
         [tenant_id, tenant_id, model.name, tenant_id],
     )
-    counts = fetch_one(
-        conn,
-        "select count(*) filter (in_log), count(*) filter (published), "
-        "count(*) filter (in_log and not published), count(*) filter (published and not in_log), "
-        "count(*) filter (in_log and published and stale), count(*) - count(distinct entity_id) from _lp_compare",
-    )
-    samples = {
-        kind: [r[0] for r in conn.execute(f"select entity_id from _lp_compare where {cond} order by entity_id "
-                                          f"limit {SAMPLE}").fetchall()]
-        for kind, cond in (
-            ("missing_ids", "in_log and not published"),
-            ("extra_ids", "published and not in_log"),
-            ("stale_ids", "in_log and published and stale"),
-        )
-    }
-    conn.execute("drop table _lp_compare")
-    edited = _rows_differing_from_rebuild(conn, model, tenant_id)
-    live, published, missing, extra, stale, duplicated = counts
-    return {
-        "live_in_log": live, "published": published, "missing": missing, "extra": extra,
-        "stale": stale, "duplicated": duplicated, "differing_from_rebuild": len(edited),
-        "differing_ids": edited[:SAMPLE], **samples,
-    }  # fmt: skip
+    names = ("live_in_log", "published", "missing", "extra", "stale", "duplicated", "missing_ids", "extra_ids",
+             "stale_ids")  # fmt: skip
+    return dict(zip(names, row, strict=True))
 
 
-def _rows_differing_from_rebuild(conn: duckdb.DuckDBPyConnection, model: SqlModel, tenant_id: str) -> list[str]:
-    """Ids whose mirror row is not, column for column, what the model computes from the log now."""
+def _touched_ids(conn: duckdb.DuckDBPyConnection, source: str, scope: CheckScope) -> list[str]:
+    """Entities with a log row the refresh read: since < seq <= watermark."""
+    rows = conn.execute(
+        f"select distinct entity_id from {source} where tenant_id = ? and seq > ? and seq <= ? order by 1",
+        [scope.tenant_id, scope.since, scope.watermark],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _rows_differing_from_rebuild(
+    conn: duckdb.DuckDBPyConnection, model: SqlModel, tenant_id: str, ids: list[str] | None = None
+) -> list[str]:
+    """Ids whose mirror row is not, column for column, what the model computes from the log now.
+
+    With `ids`, only those entities, bound as one list (as lib/mirrors.py does): DuckDB 2.0 folds
+    `list_contains(?::varchar[], key)` into an IN filter and pushes it through the model's window (which
+    partitions by the key) down to the log scan, so only those entities' versions are typed (EXPLAIN
+    ANALYZE: 115 of a tenant's 2,716 bill versions for 100 ids). A semi join against a table of ids is not
+    pushed down: the whole tenant would be typed.
+    """
     key = model.key
+    only = "" if ids is None else " and list_contains(?::varchar[], {col})"
+    listed = [] if ids is None else [ids]
     rows = conn.execute(
         f"""
         with rebuilt as (
             select * from ({model.body}) m
-            where m.tenant_id = ?
+            where m.tenant_id = ?{only.format(col="m." + key)}
               and m.{key} not in (select entity_id from quarantine.mirror_rows where model = ? and tenant_id = ?)
         ),
-        stored as (select * from {model.name} where tenant_id = ?),
+        stored as (select * from {model.name} where tenant_id = ?{only.format(col=key)}),
         differing as (
             (select * from stored except all select * from rebuilt)
             union all
@@ -130,6 +196,6 @@ def _rows_differing_from_rebuild(conn: duckdb.DuckDBPyConnection, model: SqlMode
         )
         select distinct {key} from differing order by 1
         """,
-        [tenant_id, model.name, tenant_id, tenant_id],
+        [tenant_id, *listed, model.name, tenant_id, tenant_id, *listed],
     ).fetchall()
     return [r[0] for r in rows]

@@ -6,7 +6,7 @@ from typing import Literal
 import dagster as dg
 from pydantic import Field
 
-from ledger_pipeline.defs.heads import recorded_heads
+from ledger_pipeline.defs.heads import recorded_heads, vouched_baseline
 from ledger_pipeline.defs.partitions import DUCKDB_POOL, SINGLE_RUN_BACKFILL, TENANTS
 from ledger_pipeline.defs.resources import LedgerDuckDB, QboResource, TenantRegistryResource
 from ledger_pipeline.lib.tenants import TenantError
@@ -22,9 +22,14 @@ class QboSyncConfig(dg.Config):
 
     sweep: Literal["auto", "always", "never"] = "auto"  # auto: sweep ids when rail and log counts differ
     batch_size: int = Field(default=20_000, gt=0)  # objects per bulk insert into the log
+    # chain_intact re-verifies every chain from its first row and compares every head ever recorded
+    # (the nightly audit); by default it verifies the rows after the last head a passing check vouched for.
+    full_audit: bool = False
 
 
-def _metadata(entity: QboEntity, results: list[EntitySyncResult]) -> dict[str, dg.MetadataValue]:
+def _metadata(
+    entity: QboEntity, results: list[EntitySyncResult], chain_verified: dict[str, bool]
+) -> dict[str, dg.MetadataValue]:
     one = len(results) == 1
     per_tenant = {
         r.tenant_id: {
@@ -38,6 +43,8 @@ def _metadata(entity: QboEntity, results: list[EntitySyncResult]) -> dict[str, d
             "cursor": r.cursor.updated_since.isoformat() if r.cursor.updated_since else None,
             "chain_head_seq": r.stats.head_seq,
             "chain_head_hash": r.stats.head_hash,
+            # this run's chain_intact passed for the tenant: the next run's check may start from this head
+            "chain_verified": chain_verified.get(r.tenant_id, False),
         }
         for r in results
     }
@@ -60,23 +67,65 @@ def _metadata(entity: QboEntity, results: list[EntitySyncResult]) -> dict[str, d
     return meta
 
 
+def _tenant_chain_problems(
+    context: dg.AssetExecutionContext, conn, key: dg.AssetKey, entity: QboEntity, tenant_id: str, full_audit: bool
+) -> tuple[list[str], int, str]:
+    """One tenant's chain: (problems, rows verified, scope).
+
+    Incremental (the default): the head the last passing check vouched for must still be in the log
+    with the same hash, and only the rows after it are verified, the first against that hash. Rows
+    before that head are deliberately not re-read each run: the full audit (full_audit=True, nightly)
+    and `ledger-pipeline verify` re-verify whole chains.
+    """
+    if full_audit:
+        report = verify(conn, tenant_id, rail="qbo", entity_type=entity.name)
+        head_problems = compare_heads(conn, recorded_heads(context.instance, [key], tenant_id))
+        return [str(p) for p in report.problems] + head_problems, report.rows, "full"
+    baseline = vouched_baseline(context.instance, key, tenant_id)
+    head = baseline.head
+    after = {(tenant_id, "qbo", entity.name): (head.seq, head.row_hash)} if head else None
+    report = verify(conn, tenant_id, rail="qbo", entity_type=entity.name, after=after)
+    head_problems = compare_heads(conn, [head]) if head else []
+    passed_over_problems = compare_heads(conn, list(baseline.passed_over))
+    if head is None:
+        scope = "full (no head vouched for by an earlier check)"
+    else:
+        found = "NOT present" if head_problems else "present"
+        scope = f"incremental: rows after seq {head.seq} verified, recorded head seq {head.seq} {found}"
+    return [str(p) for p in report.problems] + head_problems + passed_over_problems, report.rows, scope
+
+
 def _chain_check(
-    context: dg.AssetExecutionContext, conn, key: dg.AssetKey, entity: QboEntity, tenant_ids: list[str]
-) -> dg.AssetCheckResult:
-    """Recompute this entity's chains and compare them with every head Dagster recorded for them."""
+    context: dg.AssetExecutionContext,
+    conn,
+    key: dg.AssetKey,
+    entity: QboEntity,
+    tenant_ids: list[str],
+    *,
+    full_audit: bool,
+) -> tuple[dg.AssetCheckResult, dict[str, bool]]:
+    """Verify this entity's chains per tenant; also says for which tenants the check passed."""
     problems: list[str] = []
     rows = 0
+    scopes: dict[str, str] = {}
+    verified: dict[str, bool] = {}
     for tenant_id in tenant_ids:
-        report = verify(conn, tenant_id, rail="qbo", entity_type=entity.name)
-        rows += report.rows
-        problems += [str(p) for p in report.problems]
-        problems += compare_heads(conn, recorded_heads(context.instance, [key], tenant_id))
-    return dg.AssetCheckResult(
-        asset_key=key,
-        check_name="chain_intact",
-        passed=not problems,
-        metadata={"rows_verified": dg.MetadataValue.int(rows), "problems": dg.MetadataValue.json(problems[:10])},
-    )
+        tenant_problems, tenant_rows, scopes[tenant_id] = _tenant_chain_problems(
+            context, conn, key, entity, tenant_id, full_audit
+        )
+        problems += tenant_problems
+        rows += tenant_rows
+        verified[tenant_id] = not tenant_problems
+    metadata = {
+        "rows_verified": dg.MetadataValue.int(rows),
+        "scope": dg.MetadataValue.text(
+            scopes[tenant_ids[0]] if len(tenant_ids) == 1 else "full" if full_audit else "incremental per tenant"
+        ),
+        "scope_by_tenant": dg.MetadataValue.json(scopes),
+        "problems": dg.MetadataValue.json(problems[:10]),
+    }
+    result = dg.AssetCheckResult(asset_key=key, check_name="chain_intact", passed=not problems, metadata=metadata)
+    return result, verified
 
 
 def build_log_asset(entity: QboEntity) -> dg.AssetsDefinition:
@@ -89,8 +138,9 @@ def build_log_asset(entity: QboEntity) -> dg.AssetsDefinition:
                 "chain_intact",
                 asset=key,
                 blocking=True,
-                description="Every hash chain of this entity recomputes, and every chain head recorded by earlier "
-                "materialisations is still in the log (a rewritten or truncated log fails here).",
+                description="The rows appended since the chain head the last passing check vouched for recompute and "
+                "link to it, and that head is still in the log (a rewritten or truncated log fails here). With "
+                "full_audit: every chain from its first row, and every head ever recorded.",
             )
         ],
         partitions_def=TENANTS,
@@ -131,13 +181,15 @@ def build_log_asset(entity: QboEntity) -> dg.AssetsDefinition:
                         f"{result.stats.deleted} deleted)"
                     )
                     results.append(result)
-                chain = _chain_check(context, conn, key, entity, list(context.partition_keys))
+                chain, verified = _chain_check(
+                    context, conn, key, entity, list(context.partition_keys), full_audit=config.full_audit
+                )
         except (QboError, TenantError, WarehouseError) as exc:
             raise dg.Failure(
                 description=f"tenant {tenant_id}, rail qbo, entity {entity.name}: {exc}",
                 allow_retries=isinstance(exc, QboError),
             ) from exc
-        return dg.MaterializeResult(metadata=_metadata(entity, results), check_results=[chain])
+        return dg.MaterializeResult(metadata=_metadata(entity, results, verified), check_results=[chain])
 
     return _log_asset
 

@@ -1,0 +1,177 @@
+"""One synced three-tenant ledger, built once per test session and read by every module that only reads.
+
+A sync of the whole job costs seconds, so the modules that only query a synced
+ledger (history and as-of, export, the analysts' doc queries) share one build
+instead of each building their own on every xdist worker. The build runs
+under an fcntl lock in the session's temp folder (common to all workers):
+conftest starts it in a background process as the session starts (the first
+worker to get there wins), the tests that need it run last, and whoever asks
+first waits on the lock, then every worker reuses the files. Readers open the
+DuckDB file read-only; a module that must write takes its own copy
+(`SharedLedger.copy`).
+
+The timeline: acme, globex and initech (sandbox companies 0, 1, 2) are
+registered; `before_first_sync`; each is synced once; every mirror is
+snapshotted; `between_syncs`; the sandbox clock moves 3 days; acme and globex
+are synced again (initech is not, so it has one run).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from ledger_pipeline.defs.partitions import TENANTS as TENANT_PARTITIONS
+from ledger_pipeline.defs.resources import LedgerDuckDB, QboResource, TenantRegistryResource
+from ledger_pipeline.definitions import build_definitions
+from ledger_pipeline.lib import warehouse
+from ledger_pipeline.rails.qbo.entities import ENTITIES
+
+TENANTS = ("acme", "globex", "initech")  # registered on sandbox companies 0, 1, 2
+RESYNCED = ("acme", "globex")  # synced a second time after the clock moved
+ADVANCE = timedelta(days=3)
+MIRROR_ROWS = "select * from mirror.qbo_{table} where tenant_id = ? order by all"
+_ENVIRONMENT = ("DAGSTER_HOME", "LEDGER_DUCKDB_PATH", "LEDGER_STATE_DIR", "LEDGER_TENANTS_PATH")
+_FACTS = "facts.pickle"
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the build recorded on the way: instants between its steps, run ids, mirrors after the first syncs."""
+
+    before_first_sync: datetime
+    between_syncs: datetime  # after every tenant's first sync, before the clock moved
+    runs: dict[str, tuple[str, ...]]  # tenant -> run ids of its syncs, in order
+    first_mirrors: dict[tuple[str, str], list[tuple]]  # (tenant, entity table) -> mirror rows after sync 1
+
+
+def open_project(root: Path, instance: dg.DagsterInstance):
+    """A `Project` over the files in root (same layout and settings as conftest's `project` fixture)."""
+    from ledger_pipeline_tests.conftest import TEST_SCALE, Project  # conftest imports this module
+
+    qbo = QboResource(state_dir=str(root / "state"), sandbox_scale=TEST_SCALE, sandbox_rate_limit=False)
+    defs = build_definitions(
+        warehouse=LedgerDuckDB(database=str(root / "ledger.duckdb")),
+        qbo=qbo,
+        tenants=TenantRegistryResource(path=str(root / "tenants.json")),
+    )
+    return Project(root, instance, qbo, defs)
+
+
+@contextmanager
+def _hermetic() -> Iterator[None]:
+    """Session fixtures run before the autouse per-test one: keep the Makefile's paths out here too."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name in _ENVIRONMENT:
+            mp.delenv(name, raising=False)
+        yield
+
+
+def build(root: Path) -> Facts:
+    """Register, sync, snapshot, move the clock and sync again, into the empty folder root."""
+    with _hermetic(), dg.DagsterInstance.ephemeral() as instance:
+        project = open_project(root, instance)
+        for company, tenant in enumerate(TENANTS):
+            project.add_tenant(tenant, company=company)
+        before = datetime.now(UTC)
+        runs = {t: [project.sync(t).run_id] for t in TENANTS}
+        first_mirrors = {
+            (t, e.table): project.query(MIRROR_ROWS.format(table=e.table), [t]) for t in TENANTS for e in ENTITIES
+        }
+        between = datetime.now(UTC)
+        project.sandbox.advance(ADVANCE)
+        for tenant in RESYNCED:
+            runs[tenant].append(project.sync(tenant).run_id)
+    conn = warehouse.connect(root / "ledger.duckdb")
+    try:
+        conn.execute("checkpoint")  # no WAL left: readers in other processes open a finished file
+    finally:
+        conn.close()
+    return Facts(before, between, {t: tuple(r) for t, r in runs.items()}, first_mirrors)
+
+
+def _inputs_key() -> str:
+    """Names the build by its timeline, so a session never reuses a folder built to another recipe.
+
+    The folder lives in one session's temp folder, so code changes between sessions never see an old build.
+    """
+    from ledger_pipeline_tests.conftest import TEST_SCALE
+
+    return hashlib.sha256(repr((TENANTS, RESYNCED, ADVANCE, TEST_SCALE)).encode()).hexdigest()[:12]
+
+
+def built_once(parent: Path) -> tuple[Path, Facts]:
+    """The build in parent/shared-ledger-<key>: made by the first process to get the lock, reused by the rest."""
+    root = parent / f"shared-ledger-{_inputs_key()}"
+    with open(parent / f"{root.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if this process dies
+        if not (root / _FACTS).exists():
+            partial = parent / f"{root.name}.partial-{os.getpid()}"
+            shutil.rmtree(root, ignore_errors=True)
+            partial.mkdir()
+            facts = build(partial)
+            (partial / _FACTS).write_bytes(pickle.dumps(facts))
+            partial.rename(root)
+    return root, pickle.loads((root / _FACTS).read_bytes())
+
+
+def start_building(parent: Path) -> subprocess.Popen | None:
+    """Build in a background process while other tests run; None when another worker already started it.
+
+    If the process fails, `built_once` in the first test that needs the ledger
+    finds no finished build and builds (and reports the error) itself.
+    """
+    name = f"shared-ledger-{_inputs_key()}"
+    try:
+        (parent / f"{name}.started").touch(exist_ok=False)
+    except FileExistsError:
+        return None
+    env = {k: v for k, v in os.environ.items() if k not in _ENVIRONMENT}
+    with open(parent / f"{name}.log", "wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "ledger_pipeline_tests.shared_ledger", str(parent)],
+            cwd=Path(__file__).resolve().parents[1],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+@dataclass(frozen=True)
+class SharedLedger:
+    """The shared build: a read-only view of it (`project`) and the facts recorded while building it."""
+
+    project: object  # conftest.Project over the shared files: query it, never sync it
+    facts: Facts
+
+    @property
+    def root(self) -> Path:
+        return self.project.root
+
+    @contextmanager
+    def copy(self, dest: Path):
+        """A writable `Project` over a copy of the files (fresh Dagster instance, tenant partitions registered)."""
+        shutil.copytree(self.root, dest, ignore=shutil.ignore_patterns("*.lock", _FACTS))
+        with dg.DagsterInstance.ephemeral() as instance:
+            instance.add_dynamic_partitions(TENANT_PARTITIONS.name, list(TENANTS))
+            yield open_project(dest, instance)
+
+
+if __name__ == "__main__":  # the background build: through the imported module, so Facts pickles by its real name
+    from ledger_pipeline_tests import shared_ledger
+
+    shared_ledger.built_once(Path(sys.argv[1]))

@@ -1,0 +1,145 @@
+"""chain_intact per run verifies only what was appended since the last head a passing check vouched for,
+and still fails on tampering: an edited new row, a rewritten log (the vouched head is gone), and, under
+full_audit or `ledger-pipeline verify`, an edited old row."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import dagster as dg
+
+from ledger_pipeline import cli
+from ledger_pipeline.defs.qbo import assets as qbo_assets
+from ledger_pipeline.lib.canonical import canonical_json
+from ledger_pipeline.lib.verify import verify
+from ledger_pipeline_tests.helpers import op_config
+from ledger_pipeline_tests.test_tamper_evidence import rewrite_log_with_fresh_hashes
+
+BILLS = dg.AssetKey(["raw", "qbo_bills"])
+VENDORS = dg.AssetKey(["raw", "qbo_vendors"])
+LOGS = [BILLS, VENDORS]
+
+
+def chain_checks(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
+    return {
+        c.asset_key.to_user_string(): c for c in result.get_asset_check_evaluations() if c.check_name == "chain_intact"
+    }
+
+
+def edit_bill_payload(conn, seq: int) -> None:
+    """Change a logged bill's amount in place, leaving its hashes as they were."""
+    payload = json.loads(conn.execute("select payload from raw.entity_log where seq = ?", [seq]).fetchall()[0][0])
+    payload["TotalAmt"] = 1.0
+    conn.execute("update raw.entity_log set payload = ? where seq = ?", [canonical_json(payload), seq])
+
+
+def bill_seqs(project) -> list[int]:
+    rows = project.query(
+        "select seq from raw.entity_log where tenant_id = 'acme' and entity_type = 'Bill' order by seq"
+    )
+    return [r[0] for r in rows]
+
+
+def test_edit_to_a_row_appended_in_this_run_fails_the_incremental_check(project, monkeypatch):
+    project.add_tenant("acme")
+    first = chain_checks(project.sync("acme", asset_selection=LOGS))
+    assert first["raw/qbo_bills"].metadata["scope"].value.startswith("full (no head vouched"), "first sync: whole chain"
+    vouched = bill_seqs(project)[-1]
+
+    real_sync_entity = qbo_assets.sync_entity
+
+    def sync_then_tamper(conn, client, tenant_id, entity, **kw):
+        """Between this run's append and its chain check, edit the newest bill row."""
+        result = real_sync_entity(conn, client, tenant_id, entity, **kw)
+        if entity.name == "Bill":
+            edit_bill_payload(conn, result.stats.head_seq)
+        return result
+
+    monkeypatch.setattr(qbo_assets, "sync_entity", sync_then_tamper)
+    project.sandbox.advance(timedelta(days=2))
+    result = project.sync("acme", asset_selection=LOGS, raise_on_error=False)
+
+    newest = bill_seqs(project)[-1]
+    assert newest > vouched, "the second sync appended bills"
+    checks = chain_checks(result)
+    bills = checks["raw/qbo_bills"]
+    assert not bills.passed
+    assert bills.metadata["scope"].value == (
+        f"incremental: rows after seq {vouched} verified, recorded head seq {vouched} present"
+    )
+    assert bills.metadata["rows_verified"].value == len([s for s in bill_seqs(project) if s > vouched])
+    problems = " ".join(bills.metadata["problems"].value)
+    assert f"seq={newest}" in problems and "payload edited" in problems
+    assert checks["raw/qbo_vendors"].passed
+    assert checks["raw/qbo_vendors"].metadata["scope"].value.startswith("incremental: rows after seq")
+
+
+def test_rewritten_log_fails_incrementally_and_keeps_failing(project):
+    project.add_tenant("acme")
+    project.sync("acme", asset_selection=LOGS)
+    vouched = bill_seqs(project)[-1]
+    conn = project.connect()
+    try:
+        rewrite_log_with_fresh_hashes(conn, "acme")  # every hash recomputed: the rows themselves verify
+    finally:
+        conn.close()
+
+    for attempt in range(2):  # a failed check vouches for nothing: the next run still starts from `vouched`
+        bills = chain_checks(project.sync("acme", asset_selection=LOGS, raise_on_error=False))["raw/qbo_bills"]
+        assert not bills.passed, attempt
+        assert bills.metadata["scope"].value == (
+            f"incremental: rows after seq {vouched} verified, recorded head seq {vouched} NOT present"
+        ), attempt
+        assert "log rewritten or truncated" in " ".join(bills.metadata["problems"].value), attempt
+
+
+def test_edit_to_an_old_row_is_caught_by_the_full_audit_and_verify(project, monkeypatch, capsys):
+    project.add_tenant("acme")
+    project.sync("acme", asset_selection=LOGS)
+    project.sandbox.advance(timedelta(days=2))
+    project.sync("acme", asset_selection=LOGS)
+    oldest = bill_seqs(project)[0]
+    conn = project.connect()
+    try:
+        edit_bill_payload(conn, oldest)
+    finally:
+        conn.close()
+
+    # Deliberately passes: the per-run check reads only rows after the last vouched head, never old rows.
+    # The nightly full audit and `ledger-pipeline verify` are what re-read them (below).
+    incremental = chain_checks(project.sync("acme", asset_selection=LOGS))["raw/qbo_bills"]
+    assert incremental.passed and incremental.metadata["scope"].value.startswith("incremental")
+
+    audit = project.sync(
+        "acme", asset_selection=LOGS, run_config=op_config("raw__", full_audit=True), raise_on_error=False
+    )
+    bills = chain_checks(audit)["raw/qbo_bills"]
+    assert not bills.passed and bills.metadata["scope"].value == "full"
+    assert f"seq={oldest}" in " ".join(bills.metadata["problems"].value)
+    assert chain_checks(audit)["raw/qbo_vendors"].passed
+
+    monkeypatch.setenv("LEDGER_DUCKDB_PATH", str(project.db_path))
+    assert cli.main(["verify", "--tenant", "acme"]) == 1
+    assert f"seq={oldest}" in capsys.readouterr().err
+
+
+def test_verify_after_a_vouched_row_checks_only_later_rows_and_the_link_to_it(project):
+    project.add_tenant("acme")
+    project.sync("acme", asset_selection=[BILLS])
+    seqs = bill_seqs(project)
+    chain_key = ("acme", "qbo", "Bill")
+    conn = project.connect()
+    try:
+        edit_bill_payload(conn, seqs[0])  # before the vouched row: out of scope
+        vouched_hash = conn.execute("select row_hash from raw.entity_log where seq = ?", [seqs[4]]).fetchall()[0][0]
+        report = verify(conn, "acme", rail="qbo", entity_type="Bill", after={chain_key: (seqs[4], vouched_hash)})
+        assert report.ok and report.rows == len(seqs) - 5
+        wrong = verify(conn, "acme", rail="qbo", entity_type="Bill", after={chain_key: (seqs[4], "0" * 64)})
+        assert [str(p) for p in wrong.problems] == [
+            f"tenant acme, qbo Bill: first bad row seq={seqs[5]} (entity {wrong.problems[0].entity_id}): prev_hash "
+            f"does not match the row before it, seq={seqs[4]} (a row was deleted, inserted or reordered)"
+        ]
+        assert not verify(conn, "acme").ok, "the full verify still sees the old edit"
+    finally:
+        conn.close()
