@@ -21,7 +21,7 @@ from bench.children import REPO
 from bench.stopwatch import Stopwatch
 from bench.workload import CHANGE_STEP, Paths, Workload
 from ledger_pipeline.definitions import build_definitions
-from ledger_pipeline.defs.models.assets import MODEL_ASSETS
+from ledger_pipeline.defs.models.assets import MIRROR_ASSETS
 from ledger_pipeline.defs.partitions import TENANTS
 from ledger_pipeline.defs.resources import LedgerDuckDB, QboResource, TenantRegistryResource
 from ledger_pipeline.lib.tenants import QboConnection, Tenant, TenantRegistry
@@ -88,12 +88,11 @@ def deepen_directly(workload: Workload, paths: Paths, sandbox_url: str, steps: i
 
 def full_rebuild_config() -> dict:
     """Run config giving `full_rebuild: true` to every mirror op (as the launchpad would)."""
-    mirrors = [a for a in MODEL_ASSETS if a.key.path[0] == "mirror"]
-    return {"ops": {a.op.name: {"config": {"full_rebuild": True}} for a in mirrors}}
+    return {"ops": {a.op.name: {"config": {"full_rebuild": True}} for a in MIRROR_ASSETS}}
 
 
 def mirror_keys() -> list[dg.AssetKey]:
-    return [a.key for a in MODEL_ASSETS if a.key.path[0] == "mirror"]
+    return [a.key for a in MIRROR_ASSETS]
 
 
 @dataclass

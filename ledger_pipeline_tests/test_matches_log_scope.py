@@ -140,7 +140,7 @@ def test_nightly_audit_is_one_run_over_every_tenant_with_full_checks():
 
     assert request.tags["dagster/asset_partition_range_start"] == "acme"
     assert request.tags["dagster/asset_partition_range_end"] == "initech"
-    mirror_ops = {a.op.name for a in model_assets.MODEL_ASSETS if a.key.path[0] == "mirror"}
+    mirror_ops = {a.op.name for a in model_assets.MIRROR_ASSETS}
     assert len(mirror_ops) == 7
     assert {name for name, op in request.run_config["ops"].items() if op["config"].get("full_check")} == mirror_ops
     log_ops = {a.op.name for a in LOG_ASSETS}

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from ledger_pipeline.defs.jobs import SYNC_JOB
-from ledger_pipeline.defs.models.assets import MODEL_ASSETS
+from ledger_pipeline.defs.models.assets import MIRROR_ASSETS
 from ledger_pipeline.defs.partitions import TENANTS
 from ledger_pipeline.defs.qbo.assets import LOG_ASSETS
 
@@ -24,9 +24,7 @@ def audit_run_config() -> dict:
     """Run config of the nightly audit: every log op re-verifies its whole chains and every recorded head
     (full_audit), every mirror op compares all of its rows with the model (full_check)."""
     log_ops = {asset.op.name: {"config": {"full_audit": True}} for asset in LOG_ASSETS}
-    mirror_ops = {
-        asset.op.name: {"config": {"full_check": True}} for asset in MODEL_ASSETS if asset.key.path[0] == "mirror"
-    }
+    mirror_ops = {asset.op.name: {"config": {"full_check": True}} for asset in MIRROR_ASSETS}
     return {"ops": log_ops | mirror_ops}
 
 

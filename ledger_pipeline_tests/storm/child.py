@@ -21,7 +21,7 @@ from typing import Any
 
 import dagster as dg
 
-from ledger_pipeline.defs.models.assets import MODEL_ASSETS, MODELS
+from ledger_pipeline.defs.models.assets import MIRROR_ASSETS, MODELS
 from ledger_pipeline.defs.qbo.assets import LOG_ASSETS
 from ledger_pipeline.defs.resources import LedgerDuckDB, QboResource, TenantRegistryResource
 from ledger_pipeline.definitions import build_definitions
@@ -36,7 +36,7 @@ SYNCED_KEYS = {a.key for a in LOG_ASSETS} | {
 }
 # Only the checks the log and mirror steps evaluate themselves (chain_intact, rows_valid, matches_log); the
 # separate check steps (rail counts, control totals, SQL assertions) ask the rail again and are not under test.
-IN_STEP_CHECKS = {key for a in [*LOG_ASSETS, *MODEL_ASSETS] if a.key in SYNCED_KEYS for key in a.check_keys}
+IN_STEP_CHECKS = {key for a in [*LOG_ASSETS, *MIRROR_ASSETS] for key in a.check_keys}
 
 
 @dataclass(frozen=True)

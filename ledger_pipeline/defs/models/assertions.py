@@ -1,8 +1,12 @@
 """Each `dbt_like_sql/<schema>/assert_<table>__<name>.sql` becomes asset check `<name>` on `<schema>/<table>`.
 
-The query returns the rows that break the invariant; the check fails when the
+The query returns the rows that break the invariant; a check fails when the
 run's tenants have any, with their count and the first few rows as metadata.
+All of them run in one step (one ledger open, one Dagster step per run rather
+than one per assertion); the UI can still run any subset.
 """
+
+from collections.abc import Iterator
 
 import dagster as dg
 
@@ -12,32 +16,44 @@ from ledger_pipeline.lib.reconcile import assertion_violations
 from ledger_pipeline.lib.sql_models import SqlAssertion, load_assertions
 
 
-def build_assertion_check(assertion: SqlAssertion) -> dg.AssetChecksDefinition:
+def _spec(assertion: SqlAssertion) -> dg.AssetCheckSpec:
     target = dg.AssetKey([assertion.schema, assertion.table])
-    others = [dg.AssetKey(list(dep)) for dep in assertion.depends_on if dep != (assertion.schema, assertion.table)]
-
-    @dg.asset_check(
+    return dg.AssetCheckSpec(
+        assertion.name,
         asset=target,
-        name=assertion.name,
         description=f"{assertion.description} (dbt_like_sql/{assertion.schema}/{assertion.path.name})",
-        additional_deps=others,
+        additional_deps=[dg.AssetKey(list(dep)) for dep in assertion.depends_on if list(dep) != target.path],
+    )
+
+
+def build_assertion_checks(assertions: list[SqlAssertion]) -> dg.AssetChecksDefinition:
+    by_key = {_spec(a).key: a for a in assertions}
+
+    @dg.multi_asset_check(
+        specs=[_spec(a) for a in assertions],
+        name="sql_assertions",
+        can_subset=True,
         pool=DUCKDB_POOL,
     )
-    def _assertion(
+    def _assertions(
         context: dg.AssetCheckExecutionContext, warehouse: LedgerDuckDB, tenants: TenantRegistryResource
-    ) -> dg.AssetCheckResult:
-        found: dict[str, dict] = {}
+    ) -> Iterator[dg.AssetCheckResult]:
+        tenant_ids = tenants_in_run(context, list(tenants.registry().load()))
         with warehouse.ledger() as conn:
-            for tenant_id in tenants_in_run(context, list(tenants.registry().load())):
-                count, sample = assertion_violations(conn, assertion.body, tenant_id)
-                found[tenant_id] = {"violations": count, "sample": sample}
-        total = sum(v["violations"] for v in found.values())
-        return dg.AssetCheckResult(
-            passed=total == 0,
-            metadata={"violations": dg.MetadataValue.int(total), "tenants": dg.MetadataValue.json(found)},
-        )
+            for key in sorted(context.selected_asset_check_keys, key=str):
+                found: dict[str, dict] = {}
+                for tenant_id in tenant_ids:
+                    count, sample = assertion_violations(conn, by_key[key].body, tenant_id)
+                    found[tenant_id] = {"violations": count, "sample": sample}
+                total = sum(v["violations"] for v in found.values())
+                yield dg.AssetCheckResult(
+                    asset_key=key.asset_key,
+                    check_name=key.name,
+                    passed=total == 0,
+                    metadata={"violations": dg.MetadataValue.int(total), "tenants": dg.MetadataValue.json(found)},
+                )
 
-    return _assertion
+    return _assertions
 
 
-ASSERTION_CHECKS = [build_assertion_check(a) for a in load_assertions()]
+ASSERTION_CHECKS = [build_assertion_checks(load_assertions())]

@@ -7,6 +7,7 @@ contract and checked against the log in the same step. Marts replace the
 tenant's rows.
 """
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -45,15 +46,12 @@ def _description(model: SqlModel) -> str:
     return f"{text}\n\nBuilt by `dbt_like_sql/{model.schema}/{model.path.name}` ({model.materialized})."
 
 
-def _asset_kwargs(model: SqlModel) -> dict:
-    key = dg.AssetKey([model.schema, model.table])
+def _spec_kwargs(model: SqlModel) -> dict:
+    """What the UI shows of a model's asset: key, upstream tables, group, column schema, description."""
     schema = dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in COLUMNS[model.name]])
     return dict(
-        key=key,
+        key=dg.AssetKey([model.schema, model.table]),
         deps=[dg.AssetKey(list(dep)) for dep in model.depends_on],
-        partitions_def=TENANTS,
-        backfill_policy=SINGLE_RUN_BACKFILL,
-        pool=DUCKDB_POOL,
         group_name=model.schema,
         kinds={"duckdb", "sql"},
         description=_description(model),
@@ -61,26 +59,53 @@ def _asset_kwargs(model: SqlModel) -> dict:
     )
 
 
+def _asset_kwargs(model: SqlModel) -> dict:
+    return _spec_kwargs(model) | dict(
+        partitions_def=TENANTS, backfill_policy=SINGLE_RUN_BACKFILL, pool=DUCKDB_POOL
+    )
+
+
 def _failure(model: SqlModel, exc: WarehouseError) -> dg.Failure:
     return dg.Failure(description=f"{model.name}: {exc}")
 
 
-def build_view_asset(model: SqlModel) -> dg.AssetsDefinition:
-    @dg.asset(**_asset_kwargs(model))
-    def _view_asset(context: dg.AssetExecutionContext, warehouse: LedgerDuckDB) -> dg.MaterializeResult:
+def build_view_assets(models: list[SqlModel], name: str) -> dg.AssetsDefinition:
+    """View models in one step: each is recreated whenever a writer opens the ledger, so materialising one
+    only reports its rows per tenant, and one step for several spares Dagster a step per view per run."""
+    by_key = {dg.AssetKey([m.schema, m.table]): m for m in models}
+
+    @dg.multi_asset(
+        specs=[dg.AssetSpec(**_spec_kwargs(m)) for m in models],
+        name=name,
+        partitions_def=TENANTS,
+        backfill_policy=SINGLE_RUN_BACKFILL,
+        pool=DUCKDB_POOL,
+        can_subset=True,
+    )
+    def _views(context: dg.AssetExecutionContext, warehouse: LedgerDuckDB) -> Iterator[dg.MaterializeResult]:
+        tenant_ids = run_tenant_ids(context)
+        rows: dict[dg.AssetKey, dict[str, int]] = {}
+        model = models[0]
         try:
             with warehouse.ledger() as conn:
-                rows = {
-                    t: conn.execute(f"select count(*) from {model.name} where tenant_id = ?", [t]).fetchall()[0][0]
-                    for t in run_tenant_ids(context)
-                }
+                for key, model in by_key.items():
+                    if key in context.selected_asset_keys:
+                        rows[key] = {
+                            t: conn.execute(f"select count(*) from {model.name} where tenant_id = ?", [t]).fetchall()[0][0]
+                            for t in tenant_ids
+                        }
         except WarehouseError as exc:
             raise _failure(model, exc) from exc
-        return dg.MaterializeResult(
-            metadata={"dagster/row_count": dg.MetadataValue.int(sum(rows.values())), "rows": dg.MetadataValue.json(rows)}
-        )
+        for key, per_tenant in rows.items():
+            yield dg.MaterializeResult(
+                asset_key=key,
+                metadata={
+                    "dagster/row_count": dg.MetadataValue.int(sum(per_tenant.values())),
+                    "rows": dg.MetadataValue.json(per_tenant),
+                },
+            )
 
-    return _view_asset
+    return _views
 
 
 def build_mirror_asset(model: SqlModel) -> dg.AssetsDefinition:
@@ -105,11 +130,12 @@ def build_mirror_asset(model: SqlModel) -> dg.AssetsDefinition:
                         validate=lambda frame: row_failures(contract, frame),
                         run_id=context.run.run_id, now=datetime.now(UTC), full=config.full_rebuild,
                     )  # fmt: skip
-                    context.log.info(
-                        f"{model.name} tenant {tenant_id}: {s.entities_refreshed} entities refreshed, "
-                        f"{s.rows_written} rows written, {s.rows_quarantined} quarantined"
-                    )
                     stats.append(s)
+                context.log.info("\n".join(  # one event per step: every event is a write to Dagster's event log
+                    f"{model.name} tenant {s.tenant_id}: {s.entities_refreshed} entities refreshed, "
+                    f"{s.rows_written} rows written, {s.rows_quarantined} quarantined"
+                    for s in stats
+                ))  # fmt: skip
                 full_check = config.full_check or config.full_rebuild
                 scopes = [CheckScope.after_refresh(s, full_check=full_check) for s in stats]
                 checks = mirror_check_results(conn, model, source, scopes)
@@ -145,10 +171,12 @@ def build_tenant_table_asset(model: SqlModel) -> dg.AssetsDefinition:
     return _tenant_table_asset
 
 
-BUILDERS = {
-    "view": build_view_asset,
-    "history": build_view_asset,
-    "mirror": build_mirror_asset,
-    "tenant_table": build_tenant_table_asset,
-}
-MODEL_ASSETS = [BUILDERS[m.materialized](m) for m in MODELS]
+# A step per typed log view: a blocking chain_intact check on one entity's log then holds back that entity's
+# mirror only. The history views feed no other asset, so they share one step.
+VIEW_ASSETS = [
+    *(build_view_assets([m], f"{m.schema}__{m.table}") for m in MODELS if m.materialized == "view"),
+    build_view_assets([m for m in MODELS if m.materialized == "history"], "history_views"),
+]
+MIRROR_ASSETS = [build_mirror_asset(m) for m in MODELS if m.materialized == "mirror"]
+TABLE_ASSETS = [build_tenant_table_asset(m) for m in MODELS if m.materialized == "tenant_table"]
+MODEL_ASSETS = [*VIEW_ASSETS, *MIRROR_ASSETS, *TABLE_ASSETS]

@@ -175,12 +175,13 @@ def build_log_asset(entity: QboEntity) -> dg.AssetsDefinition:
                             run_id=context.run.run_id, observed_at=datetime.now(UTC),
                             sweep=config.sweep, batch_size=config.batch_size,
                         )  # fmt: skip
-                    context.log.info(
-                        f"tenant {tenant_id} {entity.name}: {result.stats.seen} seen, {result.stats.appended} "
-                        f"appended ({result.stats.created} created, {result.stats.updated} updated, "
-                        f"{result.stats.deleted} deleted)"
-                    )
                     results.append(result)
+                # One event per step, not per tenant: every event is a write to Dagster's event log.
+                context.log.info("\n".join(
+                    f"tenant {r.tenant_id} {entity.name}: {r.stats.seen} seen, {r.stats.appended} appended "
+                    f"({r.stats.created} created, {r.stats.updated} updated, {r.stats.deleted} deleted)"
+                    for r in results
+                ))  # fmt: skip
                 chain, verified = _chain_check(
                     context, conn, key, entity, list(context.partition_keys), full_audit=config.full_audit
                 )

@@ -4,7 +4,7 @@ Standalone checks on the mirror assets: they run after the mirror in every
 sync run (or alone from the UI) and ask the rail, per tenant of the run.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 
 import dagster as dg
@@ -13,7 +13,7 @@ import duckdb
 from ledger_pipeline.defs.partitions import DUCKDB_POOL, tenants_in_run
 from ledger_pipeline.defs.resources import LedgerDuckDB, QboResource, TenantRegistryResource
 from ledger_pipeline.lib.reconcile import compare_amounts, open_balances, published_ids
-from ledger_pipeline.lib.sql_models import load_models
+from ledger_pipeline.lib.sql_models import SqlModel, load_models
 from ledger_pipeline.rails.qbo.client import QboClient
 from ledger_pipeline.rails.qbo.entities import ENTITIES, QboEntity
 from ledger_pipeline.rails.qbo.errors import QboError
@@ -37,35 +37,59 @@ def _count_until_stable(client: QboClient, entity: str, published: int) -> tuple
     return count, rereads
 
 
-def build_rail_count_check(entity: QboEntity) -> dg.AssetChecksDefinition:
-    model = next(m for m in load_models() if m.name == f"mirror.qbo_{entity.table}")
+def build_rail_count_checks(entities: list[QboEntity]) -> dg.AssetChecksDefinition:
+    """One step for every entity's count check: one ledger open and one QBO client per tenant, not per entity."""
+    models = {m.name: m for m in load_models()}
+    specs = {
+        dg.AssetCheckKey(dg.AssetKey(["mirror", f"qbo_{e.table}"]), "rail_count_matches"): e for e in entities
+    }
 
-    @dg.asset_check(
-        asset=dg.AssetKey(["mirror", f"qbo_{entity.table}"]),
-        name="rail_count_matches",
-        description=f"QBO's own COUNT(*) of {entity.name} (inactive included) equals mirror plus quarantine rows; "
-        "a count that moves while checking is re-read; on a mismatch the first differing ids are listed.",
+    @dg.multi_asset_check(
+        specs=[
+            dg.AssetCheckSpec(
+                "rail_count_matches",
+                asset=key.asset_key,
+                description=f"QBO's own COUNT(*) of {entity.name} (inactive included) equals mirror plus quarantine "
+                "rows; a count that moves while checking is re-read; on a mismatch the first differing ids are listed.",
+            )
+            for key, entity in specs.items()
+        ],
+        name="rail_counts_match",
+        can_subset=True,
         pool=DUCKDB_POOL,
     )
-    def _rail_count(
+    def _rail_counts(
         context: dg.AssetCheckExecutionContext,
         warehouse: LedgerDuckDB,
         qbo: QboResource,
         tenants: TenantRegistryResource,
-    ) -> dg.AssetCheckResult:
+    ) -> Iterator[dg.AssetCheckResult]:
+        selected = [key for key in specs if key in context.selected_asset_check_keys]
+
         def one_tenant(conn: duckdb.DuckDBPyConnection, client: QboClient, tenant_id: str) -> dict:
-            ids = published_ids(conn, model, tenant_id)
-            rail, rereads = _count_until_stable(client, entity.name, len(ids))
-            result = {"rail_count": rail, "mirror_and_quarantine": len(ids), "rereads": rereads, "ok": rail == len(ids)}
-            if rail != len(ids):
-                on_rail = client.ids(entity.name)
-                result["missing_from_mirror"] = sorted(on_rail - ids, key=_id_order)[:SAMPLE]
-                result["not_on_rail"] = sorted(ids - on_rail, key=_id_order)[:SAMPLE]
-            return result
+            return {
+                key: _count_matches(conn, client, models[f"mirror.qbo_{specs[key].table}"], specs[key], tenant_id)
+                for key in selected
+            }
 
-        return _per_tenant(context, warehouse, qbo, tenants, "rail_count_matches", one_tenant)
+        per_tenant = _per_tenant(context, warehouse, qbo, tenants, "rail_count_matches", one_tenant)
+        for key in selected:
+            yield _result(key, {tenant_id: results[key] for tenant_id, results in per_tenant.items()})
 
-    return _rail_count
+    return _rail_counts
+
+
+def _count_matches(
+    conn: duckdb.DuckDBPyConnection, client: QboClient, model: SqlModel, entity: QboEntity, tenant_id: str
+) -> dict:
+    ids = published_ids(conn, model, tenant_id)
+    rail, rereads = _count_until_stable(client, entity.name, len(ids))
+    result = {"rail_count": rail, "mirror_and_quarantine": len(ids), "rereads": rereads, "ok": rail == len(ids)}
+    if rail != len(ids):
+        on_rail = client.ids(entity.name)
+        result["missing_from_mirror"] = sorted(on_rail - ids, key=_id_order)[:SAMPLE]
+        result["not_on_rail"] = sorted(ids - on_rail, key=_id_order)[:SAMPLE]
+    return result
 
 
 def build_control_total_check(table: str, party_column: str, report_name: str) -> dg.AssetChecksDefinition:
@@ -100,7 +124,7 @@ def build_control_total_check(table: str, party_column: str, report_name: str) -
                 ],
             }
 
-        return _per_tenant(context, warehouse, qbo, tenants, report_name, one_tenant)
+        return _result(None, _per_tenant(context, warehouse, qbo, tenants, report_name, one_tenant))
 
     return _control_total
 
@@ -112,9 +136,9 @@ def _per_tenant(
     tenants: TenantRegistryResource,
     what: str,
     one_tenant: Callable[[duckdb.DuckDBPyConnection, QboClient, str], dict],
-) -> dg.AssetCheckResult:
-    """Run a comparison for every tenant of the run; pass when each says ok. A rail fault fails the check
-    naming the tenant and the cause, like a sync would."""
+) -> dict[str, dict]:
+    """Run a comparison for every tenant of the run, through one ledger connection and one client per tenant.
+    A rail fault fails the step naming the tenant and the cause, like a sync would."""
     registry = tenants.registry()
     per_tenant: dict[str, dict] = {}
     with warehouse.ledger() as conn:
@@ -124,8 +148,15 @@ def _per_tenant(
                     per_tenant[tenant_id] = one_tenant(conn, client, tenant_id)
             except QboError as exc:
                 raise dg.Failure(description=f"tenant {tenant_id}, rail qbo, reconciliation {what}: {exc}") from exc
+    return per_tenant
+
+
+def _result(key: dg.AssetCheckKey | None, per_tenant: dict[str, dict]) -> dg.AssetCheckResult:
+    """Passes when every tenant's comparison says ok; `key` names the check when a step evaluates several."""
     bad = [t for t, result in per_tenant.items() if not result["ok"]]
+    target = {} if key is None else {"asset_key": key.asset_key, "check_name": key.name}
     return dg.AssetCheckResult(
+        **target,
         passed=not bad,
         metadata={"tenants": dg.MetadataValue.json(per_tenant), "mismatched_tenants": dg.MetadataValue.int(len(bad))},
     )
@@ -135,4 +166,4 @@ def _id_order(value: str) -> tuple[int, str]:
     return (len(value), value)
 
 
-RAIL_CHECKS = [build_rail_count_check(e) for e in ENTITIES] + [build_control_total_check(*c) for c in CONTROL_TOTALS]
+RAIL_CHECKS = [build_rail_count_checks(list(ENTITIES)), *(build_control_total_check(*c) for c in CONTROL_TOTALS)]
