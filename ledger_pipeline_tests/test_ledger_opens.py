@@ -80,3 +80,16 @@ def test_a_reader_in_the_writers_own_process_is_refused_while_the_writer_is_open
         writer.close()
     reader = warehouse.connect(path, read_only=True)  # fine once the writer let go
     reader.close()
+
+
+def test_duckdb_memory_is_capped_by_the_setting_and_a_bad_setting_is_named(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("LEDGER_DUCKDB_MEMORY_LIMIT", "300MB")
+    path = tmp_path / "ledger.duckdb"
+    with LedgerDuckDB(database=str(path)).ledger() as conn:
+        assert conn.execute("select current_setting('memory_limit')").fetchall() == [("286.1 MiB",)]
+    with LedgerDuckDB(database=str(path)).ledger(read_only=True) as conn:
+        assert conn.execute("select current_setting('memory_limit')").fetchall() == [("286.1 MiB",)]
+
+    monkeypatch.setenv("LEDGER_DUCKDB_MEMORY_LIMIT", "lots")
+    with pytest.raises(ValueError, match="LEDGER_DUCKDB_MEMORY_LIMIT='lots'"):
+        warehouse.connect(tmp_path / "other.duckdb")

@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from ledger_pipeline.lib import warehouse
+from ledger_pipeline.lib import mirrors, warehouse
 from ledger_pipeline.lib.entity_log import LogWriter, Observation
 from ledger_pipeline.lib.mirrors import RefreshStats, refresh_mirror
 from ledger_pipeline.lib.sql_models import SqlModel, load_models, log_source
@@ -193,3 +193,24 @@ def test_incremental_equals_rebuild_after_random_changes_in_every_mirror(ledger)
         for entity in ENTITIES:
             assert refresh(conn, mirror_model(entity), tenant_id).since == -1
     assert snapshot(conn) == incremental
+
+
+def test_a_whole_tenant_refresh_in_batches_equals_one_in_a_single_pass(ledger, monkeypatch):
+    conn = ledger
+    rng = random.Random(7)
+    for entity in ENTITIES:  # an invalid amount among the batches too
+        change_at_random(conn, rng, TENANTS[0], entity)
+    for entity in ENTITIES:
+        refresh(conn, mirror_model(entity), TENANTS[0], full=True)
+    single_pass = snapshot(conn)
+
+    monkeypatch.setattr(mirrors, "BATCH_ENTITIES", 7)
+    recomputed: list[str] = []
+    fetch = mirrors.fetch_polars
+    monkeypatch.setattr(mirrors, "fetch_polars", lambda c, sql, params: recomputed.append(sql) or fetch(c, sql, params))
+    for entity in ENTITIES:
+        stats = refresh(conn, mirror_model(entity), TENANTS[0], full=True)
+        assert stats.entities_refreshed > 7 and stats.full, entity.name
+
+    assert len(recomputed) > 2 * len(ENTITIES), "the whole-tenant refreshes did not run in batches"
+    assert snapshot(conn) == single_pass

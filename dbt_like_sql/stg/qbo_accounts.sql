@@ -7,30 +7,46 @@ with log as (
     select * from raw.qbo_accounts
 ),
 
+-- Each payload is parsed once, into `p`: a struct of the fields read below (every `payload ->> '$.X'`
+-- would parse the whole document again). Fields stay JSON values, so each keeps its JSON type and its
+-- text: `p.X ->> '$'` reads that small value exactly as `payload ->> '$.X'` read it (a missing or null
+-- field, or one under a parent that is not an object, is null; key case matters).
+parsed as (
+    select
+        *,
+        json_transform(payload, '{
+            "SyncToken": "JSON", "Name": "JSON", "FullyQualifiedName": "JSON", "AccountType": "JSON",
+            "AccountSubType": "JSON", "Classification": "JSON", "CurrentBalance": "JSON", "SubAccount": "JSON",
+            "CurrencyRef": {"value": "JSON"}, "Active": "JSON",
+            "MetaData": {"CreateTime": "JSON", "LastUpdatedTime": "JSON"}
+        }') as p
+    from log
+),
+
 final as (
     select
         tenant_id,
         entity_id as qbo_id,
         op,
-        try_cast(payload ->> '$.SyncToken' as integer) as sync_token,
-        payload ->> '$.Name' as name,
-        payload ->> '$.FullyQualifiedName' as fully_qualified_name,
-        payload ->> '$.AccountType' as account_type,
-        payload ->> '$.AccountSubType' as account_sub_type,
-        payload ->> '$.Classification' as classification,
-        case when json_type(payload, '$.CurrentBalance') in ('UBIGINT', 'BIGINT', 'DOUBLE')
-            and regexp_full_match(payload ->> '$.CurrentBalance', '-?[0-9]{1,16}([.][0-9]{1,2})?')
-            then cast(payload ->> '$.CurrentBalance' as decimal(18, 2)) end as current_balance,
-        coalesce(try_cast(payload ->> '$.SubAccount' as boolean), false) as is_sub_account,
-        payload ->> '$.CurrencyRef.value' as currency,
-        coalesce(try_cast(payload ->> '$.Active' as boolean), true) as is_active,
-        try_cast(payload ->> '$.MetaData.CreateTime' as timestamptz) as created_at,
-        try_cast(payload ->> '$.MetaData.LastUpdatedTime' as timestamptz) as updated_at,
+        try_cast(p.SyncToken ->> '$' as integer) as sync_token,
+        p.Name ->> '$' as name,
+        p.FullyQualifiedName ->> '$' as fully_qualified_name,
+        p.AccountType ->> '$' as account_type,
+        p.AccountSubType ->> '$' as account_sub_type,
+        p.Classification ->> '$' as classification,
+        case when json_type(p.CurrentBalance) in ('UBIGINT', 'BIGINT', 'DOUBLE')
+            and regexp_full_match(p.CurrentBalance::varchar, '-?[0-9]{1,16}([.][0-9]{1,2})?')
+            then cast(p.CurrentBalance::varchar as decimal(18, 2)) end as current_balance,
+        coalesce(try_cast(p.SubAccount ->> '$' as boolean), false) as is_sub_account,
+        p.CurrencyRef.value ->> '$' as currency,
+        coalesce(try_cast(p.Active ->> '$' as boolean), true) as is_active,
+        try_cast(p.MetaData.CreateTime ->> '$' as timestamptz) as created_at,
+        try_cast(p.MetaData.LastUpdatedTime ->> '$' as timestamptz) as updated_at,
         observed_at as last_synced_at,
         source as sync_source,
         seq as log_seq,
         payload_hash
-    from log
+    from parsed
 )
 
 select * from final

@@ -7,17 +7,41 @@ with log as (
     select * from raw.qbo_bill_payments
 ),
 
+-- Each payload is parsed once, into `p`: a struct of the fields read below (every `payload ->> '$.X'`
+-- would parse the whole document again). Fields stay JSON values, so each keeps its JSON type and its
+-- text: `p.X ->> '$'` reads that small value exactly as `payload ->> '$.X'` read it (a missing or null
+-- field, or one under a parent that is not an object, is null; key case matters).
+-- A line's LinkedTxn stays a list of JSON values: `json_exists` keeps a TxnId that is JSON null and skips a
+-- missing one, as the path '$.Line[*].LinkedTxn[*].TxnId' does.
+parsed as (
+    select
+        *,
+        json_transform(payload, '{
+            "SyncToken": "JSON", "DocNumber": "JSON", "TxnDate": "JSON",
+            "VendorRef": {"value": "JSON", "name": "JSON"}, "PayType": "JSON",
+            "CheckPayment": {"BankAccountRef": {"value": "JSON"}},
+            "TotalAmt": "JSON", "CurrencyRef": {"value": "JSON"}, "PrivateNote": "JSON",
+            "Line": [{"Amount": "JSON", "DetailType": "JSON", "LinkedTxn": "JSON[]"}],
+            "MetaData": {"CreateTime": "JSON", "LastUpdatedTime": "JSON"}
+        }') as p
+    from log
+),
+
 lines as (
     select
         *,
         [
-            case when json_type(line, '$.Amount') in ('UBIGINT', 'BIGINT', 'DOUBLE')
-                and regexp_full_match(line ->> '$.Amount', '-?[0-9]{1,16}([.][0-9]{1,2})?')
-                then cast(line ->> '$.Amount' as decimal(18, 2)) end
-            for line in json_extract(payload, '$.Line[*]')
-            if coalesce(line ->> '$.DetailType', '') <> 'SubTotalLineDetail'
-        ] as line_amounts
-    from log
+            case when json_type(line.Amount) in ('UBIGINT', 'BIGINT', 'DOUBLE')
+                and regexp_full_match(line.Amount::varchar, '-?[0-9]{1,16}([.][0-9]{1,2})?')
+                then cast(line.Amount::varchar as decimal(18, 2)) end
+            for line in coalesce(p.Line, [])
+            if coalesce(line.DetailType ->> '$', '') <> 'SubTotalLineDetail'
+        ] as line_amounts,
+        flatten([
+            [linked ->> '$.TxnId' for linked in coalesce(line.LinkedTxn, []) if json_exists(linked, '$.TxnId')]
+            for line in coalesce(p.Line, [])
+        ]) as linked_txn_ids
+    from parsed
 ),
 
 final as (
@@ -25,24 +49,24 @@ final as (
         tenant_id,
         entity_id as qbo_id,
         op,
-        try_cast(payload ->> '$.SyncToken' as integer) as sync_token,
-        payload ->> '$.DocNumber' as doc_number,
-        try_cast(payload ->> '$.TxnDate' as date) as txn_date,
-        payload ->> '$.VendorRef.value' as vendor_id,
-        payload ->> '$.VendorRef.name' as vendor_name,
-        payload ->> '$.PayType' as pay_type,
-        payload ->> '$.CheckPayment.BankAccountRef.value' as bank_account_id,
-        case when json_type(payload, '$.TotalAmt') in ('UBIGINT', 'BIGINT', 'DOUBLE')
-            and regexp_full_match(payload ->> '$.TotalAmt', '-?[0-9]{1,16}([.][0-9]{1,2})?')
-            then cast(payload ->> '$.TotalAmt' as decimal(18, 2)) end as total_amt,
-        payload ->> '$.CurrencyRef.value' as currency,
+        try_cast(p.SyncToken ->> '$' as integer) as sync_token,
+        p.DocNumber ->> '$' as doc_number,
+        try_cast(p.TxnDate ->> '$' as date) as txn_date,
+        p.VendorRef.value ->> '$' as vendor_id,
+        p.VendorRef.name ->> '$' as vendor_name,
+        p.PayType ->> '$' as pay_type,
+        p.CheckPayment.BankAccountRef.value ->> '$' as bank_account_id,
+        case when json_type(p.TotalAmt) in ('UBIGINT', 'BIGINT', 'DOUBLE')
+            and regexp_full_match(p.TotalAmt::varchar, '-?[0-9]{1,16}([.][0-9]{1,2})?')
+            then cast(p.TotalAmt::varchar as decimal(18, 2)) end as total_amt,
+        p.CurrencyRef.value ->> '$' as currency,
         case when list_count(line_amounts) = len(line_amounts)
             then cast(coalesce(list_sum(line_amounts), 0) as decimal(18, 2)) end as line_amount_total,
-        json_extract_string(payload, '$.Line[*].LinkedTxn[*].TxnId') as linked_bill_ids,
-        coalesce(payload ->> '$.PrivateNote', '') like '%Voided%' as is_voided,
-        payload ->> '$.PrivateNote' as private_note,
-        try_cast(payload ->> '$.MetaData.CreateTime' as timestamptz) as created_at,
-        try_cast(payload ->> '$.MetaData.LastUpdatedTime' as timestamptz) as updated_at,
+        linked_txn_ids as linked_bill_ids,
+        coalesce(p.PrivateNote ->> '$', '') like '%Voided%' as is_voided,
+        p.PrivateNote ->> '$' as private_note,
+        try_cast(p.MetaData.CreateTime ->> '$' as timestamptz) as created_at,
+        try_cast(p.MetaData.LastUpdatedTime ->> '$' as timestamptz) as updated_at,
         observed_at as last_synced_at,
         source as sync_source,
         seq as log_seq,

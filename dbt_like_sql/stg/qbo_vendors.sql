@@ -7,28 +7,44 @@ with log as (
     select * from raw.qbo_vendors
 ),
 
+-- Each payload is parsed once, into `p`: a struct of the fields read below (every `payload ->> '$.X'`
+-- would parse the whole document again). Fields stay JSON values, so each keeps its JSON type and its
+-- text: `p.X ->> '$'` reads that small value exactly as `payload ->> '$.X'` read it (a missing or null
+-- field, or one under a parent that is not an object, is null; key case matters).
+parsed as (
+    select
+        *,
+        json_transform(payload, '{
+            "SyncToken": "JSON", "DisplayName": "JSON", "CompanyName": "JSON",
+            "PrimaryEmailAddr": {"Address": "JSON"}, "Balance": "JSON", "Vendor1099": "JSON",
+            "CurrencyRef": {"value": "JSON"}, "Active": "JSON",
+            "MetaData": {"CreateTime": "JSON", "LastUpdatedTime": "JSON"}
+        }') as p
+    from log
+),
+
 final as (
     select
         tenant_id,
         entity_id as qbo_id,
         op,
-        try_cast(payload ->> '$.SyncToken' as integer) as sync_token,
-        payload ->> '$.DisplayName' as display_name,
-        payload ->> '$.CompanyName' as company_name,
-        payload ->> '$.PrimaryEmailAddr.Address' as email,
-        case when json_type(payload, '$.Balance') in ('UBIGINT', 'BIGINT', 'DOUBLE')
-            and regexp_full_match(payload ->> '$.Balance', '-?[0-9]{1,16}([.][0-9]{1,2})?')
-            then cast(payload ->> '$.Balance' as decimal(18, 2)) end as balance,
-        coalesce(try_cast(payload ->> '$.Vendor1099' as boolean), false) as is_1099,
-        payload ->> '$.CurrencyRef.value' as currency,
-        coalesce(try_cast(payload ->> '$.Active' as boolean), true) as is_active,
-        try_cast(payload ->> '$.MetaData.CreateTime' as timestamptz) as created_at,
-        try_cast(payload ->> '$.MetaData.LastUpdatedTime' as timestamptz) as updated_at,
+        try_cast(p.SyncToken ->> '$' as integer) as sync_token,
+        p.DisplayName ->> '$' as display_name,
+        p.CompanyName ->> '$' as company_name,
+        p.PrimaryEmailAddr.Address ->> '$' as email,
+        case when json_type(p.Balance) in ('UBIGINT', 'BIGINT', 'DOUBLE')
+            and regexp_full_match(p.Balance::varchar, '-?[0-9]{1,16}([.][0-9]{1,2})?')
+            then cast(p.Balance::varchar as decimal(18, 2)) end as balance,
+        coalesce(try_cast(p.Vendor1099 ->> '$' as boolean), false) as is_1099,
+        p.CurrencyRef.value ->> '$' as currency,
+        coalesce(try_cast(p.Active ->> '$' as boolean), true) as is_active,
+        try_cast(p.MetaData.CreateTime ->> '$' as timestamptz) as created_at,
+        try_cast(p.MetaData.LastUpdatedTime ->> '$' as timestamptz) as updated_at,
         observed_at as last_synced_at,
         source as sync_source,
         seq as log_seq,
         payload_hash
-    from log
+    from parsed
 )
 
 select * from final

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import duckdb
 
+from ledger_pipeline.lib import settings
+
 
 @dataclass
 class _Host:
@@ -91,7 +93,8 @@ def _host_for(key: str) -> _Host:
                 host.instance.close()
         host = _hosts.get(key)
         if host is None:
-            host = _Host(pid, duckdb.connect(":memory:", config={"temp_directory": f"{key}.tmp"}))
+            config = {"temp_directory": f"{key}.tmp", "memory_limit": settings.duckdb_memory_limit()}
+            host = _Host(pid, duckdb.connect(":memory:", config=config))
             _hosts[key] = host
         if host.attached:  # the writer lock makes this unreachable; refuse rather than share a writer's file
             raise RuntimeError(f"{key} is already attached for writing in this process")

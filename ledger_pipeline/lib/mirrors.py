@@ -57,6 +57,11 @@ def ensure_table(conn: duckdb.DuckDBPyConnection, model: SqlModel) -> None:
     conn.execute(f"create table if not exists {model.name} as select * from ({model.body}) where false")
 
 
+# Entities typed, validated and inserted at a time when a refresh covers a whole tenant: bounds the memory of a
+# first sync or a rebuild of a large company (one polars frame per batch, not per tenant).
+BATCH_ENTITIES = 100_000
+
+
 @dataclass(frozen=True)
 class _Changes:
     """What a refresh has to recompute: the entities whose log grew after `since`, up to `watermark`."""
@@ -64,12 +69,22 @@ class _Changes:
     watermark: int
     count: int
     ids: list[str] | None  # None: every entity of the tenant (first refresh or full rebuild)
+    batches: tuple[list[str], ...] = ()  # every entity in id batches, when `ids` is None and the tenant is large
 
     def restriction(self, column: str) -> tuple[str, list[object]]:
-        """SQL condition and parameters keeping the changed entities: one constant list the planner pushes down."""
-        if self.ids is None:
-            return "", []
-        return f" and list_contains(?::varchar[], {column})", [self.ids]
+        """SQL condition and parameters keeping the changed entities."""
+        return _restriction(self.ids, column)
+
+    def recompute_scopes(self) -> list[list[str] | None]:
+        """The id lists to recompute one after the other (None: the whole tenant at once)."""
+        return list(self.batches) if self.batches else [self.ids]
+
+
+def _restriction(ids: list[str] | None, column: str) -> tuple[str, list[object]]:
+    """SQL condition and parameters keeping these entities: one constant list the planner pushes down."""
+    if ids is None:
+        return "", []
+    return f" and list_contains(?::varchar[], {column})", [ids]
 
 
 def refresh_mirror(
@@ -116,7 +131,13 @@ def _changes_since(conn: duckdb.DuckDBPyConnection, source: str, tenant_id: str,
         top, count = fetch_one(
             conn, f"select max(seq), count(distinct entity_id) from {source} where tenant_id = ?", [tenant_id]
         )
-        return _Changes(watermark=0 if top is None else top, count=count, ids=None)
+        batches: tuple[list[str], ...] = ()
+        if count > BATCH_ENTITIES:
+            (every,) = fetch_one(
+                conn, f"select list(distinct entity_id order by entity_id) from {source} where tenant_id = ?", [tenant_id]
+            )
+            batches = tuple(every[i : i + BATCH_ENTITIES] for i in range(0, len(every), BATCH_ENTITIES))
+        return _Changes(watermark=0 if top is None else top, count=count, ids=None, batches=batches)
     top, ids = fetch_one(
         conn,
         f"select max(seq), list(distinct entity_id) from {source} where tenant_id = ? and seq > ?",
@@ -147,21 +168,24 @@ def _recompute(
         f"delete from quarantine.mirror_rows where model = ? and tenant_id = ?{on_quarantine}",
         [model.name, tenant_id, *ids],
     )
-    on_model, ids = changes.restriction(f"m.{key}")
-    candidates = fetch_polars(
-        conn,
-        f"select * from ({model.body}) m where m.tenant_id = ? and m.log_seq <= ?{on_model}",
-        [tenant_id, changes.watermark, *ids],
-    )
-    failures = validate(candidates) if candidates.height else {}
-    good = candidates.filter(~pl.Series(range(candidates.height)).is_in(list(failures)))
-    if good.height:
-        conn.register("_lp_good", good.to_arrow())
-        conn.execute(f"insert into {model.name} by name select * from _lp_good")
-        conn.unregister("_lp_good")
-    if failures:
-        _quarantine(conn, model, candidates, failures, key, tenant_id, run_id, now)
-    return good.height, len(failures)
+    written = quarantined = 0
+    for scope in changes.recompute_scopes():
+        on_model, ids = _restriction(scope, f"m.{key}")
+        candidates = fetch_polars(
+            conn,
+            f"select * from ({model.body}) m where m.tenant_id = ? and m.log_seq <= ?{on_model}",
+            [tenant_id, changes.watermark, *ids],
+        )
+        failures = validate(candidates) if candidates.height else {}
+        good = candidates.filter(~pl.Series(range(candidates.height)).is_in(list(failures)))
+        if good.height:
+            conn.register("_lp_good", good.to_arrow())
+            conn.execute(f"insert into {model.name} by name select * from _lp_good")
+            conn.unregister("_lp_good")
+        if failures:
+            _quarantine(conn, model, candidates, failures, key, tenant_id, run_id, now)
+        written, quarantined = written + good.height, quarantined + len(failures)
+    return written, quarantined
 
 
 def _quarantine(

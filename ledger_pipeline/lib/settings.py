@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 
@@ -19,3 +20,15 @@ def state_dir() -> Path:
 def tenants_path() -> Path:
     """The tenant registry file: LEDGER_TENANTS_PATH, default data/tenants.json."""
     return Path(os.environ.get("LEDGER_TENANTS_PATH") or "data/tenants.json")
+
+
+_MEMORY = re.compile(r"[0-9]+(\.[0-9]+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
+
+
+def duckdb_memory_limit() -> str:
+    """DuckDB's buffer pool cap for the ledger (it spills to `<file>.tmp` beyond it): LEDGER_DUCKDB_MEMORY_LIMIT,
+    default 512MB, so a process's memory stays flat however large the ledger grows."""
+    value = os.environ.get("LEDGER_DUCKDB_MEMORY_LIMIT") or "512MB"
+    if not _MEMORY.fullmatch(value.strip()):
+        raise ValueError(f"LEDGER_DUCKDB_MEMORY_LIMIT={value!r} is not a size such as 512MB or 2GB")
+    return value.strip()

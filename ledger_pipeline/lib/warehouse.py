@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from ledger_pipeline.lib import duckdb_host
+from ledger_pipeline.lib import duckdb_host, settings
 from ledger_pipeline.lib.writer_lock import LedgerConnection, WriterLock, WriterLockTimeout
 
 SCHEMA_VERSION = "2"  # 2: unique index on raw.entity_log(seq)
@@ -141,7 +141,7 @@ def _open(db_path: Path, read_only: bool, deadline: float) -> tuple[duckdb.DuckD
             if read_only:
                 if duckdb_host.is_attached(db_path):  # as DuckDB itself refused it when writers had an instance each
                     raise WarehouseError(f"this process has {db_path} open for writing; read through that connection")
-                conn = duckdb.connect(str(db_path), read_only=True)
+                conn = duckdb.connect(str(db_path), read_only=True, config={"memory_limit": settings.duckdb_memory_limit()})
                 return conn, conn.close
             return duckdb_host.attach(db_path)
         except duckdb.IOException as exc:
