@@ -59,7 +59,7 @@ def ensure_table(conn: duckdb.DuckDBPyConnection, model: SqlModel) -> None:
 
 # Entities typed, validated and inserted at a time when a refresh covers a whole tenant: bounds the memory of a
 # first sync or a rebuild of a large company (one polars frame per batch, not per tenant).
-BATCH_ENTITIES = 100_000
+BATCH_ENTITIES = 25_000
 
 
 @dataclass(frozen=True)
