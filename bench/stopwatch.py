@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import inspect
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -51,16 +52,33 @@ class Stopwatch:
 
         @functools.wraps(invoke)
         def wrapper(fn: Callable[..., Any], context: Any, *args: Any, **kwargs: Any) -> Any:
+            op = _op_name(context)
+            self.calls["asset_code"] += 1
             started = time.perf_counter()
             try:
-                return invoke(fn, context, *args, **kwargs)
+                result = invoke(fn, context, *args, **kwargs)
             finally:
-                spent = time.perf_counter() - started
-                self.seconds["asset_code"] += spent
-                self.calls["asset_code"] += 1
-                self.per_op[_op_name(context)] += spent
+                self._spent(op, time.perf_counter() - started)
+            # A body that yields its results (multi-assets, multi-checks) runs while Dagster iterates it.
+            return self._timed_iteration(op, result) if inspect.isgenerator(result) else result
 
         return wrapper
+
+    def _timed_iteration(self, op: str, results: Iterator[Any]) -> Iterator[Any]:
+        """The generator's own time between Dagster's `next` calls, not Dagster's handling of what it yields."""
+        while True:
+            started = time.perf_counter()
+            try:
+                item = next(results)
+            except StopIteration as done:
+                self._spent(op, time.perf_counter() - started)
+                return done.value
+            self._spent(op, time.perf_counter() - started)
+            yield item
+
+    def _spent(self, op: str, seconds: float) -> None:
+        self.seconds["asset_code"] += seconds
+        self.per_op[op] += seconds
 
     def reset(self) -> None:
         self.seconds.clear()
