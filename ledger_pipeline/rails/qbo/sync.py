@@ -52,7 +52,7 @@ def sync_entity(
     run_id: str,
     observed_at: datetime,
     sweep: str = "auto",
-    batch_size: int = 20_000,
+    batch_size: int = 5_000,
 ) -> EntitySyncResult:
     """Append every new version of `entity` to the log and move its cursor, atomically."""
     if sweep not in SWEEP_MODES:
