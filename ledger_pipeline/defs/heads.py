@@ -32,14 +32,8 @@ def _heads_of(record: dg.EventLogRecord) -> list[RecordedHead]:
     materialization = record.asset_materialization
     if materialization is None or "tenants" not in materialization.metadata:
         return []
-    meta = materialization.metadata
-    rail, entity_type = meta["rail"].value, meta["entity_type"].value
-    recorded_at = datetime.fromtimestamp(record.timestamp, UTC).isoformat(timespec="seconds")
-    return [
-        RecordedHead(tenant, rail, entity_type, info["chain_head_seq"], info["chain_head_hash"], record.run_id, recorded_at)
-        for tenant, info in meta["tenants"].value.items()
-        if info.get("chain_head_seq") is not None
-    ]
+    heads = (_head(record, tenant, info) for tenant, info in materialization.metadata["tenants"].value.items())
+    return [head for head in heads if head is not None]
 
 
 @dataclass(frozen=True)
