@@ -10,6 +10,8 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import os
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -27,13 +29,43 @@ PARTS = (
 COMPUTE_MODULE = "dagster._core.execution.plan.compute_generator"
 
 
+_PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _rss_mb() -> float:
+    """This process's resident set now (the kernel's figure, DuckDB's buffers included)."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * _PAGE_MB
+
+
 class Stopwatch:
-    """Seconds and calls per label, and seconds per op inside user code."""
+    """Seconds and calls per label, seconds per op inside user code, and the peak RSS seen during each op.
+
+    The RSS sampler is a thread reading /proc/self/statm every 20 ms: it tells which step holds the
+    process's peak memory (ru_maxrss tells only how high it went).
+    """
+
+    SAMPLE_SECONDS = 0.02
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
         self.calls: dict[str, int] = defaultdict(int)
         self.per_op: dict[str, float] = defaultdict(float)
+        self.peak_rss: dict[str, float] = defaultdict(float)
+        self._current_op = "(dagster)"
+        self._stop = threading.Event()
+        self._sampler = threading.Thread(target=self._sample, name="rss-sampler", daemon=True)
+        self._sampler.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.SAMPLE_SECONDS):
+            op, rss = self._current_op, _rss_mb()
+            if rss > self.peak_rss[op]:
+                self.peak_rss[op] = rss
+
+    def close(self) -> None:
+        self._stop.set()
+        self._sampler.join()
 
     def timed(self, label: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
@@ -53,12 +85,14 @@ class Stopwatch:
         @functools.wraps(invoke)
         def wrapper(fn: Callable[..., Any], context: Any, *args: Any, **kwargs: Any) -> Any:
             op = _op_name(context)
+            self._current_op = op
             self.calls["asset_code"] += 1
             started = time.perf_counter()
             try:
                 result = invoke(fn, context, *args, **kwargs)
             finally:
                 self._spent(op, time.perf_counter() - started)
+                self._current_op = "(dagster)"
             # A body that yields its results (multi-assets, multi-checks) runs while Dagster iterates it.
             return self._timed_iteration(op, result) if inspect.isgenerator(result) else result
 
@@ -67,12 +101,14 @@ class Stopwatch:
     def _timed_iteration(self, op: str, results: Iterator[Any]) -> Iterator[Any]:
         """The generator's own time between Dagster's `next` calls, not Dagster's handling of what it yields."""
         while True:
-            started = time.perf_counter()
+            started, self._current_op = time.perf_counter(), op
             try:
                 item = next(results)
             except StopIteration as done:
                 self._spent(op, time.perf_counter() - started)
                 return done.value
+            finally:
+                self._current_op = "(dagster)"
             self._spent(op, time.perf_counter() - started)
             yield item
 
@@ -84,12 +120,14 @@ class Stopwatch:
         self.seconds.clear()
         self.calls.clear()
         self.per_op.clear()
+        self.peak_rss.clear()
 
     def snapshot(self) -> dict:
         return {
             "seconds": {k: round(v, 4) for k, v in sorted(self.seconds.items())},
             "calls": dict(sorted(self.calls.items())),
             "per_op_seconds": {k: round(v, 4) for k, v in sorted(self.per_op.items(), key=lambda kv: -kv[1])},
+            "peak_rss_mb_by_op": {k: round(v) for k, v in sorted(self.peak_rss.items(), key=lambda kv: -kv[1])},
         }
 
 
@@ -116,5 +154,6 @@ def instrumented() -> Iterator[Stopwatch]:
         compute.invoke_compute_fn = watch.compute(compute.invoke_compute_fn)
         yield watch
     finally:
+        watch.close()
         for module, attribute, original in reversed(patched):
             setattr(module, attribute, original)
