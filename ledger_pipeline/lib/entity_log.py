@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from ledger_pipeline.lib import chain
 from ledger_pipeline.lib.canonical import canonical_json, diff, sha256_hex
-from ledger_pipeline.lib.warehouse import fetch_one, registered
+from ledger_pipeline.lib.warehouse import fetch_one, insert_arrow, registered
 
 LOG_COLUMNS = (
     "seq", "tenant_id", "rail", "entity_type", "entity_id", "op", "source", "source_version",
@@ -153,10 +153,7 @@ class LogWriter:
         return {entity_id: _Head(h, op, payload) for entity_id, h, op, payload in found}
 
     def _insert(self, rows: list[dict[str, Any]]) -> None:
-        table = pa.Table.from_pylist(rows, schema=ARROW_SCHEMA)
-        columns = ", ".join(LOG_COLUMNS)
-        with registered(self.conn, "_lp_new_rows", table):
-            self.conn.execute(f"insert into raw.entity_log ({columns}) select {columns} from _lp_new_rows")
+        insert_arrow(self.conn, "raw.entity_log", pa.Table.from_pylist(rows, schema=ARROW_SCHEMA))
 
 
 def live_entity_ids(conn: duckdb.DuckDBPyConnection, tenant_id: str, rail: str, entity_type: str) -> set[str]:

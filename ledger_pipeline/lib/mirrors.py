@@ -24,7 +24,7 @@ import duckdb
 import polars as pl
 
 from ledger_pipeline.lib.sql_models import SqlModel
-from ledger_pipeline.lib.warehouse import fetch_one, fetch_polars, rollback
+from ledger_pipeline.lib.warehouse import fetch_one, fetch_polars, insert_arrow, rollback
 
 # Maps a candidate frame to {row index: reason} for the rows that fail validation.
 Validator = Callable[[pl.DataFrame], dict[int, str]]
@@ -179,9 +179,7 @@ def _recompute(
         failures = validate(candidates) if candidates.height else {}
         good = candidates.filter(~pl.Series(range(candidates.height)).is_in(list(failures)))
         if good.height:
-            conn.register("_lp_good", good.to_arrow())
-            conn.execute(f"insert into {model.name} by name select * from _lp_good")
-            conn.unregister("_lp_good")
+            insert_arrow(conn, model.name, good.to_arrow())
         if failures:
             _quarantine(conn, model, candidates, failures, key, tenant_id, run_id, now)
         written, quarantined = written + good.height, quarantined + len(failures)
@@ -211,6 +209,4 @@ def _quarantine(
             "run_id": [run_id] * rows.height,
         }
     )
-    conn.register("_lp_bad", bad.to_arrow())
-    conn.execute("insert into quarantine.mirror_rows by name select * from _lp_bad")
-    conn.unregister("_lp_bad")
+    insert_arrow(conn, "quarantine.mirror_rows", bad.to_arrow())

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 
 from ledger_pipeline.lib import duckdb_host, settings
 from ledger_pipeline.lib.writer_lock import LedgerConnection, WriterLock, WriterLockTimeout
@@ -253,6 +254,18 @@ def registered(conn: duckdb.DuckDBPyConnection, name: str, data: object) -> Iter
             conn.unregister(name)
         raise
     conn.unregister(name)
+
+
+def insert_arrow(conn: duckdb.DuckDBPyConnection, table: str, data: pa.Table) -> None:
+    """Append `data` to `table` inside the caller's transaction, handed to DuckDB as a stream of batches.
+
+    DuckDB keeps a registered Arrow *table* referenced until the transaction ends, so a long transaction
+    held every batch it appended (316 MB for a 267k-row first sync of bills); a stream lets each batch go
+    once copied.
+    """
+    stream = pa.RecordBatchReader.from_batches(data.schema, data.to_batches())
+    with registered(conn, "_lp_rows", stream):
+        conn.execute(f"insert into {table} by name select * from _lp_rows")
 
 
 def fetch_one(conn: duckdb.DuckDBPyConnection, sql: str, params: object = None) -> tuple | None:
