@@ -74,7 +74,7 @@ def _ours(job: dict, workload: Workload, paths: Paths) -> dict:
             ours.register_tenants(workload, paths, instance)
         if phase == "rebuild":
             run = ours.sync_all(defs, instance, workload.tenant_ids, watch,
-                                run_config=ours.full_rebuild_config(), selection=ours.mirror_keys())
+                                run_config=ours.full_rebuild_config(), selection=ours.rebuilt_keys())
             return {"runs": [run.to_json()], "log_rows": _log_rows(paths)}
         figures: dict = {}
         if phase == "deepen":  # the log grows by steps - 1 direct syncs, then one full run like every phase

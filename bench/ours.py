@@ -21,7 +21,7 @@ from bench.children import REPO
 from bench.stopwatch import Stopwatch
 from bench.workload import CHANGE_STEP, Paths, Workload
 from ledger_pipeline.definitions import build_definitions
-from ledger_pipeline.defs.models.assets import MIRROR_ASSETS
+from ledger_pipeline.defs.models.assets import REFRESHED_ASSETS
 from ledger_pipeline.defs.partitions import TENANTS
 from ledger_pipeline.defs.resources import LedgerDuckDB, QboResource, TenantRegistryResource
 from ledger_pipeline.lib.tenants import QboConnection, Tenant, TenantRegistry
@@ -87,12 +87,13 @@ def deepen_directly(workload: Workload, paths: Paths, sandbox_url: str, steps: i
 
 
 def full_rebuild_config() -> dict:
-    """Run config giving `full_rebuild: true` to every mirror op (as the launchpad would)."""
-    return {"ops": {a.op.name: {"config": {"full_rebuild": True}} for a in MIRROR_ASSETS}}
+    """Run config giving `full_rebuild: true` to every mirror and history op (as the launchpad would)."""
+    return {"ops": {a.op.name: {"config": {"full_rebuild": True}} for a in REFRESHED_ASSETS}}
 
 
-def mirror_keys() -> list[dg.AssetKey]:
-    return [a.key for a in MIRROR_ASSETS]
+def rebuilt_keys() -> list[dg.AssetKey]:
+    """The tables phase 4 rebuilds from the log: mirrors and history."""
+    return [key for a in REFRESHED_ASSETS for key in a.keys]
 
 
 @dataclass

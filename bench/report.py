@@ -41,7 +41,9 @@ def by_step_kind(per_op_seconds: dict[str, float]) -> dict[str, float]:
             kind = "rail checks: QBO counts and aged reports"
         elif op.startswith("mirror__"):
             kind = "mirror assets (refresh, rows_valid, matches_log) and SQL assertion checks"
-        elif op.startswith(("stg__", "history__")):
+        elif op.startswith("history"):
+            kind = "history tables (refresh, matches_log)"
+        elif op.startswith("stg__"):
             kind = "view assets: row counts"
         elif op.startswith("marts__"):
             kind = "marts"

@@ -29,7 +29,7 @@ _TABLE = re.compile(r"[a-z][a-z_]*")
 
 
 class AuditError(WarehouseError):
-    """The ledger file lacks what an audit query needs (it predates the history views)."""
+    """The ledger file lacks what an audit query needs (it predates the history tables)."""
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ def as_of(conn: duckdb.DuckDBPyConnection, tenant_id: str, entity: QboEntity, at
             [tenant_id, at],
         )
     except duckdb.CatalogException as exc:
-        raise AuditError(f"{macro} is missing: this ledger predates the history views; run a sync ({exc})") from None
+        raise AuditError(f"{macro} is missing: this ledger predates the history tables; run a sync ({exc})") from None
 
 
 def object_history(conn: duckdb.DuckDBPyConnection, tenant_id: str, entity: QboEntity, object_id: str) -> list[Version]:

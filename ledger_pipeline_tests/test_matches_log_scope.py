@@ -140,9 +140,9 @@ def test_nightly_audit_is_one_run_over_every_tenant_with_full_checks():
 
     assert request.tags["dagster/asset_partition_range_start"] == "acme"
     assert request.tags["dagster/asset_partition_range_end"] == "initech"
-    mirror_ops = {a.op.name for a in model_assets.MIRROR_ASSETS}
-    assert len(mirror_ops) == 7
-    assert {name for name, op in request.run_config["ops"].items() if op["config"].get("full_check")} == mirror_ops
+    refreshed_ops = {a.op.name for a in model_assets.REFRESHED_ASSETS}
+    assert len(refreshed_ops) == 8 and "history_tables" in refreshed_ops  # 7 mirrors and the history step
+    assert {name for name, op in request.run_config["ops"].items() if op["config"].get("full_check")} == refreshed_ops
     log_ops = {a.op.name for a in LOG_ASSETS}
     assert len(log_ops) == 7
     assert {name for name, op in request.run_config["ops"].items() if op["config"].get("full_audit")} == log_ops

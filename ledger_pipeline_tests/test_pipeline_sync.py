@@ -28,7 +28,7 @@ def test_initial_sync_mirrors_every_entity_and_passes_checks(project):
     # Every step costs Dagster events: 7 logs, 7 typed views, 1 for the history views, 7 mirrors, 3 marts,
     # 1 for the SQL assertions, 1 for the rail counts, 2 for the (blocking) control totals.
     steps = {e.step_key for e in result.get_step_success_events()}
-    assert {"history_views", "sql_assertions", "rail_counts_match"} <= steps and len(steps) == 29, sorted(steps)
+    assert {"history_tables", "sql_assertions", "rail_counts_match"} <= steps and len(steps) == 29, sorted(steps)
 
 
 def test_incremental_sync_appends_only_changed_objects(project):

@@ -1,6 +1,7 @@
 -- Every version of every QBO invoice with the interval in which it was current (SCD2).
 -- A version is valid from when a sync logged it until the next logged version (a delete closes it).
 -- config: materialized=history
+-- config: key=qbo_id
 
 with versions as (
     select * from stg.qbo_invoices

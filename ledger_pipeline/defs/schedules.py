@@ -3,7 +3,7 @@
 import dagster as dg
 
 from ledger_pipeline.defs.jobs import SYNC_JOB
-from ledger_pipeline.defs.models.assets import MIRROR_ASSETS
+from ledger_pipeline.defs.models.assets import REFRESHED_ASSETS
 from ledger_pipeline.defs.partitions import TENANTS
 from ledger_pipeline.defs.qbo.assets import LOG_ASSETS
 
@@ -22,9 +22,9 @@ def hourly_sync(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest] | 
 
 def audit_run_config() -> dict:
     """Run config of the nightly audit: every log op re-verifies its whole chains and every recorded head
-    (full_audit), every mirror op compares all of its rows with the model (full_check)."""
+    (full_audit), every mirror and history op compares all of its rows with the model (full_check)."""
     log_ops = {asset.op.name: {"config": {"full_audit": True}} for asset in LOG_ASSETS}
-    mirror_ops = {asset.op.name: {"config": {"full_check": True}} for asset in MIRROR_ASSETS}
+    mirror_ops = {asset.op.name: {"config": {"full_check": True}} for asset in REFRESHED_ASSETS}
     return {"ops": log_ops | mirror_ops}
 
 

@@ -1,11 +1,13 @@
-"""Maintaining a mirror table from its SQL model: incrementally or rebuilt, always equal.
+"""Maintaining a mirror (or history) table from its SQL model: incrementally or rebuilt, always equal.
 
 A refresh recomputes the model only for the entities whose log changed since
 the mirror's watermark, deletes their old mirror and quarantine rows, and
 inserts the new ones, in one transaction. Rows the validator rejects go to
 quarantine.mirror_rows with the reason; the log keeps them regardless.
 A full rebuild runs the same code over every entity of the tenant, so both
-paths give the same rows by construction.
+paths give the same rows by construction. A history table is refreshed by the
+same code: all versions of each changed entity are replaced, and nothing is
+validated (history keeps what was logged).
 
 The cost follows the change: the changed ids reach the model as one constant
 list on its key, which DuckDB pushes through the window (a partition column)

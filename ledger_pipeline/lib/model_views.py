@@ -1,15 +1,19 @@
-"""View and history models: (re)created whenever a writer opens the ledger, so readers always find them.
+"""What every writer's open makes sure of: view models (re)created, history tables present, as-of macros.
 
-A history model also gets a table macro `<schema>.<table>_as_of(tenant, as_of_ts)`:
-the mirror's columns for every entity version valid at that instant, which is
-the point-in-time answer analysts call from SQL.
+A history model is a table (refreshed like a mirror, lib/mirrors.py) with a table macro
+`<schema>.<table>_as_of(tenant, as_of_ts)`: the mirror's columns for every entity version valid
+at that instant, which is the point-in-time answer analysts call from SQL. Its table is created
+empty here, so readers find it before the first refresh fills it; when the model's columns change, the
+table is recreated empty and the next refresh refills it from the log (history = f(log)).
 """
 
 from __future__ import annotations
 
 import duckdb
 
+from ledger_pipeline.lib.mirrors import ensure_table
 from ledger_pipeline.lib.sql_models import SqlModel
+from ledger_pipeline.lib.warehouse import fetch_one
 
 HISTORY_COLUMNS = ("op", "valid_from", "valid_to", "is_current")
 AS_OF_MACRO = (
@@ -21,11 +25,33 @@ AS_OF_MACRO = (
 
 
 def ensure_views(conn: duckdb.DuckDBPyConnection, models: list[SqlModel]) -> None:
-    """Create or replace every view and history model (models come in dependency order)."""
+    """Create or replace every view model; create missing history tables and (re)create their as-of macros.
+
+    Models come in dependency order.
+    """
     for model in models:
-        if model.materialized not in ("view", "history"):
-            continue
-        conn.execute(f"create schema if not exists {model.schema}")
-        conn.execute(f"create or replace view {model.name} as {model.body}")
-        if model.materialized == "history":
+        if model.materialized == "view":
+            conn.execute(f"create schema if not exists {model.schema}")
+            conn.execute(f"create or replace view {model.name} as {model.body}")
+        elif model.materialized == "history":
+            _drop_outdated_history(conn, model)
+            ensure_table(conn, model)
             conn.execute(AS_OF_MACRO.format(name=model.name, hidden=", ".join(HISTORY_COLUMNS)))
+
+
+def _drop_outdated_history(conn: duckdb.DuckDBPyConnection, model: SqlModel) -> None:
+    """Drop a history relation the model no longer describes: a view (ledgers written before history became
+    tables) or a table with other columns; its watermarks go with it, so the next refresh rebuilds it."""
+    where, names = "database_name = current_database() and schema_name = ? and ", [model.schema, model.table]
+    if fetch_one(conn, f"select count(*) from duckdb_views() where {where} view_name = ?", names)[0]:
+        conn.execute(f"drop view {model.name}")
+    else:
+        stored = conn.execute(
+            f"select column_name, data_type from duckdb_columns() where {where} table_name = ? order by column_index",
+            names,
+        ).fetchall()
+        described = conn.execute(f"describe select * from ({model.body})").fetchall() if stored else []
+        if stored == [tuple(row[:2]) for row in described]:
+            return
+        conn.execute(f"drop table {model.name}")
+    conn.execute("delete from meta.model_watermarks where model = ?", [model.name])

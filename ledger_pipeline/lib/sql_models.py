@@ -7,10 +7,11 @@ model is adding a file. Optional header lines configure it:
     -- config: materialized=mirror
     -- config: key=qbo_id
 
-Materializations: `view` (a DuckDB view), `history` (a view plus a table macro
-`<schema>.<table>_as_of(tenant, as_of_ts)`), `mirror` (a table refreshed per
-tenant for the entities whose log changed, validated, see lib/mirrors.py) and
-`tenant_table` (a table whose tenant rows are replaced on each refresh).
+Materializations: `view` (a DuckDB view), `mirror` (a table refreshed per
+tenant for the entities whose log changed, validated, see lib/mirrors.py),
+`history` (every version, refreshed the same way but with no contract: it keeps
+what was logged, plus a table macro `<schema>.<table>_as_of(tenant, as_of_ts)`)
+and `tenant_table` (a table whose tenant rows are replaced on each refresh).
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ class SqlModel:
     def key(self) -> str:
         key = self.config.get("key", "")
         if not _IDENTIFIER.match(key):
-            raise ModelError(f"{self.path}: mirror models need '-- config: key=<column>'")
+            raise ModelError(f"{self.path}: {self.materialized} models need '-- config: key=<column>'")
         return key
 
     @cached_property

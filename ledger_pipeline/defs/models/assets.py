@@ -1,10 +1,10 @@
 """Every SQL file in dbt_like_sql/ becomes an asset; its upstream assets are the tables its SQL reads.
 
-All are tenant-partitioned. Views (stg, history) are recreated whenever a
-writer opens the ledger, so materialising one reports its rows for the tenant.
-Mirrors are refreshed per tenant from the log, validated by their pandera
-contract and checked against the log in the same step. Marts replace the
-tenant's rows.
+All are tenant-partitioned. Views (stg) are recreated whenever a writer opens
+the ledger, so materialising one reports its rows for the tenant. Mirrors are
+refreshed per tenant from the log, validated by their pandera contract and
+checked against the log in the same step; history tables likewise, without a
+contract. Marts replace the tenant's rows.
 """
 
 from collections.abc import Iterator
@@ -13,7 +13,14 @@ from datetime import UTC, datetime
 import dagster as dg
 from pydantic import Field
 
-from ledger_pipeline.defs.models.checks import BLOCKING_CHECKS, MIRROR_CHECKS, CheckScope, mirror_check_results
+from ledger_pipeline.defs.models.checks import (
+    BLOCKING_CHECKS,
+    HISTORY_CHECKS,
+    MIRROR_CHECKS,
+    CheckScope,
+    history_check_result,
+    mirror_check_results,
+)
 from ledger_pipeline.defs.partitions import DUCKDB_POOL, SINGLE_RUN_BACKFILL, TENANTS, run_tenant_ids
 from ledger_pipeline.defs.resources import LOG_VIEWS, LedgerDuckDB
 from ledger_pipeline.lib.catalog import model_columns
@@ -70,8 +77,8 @@ def _failure(model: SqlModel, exc: WarehouseError) -> dg.Failure:
 
 
 def build_view_assets(models: list[SqlModel], name: str) -> dg.AssetsDefinition:
-    """View models in one step: each is recreated whenever a writer opens the ledger, so materialising one
-    only reports its rows per tenant, and one step for several spares Dagster a step per view per run."""
+    """A step for view models: each is recreated whenever a writer opens the ledger, so materialising one
+    only reports its rows per tenant."""
     by_key = {dg.AssetKey([m.schema, m.table]): m for m in models}
 
     @dg.multi_asset(
@@ -156,6 +163,68 @@ def build_mirror_asset(model: SqlModel) -> dg.AssetsDefinition:
     return _mirror_asset
 
 
+def _no_contract(frame: object) -> dict[int, str]:
+    """History keeps every logged version as typed, valid or not: nothing is quarantined from it."""
+    return {}
+
+
+def build_history_asset(models: list[SqlModel], name: str) -> dg.AssetsDefinition:
+    """History tables in one step (they feed no other asset), each refreshed per tenant like a mirror."""
+    by_key = {dg.AssetKey([m.schema, m.table]): m for m in models}
+    sources = {m.name: log_source(m, {x.name: x for x in MODELS}) for m in models}
+
+    @dg.multi_asset(
+        specs=[dg.AssetSpec(**_spec_kwargs(m)) for m in models],
+        check_specs=[
+            dg.AssetCheckSpec(check, asset=key, description=text)
+            for key in by_key
+            for check, text in HISTORY_CHECKS.items()
+        ],
+        name=name,
+        partitions_def=TENANTS,
+        backfill_policy=SINGLE_RUN_BACKFILL,
+        pool=DUCKDB_POOL,
+        can_subset=True,
+    )
+    def _history(
+        context: dg.AssetExecutionContext, config: MirrorConfig, warehouse: LedgerDuckDB
+    ) -> Iterator[dg.MaterializeResult]:
+        tenant_ids = run_tenant_ids(context)
+        full_check = config.full_check or config.full_rebuild
+        results = []
+        model = models[0]
+        try:
+            with warehouse.ledger() as conn:
+                for key, model in by_key.items():
+                    if key not in context.selected_asset_keys:
+                        continue
+                    stats = [
+                        refresh_mirror(
+                            conn, model, tenant_id, source=sources[model.name], validate=_no_contract,
+                            run_id=context.run.run_id, now=datetime.now(UTC), full=config.full_rebuild,
+                        )  # fmt: skip
+                        for tenant_id in tenant_ids
+                    ]
+                    scopes = [CheckScope.after_refresh(s, full_check=full_check) for s in stats]
+                    check = history_check_result(conn, model, sources[model.name], scopes)
+                    results.append((key, stats, check))
+        except WarehouseError as exc:
+            raise _failure(model, exc) from exc
+        for key, stats, check in results:
+            yield dg.MaterializeResult(
+                asset_key=key,
+                metadata={
+                    "entities_refreshed": dg.MetadataValue.int(sum(s.entities_refreshed for s in stats)),
+                    "rows_written": dg.MetadataValue.int(sum(s.rows_written for s in stats)),
+                    "full_rebuild": dg.MetadataValue.bool(config.full_rebuild),
+                    "log_watermarks": dg.MetadataValue.json({s.tenant_id: s.watermark for s in stats}),
+                },
+                check_results=[check],
+            )
+
+    return _history
+
+
 def build_tenant_table_asset(model: SqlModel) -> dg.AssetsDefinition:
     @dg.asset(**_asset_kwargs(model))
     def _tenant_table_asset(context: dg.AssetExecutionContext, warehouse: LedgerDuckDB) -> dg.MaterializeResult:
@@ -172,11 +241,11 @@ def build_tenant_table_asset(model: SqlModel) -> dg.AssetsDefinition:
 
 
 # A step per typed log view: a blocking chain_intact check on one entity's log then holds back that entity's
-# mirror only. The history views feed no other asset, so they share one step.
-VIEW_ASSETS = [
-    *(build_view_assets([m], f"{m.schema}__{m.table}") for m in MODELS if m.materialized == "view"),
-    build_view_assets([m for m in MODELS if m.materialized == "history"], "history_views"),
-]
+# mirror only. The history tables feed no other asset, so they share one step.
+VIEW_ASSETS = [build_view_assets([m], f"{m.schema}__{m.table}") for m in MODELS if m.materialized == "view"]
 MIRROR_ASSETS = [build_mirror_asset(m) for m in MODELS if m.materialized == "mirror"]
+HISTORY_ASSETS = [build_history_asset([m for m in MODELS if m.materialized == "history"], "history_tables")]
+# The steps that refresh a table from the log and take MirrorConfig (full_rebuild, full_check).
+REFRESHED_ASSETS = [*MIRROR_ASSETS, *HISTORY_ASSETS]
 TABLE_ASSETS = [build_tenant_table_asset(m) for m in MODELS if m.materialized == "tenant_table"]
-MODEL_ASSETS = [*VIEW_ASSETS, *MIRROR_ASSETS, *TABLE_ASSETS]
+MODEL_ASSETS = [*VIEW_ASSETS, *REFRESHED_ASSETS, *TABLE_ASSETS]

@@ -31,6 +31,12 @@ class _Server(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.sandbox = sandbox
 
+    def handle_error(self, request: object, client_address: tuple[str, int]) -> None:
+        """A client that hung up mid-answer (its timeout, a killed process) is its business, not a traceback."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
