@@ -143,3 +143,43 @@ def test_verify_after_a_vouched_row_checks_only_later_rows_and_the_link_to_it(pr
         assert not verify(conn, "acme").ok, "the full verify still sees the old edit"
     finally:
         conn.close()
+
+
+def _sync_range(project, tenants: list[str]) -> dg.ExecuteInProcessResult:
+    """One run over several tenants (a partition range), as a backfill or the nightly audit runs them."""
+    tags = {"dagster/asset_partition_range_start": tenants[0], "dagster/asset_partition_range_end": tenants[-1]}
+    return project.defs.resolve_job_def("sync_tenants").execute_in_process(
+        instance=project.instance, tags=tags, asset_selection=LOGS, raise_on_error=False
+    )
+
+
+def _last_bill_seq(project, tenant_id: str) -> int:
+    return project.query(
+        "select max(seq) from raw.entity_log where tenant_id = ? and entity_type = 'Bill'", [tenant_id]
+    )[0][0]
+
+
+def test_a_run_over_many_tenants_starts_each_chain_from_its_own_vouched_head(project):
+    for company, tenant in enumerate(["acme", "globex", "initech"]):
+        project.add_tenant(tenant, company)
+    assert _sync_range(project, ["acme", "globex", "initech"]).success
+    project.sandbox.advance(timedelta(days=2))
+    assert project.sync("globex", asset_selection=LOGS).success  # globex alone: a newer head than the range run's
+    heads = {t: _last_bill_seq(project, t) for t in ("acme", "globex", "initech")}
+    conn = project.connect()
+    try:
+        rewrite_log_with_fresh_hashes(conn, "initech")
+    finally:
+        conn.close()
+
+    for attempt in range(2):  # initech's failed check vouches for nothing: it keeps failing from the same head
+        bills = chain_checks(_sync_range(project, ["acme", "globex", "initech"]))["raw/qbo_bills"]
+        scopes = bills.metadata["scope_by_tenant"].value
+        assert not bills.passed, attempt
+        for tenant in ("acme", "globex") if attempt == 0 else ():
+            assert scopes[tenant] == f"incremental: rows after seq {heads[tenant]} verified, recorded head seq " \
+                f"{heads[tenant]} present", (attempt, tenant)
+        assert scopes["initech"] == f"incremental: rows after seq {heads['initech']} verified, recorded head seq " \
+            f"{heads['initech']} NOT present", attempt
+        problems = " ".join(bills.metadata["problems"].value)
+        assert "log rewritten or truncated" in problems and "acme" not in problems and "globex" not in problems

@@ -51,25 +51,32 @@ class Baseline:
     passed_over: tuple[RecordedHead, ...]
 
 
-def vouched_baseline(instance: dg.DagsterInstance, key: dg.AssetKey, tenant_id: str) -> Baseline:
-    """Newest first, the materialisations of `key` for the tenant's partition, up to one a passing check vouched for."""
-    records_filter = dg.AssetRecordsFilter(asset_key=key, asset_partitions=[tenant_id])
-    passed_over: list[RecordedHead] = []
-    cursor, limit = None, 1  # usually the latest materialisation is the one
-    while True:
+def vouched_baselines(instance: dg.DagsterInstance, key: dg.AssetKey, tenant_ids: list[str]) -> dict[str, Baseline]:
+    """Per tenant, newest first, the materialisations of `key` for its partition up to one a passing check vouched for.
+
+    One walk over the materialisations of all the tenants' partitions (a run over many tenants records one per
+    partition), not one query per tenant: each record speaks only for its own partition's tenant.
+    """
+    records_filter = dg.AssetRecordsFilter(asset_key=key, asset_partitions=list(tenant_ids))
+    passed_over: dict[str, list[RecordedHead]] = {t: [] for t in tenant_ids}
+    found: dict[str, Baseline] = {}
+    cursor, limit = None, len(tenant_ids)  # usually each tenant's latest materialisation is the one
+    while len(found) < len(tenant_ids):
         page = instance.fetch_materializations(records_filter, limit=limit, cursor=cursor, ascending=False)
         for record in page.records:
-            info = _tenant_info(record, tenant_id)
+            tenant_id = record.partition_key
+            info = _tenant_info(record, tenant_id) if tenant_id in passed_over and tenant_id not in found else None
             if info is None:
                 continue
             head = _head(record, tenant_id, info)
             if info.get("chain_verified") is True:
-                return Baseline(head, tuple(passed_over))
-            if head is not None:
-                passed_over.append(head)
+                found[tenant_id] = Baseline(head, tuple(passed_over[tenant_id]))
+            elif head is not None:
+                passed_over[tenant_id].append(head)
         if not page.has_more:
-            return Baseline(None, tuple(passed_over))
+            break
         cursor, limit = page.cursor, PAGE
+    return {t: found.get(t) or Baseline(None, tuple(passed_over[t])) for t in tenant_ids}
 
 
 def _tenant_info(record: dg.EventLogRecord, tenant_id: str) -> dict | None:

@@ -6,7 +6,7 @@ from typing import Literal
 import dagster as dg
 from pydantic import Field
 
-from ledger_pipeline.defs.heads import recorded_heads, vouched_baseline
+from ledger_pipeline.defs.heads import Baseline, recorded_heads, vouched_baselines
 from ledger_pipeline.defs.partitions import DUCKDB_POOL, SINGLE_RUN_BACKFILL, TENANTS
 from ledger_pipeline.defs.resources import LedgerDuckDB, QboResource, TenantRegistryResource
 from ledger_pipeline.lib.tenants import TenantError
@@ -68,20 +68,20 @@ def _metadata(
 
 
 def _tenant_chain_problems(
-    context: dg.AssetExecutionContext, conn, key: dg.AssetKey, entity: QboEntity, tenant_id: str, full_audit: bool
+    context: dg.AssetExecutionContext, conn, key: dg.AssetKey, entity: QboEntity, tenant_id: str,
+    baseline: Baseline | None,
 ) -> tuple[list[str], int, str]:
     """One tenant's chain: (problems, rows verified, scope).
 
     Incremental (the default): the head the last passing check vouched for must still be in the log
     with the same hash, and only the rows after it are verified, the first against that hash. Rows
-    before that head are deliberately not re-read each run: the full audit (full_audit=True, nightly)
-    and `ledger-pipeline verify` re-verify whole chains.
+    before that head are deliberately not re-read each run: the full audit (no baseline: full_audit=True,
+    nightly) and `ledger-pipeline verify` re-verify whole chains.
     """
-    if full_audit:
+    if baseline is None:
         report = verify(conn, tenant_id, rail="qbo", entity_type=entity.name)
         head_problems = compare_heads(conn, recorded_heads(context.instance, [key], tenant_id))
         return [str(p) for p in report.problems] + head_problems, report.rows, "full"
-    baseline = vouched_baseline(context.instance, key, tenant_id)
     head = baseline.head
     after = {(tenant_id, "qbo", entity.name): (head.seq, head.row_hash)} if head else None
     report = verify(conn, tenant_id, rail="qbo", entity_type=entity.name, after=after)
@@ -109,9 +109,10 @@ def _chain_check(
     rows = 0
     scopes: dict[str, str] = {}
     verified: dict[str, bool] = {}
+    baselines = {} if full_audit else vouched_baselines(context.instance, key, tenant_ids)
     for tenant_id in tenant_ids:
         tenant_problems, tenant_rows, scopes[tenant_id] = _tenant_chain_problems(
-            context, conn, key, entity, tenant_id, full_audit
+            context, conn, key, entity, tenant_id, baselines.get(tenant_id)
         )
         problems += tenant_problems
         rows += tenant_rows
