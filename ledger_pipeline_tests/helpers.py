@@ -45,11 +45,11 @@ def failure_text(result: dg.ExecuteInProcessResult) -> str:
 
 def op_config(asset_prefix: str, **config) -> dict:
     """Run config giving the same config to every op of the sync job whose name starts with the prefix."""
-    from ledger_pipeline.defs.models.assets import MODEL_ASSETS
+    from ledger_pipeline.defs.models.assets import REFRESHED_ASSETS, TABLE_ASSETS
     from ledger_pipeline.defs.qbo.assets import LOG_ASSETS
 
     ops = {}
-    for asset in [*LOG_ASSETS, *MODEL_ASSETS]:
+    for asset in [*LOG_ASSETS, *REFRESHED_ASSETS, *TABLE_ASSETS]:
         name = asset.op.name
         if name.startswith(asset_prefix):
             ops[name] = {"config": config}

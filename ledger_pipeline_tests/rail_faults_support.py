@@ -16,9 +16,9 @@ from ledger_pipeline.rails.qbo.client import QboClient
 from ledger_pipeline.rails.qbo.entities import BY_NAME
 from ledger_pipeline_tests.helpers import mirror, truth
 
-# Payments alone (their checks read no other mirror), as raw -> stg -> mirror so the steps run in order:
-# the smallest selection that extracts, logs, mirrors and checks a transaction entity with deletes.
-PAYMENT_ASSETS = [dg.AssetKey([layer, "qbo_payments"]) for layer in ("raw", "stg", "mirror")]
+# Payments alone (their checks read no other mirror), log then mirror: the smallest selection that
+# extracts, logs, mirrors and checks a transaction entity with deletes.
+PAYMENT_ASSETS = [dg.AssetKey([layer, "qbo_payments"]) for layer in ("raw", "mirror")]
 PAYMENT = BY_NAME["Payment"]
 
 

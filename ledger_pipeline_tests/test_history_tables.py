@@ -18,7 +18,7 @@ from ledger_pipeline.lib.sql_models import load_models
 
 LOG = dg.AssetKey(["raw", "qbo_bills"])
 HISTORY = dg.AssetKey(["history", "qbo_bills"])
-HISTORY_AFTER_LOG = [LOG, dg.AssetKey(["stg", "qbo_bills"]), HISTORY]
+HISTORY_AFTER_LOG = [LOG, HISTORY]
 MODEL = next(m for m in load_models() if m.name == "history.qbo_bills")
 
 

@@ -17,7 +17,7 @@ from ledger_pipeline.defs.schedules import nightly_audit
 
 LOG = dg.AssetKey(["raw", "qbo_bills"])
 BILLS = dg.AssetKey(["mirror", "qbo_bills"])
-BILLS_AFTER_LOG = [LOG, dg.AssetKey(["stg", "qbo_bills"]), BILLS]  # stg orders the mirror step after the log step
+BILLS_AFTER_LOG = [LOG, BILLS]
 
 
 def _matches_log(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluation:

@@ -26,7 +26,9 @@ def test_definitions_load_with_every_asset_check_job_schedule_and_sensor():
     assert {"raw/qbo_bills", "mirror/qbo_bills", "raw/qbo_vendors", "mirror/qbo_payments"} <= keys
     assert len(keys) == 4 * 7 + 3 + 1  # raw, stg, mirror, history per entity; 3 marts; meta.sync_cursors
     bills = repo.asset_graph.get(dg.AssetKey(["mirror", "qbo_bills"]))
-    assert bills.parent_keys == {dg.AssetKey(["stg", "qbo_bills"])}
+    # The view it reads (lineage) and the log asset under that view (the step the mirror's step waits for).
+    assert bills.parent_keys == {dg.AssetKey(["stg", "qbo_bills"]), dg.AssetKey(["raw", "qbo_bills"])}
+    assert not repo.asset_graph.get(dg.AssetKey(["stg", "qbo_bills"])).is_executable
     assert repo.asset_graph.get(dg.AssetKey(["stg", "qbo_bills"])).parent_keys == {dg.AssetKey(["raw", "qbo_bills"])}
     assert {c.name for c in bills.check_keys} == {
         "rows_valid", "matches_log", "rail_count_matches", "matches_agedpayables",

@@ -21,7 +21,7 @@ from typing import Any
 
 import dagster as dg
 
-from ledger_pipeline.defs.models.assets import MIRROR_ASSETS, MODELS
+from ledger_pipeline.defs.models.assets import MIRROR_ASSETS
 from ledger_pipeline.defs.qbo.assets import LOG_ASSETS
 from ledger_pipeline.defs.resources import LedgerDuckDB, QboResource, TenantRegistryResource
 from ledger_pipeline.definitions import build_definitions
@@ -30,10 +30,8 @@ from ledger_pipeline_tests.storm import probes
 from ledger_pipeline_tests.storm.layout import StormProject
 
 DONE = "done "
-# The log assets, the mirrors, and the stg views between them (without those, nothing orders a mirror after its log).
-SYNCED_KEYS = {a.key for a in LOG_ASSETS} | {
-    dg.AssetKey([m.schema, m.table]) for m in MODELS if m.schema == "stg" or m.materialized == "mirror"
-}
+# The log assets and the mirrors (each mirror depends on its log asset, which orders the steps).
+SYNCED_KEYS = {a.key for a in LOG_ASSETS} | {a.key for a in MIRROR_ASSETS}
 # Only the checks the log and mirror steps evaluate themselves (chain_intact, rows_valid, matches_log); the
 # separate check steps (rail counts, control totals, SQL assertions) ask the rail again and are not under test.
 IN_STEP_CHECKS = {key for a in [*LOG_ASSETS, *MIRROR_ASSETS] for key in a.check_keys}

@@ -1,10 +1,12 @@
 """Every SQL file in dbt_like_sql/ becomes an asset; its upstream assets are the tables its SQL reads.
 
 All are tenant-partitioned. Views (stg) are recreated whenever a writer opens
-the ledger, so materialising one reports its rows for the tenant. Mirrors are
-refreshed per tenant from the log, validated by their pandera contract and
-checked against the log in the same step; history tables likewise, without a
-contract. Marts replace the tenant's rows.
+the ledger, so no step materialises them: they are asset specs that show the
+lineage, and the models reading them also depend on the log assets under them,
+which orders their steps (and lets a blocking chain check hold them back).
+Mirrors are refreshed per tenant from the log, validated by their pandera
+contract and checked against the log in the same step; history tables likewise,
+without a contract. Marts replace the tenant's rows.
 """
 
 from collections.abc import Iterator
@@ -53,12 +55,23 @@ def _description(model: SqlModel) -> str:
     return f"{text}\n\nBuilt by `dbt_like_sql/{model.schema}/{model.path.name}` ({model.materialized})."
 
 
+def _deps(model: SqlModel) -> list[dg.AssetKey]:
+    """The tables the model reads, and the log asset under each view it reads (views have no step to wait for)."""
+    by_name = {m.name: m for m in MODELS}
+    deps = {dg.AssetKey(list(dep)) for dep in model.depends_on}
+    for schema, table in model.depends_on:
+        view = by_name.get(f"{schema}.{table}")
+        if view is not None and view.materialized == "view":
+            deps.add(dg.AssetKey(log_source(view, by_name).split(".")))
+    return sorted(deps, key=lambda key: key.to_user_string())
+
+
 def _spec_kwargs(model: SqlModel) -> dict:
     """What the UI shows of a model's asset: key, upstream tables, group, column schema, description."""
     schema = dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in COLUMNS[model.name]])
     return dict(
         key=dg.AssetKey([model.schema, model.table]),
-        deps=[dg.AssetKey(list(dep)) for dep in model.depends_on],
+        deps=_deps(model),
         group_name=model.schema,
         kinds={"duckdb", "sql"},
         description=_description(model),
@@ -76,43 +89,9 @@ def _failure(model: SqlModel, exc: WarehouseError) -> dg.Failure:
     return dg.Failure(description=f"{model.name}: {exc}")
 
 
-def build_view_assets(models: list[SqlModel], name: str) -> dg.AssetsDefinition:
-    """A step for view models: each is recreated whenever a writer opens the ledger, so materialising one
-    only reports its rows per tenant."""
-    by_key = {dg.AssetKey([m.schema, m.table]): m for m in models}
-
-    @dg.multi_asset(
-        specs=[dg.AssetSpec(**_spec_kwargs(m)) for m in models],
-        name=name,
-        partitions_def=TENANTS,
-        backfill_policy=SINGLE_RUN_BACKFILL,
-        pool=DUCKDB_POOL,
-        can_subset=True,
-    )
-    def _views(context: dg.AssetExecutionContext, warehouse: LedgerDuckDB) -> Iterator[dg.MaterializeResult]:
-        tenant_ids = run_tenant_ids(context)
-        rows: dict[dg.AssetKey, dict[str, int]] = {}
-        model = models[0]
-        try:
-            with warehouse.ledger() as conn:
-                for key, model in by_key.items():
-                    if key in context.selected_asset_keys:
-                        rows[key] = {
-                            t: conn.execute(f"select count(*) from {model.name} where tenant_id = ?", [t]).fetchall()[0][0]
-                            for t in tenant_ids
-                        }
-        except WarehouseError as exc:
-            raise _failure(model, exc) from exc
-        for key, per_tenant in rows.items():
-            yield dg.MaterializeResult(
-                asset_key=key,
-                metadata={
-                    "dagster/row_count": dg.MetadataValue.int(sum(per_tenant.values())),
-                    "rows": dg.MetadataValue.json(per_tenant),
-                },
-            )
-
-    return _views
+def view_spec(model: SqlModel) -> dg.AssetSpec:
+    """A view model: no step, since every writer's open recreates it (lib/model_views.py)."""
+    return dg.AssetSpec(**_spec_kwargs(model), partitions_def=TENANTS)
 
 
 def build_mirror_asset(model: SqlModel) -> dg.AssetsDefinition:
@@ -240,9 +219,9 @@ def build_tenant_table_asset(model: SqlModel) -> dg.AssetsDefinition:
     return _tenant_table_asset
 
 
-# A step per typed log view: a blocking chain_intact check on one entity's log then holds back that entity's
-# mirror only. The history tables feed no other asset, so they share one step.
-VIEW_ASSETS = [build_view_assets([m], f"{m.schema}__{m.table}") for m in MODELS if m.materialized == "view"]
+# A blocking chain_intact check on one entity's log holds back that entity's mirror only (its direct
+# dependent). The history tables feed no other asset, so they share one step.
+VIEW_ASSETS = [view_spec(m) for m in MODELS if m.materialized == "view"]
 MIRROR_ASSETS = [build_mirror_asset(m) for m in MODELS if m.materialized == "mirror"]
 HISTORY_ASSETS = [build_history_asset([m for m in MODELS if m.materialized == "history"], "history_tables")]
 # The steps that refresh a table from the log and take MirrorConfig (full_rebuild, full_check).
