@@ -64,7 +64,6 @@ def mirror_check_results(
     matches = {s.tenant_id: _log_comparison(conn, model, source, s) for s in scopes}
     bad_valid = {t: v for t, v in valid.items() if v["quarantined"]}
     problems = ("missing", "extra", "stale", "duplicated", "differing_from_rebuild")
-    bad_match = {t: m for t, m in matches.items() if any(m[p] for p in problems)}
     return [
         dg.AssetCheckResult(
             asset_key=key,
@@ -76,19 +75,21 @@ def mirror_check_results(
                 "tenants": dg.MetadataValue.json(valid),
             },
         ),
-        dg.AssetCheckResult(
-            asset_key=key,
-            check_name="matches_log",
-            passed=not bad_match,
-            severity=dg.AssetCheckSeverity.ERROR,
-            metadata={
-                "scope": dg.MetadataValue.text(_scope_summary(matches)),
-                "live_in_log": dg.MetadataValue.int(sum(m["live_in_log"] for m in matches.values())),
-                "published": dg.MetadataValue.int(sum(m["published"] for m in matches.values())),
-                "tenants": dg.MetadataValue.json(matches),
-            },
-        ),
+        _matches_log_result(key, matches, problems, totals=("live_in_log", "published")),
     ]
+
+
+def _matches_log_result(
+    key: dg.AssetKey, matches: dict[str, dict], problems: Sequence[str], *, totals: Sequence[str]
+) -> dg.AssetCheckResult:
+    """`matches_log` from each tenant's comparison: passed when no tenant has any of `problems`."""
+    metadata = {"scope": dg.MetadataValue.text(_scope_summary(matches))}
+    metadata |= {name: dg.MetadataValue.int(sum(m[name] for m in matches.values())) for name in totals}
+    metadata["tenants"] = dg.MetadataValue.json(matches)
+    passed = not any(m[p] for m in matches.values() for p in problems)
+    return dg.AssetCheckResult(
+        asset_key=key, check_name="matches_log", passed=passed, severity=dg.AssetCheckSeverity.ERROR, metadata=metadata
+    )
 
 
 def _scope_summary(matches: dict[str, dict]) -> str:
@@ -118,18 +119,8 @@ def history_check_result(
         counts = _version_comparison(conn, model, source, scope.tenant_id)
         matches[scope.tenant_id] = counts | _column_comparison(conn, model, source, scope, counts["entities_in_log"])
     problems = ("missing", "extra", "duplicated", "differing_from_rebuild")
-    bad = {t: m for t, m in matches.items() if any(m[p] for p in problems)}
-    return dg.AssetCheckResult(
-        asset_key=dg.AssetKey([model.schema, model.table]),
-        check_name="matches_log",
-        passed=not bad,
-        severity=dg.AssetCheckSeverity.ERROR,
-        metadata={
-            "scope": dg.MetadataValue.text(_scope_summary(matches)),
-            "versions_in_log": dg.MetadataValue.int(sum(m["versions_in_log"] for m in matches.values())),
-            "rows": dg.MetadataValue.int(sum(m["rows"] for m in matches.values())),
-            "tenants": dg.MetadataValue.json(matches),
-        },
+    return _matches_log_result(
+        dg.AssetKey([model.schema, model.table]), matches, problems, totals=("versions_in_log", "rows")
     )
 
 
