@@ -65,28 +65,39 @@ BATCH_ENTITIES = 25_000
 
 
 @dataclass(frozen=True)
+class _Scope:
+    """Entities one statement covers: a list of ids, an inclusive range of ids, or (neither) all of the tenant's.
+
+    Either condition sits on the model's partition key, so DuckDB pushes it through the window to the log scan.
+    A range is how a whole tenant is cut into batches: a list of 25k ids cost 3x the single pass at 1M
+    (3.5 s against 1.2 s for 351k bill versions), a range 1.3x.
+    """
+
+    ids: list[str] | None = None
+    first: str | None = None
+    last: str | None = None
+
+    def condition(self, column: str) -> tuple[str, list[object]]:
+        """SQL condition (to append after a where clause) and its parameters."""
+        if self.ids is not None:
+            return f" and list_contains(?::varchar[], {column})", [self.ids]
+        if self.first is not None:
+            return f" and {column} between ? and ?", [self.first, self.last]
+        return "", []
+
+
+@dataclass(frozen=True)
 class _Changes:
     """What a refresh has to recompute: the entities whose log grew after `since`, up to `watermark`."""
 
     watermark: int
     count: int
-    ids: list[str] | None  # None: every entity of the tenant (first refresh or full rebuild)
-    batches: tuple[list[str], ...] = ()  # every entity in id batches, when `ids` is None and the tenant is large
+    changed: _Scope  # no ids and no range: every entity of the tenant (first refresh or full rebuild)
+    batches: tuple[_Scope, ...] = ()  # every entity in id ranges, when the whole tenant is large
 
-    def restriction(self, column: str) -> tuple[str, list[object]]:
-        """SQL condition and parameters keeping the changed entities."""
-        return _restriction(self.ids, column)
-
-    def recompute_scopes(self) -> list[list[str] | None]:
-        """The id lists to recompute one after the other (None: the whole tenant at once)."""
-        return list(self.batches) if self.batches else [self.ids]
-
-
-def _restriction(ids: list[str] | None, column: str) -> tuple[str, list[object]]:
-    """SQL condition and parameters keeping these entities: one constant list the planner pushes down."""
-    if ids is None:
-        return "", []
-    return f" and list_contains(?::varchar[], {column})", [ids]
+    def recompute_scopes(self) -> tuple[_Scope, ...]:
+        """The scopes to recompute one after the other."""
+        return self.batches or (self.changed,)
 
 
 def refresh_mirror(
@@ -110,7 +121,7 @@ def refresh_mirror(
         since = -1 if full or mark is None else mark[0]
         changes = _changes_since(conn, source, tenant_id, since)
         written = quarantined = 0
-        if changes.count or changes.ids is None:
+        if changes.count or changes.changed.ids is None:
             written, quarantined = _recompute(conn, model, tenant_id, changes, validate, run_id, now)
         conn.execute(
             "insert or replace into meta.model_watermarks values (?, ?, ?, ?)",
@@ -133,19 +144,20 @@ def _changes_since(conn: duckdb.DuckDBPyConnection, source: str, tenant_id: str,
         top, count = fetch_one(
             conn, f"select max(seq), count(distinct entity_id) from {source} where tenant_id = ?", [tenant_id]
         )
-        batches: tuple[list[str], ...] = ()
+        batches: tuple[_Scope, ...] = ()
         if count > BATCH_ENTITIES:
             (every,) = fetch_one(
                 conn, f"select list(distinct entity_id order by entity_id) from {source} where tenant_id = ?", [tenant_id]
             )
-            batches = tuple(every[i : i + BATCH_ENTITIES] for i in range(0, len(every), BATCH_ENTITIES))
-        return _Changes(watermark=0 if top is None else top, count=count, ids=None, batches=batches)
+            chunks = (every[i : i + BATCH_ENTITIES] for i in range(0, len(every), BATCH_ENTITIES))
+            batches = tuple(_Scope(first=chunk[0], last=chunk[-1]) for chunk in chunks)
+        return _Changes(watermark=0 if top is None else top, count=count, changed=_Scope(), batches=batches)
     top, ids = fetch_one(
         conn,
         f"select max(seq), list(distinct entity_id) from {source} where tenant_id = ? and seq > ?",
         [tenant_id, since],
     )
-    return _Changes(watermark=since if top is None else top, count=len(ids or []), ids=ids or [])
+    return _Changes(watermark=since if top is None else top, count=len(ids or []), changed=_Scope(ids=ids or []))
 
 
 def _recompute(
@@ -163,16 +175,16 @@ def _recompute(
     before the JSON typing and the window (EXPLAIN ANALYZE shows it under the window, next to the scan).
     """
     key = model.key
-    on_mirror, ids = changes.restriction(key)
+    on_mirror, ids = changes.changed.condition(key)
     conn.execute(f"delete from {model.name} where tenant_id = ?{on_mirror}", [tenant_id, *ids])
-    on_quarantine, ids = changes.restriction("entity_id")
+    on_quarantine, ids = changes.changed.condition("entity_id")
     conn.execute(
         f"delete from quarantine.mirror_rows where model = ? and tenant_id = ?{on_quarantine}",
         [model.name, tenant_id, *ids],
     )
     written = quarantined = 0
     for scope in changes.recompute_scopes():
-        on_model, ids = _restriction(scope, f"m.{key}")
+        on_model, ids = scope.condition(f"m.{key}")
         candidates = fetch_polars(
             conn,
             f"select * from ({model.body}) m where m.tenant_id = ? and m.log_seq <= ?{on_model}",
