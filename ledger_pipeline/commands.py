@@ -45,7 +45,7 @@ def compare_recorded_heads(tenant_id: str | None) -> tuple[list[str], int | None
     from ledger_pipeline.defs.qbo.assets import LOG_ASSETS
 
     with dg.DagsterInstance.get() as instance:
-        heads = recorded_heads(instance, [a.key for a in LOG_ASSETS], tenant_id)
+        heads = recorded_heads(instance, [a.key for a in LOG_ASSETS], None if tenant_id is None else [tenant_id])
     conn = warehouse.connect(settings.duckdb_path(), read_only=True)
     try:
         return compare_heads(conn, heads), len(heads)

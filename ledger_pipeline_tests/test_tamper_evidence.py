@@ -70,7 +70,7 @@ def test_rewritten_log_passes_chain_verification_but_not_the_recorded_heads(pers
     try:
         rewrite_log_with_fresh_hashes(conn, "acme")
         assert verify(conn).ok, "the rewrite is internally consistent: chain verification alone cannot see it"
-        problems = compare_heads(conn, recorded_heads(project.instance, keys, "acme"))
+        problems = compare_heads(conn, recorded_heads(project.instance, keys, ["acme"]))
     finally:
         conn.close()
 

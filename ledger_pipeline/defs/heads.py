@@ -1,5 +1,6 @@
 """Chain heads as the log assets recorded them in Dagster's event log: the evidence kept outside DuckDB."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -11,12 +12,13 @@ PAGE = 1000
 
 
 def recorded_heads(
-    instance: dg.DagsterInstance, asset_keys: list[dg.AssetKey], tenant_id: str | None = None
+    instance: dg.DagsterInstance, asset_keys: list[dg.AssetKey], tenant_ids: Sequence[str] | None = None
 ) -> list[RecordedHead]:
-    """Every chain head recorded by a materialisation of the given log assets (optionally one tenant's)."""
+    """Every chain head recorded by a materialisation of the given log assets (optionally only these tenants')."""
     heads: set[RecordedHead] = set()
+    partitions = None if tenant_ids is None else list(tenant_ids)
     for key in asset_keys:
-        records_filter = dg.AssetRecordsFilter(asset_key=key, asset_partitions=[tenant_id] if tenant_id else None)
+        records_filter = dg.AssetRecordsFilter(asset_key=key, asset_partitions=partitions)
         cursor = None
         while True:
             page = instance.fetch_materializations(records_filter, limit=PAGE, cursor=cursor)
@@ -25,7 +27,9 @@ def recorded_heads(
             if not page.has_more:
                 break
             cursor = page.cursor
-    return sorted(heads, key=lambda h: (h.tenant_id, h.entity_type, h.seq))
+    # A run over several tenants records every tenant's head in each partition's materialisation.
+    wanted = [h for h in heads if partitions is None or h.tenant_id in partitions]
+    return sorted(wanted, key=lambda h: (h.tenant_id, h.entity_type, h.seq))
 
 
 def _heads_of(record: dg.EventLogRecord) -> list[RecordedHead]:

@@ -9,7 +9,7 @@ be checked from a row already vouched for (`after`) instead of from its start.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -59,7 +59,7 @@ with vouched as (
 scoped as (
     select l.*, v.after_seq, v.after_hash
     from raw.entity_log l left join vouched v using (tenant_id, rail, entity_type)
-    where ($tenant is null or l.tenant_id = $tenant)
+    where ($tenants is null or list_contains($tenants::varchar[], l.tenant_id))
       and ($rail is null or l.rail = $rail) and ($entity_type is null or l.entity_type = $entity_type)
       and (v.after_seq is null or l.seq > v.after_seq)
       and ($floor_seq is null or l.seq > $floor_seq)
@@ -112,15 +112,15 @@ select count(*), count(distinct (tenant_id, rail, entity_type)) from scoped
 
 
 def _params(
-    tenant_id: str | None, rail: str | None, entity_type: str | None, after: Mapping[ChainKey, ChainPoint]
+    tenants: list[str] | None, rail: str | None, entity_type: str | None, after: Mapping[ChainKey, ChainPoint]
 ) -> dict[str, object]:
     keys = sorted(after)
-    only_chain = (tenant_id, rail, entity_type)
-    # One chain with a vouched row: a constant bound on seq lets DuckDB skip the row groups before it.
-    floor_seq = after[only_chain][0] if only_chain in after else None
+    # Every chain in scope has a vouched row: a constant bound on seq lets DuckDB skip the row groups before them.
+    in_scope = [(t, rail, entity_type) for t in tenants or []] if rail and entity_type else []
+    floor_seq = min(after[c][0] for c in in_scope) if in_scope and all(c in after for c in in_scope) else None
     return {
         "floor_seq": floor_seq,
-        "tenant": tenant_id, "rail": rail, "entity_type": entity_type,
+        "tenants": tenants, "rail": rail, "entity_type": entity_type,
         "after_tenant": [k[0] for k in keys], "after_rail": [k[1] for k in keys],
         "after_entity": [k[2] for k in keys], "after_seq": [after[k][0] for k in keys],
         "after_hash": [after[k][1] for k in keys],
@@ -129,19 +129,20 @@ def _params(
 
 def verify(
     conn: duckdb.DuckDBPyConnection,
-    tenant_id: str | None = None,
+    tenant_id: str | Sequence[str] | None = None,
     *,
     rail: str | None = None,
     entity_type: str | None = None,
     after: Mapping[ChainKey, ChainPoint] | None = None,
 ) -> VerifyReport:
-    """Check every chain (or one tenant's, or one chain); the report lists at most one problem per chain.
+    """Check every chain (or those of one tenant or a list of tenants, or one chain); at most one problem per chain.
 
     `after` maps a chain to a row already vouched for (its seq and row_hash): only that chain's rows
     after it are checked, the first of them against that row_hash. The caller checks that the log
     still holds that row (`compare_heads`); rows before it are not re-read.
     """
-    params = _params(tenant_id, rail, entity_type, after or {})
+    tenants = [tenant_id] if isinstance(tenant_id, str) else None if tenant_id is None else list(tenant_id)
+    params = _params(tenants, rail, entity_type, after or {})
     first = {key: ChainProblem(*problem) for key, problem in hash_problems(conn, _HASH_INPUT_SQL, params).items()}
     for row in conn.execute(_LINK_SQL, params).fetchall():
         link = ChainProblem(*row)
@@ -175,6 +176,11 @@ def compare_heads(conn: duckdb.DuckDBPyConnection, heads: list[RecordedHead]) ->
     Catches what chain verification cannot: a log rewritten wholesale with
     every hash recomputed, or truncated after the last recorded head.
     """
+    return [message for _, message in head_mismatches(conn, heads)]
+
+
+def head_mismatches(conn: duckdb.DuckDBPyConnection, heads: list[RecordedHead]) -> list[tuple[RecordedHead, str]]:
+    """Each recorded head the log no longer holds as recorded, with the message naming it, in the order given."""
     if not heads:
         return []
     rows = conn.execute(
@@ -190,9 +196,10 @@ def compare_heads(conn: duckdb.DuckDBPyConnection, heads: list[RecordedHead]) ->
         if found == expected:
             continue
         what = "no row" if found is None else f"row_hash {found[3][:12]}.. of {found[0]} {found[1]} {found[2]}"
-        problems.append(
+        problems.append((
+            head,
             f"tenant {head.tenant_id}, {head.rail} {head.entity_type}: the materialisation of run "
             f"{head.run_id[:8]} at {head.recorded_at} recorded chain head seq={head.seq} "
-            f"row_hash {head.row_hash[:12]}.., but the log holds {what} (log rewritten or truncated)"
-        )
+            f"row_hash {head.row_hash[:12]}.., but the log holds {what} (log rewritten or truncated)",
+        ))
     return problems

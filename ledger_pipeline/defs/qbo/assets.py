@@ -6,11 +6,11 @@ from typing import Literal
 import dagster as dg
 from pydantic import Field
 
-from ledger_pipeline.defs.heads import Baseline, recorded_heads, vouched_baselines
+from ledger_pipeline.defs.heads import recorded_heads, vouched_baselines
 from ledger_pipeline.defs.partitions import DUCKDB_POOL, SINGLE_RUN_BACKFILL, TENANTS
 from ledger_pipeline.defs.resources import LedgerDuckDB, QboResource, TenantRegistryResource
 from ledger_pipeline.lib.tenants import TenantError
-from ledger_pipeline.lib.verify import compare_heads, verify
+from ledger_pipeline.lib.verify import RecordedHead, head_mismatches, verify
 from ledger_pipeline.lib.warehouse import WarehouseError
 from ledger_pipeline.rails.qbo.entities import ENTITIES, QboEntity
 from ledger_pipeline.rails.qbo.errors import QboError
@@ -67,34 +67,6 @@ def _metadata(
     return meta
 
 
-def _tenant_chain_problems(
-    context: dg.AssetExecutionContext, conn, key: dg.AssetKey, entity: QboEntity, tenant_id: str,
-    baseline: Baseline | None,
-) -> tuple[list[str], int, str]:
-    """One tenant's chain: (problems, rows verified, scope).
-
-    Incremental (the default): the head the last passing check vouched for must still be in the log
-    with the same hash, and only the rows after it are verified, the first against that hash. Rows
-    before that head are deliberately not re-read each run: the full audit (no baseline: full_audit=True,
-    nightly) and `ledger-pipeline verify` re-verify whole chains.
-    """
-    if baseline is None:
-        report = verify(conn, tenant_id, rail="qbo", entity_type=entity.name)
-        head_problems = compare_heads(conn, recorded_heads(context.instance, [key], tenant_id))
-        return [str(p) for p in report.problems] + head_problems, report.rows, "full"
-    head = baseline.head
-    after = {(tenant_id, "qbo", entity.name): (head.seq, head.row_hash)} if head else None
-    report = verify(conn, tenant_id, rail="qbo", entity_type=entity.name, after=after)
-    head_problems = compare_heads(conn, [head]) if head else []
-    passed_over_problems = compare_heads(conn, list(baseline.passed_over))
-    if head is None:
-        scope = "full (no head vouched for by an earlier check)"
-    else:
-        found = "NOT present" if head_problems else "present"
-        scope = f"incremental: rows after seq {head.seq} verified, recorded head seq {head.seq} {found}"
-    return [str(p) for p in report.problems] + head_problems + passed_over_problems, report.rows, scope
-
-
 def _chain_check(
     context: dg.AssetExecutionContext,
     conn,
@@ -104,21 +76,34 @@ def _chain_check(
     *,
     full_audit: bool,
 ) -> tuple[dg.AssetCheckResult, dict[str, bool]]:
-    """Verify this entity's chains per tenant; also says for which tenants the check passed."""
-    problems: list[str] = []
-    rows = 0
-    scopes: dict[str, str] = {}
-    verified: dict[str, bool] = {}
+    """Verify this entity's chains of the run's tenants in one pass; also says for which tenants the check passed.
+
+    Incremental (the default): per tenant, the head the last passing check vouched for must still be in
+    the log with the same hash, and only the rows after it are verified, the first against that hash;
+    heads recorded by later materialisations whose check failed are compared too. Rows before the
+    vouched head are deliberately not re-read each run: the full audit (full_audit=True, nightly) and
+    `ledger-pipeline verify` re-verify whole chains and every recorded head.
+    """
     baselines = {} if full_audit else vouched_baselines(context.instance, key, tenant_ids)
-    for tenant_id in tenant_ids:
-        tenant_problems, tenant_rows, scopes[tenant_id] = _tenant_chain_problems(
-            context, conn, key, entity, tenant_id, baselines.get(tenant_id)
-        )
-        problems += tenant_problems
-        rows += tenant_rows
-        verified[tenant_id] = not tenant_problems
+    vouched = {t: b.head for t, b in baselines.items() if b.head is not None}
+    if full_audit:
+        heads = recorded_heads(context.instance, [key], tenant_ids)
+    else:
+        heads = [*vouched.values(), *(h for b in baselines.values() for h in b.passed_over)]
+    after = {(t, "qbo", entity.name): (h.seq, h.row_hash) for t, h in vouched.items()}
+    report = verify(conn, tenant_ids, rail="qbo", entity_type=entity.name, after=after)
+    by_tenant: dict[str, list[str]] = {t: [] for t in tenant_ids}
+    for problem in report.problems:  # "*": a seq used twice, which breaks every chain in scope
+        for tenant_id in tenant_ids if problem.tenant_id == "*" else [problem.tenant_id]:
+            by_tenant[tenant_id].append(str(problem))
+    missing = set()
+    for head, message in head_mismatches(conn, heads):
+        by_tenant[head.tenant_id].append(message)
+        missing.add(head)
+    scopes = {t: _scope(full_audit, vouched.get(t), missing) for t in tenant_ids}
+    problems = [message for t in tenant_ids for message in by_tenant[t]]
     metadata = {
-        "rows_verified": dg.MetadataValue.int(rows),
+        "rows_verified": dg.MetadataValue.int(report.rows),
         "scope": dg.MetadataValue.text(
             scopes[tenant_ids[0]] if len(tenant_ids) == 1 else "full" if full_audit else "incremental per tenant"
         ),
@@ -126,7 +111,16 @@ def _chain_check(
         "problems": dg.MetadataValue.json(problems[:10]),
     }
     result = dg.AssetCheckResult(asset_key=key, check_name="chain_intact", passed=not problems, metadata=metadata)
-    return result, verified
+    return result, {t: not by_tenant[t] for t in tenant_ids}
+
+
+def _scope(full_audit: bool, head: RecordedHead | None, missing: set[RecordedHead]) -> str:
+    if full_audit:
+        return "full"
+    if head is None:
+        return "full (no head vouched for by an earlier check)"
+    found = "NOT present" if head in missing else "present"
+    return f"incremental: rows after seq {head.seq} verified, recorded head seq {head.seq} {found}"
 
 
 def build_log_asset(entity: QboEntity) -> dg.AssetsDefinition:
