@@ -1,6 +1,6 @@
 -- Every logged version of every QBO account, one row per log row, with typed columns.
--- Money is typed only when the payload holds a JSON number with at most two decimals (USD): a string,
--- a third decimal or an absent amount is null here, never rounded, and the mirror contract quarantines it.
+-- Money is typed by json_money (lib/model_views.py): a JSON number with at most two decimals (USD);
+-- a string, a third decimal or an absent amount is null here, never rounded; the mirror contract quarantines it.
 -- config: materialized=view
 
 with log as (
@@ -34,9 +34,7 @@ final as (
         p.AccountType ->> '$' as account_type,
         p.AccountSubType ->> '$' as account_sub_type,
         p.Classification ->> '$' as classification,
-        case when json_type(p.CurrentBalance) in ('UBIGINT', 'BIGINT', 'DOUBLE')
-            and regexp_full_match(p.CurrentBalance::varchar, '-?[0-9]{1,16}([.][0-9]{1,2})?')
-            then cast(p.CurrentBalance::varchar as decimal(18, 2)) end as current_balance,
+        json_money(p.CurrentBalance) as current_balance,
         coalesce(try_cast(p.SubAccount ->> '$' as boolean), false) as is_sub_account,
         p.CurrencyRef.value ->> '$' as currency,
         coalesce(try_cast(p.Active ->> '$' as boolean), true) as is_active,

@@ -1,6 +1,6 @@
 -- Every logged version of every QBO bill, one row per log row, with typed columns.
--- Money is typed only when the payload holds a JSON number with at most two decimals (USD): a string,
--- a third decimal or an absent amount is null here, never rounded, and the mirror contract quarantines it.
+-- Money is typed by json_money (lib/model_views.py): a JSON number with at most two decimals (USD);
+-- a string, a third decimal or an absent amount is null here, never rounded; the mirror contract quarantines it.
 -- config: materialized=view
 
 with log as (
@@ -28,9 +28,7 @@ lines as (
     select
         *,
         [
-            case when json_type(line.Amount) in ('UBIGINT', 'BIGINT', 'DOUBLE')
-                and regexp_full_match(line.Amount::varchar, '-?[0-9]{1,16}([.][0-9]{1,2})?')
-                then cast(line.Amount::varchar as decimal(18, 2)) end
+            json_money(line.Amount)
             for line in coalesce(p.Line, [])
             if coalesce(line.DetailType ->> '$', '') <> 'SubTotalLineDetail'
         ] as line_amounts
@@ -49,12 +47,8 @@ final as (
         p.VendorRef.value ->> '$' as vendor_id,
         p.VendorRef.name ->> '$' as vendor_name,
         p.APAccountRef.value ->> '$' as ap_account_id,
-        case when json_type(p.TotalAmt) in ('UBIGINT', 'BIGINT', 'DOUBLE')
-            and regexp_full_match(p.TotalAmt::varchar, '-?[0-9]{1,16}([.][0-9]{1,2})?')
-            then cast(p.TotalAmt::varchar as decimal(18, 2)) end as total_amt,
-        case when json_type(p.Balance) in ('UBIGINT', 'BIGINT', 'DOUBLE')
-            and regexp_full_match(p.Balance::varchar, '-?[0-9]{1,16}([.][0-9]{1,2})?')
-            then cast(p.Balance::varchar as decimal(18, 2)) end as balance,
+        json_money(p.TotalAmt) as total_amt,
+        json_money(p.Balance) as balance,
         p.CurrencyRef.value ->> '$' as currency,
         case when list_count(line_amounts) = len(line_amounts)
             then cast(coalesce(list_sum(line_amounts), 0) as decimal(18, 2)) end as line_amount_total,

@@ -1,6 +1,6 @@
 -- Every logged version of every QBO customer, one row per log row, with typed columns.
--- Money is typed only when the payload holds a JSON number with at most two decimals (USD): a string,
--- a third decimal or an absent amount is null here, never rounded, and the mirror contract quarantines it.
+-- Money is typed by json_money (lib/model_views.py): a JSON number with at most two decimals (USD);
+-- a string, a third decimal or an absent amount is null here, never rounded; the mirror contract quarantines it.
 -- config: materialized=view
 
 with log as (
@@ -34,9 +34,7 @@ final as (
         p.GivenName ->> '$' as given_name,
         p.FamilyName ->> '$' as family_name,
         p.PrimaryEmailAddr.Address ->> '$' as email,
-        case when json_type(p.Balance) in ('UBIGINT', 'BIGINT', 'DOUBLE')
-            and regexp_full_match(p.Balance::varchar, '-?[0-9]{1,16}([.][0-9]{1,2})?')
-            then cast(p.Balance::varchar as decimal(18, 2)) end as balance,
+        json_money(p.Balance) as balance,
         coalesce(try_cast(p.Taxable ->> '$' as boolean), false) as is_taxable,
         p.CurrencyRef.value ->> '$' as currency,
         coalesce(try_cast(p.Active ->> '$' as boolean), true) as is_active,

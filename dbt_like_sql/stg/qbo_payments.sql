@@ -1,6 +1,6 @@
 -- Every logged version of every QBO customer payment, one row per log row, with typed columns.
--- Money is typed only when the payload holds a JSON number with at most two decimals (USD): a string,
--- a third decimal or an absent amount is null here, never rounded, and the mirror contract quarantines it.
+-- Money is typed by json_money (lib/model_views.py): a JSON number with at most two decimals (USD);
+-- a string, a third decimal or an absent amount is null here, never rounded; the mirror contract quarantines it.
 -- config: materialized=view
 
 with log as (
@@ -30,9 +30,7 @@ lines as (
     select
         *,
         [
-            case when json_type(line.Amount) in ('UBIGINT', 'BIGINT', 'DOUBLE')
-                and regexp_full_match(line.Amount::varchar, '-?[0-9]{1,16}([.][0-9]{1,2})?')
-                then cast(line.Amount::varchar as decimal(18, 2)) end
+            json_money(line.Amount)
             for line in coalesce(p.Line, [])
             if coalesce(line.DetailType ->> '$', '') <> 'SubTotalLineDetail'
         ] as line_amounts,
@@ -53,12 +51,8 @@ final as (
         p.CustomerRef.value ->> '$' as customer_id,
         p.CustomerRef.name ->> '$' as customer_name,
         p.DepositToAccountRef.value ->> '$' as deposit_account_id,
-        case when json_type(p.TotalAmt) in ('UBIGINT', 'BIGINT', 'DOUBLE')
-            and regexp_full_match(p.TotalAmt::varchar, '-?[0-9]{1,16}([.][0-9]{1,2})?')
-            then cast(p.TotalAmt::varchar as decimal(18, 2)) end as total_amt,
-        case when json_type(p.UnappliedAmt) in ('UBIGINT', 'BIGINT', 'DOUBLE')
-            and regexp_full_match(p.UnappliedAmt::varchar, '-?[0-9]{1,16}([.][0-9]{1,2})?')
-            then cast(p.UnappliedAmt::varchar as decimal(18, 2)) end as unapplied_amt,
+        json_money(p.TotalAmt) as total_amt,
+        json_money(p.UnappliedAmt) as unapplied_amt,
         p.CurrencyRef.value ->> '$' as currency,
         case when list_count(line_amounts) = len(line_amounts)
             then cast(coalesce(list_sum(line_amounts), 0) as decimal(18, 2)) end as line_amount_total,

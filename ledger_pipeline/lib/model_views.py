@@ -1,4 +1,4 @@
-"""What every writer's open makes sure of: view models (re)created, history tables present, as-of macros.
+"""What every writer's open makes sure of: view models (re)created, history tables present, the macros.
 
 A history model is a table (refreshed like a mirror, lib/mirrors.py) with a table macro
 `<schema>.<table>_as_of(tenant, as_of_ts)`: the mirror's columns for every entity version valid
@@ -15,6 +15,15 @@ from ledger_pipeline.lib.mirrors import ensure_table
 from ledger_pipeline.lib.sql_models import SqlModel
 from ledger_pipeline.lib.warehouse import fetch_one
 
+# The money policy of every stg model, in one place: a JSON number with at most two decimals (USD) becomes
+# DECIMAL(18, 2); a string, a third decimal or an absent amount is null, never rounded (the mirror contracts
+# quarantine what it leaves null).
+MONEY_MACRO = (
+    "create or replace macro json_money(amount) as "
+    "case when json_type(amount) in ('UBIGINT', 'BIGINT', 'DOUBLE') "
+    "and regexp_full_match(amount::varchar, '-?[0-9]{1,16}([.][0-9]{1,2})?') "
+    "then cast(amount::varchar as decimal(18, 2)) end"
+)
 HISTORY_COLUMNS = ("op", "valid_from", "valid_to", "is_current")
 AS_OF_MACRO = (
     "create or replace macro {name}_as_of(tenant, as_of_ts) as table "
@@ -27,8 +36,9 @@ AS_OF_MACRO = (
 def ensure_views(conn: duckdb.DuckDBPyConnection, models: list[SqlModel]) -> None:
     """Create or replace every view model; create missing history tables and (re)create their as-of macros.
 
-    Models come in dependency order.
+    Models come in dependency order; the stg views call `json_money`, created first.
     """
+    conn.execute(MONEY_MACRO)
     for model in models:
         if model.materialized == "view":
             conn.execute(f"create schema if not exists {model.schema}")
