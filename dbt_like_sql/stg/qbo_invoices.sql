@@ -27,11 +27,7 @@ parsed as (
 lines as (
     select
         *,
-        [
-            json_money(line.Amount)
-            for line in coalesce(p.Line, [])
-            if coalesce(line.DetailType ->> '$', '') <> 'SubTotalLineDetail'
-        ] as line_amounts
+        json_line_amounts(p.Line) as line_amounts
     from parsed
 ),
 

@@ -29,15 +29,8 @@ parsed as (
 lines as (
     select
         *,
-        [
-            json_money(line.Amount)
-            for line in coalesce(p.Line, [])
-            if coalesce(line.DetailType ->> '$', '') <> 'SubTotalLineDetail'
-        ] as line_amounts,
-        flatten([
-            [linked ->> '$.TxnId' for linked in coalesce(line.LinkedTxn, []) if json_exists(linked, '$.TxnId')]
-            for line in coalesce(p.Line, [])
-        ]) as linked_txn_ids
+        json_line_amounts(p.Line) as line_amounts,
+        json_linked_txn_ids(p.Line) as linked_txn_ids
     from parsed
 ),
 

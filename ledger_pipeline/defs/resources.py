@@ -54,9 +54,8 @@ class LedgerDuckDB(DuckDBResource):
 @functools.cache
 def _views_fingerprint() -> str:
     """What the view SQL of this code hashes to (the code and its SQL files do not change within a process)."""
-    return sha256_hex(
-        repr(LOG_VIEWS) + model_views.MONEY_MACRO + model_views.AS_OF_MACRO + "".join(m.body for m in load_models())
-    )
+    models = "".join(m.body for m in load_models())
+    return sha256_hex(repr(LOG_VIEWS) + "".join(model_views.MACROS) + model_views.AS_OF_MACRO + models)
 
 
 def _ensure_views(conn: duckdb.DuckDBPyConnection) -> None:
