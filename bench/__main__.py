@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from bench import report
+from bench.storage import STORAGES
 from bench.run import run
 from bench.workload import Workload
 
@@ -22,6 +23,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--dlt", default="default,tuned", help="dlt modes to race ('' for none)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="working folder (wiped first)")
     parser.add_argument("--results", type=Path, default=None, help="results file (default bench/results.json)")
+    parser.add_argument("--dagster-storage", choices=STORAGES, default="sqlite",
+                        help="Dagster's instance storage: the sqlite files of deploy/dagster.yaml, or the Postgres "
+                        "database of deploy/dagster-postgres.yaml named by DAGSTER_PG_* (emptied first)")
     parser.add_argument("--profile", action="store_true", help="run our phases under cProfile (timings inflate)")
     parser.add_argument("--no-warmup", action="store_true", help="skip the untimed first read (tiny smoke runs)")
     return parser.parse_args(argv)
@@ -32,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     depths = tuple(int(d) for d in args.depths.split(",") if d.strip())
     workload = Workload(args.tenants, args.objects, args.change, depths)
     dlt_modes = tuple(m for m in args.dlt.split(",") if m.strip())
-    figures = run(workload, args.out.resolve(), dlt_modes=dlt_modes, profile=args.profile, warmup=not args.no_warmup)
+    figures = run(workload, args.out.resolve(), dlt_modes=dlt_modes, profile=args.profile, warmup=not args.no_warmup,
+                  storage=args.dagster_storage)
     default = args.out.resolve() / "results-profile.json" if args.profile else DEFAULT_OUT.parent / "results.json"
     results_path = args.results or default
     report.write(figures, results_path)

@@ -69,8 +69,9 @@ def _ours(job: dict, workload: Workload, paths: Paths) -> dict:
 
     defs = ours.definitions(paths, job["sandbox_url"])
     phase = job["phase"]
-    with ours.open_instance(paths) as instance, instrumented() as watch:
+    with ours.open_instance(paths, job["dagster_storage"]) as instance, instrumented() as watch:
         if phase == "initial":
+            instance.wipe()  # a Postgres database keeps the previous benchmark's runs (sqlite files start empty)
             ours.register_tenants(workload, paths, instance)
         if phase == "rebuild":
             run = ours.sync_all(defs, instance, workload.tenant_ids, watch,
@@ -108,7 +109,7 @@ def _verify(job: dict, workload: Workload, paths: Paths) -> dict:
         started = time.perf_counter()
         report = verify(conn)
         verify_seconds = time.perf_counter() - started
-        with ours.open_instance(paths) as instance:
+        with ours.open_instance(paths, job["dagster_storage"]) as instance:
             started = time.perf_counter()
             heads = recorded_heads(instance, [a.key for a in LOG_ASSETS])
             head_problems = compare_heads(conn, heads)

@@ -17,8 +17,8 @@ import httpx
 
 import dagster as dg
 
-from bench.children import REPO
 from bench.stopwatch import Stopwatch
+from bench.storage import instance_settings
 from bench.workload import CHANGE_STEP, Paths, Workload
 from ledger_pipeline.definitions import build_definitions
 from ledger_pipeline.defs.models.assets import REFRESHED_ASSETS
@@ -39,12 +39,12 @@ def definitions(paths: Paths, sandbox_url: str) -> dg.Definitions:
     )
 
 
-def open_instance(paths: Paths) -> dg.DagsterInstance:
-    """The benchmark's Dagster instance on disk (sqlite storage), with the project's pool settings."""
+def open_instance(paths: Paths, storage: str) -> dg.DagsterInstance:
+    """The benchmark's Dagster instance with the project's settings for that storage (pools included)."""
     paths.dagster_home.mkdir(parents=True, exist_ok=True)
     config = paths.dagster_home / "dagster.yaml"
     if not config.exists():
-        shutil.copy(REPO / "deploy" / "dagster.yaml", config)
+        shutil.copy(instance_settings(storage), config)
     return dg.DagsterInstance.from_config(str(paths.dagster_home))
 
 

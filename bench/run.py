@@ -18,6 +18,7 @@ from pathlib import Path
 
 from bench import report
 from bench.children import ChildResult, run_child
+from bench.storage import missing_settings
 from bench.workload import CHANGE_STEP, Paths, Served, Workload, serve
 from ledger_pipeline.rails.qbo.token_store import FileTokenStore
 
@@ -38,9 +39,12 @@ def _own_cpu() -> float:
 class Bench:
     """One benchmark run: a workload, an output folder, the sandbox, and what each child reported."""
 
-    def __init__(self, workload: Workload, root: Path, served: Served, profile: bool) -> None:
+    def __init__(self, workload: Workload, root: Path, served: Served, profile: bool, storage: str) -> None:
         self.workload, self.paths, self.served, self.profile = workload, Paths(root), served, profile
-        self.figures: dict = {"workload": workload.to_json(), "phases": {}}
+        self.storage = storage
+        # With batching on, a run's per-partition events reach a Postgres event log in batches (sqlite: one by one).
+        self.figures: dict = {"workload": workload.to_json(), "phases": {}, "dagster_storage": {
+            "kind": storage, "event_batch_size": int(os.environ.get("DAGSTER_EVENT_BATCH_SIZE", "0"))}}
 
     def child(self, name: str, kind: str, env: dict[str, str] | None = None, **job) -> ChildResult:
         profiled = self.profile and kind not in ("dlt", "explain")
@@ -52,7 +56,7 @@ class Bench:
         result = run_child(
             name,
             {"kind": kind, "workload": self.workload.to_json(), "root": str(self.paths.root),
-             "sandbox_url": self.served.base_url, "profile": profile, **job},
+             "sandbox_url": self.served.base_url, "profile": profile, "dagster_storage": self.storage, **job},
             self.paths.logs, env,
         )  # fmt: skip
         result.result.setdefault("load_avg_1m_before", round(load_before, 2))
@@ -99,10 +103,14 @@ def fresh_folder(root: Path) -> None:
 
 
 def run(workload: Workload, root: Path, *, dlt_modes: tuple[str, ...], profile: bool = False,
-        warmup: bool = True) -> dict:
+        warmup: bool = True, storage: str = "sqlite") -> dict:
+    missing = missing_settings(storage)
+    if missing:
+        raise SystemExit(f"bench: --dagster-storage {storage} reads {', '.join(missing)} from the environment; "
+                         "set them (docs/performance.md, \"Dagster's storage\")")
     fresh_folder(root)
     with serve(workload, Paths(root)) as served:
-        bench = Bench(workload, root, served, profile)
+        bench = Bench(workload, root, served, profile, storage)
         figures = bench.figures
         if warmup:  # the first reader of a fresh server pays for cold caches; nobody is timed on that
             bench.child("warmup", "floor")
