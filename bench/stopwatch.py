@@ -22,7 +22,7 @@ from typing import Any
 PARTS = (
     ("ledger_pipeline.defs.qbo.assets", "sync_entity", "extract_log"),
     ("ledger_pipeline.defs.qbo.assets", "_chain_check", "chain_check"),
-    ("ledger_pipeline.defs.models.assets", "refresh_mirror", "mirror_refresh"),
+    ("ledger_pipeline.defs.models.assets", "refresh_tenants", "mirror_refresh"),
     ("ledger_pipeline.defs.models.assets", "mirror_check_results", "mirror_checks"),
     ("ledger_pipeline.defs.models.assets", "refresh_tenant_table", "marts"),
 )

@@ -14,6 +14,7 @@ import dagster as dg
 from ledger_pipeline.defs.models import assets as model_assets
 from ledger_pipeline.defs.qbo.assets import LOG_ASSETS
 from ledger_pipeline.defs.schedules import nightly_audit
+from ledger_pipeline.lib import mirrors
 
 LOG = dg.AssetKey(["raw", "qbo_bills"])
 BILLS = dg.AssetKey(["mirror", "qbo_bills"])
@@ -37,7 +38,7 @@ def test_a_wrong_row_written_by_this_refresh_fails_the_incremental_check(project
     for bill_id in _bill_ids(project, 3):
         project.sandbox.touch(realm, "Bill", bill_id)
     broken, refreshed = [], []
-    real_refresh = model_assets.refresh_mirror
+    real_refresh = mirrors.refresh_mirror
 
     def refresh_writing_one_wrong_row(conn, model, tenant_id, **kwargs):
         """A refresh with a bug: one of the bills it just refreshed gets a wrong total."""
@@ -53,7 +54,7 @@ def test_a_wrong_row_written_by_this_refresh_fails_the_incremental_check(project
             refreshed.append(stats)
         return stats
 
-    monkeypatch.setattr(model_assets, "refresh_mirror", refresh_writing_one_wrong_row)
+    monkeypatch.setattr(mirrors, "refresh_mirror", refresh_writing_one_wrong_row)
     result = project.sync("acme", asset_selection=BILLS_AFTER_LOG, raise_on_error=False)
 
     check = _matches_log(result)

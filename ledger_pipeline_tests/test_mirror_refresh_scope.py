@@ -145,6 +145,51 @@ def test_one_changed_bill_is_all_a_refresh_reads_and_writes(ledger):
     assert not [sql for sql in ran if model.body in sql or sql.lstrip().lower().startswith("delete")], ran
 
 
+def test_a_run_over_many_tenants_opens_a_refresh_only_for_tenants_with_new_log_rows(ledger, monkeypatch):
+    conn, bills = ledger, next(e for e in ENTITIES if e.name == "Bill")
+    model = mirror_model(bills)
+    marks = dict(conn.execute(
+        "select tenant_id, log_seq from meta.model_watermarks where model = ?", [model.name]).fetchall())  # fmt: skip
+    changed = conn.execute("select min(qbo_id) from mirror.qbo_bills where tenant_id = 'globex'").fetchall()[0][0]
+    log(conn, "globex", bills, [Observation(changed, latest(conn, "globex", bills)[changed][1] | {"DocNumber": "N"},
+                                            "query")])  # fmt: skip
+    conn.execute("delete from meta.model_watermarks where model = ? and tenant_id = 'initech'", [model.name])
+    opened = []
+    real_refresh = mirrors.refresh_mirror
+
+    def recording_refresh(conn, model, tenant_id, **kwargs):
+        opened.append(tenant_id)
+        return real_refresh(conn, model, tenant_id, **kwargs)
+
+    monkeypatch.setattr(mirrors, "refresh_mirror", recording_refresh)
+    recorder = RecordingConnection(conn)
+    stats = {s.tenant_id: s for s in mirrors.refresh_tenants(
+        recorder, model, list(TENANTS), source=log_source(model, MODELS),
+        validate=lambda frame: row_failures(MIRROR_SCHEMAS[model.name], frame),
+        run_id="scope-test", now=datetime.now(UTC),
+    )}  # fmt: skip
+
+    assert opened == ["globex", "initech"], "acme logged nothing past its watermark: no refresh of its own"
+    idle = stats["acme"]
+    assert (idle.entities_refreshed, idle.rows_written, idle.since, idle.watermark) == (0, 0, marks["acme"],
+                                                                                        marks["acme"])  # fmt: skip
+    assert stats["globex"].entities_refreshed == 1 and stats["initech"].since == -1
+    docs = dict(conn.execute("select qbo_id, doc_number from mirror.qbo_bills where tenant_id = 'globex'").fetchall())
+    assert docs[changed] == "N"
+    after = snapshot(conn)
+    assert dict(conn.execute(
+        "select tenant_id, log_seq from meta.model_watermarks where model = ?", [model.name]).fetchall()) == {
+        "acme": marks["acme"], "globex": stats["globex"].watermark, "initech": marks["initech"]}  # fmt: skip
+    opened.clear()
+    mirrors.refresh_tenants(
+        conn, model, list(TENANTS), source=log_source(model, MODELS),
+        validate=lambda frame: row_failures(MIRROR_SCHEMAS[model.name], frame),
+        run_id="scope-test", now=datetime.now(UTC), full=True,
+    )  # fmt: skip
+    assert opened == list(TENANTS), "a full rebuild refreshes every tenant"
+    assert snapshot(conn) == after, "the refreshes of the changed tenants equal a rebuild"
+
+
 def change_at_random(conn: duckdb.DuckDBPyConnection, rng: random.Random, tenant_id: str, entity: QboEntity) -> set:
     """Log creates, updates (one with an amount the contract rejects), deletes and re-creates; return the ids."""
     current = latest(conn, tenant_id, entity)

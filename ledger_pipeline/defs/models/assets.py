@@ -27,7 +27,7 @@ from ledger_pipeline.defs.partitions import DUCKDB_POOL, SINGLE_RUN_BACKFILL, TE
 from ledger_pipeline.defs.resources import LOG_VIEWS, LedgerDuckDB
 from ledger_pipeline.lib.catalog import model_columns
 from ledger_pipeline.lib.marts import refresh_tenant_table
-from ledger_pipeline.lib.mirrors import refresh_mirror
+from ledger_pipeline.lib.mirrors import refresh_tenants
 from ledger_pipeline.lib.sql_models import SqlModel, load_models, log_source
 from ledger_pipeline.lib.validation import row_failures
 from ledger_pipeline.lib.warehouse import WarehouseError
@@ -107,16 +107,13 @@ def build_mirror_asset(model: SqlModel) -> dg.AssetsDefinition:
     def _mirror_asset(
         context: dg.AssetExecutionContext, config: MirrorConfig, warehouse: LedgerDuckDB
     ) -> dg.MaterializeResult:
-        stats = []
         try:
             with warehouse.ledger() as conn:
-                for tenant_id in run_tenant_ids(context):
-                    s = refresh_mirror(
-                        conn, model, tenant_id, source=source,
-                        validate=lambda frame: row_failures(contract, frame),
-                        run_id=context.run.run_id, now=datetime.now(UTC), full=config.full_rebuild,
-                    )  # fmt: skip
-                    stats.append(s)
+                stats = refresh_tenants(
+                    conn, model, run_tenant_ids(context), source=source,
+                    validate=lambda frame: row_failures(contract, frame),
+                    run_id=context.run.run_id, now=datetime.now(UTC), full=config.full_rebuild,
+                )  # fmt: skip
                 context.log.info("\n".join(  # one event per step: every event is a write to Dagster's event log
                     f"{model.name} tenant {s.tenant_id}: {s.entities_refreshed} entities refreshed, "
                     f"{s.rows_written} rows written, {s.rows_quarantined} quarantined"
@@ -177,13 +174,10 @@ def build_history_asset(models: list[SqlModel], name: str) -> dg.AssetsDefinitio
                 for key, model in by_key.items():
                     if key not in context.selected_asset_keys:
                         continue
-                    stats = [
-                        refresh_mirror(
-                            conn, model, tenant_id, source=sources[model.name], validate=_no_contract,
-                            run_id=context.run.run_id, now=datetime.now(UTC), full=config.full_rebuild,
-                        )  # fmt: skip
-                        for tenant_id in tenant_ids
-                    ]
+                    stats = refresh_tenants(
+                        conn, model, tenant_ids, source=sources[model.name], validate=_no_contract,
+                        run_id=context.run.run_id, now=datetime.now(UTC), full=config.full_rebuild,
+                    )  # fmt: skip
                     scopes = [CheckScope.after_refresh(s, full_check=full_check) for s in stats]
                     check = history_check_result(conn, model, sources[model.name], scopes)
                     results.append((key, stats, check))
