@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from bench import report
-from bench.storage import STORAGES
 from bench.run import run
+from bench.storage import STORAGES
 from bench.workload import Workload
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "out"

@@ -19,8 +19,10 @@ def _seconds(entry: dict) -> float:
 def machine(figures: dict) -> str:
     m = figures["machine"]
     versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v)
+    storage = figures.get("dagster_storage", {"kind": "sqlite", "event_batch_size": 0})
     return (f"{m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB (from /proc), Python {m['python']}, {versions}; "
-            f"tree {m['commit']} with {m['uncommitted_files']} uncommitted files (other engineers' work in progress).")
+            f"tree {m['commit']} with {m['uncommitted_files']} uncommitted files (other engineers' work in progress); "
+            f"Dagster storage {storage['kind']}, event batch size {storage['event_batch_size']}.")
 
 
 def table(figures: dict) -> str:

@@ -201,7 +201,7 @@ def machine() -> dict:
         return done.stdout.strip() if done.returncode == 0 else "unknown"
 
     versions = {}
-    for name in ("dagster", "duckdb", "polars", "httpx", "dlt"):
+    for name in ("dagster", "dagster-postgres", "duckdb", "polars", "httpx", "dlt"):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
