@@ -147,3 +147,35 @@ def test_nightly_audit_is_one_run_over_every_tenant_with_full_checks():
     log_ops = {a.op.name for a in LOG_ASSETS}
     assert len(log_ops) == 7
     assert {name for name, op in request.run_config["ops"].items() if op["config"].get("full_audit")} == log_ops
+
+
+def test_in_a_run_over_many_tenants_each_difference_is_named_under_its_own_tenant(project):
+    tenants = ["acme", "globex", "initech"]
+    for company, tenant in enumerate(tenants):
+        project.add_tenant(tenant, company)
+    history = dg.AssetKey(["history", "qbo_bills"])
+    job = project.defs.resolve_job_def("sync_tenants")
+    tags = {"dagster/asset_partition_range_start": tenants[0], "dagster/asset_partition_range_end": tenants[-1]}
+    assert job.execute_in_process(instance=project.instance, tags=tags).success
+    conn = project.connect()
+    try:
+        (gone,) = conn.execute("select min(qbo_id) from mirror.qbo_bills where tenant_id = 'globex'").fetchone()
+        conn.execute("delete from mirror.qbo_bills where tenant_id = 'globex' and qbo_id = ?", [gone])
+        (lost,) = conn.execute("select min(log_seq) from history.qbo_bills where tenant_id = 'initech'").fetchone()
+        conn.execute("delete from history.qbo_bills where log_seq = ?", [lost])
+    finally:
+        conn.close()
+
+    result = job.execute_in_process(
+        instance=project.instance, tags=tags, asset_selection=[LOG, BILLS, history], raise_on_error=False
+    )
+
+    mirror = _matches_log(result).metadata["tenants"].value
+    assert {t: (m["missing"], m["missing_ids"]) for t, m in mirror.items()} == {
+        "acme": (0, []), "globex": (1, [gone]), "initech": (0, [])}  # fmt: skip
+    (check,) = [c for c in result.get_asset_check_evaluations() if c.asset_key == history]
+    kept = check.metadata["tenants"].value
+    assert not check.passed
+    assert {t: (m["missing"], m["missing_seqs"]) for t, m in kept.items()} == {
+        "acme": (0, []), "globex": (0, []), "initech": (1, [lost])}  # fmt: skip
+    assert all(m["versions_in_log"] == m["rows"] + (t == "initech") for t, m in kept.items())

@@ -19,7 +19,6 @@ import duckdb
 
 from ledger_pipeline.lib.mirrors import RefreshStats
 from ledger_pipeline.lib.sql_models import SqlModel
-from ledger_pipeline.lib.warehouse import fetch_one
 
 MIRROR_CHECKS = {
     "rows_valid": "No row of the mirror was rejected by its pandera contract (rejected rows sit in "
@@ -60,8 +59,13 @@ def mirror_check_results(
     conn: duckdb.DuckDBPyConnection, model: SqlModel, source: str, scopes: Sequence[CheckScope]
 ) -> list[dg.AssetCheckResult]:
     key = dg.AssetKey([model.schema, model.table])
-    valid = {s.tenant_id: _quarantined(conn, model, s.tenant_id) for s in scopes}
-    matches = {s.tenant_id: _log_comparison(conn, model, source, s) for s in scopes}
+    tenant_ids = [s.tenant_id for s in scopes]
+    valid = _quarantined(conn, model, tenant_ids)
+    counts = _key_and_hash_comparison(conn, model, source, tenant_ids)
+    matches = {
+        s.tenant_id: counts[s.tenant_id] | _column_comparison(conn, model, source, s, counts[s.tenant_id]["live_in_log"])
+        for s in scopes
+    }
     bad_valid = {t: v for t, v in valid.items() if v["quarantined"]}
     problems = ("missing", "extra", "stale", "duplicated", "differing_from_rebuild")
     return [
@@ -102,38 +106,39 @@ def _scope_summary(matches: dict[str, dict]) -> str:
     return text + (f"; full for tenant(s) {', '.join(full)}" if full else "")
 
 
-def _quarantined(conn: duckdb.DuckDBPyConnection, model: SqlModel, tenant_id: str) -> dict:
+def _quarantined(conn: duckdb.DuckDBPyConnection, model: SqlModel, tenant_ids: list[str]) -> dict[str, dict]:
+    """Per tenant: how many of its rows sit in quarantine, and the first few (by log order) with the reason."""
     rows = conn.execute(
-        "select entity_id, reason from quarantine.mirror_rows where model = ? and tenant_id = ? "
-        "order by log_seq",
-        [model.name, tenant_id],
+        "select tenant_id, count(*), list({'entity_id': entity_id, 'reason': reason} order by log_seq)[1:?] "
+        "from quarantine.mirror_rows where model = ? and list_contains(?::varchar[], tenant_id) group by tenant_id",
+        [SAMPLE, model.name, tenant_ids],
     ).fetchall()
-    return {"quarantined": len(rows), "sample": [{"entity_id": e, "reason": r} for e, r in rows[:SAMPLE]]}
+    found = {tenant: {"quarantined": count, "sample": sample} for tenant, count, sample in rows}
+    return {t: found.get(t, {"quarantined": 0, "sample": []}) for t in tenant_ids}
 
 
 def history_check_result(
     conn: duckdb.DuckDBPyConnection, model: SqlModel, source: str, scopes: Sequence[CheckScope]
 ) -> dg.AssetCheckResult:
-    matches = {}
-    for scope in scopes:
-        counts = _version_comparison(conn, model, source, scope.tenant_id)
-        matches[scope.tenant_id] = counts | _column_comparison(conn, model, source, scope, counts["entities_in_log"])
+    counts = _version_comparison(conn, model, source, [s.tenant_id for s in scopes])
+    matches = {
+        s.tenant_id: counts[s.tenant_id] | _column_comparison(conn, model, source, s, counts[s.tenant_id]["entities_in_log"])
+        for s in scopes
+    }
     problems = ("missing", "extra", "duplicated", "differing_from_rebuild")
     return _matches_log_result(
         dg.AssetKey([model.schema, model.table]), matches, problems, totals=("versions_in_log", "rows")
     )
 
 
-def _log_comparison(conn: duckdb.DuckDBPyConnection, model: SqlModel, source: str, scope: CheckScope) -> dict:
-    counts = _key_and_hash_comparison(conn, model, source, scope.tenant_id)
-    return counts | _column_comparison(conn, model, source, scope, counts["live_in_log"])
-
-
 def _column_comparison(
     conn: duckdb.DuckDBPyConnection, model: SqlModel, source: str, scope: CheckScope, entities: int
 ) -> dict:
     """Rows against the model recomputed from the log: the entities the refresh touched, or all of the tenant's."""
-    touched = None if scope.full else _touched_ids(conn, source, scope)
+    if scope.full:
+        touched = None
+    else:  # a tenant with nothing logged since the refresh before has nothing touched to compare
+        touched = [] if scope.since == scope.watermark else _touched_ids(conn, source, scope)
     if touched is not None and len(touched) * 2 > entities:
         touched = None  # most of the tenant changed: recomputing all of it is cheaper than listing the ids
     if touched is None:
@@ -147,69 +152,81 @@ def _column_comparison(
     }  # fmt: skip
 
 
-def _version_comparison(conn: duckdb.DuckDBPyConnection, model: SqlModel, source: str, tenant_id: str) -> dict:
-    """Every log row of the tenant's chain against the history rows, by sequence number (no JSON read)."""
-    row = fetch_one(
-        conn,
+def _version_comparison(
+    conn: duckdb.DuckDBPyConnection, model: SqlModel, source: str, tenant_ids: list[str]
+) -> dict[str, dict]:
+    """Per tenant: every log row of its chain against its history rows, by sequence number (no JSON read)."""
+    rows = conn.execute(
         f"""
-        with logged as (select seq, entity_id from {source} where tenant_id = ?),
-        stored as (select log_seq as seq from {model.name} where tenant_id = ?),
+        with logged as (select tenant_id, seq, entity_id from {source} where list_contains($tenants, tenant_id)),
+        stored as (select tenant_id, log_seq as seq from {model.name} where list_contains($tenants, tenant_id)),
         compared as (
-            select coalesce(l.seq, s.seq) as seq, l.entity_id, l.seq is not null as in_log, s.seq is not null as stored
-            from logged l full outer join stored s on l.seq = s.seq
+            select coalesce(l.tenant_id, s.tenant_id) as tenant_id, coalesce(l.seq, s.seq) as seq, l.entity_id,
+                l.seq is not null as in_log, s.seq is not null as stored
+            from logged l full outer join stored s on l.tenant_id = s.tenant_id and l.seq = s.seq
         )
-        select
+        select tenant_id,
             count(*) filter (in_log), count(distinct entity_id), count(*) filter (stored),
             count(*) filter (in_log and not stored), count(*) filter (stored and not in_log),
             count(*) - count(distinct seq),
             coalesce(min(seq, {SAMPLE}) filter (in_log and not stored), []),
             coalesce(min(seq, {SAMPLE}) filter (stored and not in_log), [])
-        from compared
+        from compared group by tenant_id
         """,
-        [tenant_id, tenant_id],
-    )
+        {"tenants": tenant_ids},
+    ).fetchall()
     names = ("versions_in_log", "entities_in_log", "rows", "missing", "extra", "duplicated", "missing_seqs",
              "extra_seqs")  # fmt: skip
-    return dict(zip(names, row, strict=True))
+    return _per_tenant(rows, names, tenant_ids)
 
 
-def _key_and_hash_comparison(conn: duckdb.DuckDBPyConnection, model: SqlModel, source: str, tenant_id: str) -> dict:
-    """Every entity of the tenant: latest (payload hash, op) in the log against mirror + quarantine, no JSON read."""
-    row = fetch_one(
-        conn,
+def _key_and_hash_comparison(
+    conn: duckdb.DuckDBPyConnection, model: SqlModel, source: str, tenant_ids: list[str]
+) -> dict[str, dict]:
+    """Per tenant, every entity: latest (payload hash, op) in the log against mirror + quarantine, no JSON read."""
+    rows = conn.execute(
         f"""
         with latest as (
-            select entity_id, arg_max(payload_hash, seq) as payload_hash, arg_max(op, seq) as op
-            from {source} where tenant_id = ? group by entity_id
+            select tenant_id, entity_id, arg_max(payload_hash, seq) as payload_hash, arg_max(op, seq) as op
+            from {source} where list_contains($tenants, tenant_id) group by tenant_id, entity_id
         ),
-        live as (select entity_id, payload_hash from latest where op <> 'deleted'),
+        live as (select tenant_id, entity_id, payload_hash from latest where op <> 'deleted'),
         published as (
-            select {model.key} as entity_id, payload_hash from {model.name} where tenant_id = ?
+            select tenant_id, {model.key} as entity_id, payload_hash from {model.name}
+            where list_contains($tenants, tenant_id)
             union all
-            select entity_id, payload_hash from quarantine.mirror_rows where model = ? and tenant_id = ?
+            select tenant_id, entity_id, payload_hash from quarantine.mirror_rows
+            where model = $model and list_contains($tenants, tenant_id)
         ),
         compared as (
             select
+                coalesce(l.tenant_id, p.tenant_id) as tenant_id,
                 coalesce(l.entity_id, p.entity_id) as entity_id,
                 l.entity_id is not null as in_log,
                 p.entity_id is not null as published,
                 l.payload_hash is distinct from p.payload_hash as stale
-            from live l full outer join published p on l.entity_id = p.entity_id
+            from live l full outer join published p on l.tenant_id = p.tenant_id and l.entity_id = p.entity_id
         )
-        select
+        select tenant_id,
             count(*) filter (in_log), count(*) filter (published),
             count(*) filter (in_log and not published), count(*) filter (published and not in_log),
             count(*) filter (in_log and published and stale), count(*) - count(distinct entity_id),
             coalesce(min(entity_id, {SAMPLE}) filter (in_log and not published), []),
             coalesce(min(entity_id, {SAMPLE}) filter (published and not in_log), []),
             coalesce(min(entity_id, {SAMPLE}) filter (in_log and published and stale), [])
-        from compared
+        from compared group by tenant_id
         """,
-        [tenant_id, tenant_id, model.name, tenant_id],
-    )
+        {"tenants": tenant_ids, "model": model.name},
+    ).fetchall()
     names = ("live_in_log", "published", "missing", "extra", "stale", "duplicated", "missing_ids", "extra_ids",
              "stale_ids")  # fmt: skip
-    return dict(zip(names, row, strict=True))
+    return _per_tenant(rows, names, tenant_ids)
+
+
+def _per_tenant(rows: list[tuple], names: Sequence[str], tenant_ids: list[str]) -> dict[str, dict]:
+    """Grouped comparison rows (tenant first) as {tenant: {name: value}}; a tenant with no rows at all has zeros."""
+    found = {row[0]: dict(zip(names, row[1:], strict=True)) for row in rows}
+    return {t: found.get(t) or {n: [] if n.endswith(("_ids", "_seqs")) else 0 for n in names} for t in tenant_ids}
 
 
 def _touched_ids(conn: duckdb.DuckDBPyConnection, source: str, scope: CheckScope) -> list[str]:
