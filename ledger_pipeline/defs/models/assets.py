@@ -27,7 +27,7 @@ from ledger_pipeline.defs.partitions import DUCKDB_POOL, SINGLE_RUN_BACKFILL, TE
 from ledger_pipeline.defs.resources import LOG_VIEWS, LedgerDuckDB
 from ledger_pipeline.lib.catalog import model_columns
 from ledger_pipeline.lib.marts import refresh_tenant_table
-from ledger_pipeline.lib.mirrors import RefreshStats, refresh_tenants
+from ledger_pipeline.lib.mirrors import refresh_tenants
 from ledger_pipeline.lib.sql_models import SqlModel, load_models, log_source
 from ledger_pipeline.lib.validation import row_failures
 from ledger_pipeline.lib.warehouse import WarehouseError
@@ -85,16 +85,6 @@ def _asset_kwargs(model: SqlModel) -> dict:
     )
 
 
-def _refresh_metadata(stats: RefreshStats) -> dict[str, dg.MetadataValue]:
-    """One tenant's partition of a mirror or history materialisation: its own figures only (see the log assets)."""
-    return {
-        "entities_refreshed": dg.MetadataValue.int(stats.entities_refreshed),
-        "rows_written": dg.MetadataValue.int(stats.rows_written),
-        "rows_quarantined": dg.MetadataValue.int(stats.rows_quarantined),
-        "log_watermark": dg.MetadataValue.int(stats.watermark),
-    }
-
-
 def _failure(model: SqlModel, exc: WarehouseError) -> dg.Failure:
     return dg.Failure(description=f"{model.name}: {exc}")
 
@@ -134,12 +124,14 @@ def build_mirror_asset(model: SqlModel) -> dg.AssetsDefinition:
                 checks = mirror_check_results(conn, model, source, scopes)
         except WarehouseError as exc:
             raise _failure(model, exc) from exc
-        for s in stats:
-            context.add_asset_metadata(_refresh_metadata(s), partition_key=s.tenant_id)
         return dg.MaterializeResult(
             metadata={
+                "entities_refreshed": dg.MetadataValue.int(sum(s.entities_refreshed for s in stats)),
+                "rows_written": dg.MetadataValue.int(sum(s.rows_written for s in stats)),
+                "rows_quarantined": dg.MetadataValue.int(sum(s.rows_quarantined for s in stats)),
                 "full_rebuild": dg.MetadataValue.bool(config.full_rebuild),
                 "full_check": dg.MetadataValue.bool(config.full_check or config.full_rebuild),
+                "log_watermarks": dg.MetadataValue.json({s.tenant_id: s.watermark for s in stats}),
             },
             check_results=checks,
         )
@@ -192,12 +184,16 @@ def build_history_asset(models: list[SqlModel], name: str) -> dg.AssetsDefinitio
         except WarehouseError as exc:
             raise _failure(model, exc) from exc
         for key, stats, check in results:
-            for s in stats:
-                context.add_asset_metadata(_refresh_metadata(s), asset_key=key, partition_key=s.tenant_id)
             yield dg.MaterializeResult(
-                asset_key=key, metadata={"full_rebuild": dg.MetadataValue.bool(config.full_rebuild)},
+                asset_key=key,
+                metadata={
+                    "entities_refreshed": dg.MetadataValue.int(sum(s.entities_refreshed for s in stats)),
+                    "rows_written": dg.MetadataValue.int(sum(s.rows_written for s in stats)),
+                    "full_rebuild": dg.MetadataValue.bool(config.full_rebuild),
+                    "log_watermarks": dg.MetadataValue.json({s.tenant_id: s.watermark for s in stats}),
+                },
                 check_results=[check],
-            )  # fmt: skip
+            )
 
     return _history
 
@@ -210,9 +206,9 @@ def build_tenant_table_asset(model: SqlModel) -> dg.AssetsDefinition:
                 rows = {t: refresh_tenant_table(conn, model, t) for t in run_tenant_ids(context)}
         except WarehouseError as exc:
             raise _failure(model, exc) from exc
-        for tenant_id, count in rows.items():
-            context.add_asset_metadata({"dagster/row_count": dg.MetadataValue.int(count)}, partition_key=tenant_id)
-        return dg.MaterializeResult()
+        return dg.MaterializeResult(
+            metadata={"dagster/row_count": dg.MetadataValue.int(sum(rows.values())), "rows": dg.MetadataValue.json(rows)}
+        )
 
     return _tenant_table_asset
 

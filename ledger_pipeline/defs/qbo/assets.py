@@ -27,37 +27,44 @@ class QboSyncConfig(dg.Config):
     full_audit: bool = False
 
 
-def _partition_metadata(result: EntitySyncResult, chain_verified: bool) -> dict[str, dg.MetadataValue]:
-    """What one tenant's partition of a log materialisation records, its chain head among it.
-
-    Each partition carries its own tenant's figures only: a run over T tenants writes T materialisations,
-    and every tenant's figures in each would make the event log grow with T squared.
-    """
-    stats = result.stats
-    info = {
-        "appended": stats.appended,
-        "created": stats.created,
-        "updated": stats.updated,
-        "deleted": stats.deleted,
-        "unchanged": stats.unchanged,
-        "pages": result.pages,
-        "swept": result.sweep_reason,
-        "cursor": result.cursor.updated_since.isoformat() if result.cursor.updated_since else None,
-        "chain_head_seq": stats.head_seq,
-        "chain_head_hash": stats.head_hash,
-        # this run's chain_intact passed for the tenant: the next run's check may start from this head
-        "chain_verified": chain_verified,
+def _metadata(
+    entity: QboEntity, results: list[EntitySyncResult], chain_verified: dict[str, bool]
+) -> dict[str, dg.MetadataValue]:
+    one = len(results) == 1
+    per_tenant = {
+        r.tenant_id: {
+            "appended": r.stats.appended,
+            "created": r.stats.created,
+            "updated": r.stats.updated,
+            "deleted": r.stats.deleted,
+            "unchanged": r.stats.unchanged,
+            "pages": r.pages,
+            "swept": r.sweep_reason,
+            "cursor": r.cursor.updated_since.isoformat() if r.cursor.updated_since else None,
+            "chain_head_seq": r.stats.head_seq,
+            "chain_head_hash": r.stats.head_hash,
+            # this run's chain_intact passed for the tenant: the next run's check may start from this head
+            "chain_verified": chain_verified.get(r.tenant_id, False),
+        }
+        for r in results
     }
-    return {
-        "appended": dg.MetadataValue.int(stats.appended),
-        "seen": dg.MetadataValue.int(stats.seen),
-        "created": dg.MetadataValue.int(stats.created),
-        "updated": dg.MetadataValue.int(stats.updated),
-        "deleted": dg.MetadataValue.int(stats.deleted),
-        "cursor": dg.MetadataValue.text(str(info["cursor"])),
-        "chain_head_hash": dg.MetadataValue.text(stats.head_hash or ""),
-        "tenants": dg.MetadataValue.json({result.tenant_id: info}),
+    meta: dict[str, dg.MetadataValue] = {
+        "rail": dg.MetadataValue.text("qbo"),
+        "entity_type": dg.MetadataValue.text(entity.name),
+        "appended": dg.MetadataValue.int(sum(r.stats.appended for r in results)),
+        "seen": dg.MetadataValue.int(sum(r.stats.seen for r in results)),
+        "tenants": dg.MetadataValue.json(per_tenant),
     }
+    if one:
+        r = results[0]
+        meta |= {
+            "created": dg.MetadataValue.int(r.stats.created),
+            "updated": dg.MetadataValue.int(r.stats.updated),
+            "deleted": dg.MetadataValue.int(r.stats.deleted),
+            "cursor": dg.MetadataValue.text(str(per_tenant[r.tenant_id]["cursor"])),
+            "chain_head_hash": dg.MetadataValue.text(r.stats.head_hash or ""),
+        }
+    return meta
 
 
 def _chain_check(
@@ -178,11 +185,7 @@ def build_log_asset(entity: QboEntity) -> dg.AssetsDefinition:
                 description=f"tenant {tenant_id}, rail qbo, entity {entity.name}: {exc}",
                 allow_retries=isinstance(exc, QboError),
             ) from exc
-        for r in results:
-            metadata = _partition_metadata(r, verified.get(r.tenant_id, False))
-            context.add_asset_metadata(metadata, partition_key=r.tenant_id)
-        rail = {"rail": dg.MetadataValue.text("qbo"), "entity_type": dg.MetadataValue.text(entity.name)}
-        return dg.MaterializeResult(metadata=rail, check_results=[chain])
+        return dg.MaterializeResult(metadata=_metadata(entity, results, verified), check_results=[chain])
 
     return _log_asset
 
