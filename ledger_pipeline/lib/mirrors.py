@@ -158,11 +158,14 @@ def refresh_tenants(
     ]
 
 
-def _idle_tenants(conn: duckdb.DuckDBPyConnection, model: SqlModel, source: str, tenant_ids: list[str]) -> dict[str, int]:
+def _idle_tenants(
+    conn: duckdb.DuckDBPyConnection, model: SqlModel, source: str, tenant_ids: list[str]
+) -> dict[str, int]:
     """{tenant: watermark} for the tenants that have a watermark and no row in `source` after it."""
     marks = dict(
         conn.execute(
-            "select tenant_id, log_seq from meta.model_watermarks where model = ? and list_contains(?::varchar[], tenant_id)",
+            "select tenant_id, log_seq from meta.model_watermarks "
+            "where model = ? and list_contains(?::varchar[], tenant_id)",
             [model.name, tenant_ids],
         ).fetchall()
     )

@@ -63,7 +63,8 @@ def mirror_check_results(
     valid = _quarantined(conn, model, tenant_ids)
     counts = _key_and_hash_comparison(conn, model, source, tenant_ids)
     matches = {
-        s.tenant_id: counts[s.tenant_id] | _column_comparison(conn, model, source, s, counts[s.tenant_id]["live_in_log"])
+        s.tenant_id: counts[s.tenant_id]
+        | _column_comparison(conn, model, source, s, counts[s.tenant_id]["live_in_log"])
         for s in scopes
     }
     bad_valid = {t: v for t, v in valid.items() if v["quarantined"]}
@@ -122,7 +123,8 @@ def history_check_result(
 ) -> dg.AssetCheckResult:
     counts = _version_comparison(conn, model, source, [s.tenant_id for s in scopes])
     matches = {
-        s.tenant_id: counts[s.tenant_id] | _column_comparison(conn, model, source, s, counts[s.tenant_id]["entities_in_log"])
+        s.tenant_id: counts[s.tenant_id]
+        | _column_comparison(conn, model, source, s, counts[s.tenant_id]["entities_in_log"])
         for s in scopes
     }
     problems = ("missing", "extra", "duplicated", "differing_from_rebuild")
@@ -158,8 +160,12 @@ def _version_comparison(
     """Per tenant: every log row of its chain against its history rows, by sequence number (no JSON read)."""
     rows = conn.execute(
         f"""
-        with logged as (select tenant_id, seq, entity_id from {source} where list_contains($tenants, tenant_id)),
-        stored as (select tenant_id, log_seq as seq from {model.name} where list_contains($tenants, tenant_id)),
+        with logged as (
+            select tenant_id, seq, entity_id from {source} where list_contains($tenants::varchar[], tenant_id)
+        ),
+        stored as (
+            select tenant_id, log_seq as seq from {model.name} where list_contains($tenants::varchar[], tenant_id)
+        ),
         compared as (
             select coalesce(l.tenant_id, s.tenant_id) as tenant_id, coalesce(l.seq, s.seq) as seq, l.entity_id,
                 l.seq is not null as in_log, s.seq is not null as stored
@@ -188,15 +194,15 @@ def _key_and_hash_comparison(
         f"""
         with latest as (
             select tenant_id, entity_id, arg_max(payload_hash, seq) as payload_hash, arg_max(op, seq) as op
-            from {source} where list_contains($tenants, tenant_id) group by tenant_id, entity_id
+            from {source} where list_contains($tenants::varchar[], tenant_id) group by tenant_id, entity_id
         ),
         live as (select tenant_id, entity_id, payload_hash from latest where op <> 'deleted'),
         published as (
             select tenant_id, {model.key} as entity_id, payload_hash from {model.name}
-            where list_contains($tenants, tenant_id)
+            where list_contains($tenants::varchar[], tenant_id)
             union all
             select tenant_id, entity_id, payload_hash from quarantine.mirror_rows
-            where model = $model and list_contains($tenants, tenant_id)
+            where model = $model and list_contains($tenants::varchar[], tenant_id)
         ),
         compared as (
             select
