@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bench.queries import QUERIES
 from bench.report import PHASE_LABELS
+from bench.storage import recorded_storage
 
 RATE_PHASES = ("floor", "dlt_default", "dlt_tuned", "phase1_initial")
 
@@ -19,7 +20,7 @@ def _seconds(entry: dict) -> float:
 def machine(figures: dict) -> str:
     m = figures["machine"]
     versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v)
-    storage = figures.get("dagster_storage", {"kind": "sqlite", "event_batch_size": 0})
+    storage = recorded_storage(figures)
     return (f"{m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB (from /proc), Python {m['python']}, {versions}; "
             f"tree {m['commit']} with {m['uncommitted_files']} uncommitted files (other engineers' work in progress); "
             f"Dagster storage {storage['kind']}, event batch size {storage['event_batch_size']}.")

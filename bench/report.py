@@ -9,6 +9,7 @@ from importlib import metadata
 from pathlib import Path
 
 from bench.children import REPO
+from bench.storage import recorded_storage
 from bench.workload import write_json
 
 PHASE_LABELS = (
@@ -178,7 +179,7 @@ def table(figures: dict) -> str:
         cells = ", ".join(f"{n} {v['median_ms']:.1f} ms" for n, v in q["queries"].items())
         lines.append(f"ours 6: queries at depth {depth:>3} ({q['log_rows']:,} log rows): {cells}")
     d = figures["dagster_overhead_phase3"]
-    storage = figures.get("dagster_storage", {"kind": "sqlite", "event_batch_size": 0})
+    storage = recorded_storage(figures)
     lines.append(f"phase 3 Dagster overhead: {d['dagster_overhead_seconds']:.2f}s of {d['seconds']:.2f}s "
                  f"({d['dagster_overhead_share']:.0%}); asset code {d['asset_code_seconds']:.2f}s; "
                  f"{d['events']:,} events; storage {storage['kind']}, event batch size {storage['event_batch_size']}")

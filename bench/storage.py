@@ -18,3 +18,8 @@ def instance_settings(storage: str) -> Path:
 def missing_settings(storage: str) -> list[str]:
     """The environment variables the storage's instance settings read that are not set."""
     return [name for name in POSTGRES_SETTINGS if name not in os.environ] if storage == "postgres" else []
+
+
+def recorded_storage(figures: dict) -> dict:
+    """The storage a results file names; files from before the option ran on sqlite, one event at a time."""
+    return figures.get("dagster_storage", {"kind": "sqlite", "event_batch_size": 0})

@@ -13,7 +13,8 @@ The cost follows the change: the changed ids reach the model as one constant
 list on its key, which DuckDB pushes through the window (a partition column)
 down to the log scan, so only those entities' versions are typed and windowed;
 with nothing changed no model query runs; a first refresh or a rebuild scopes
-by tenant alone instead of listing every id.
+by tenant alone instead of listing every id. A run over many tenants
+(`refresh_tenants`) finds the idle ones in one query and opens no refresh for them.
 """
 
 from __future__ import annotations
