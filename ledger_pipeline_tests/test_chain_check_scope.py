@@ -10,9 +10,11 @@ from datetime import timedelta
 import dagster as dg
 
 from ledger_pipeline import cli
+from ledger_pipeline.defs import partitions
+from ledger_pipeline.defs.heads import recorded_heads
 from ledger_pipeline.defs.qbo import assets as qbo_assets
 from ledger_pipeline.lib.canonical import canonical_json
-from ledger_pipeline.lib.verify import verify
+from ledger_pipeline.lib.verify import compare_heads, verify
 from ledger_pipeline_tests.helpers import op_config
 from ledger_pipeline_tests.test_tamper_evidence import rewrite_log_with_fresh_hashes
 
@@ -183,3 +185,77 @@ def test_a_run_over_many_tenants_starts_each_chain_from_its_own_vouched_head(pro
             f"{heads['initech']} NOT present", attempt
         problems = " ".join(bills.metadata["problems"].value)
         assert "log rewritten or truncated" in problems and "acme" not in problems and "globex" not in problems
+
+
+def _bill_head(project, tenant_id: str) -> tuple[int, str]:
+    return tuple(project.query(
+        "select seq, row_hash from raw.entity_log where tenant_id = ? and entity_type = 'Bill' order by seq desc limit 1",
+        [tenant_id],
+    )[0])  # fmt: skip
+
+
+def test_a_run_records_each_tenants_head_once_in_its_chain_check_not_in_every_partition(project, monkeypatch):
+    tenants = ["acme", "globex", "initech"]
+    for company, tenant in enumerate(tenants):
+        project.add_tenant(tenant, company)
+    monkeypatch.setattr(partitions, "PER_TENANT_METADATA_LIMIT", 2)  # this run has more tenants than the limit
+    first = _sync_range(project, tenants)
+    assert first.success
+
+    bill_materialisations = [
+        e.step_materialization_data.materialization
+        for e in first.get_asset_materialization_events()
+        if e.asset_key == BILLS
+    ]
+    assert sorted(m.partition for m in bill_materialisations) == tenants
+    for materialisation in bill_materialisations:  # no map naming every tenant of the run, in every partition
+        assert "tenants" not in materialisation.metadata and materialisation.metadata["tenants_in_run"].value == 3
+    recorded = chain_checks(first)["raw/qbo_bills"].metadata["heads"].value
+    assert recorded == {
+        t: {"chain_head_seq": _bill_head(project, t)[0], "chain_head_hash": _bill_head(project, t)[1],
+            "chain_verified": True}
+        for t in tenants
+    }  # fmt: skip
+
+    project.sandbox.advance(timedelta(days=2))
+    scopes = chain_checks(_sync_range(project, tenants))["raw/qbo_bills"].metadata["scope_by_tenant"].value
+    assert scopes == {
+        t: f"incremental: rows after seq {recorded[t]['chain_head_seq']} verified, recorded head seq "
+        f"{recorded[t]['chain_head_seq']} present"
+        for t in tenants
+    }
+    heads = {(h.tenant_id, h.seq, h.row_hash) for h in recorded_heads(project.instance, [BILLS], tenants)}
+    assert {(t, r["chain_head_seq"], r["chain_head_hash"]) for t, r in recorded.items()} <= heads
+    assert {t for t, _, _ in heads} == set(tenants)
+
+
+def test_heads_recorded_in_materialisations_by_earlier_runs_are_still_evidence(project):
+    """Runs before the chain check carried `heads` recorded them in each materialisation's `tenants` map."""
+    project.add_tenant("acme")
+    assert project.sync("acme", asset_selection=[BILLS]).success
+    seqs = bill_seqs(project)
+    older = project.query("select seq, row_hash from raw.entity_log where seq = ?", [seqs[3]])[0]
+
+    def legacy(seq: int, row_hash: str) -> None:
+        project.instance.report_runless_asset_event(dg.AssetMaterialization(
+            BILLS, partition="acme", metadata={
+                "rail": "qbo", "entity_type": "Bill",
+                "tenants": {"acme": {"chain_head_seq": seq, "chain_head_hash": row_hash, "chain_verified": True}},
+            },
+        ))  # fmt: skip
+
+    legacy(*older)  # the newest materialisation now vouches for an older row, the old way
+    scope = chain_checks(project.sync("acme", asset_selection=[BILLS]))["raw/qbo_bills"].metadata["scope"].value
+    assert scope == f"incremental: rows after seq {older[0]} verified, recorded head seq {older[0]} present"
+
+    legacy(seqs[5], "0" * 64)  # a head the log does not hold: the full audit and verify compare it
+    problems = compare_heads_of(project, "acme")
+    assert len(problems) == 1 and f"chain head seq={seqs[5]}" in problems[0]
+
+
+def compare_heads_of(project, tenant_id: str) -> list[str]:
+    conn = project.connect()
+    try:
+        return compare_heads(conn, recorded_heads(project.instance, [BILLS], [tenant_id]))
+    finally:
+        conn.close()

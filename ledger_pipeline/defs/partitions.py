@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 
 import dagster as dg
 
@@ -18,6 +19,17 @@ SINGLE_RUN_BACKFILL = dg.BackfillPolicy.single_run()
 
 # Every asset that writes DuckDB runs in this pool; dagster.yaml limits it to 1 slot.
 DUCKDB_POOL = "ledger_duckdb"
+
+# Dagster writes a step's materialisation metadata into each partition of the run, so a map with an entry
+# per tenant grows as T x T in a run over T tenants: past this many tenants the step's log line names them.
+PER_TENANT_METADATA_LIMIT = 20
+
+
+def per_tenant_metadata(name: str, by_tenant: Mapping[str, object]) -> dict[str, dg.MetadataValue]:
+    """`name` -> the per-tenant map as JSON metadata, for a run of at most PER_TENANT_METADATA_LIMIT tenants."""
+    if len(by_tenant) > PER_TENANT_METADATA_LIMIT:
+        return {}
+    return {name: dg.MetadataValue.json(dict(by_tenant))}
 
 
 def tenants_in_run(context: dg.AssetCheckExecutionContext, registered: list[str]) -> list[str]:

@@ -23,7 +23,13 @@ from ledger_pipeline.defs.models.checks import (
     history_check_result,
     mirror_check_results,
 )
-from ledger_pipeline.defs.partitions import DUCKDB_POOL, SINGLE_RUN_BACKFILL, TENANTS, run_tenant_ids
+from ledger_pipeline.defs.partitions import (
+    DUCKDB_POOL,
+    SINGLE_RUN_BACKFILL,
+    TENANTS,
+    per_tenant_metadata,
+    run_tenant_ids,
+)
 from ledger_pipeline.defs.resources import LOG_VIEWS, LedgerDuckDB
 from ledger_pipeline.lib.catalog import model_columns
 from ledger_pipeline.lib.marts import refresh_tenant_table
@@ -116,7 +122,7 @@ def build_mirror_asset(model: SqlModel) -> dg.AssetsDefinition:
                 )  # fmt: skip
                 context.log.info("\n".join(  # one event per step: every event is a write to Dagster's event log
                     f"{model.name} tenant {s.tenant_id}: {s.entities_refreshed} entities refreshed, "
-                    f"{s.rows_written} rows written, {s.rows_quarantined} quarantined"
+                    f"{s.rows_written} rows written, {s.rows_quarantined} quarantined, log watermark {s.watermark}"
                     for s in stats
                 ))  # fmt: skip
                 full_check = config.full_check or config.full_rebuild
@@ -131,7 +137,7 @@ def build_mirror_asset(model: SqlModel) -> dg.AssetsDefinition:
                 "rows_quarantined": dg.MetadataValue.int(sum(s.rows_quarantined for s in stats)),
                 "full_rebuild": dg.MetadataValue.bool(config.full_rebuild),
                 "full_check": dg.MetadataValue.bool(config.full_check or config.full_rebuild),
-                "log_watermarks": dg.MetadataValue.json({s.tenant_id: s.watermark for s in stats}),
+                **per_tenant_metadata("log_watermarks", {s.tenant_id: s.watermark for s in stats}),
             },
             check_results=checks,
         )
@@ -190,7 +196,7 @@ def build_history_asset(models: list[SqlModel], name: str) -> dg.AssetsDefinitio
                     "entities_refreshed": dg.MetadataValue.int(sum(s.entities_refreshed for s in stats)),
                     "rows_written": dg.MetadataValue.int(sum(s.rows_written for s in stats)),
                     "full_rebuild": dg.MetadataValue.bool(config.full_rebuild),
-                    "log_watermarks": dg.MetadataValue.json({s.tenant_id: s.watermark for s in stats}),
+                    **per_tenant_metadata("log_watermarks", {s.tenant_id: s.watermark for s in stats}),
                 },
                 check_results=[check],
             )
@@ -207,7 +213,7 @@ def build_tenant_table_asset(model: SqlModel) -> dg.AssetsDefinition:
         except WarehouseError as exc:
             raise _failure(model, exc) from exc
         return dg.MaterializeResult(
-            metadata={"dagster/row_count": dg.MetadataValue.int(sum(rows.values())), "rows": dg.MetadataValue.json(rows)}
+            metadata={"dagster/row_count": dg.MetadataValue.int(sum(rows.values())), **per_tenant_metadata("rows", rows)}
         )
 
     return _tenant_table_asset

@@ -6,8 +6,8 @@ from typing import Literal
 import dagster as dg
 from pydantic import Field
 
-from ledger_pipeline.defs.heads import recorded_heads, vouched_baselines
-from ledger_pipeline.defs.partitions import DUCKDB_POOL, SINGLE_RUN_BACKFILL, TENANTS
+from ledger_pipeline.defs.heads import CHAIN_CHECK, head_record, recorded_heads, vouched_baselines
+from ledger_pipeline.defs.partitions import DUCKDB_POOL, SINGLE_RUN_BACKFILL, TENANTS, per_tenant_metadata
 from ledger_pipeline.defs.resources import LedgerDuckDB, QboResource, TenantRegistryResource
 from ledger_pipeline.lib.tenants import TenantError
 from ledger_pipeline.lib.verify import RecordedHead, head_mismatches, verify
@@ -27,10 +27,7 @@ class QboSyncConfig(dg.Config):
     full_audit: bool = False
 
 
-def _metadata(
-    entity: QboEntity, results: list[EntitySyncResult], chain_verified: dict[str, bool]
-) -> dict[str, dg.MetadataValue]:
-    one = len(results) == 1
+def _metadata(entity: QboEntity, results: list[EntitySyncResult]) -> dict[str, dg.MetadataValue]:
     per_tenant = {
         r.tenant_id: {
             "appended": r.stats.appended,
@@ -41,21 +38,18 @@ def _metadata(
             "pages": r.pages,
             "swept": r.sweep_reason,
             "cursor": r.cursor.updated_since.isoformat() if r.cursor.updated_since else None,
-            "chain_head_seq": r.stats.head_seq,
-            "chain_head_hash": r.stats.head_hash,
-            # this run's chain_intact passed for the tenant: the next run's check may start from this head
-            "chain_verified": chain_verified.get(r.tenant_id, False),
         }
         for r in results
     }
     meta: dict[str, dg.MetadataValue] = {
         "rail": dg.MetadataValue.text("qbo"),
         "entity_type": dg.MetadataValue.text(entity.name),
+        "tenants_in_run": dg.MetadataValue.int(len(results)),
         "appended": dg.MetadataValue.int(sum(r.stats.appended for r in results)),
         "seen": dg.MetadataValue.int(sum(r.stats.seen for r in results)),
-        "tenants": dg.MetadataValue.json(per_tenant),
+        **per_tenant_metadata("tenants", per_tenant),
     }
-    if one:
+    if len(results) == 1:
         r = results[0]
         meta |= {
             "created": dg.MetadataValue.int(r.stats.created),
@@ -72,18 +66,21 @@ def _chain_check(
     conn,
     key: dg.AssetKey,
     entity: QboEntity,
-    tenant_ids: list[str],
+    results: list[EntitySyncResult],
     *,
     full_audit: bool,
-) -> tuple[dg.AssetCheckResult, dict[str, bool]]:
-    """Verify this entity's chains of the run's tenants in one pass; also says for which tenants the check passed.
+) -> dg.AssetCheckResult:
+    """Verify this entity's chains of the run's tenants in one pass, and record each tenant's head (`heads`).
 
     Incremental (the default): per tenant, the head the last passing check vouched for must still be in
     the log with the same hash, and only the rows after it are verified, the first against that hash;
     heads recorded by later materialisations whose check failed are compared too. Rows before the
     vouched head are deliberately not re-read each run: the full audit (full_audit=True, nightly) and
-    `ledger-pipeline verify` re-verify whole chains and every recorded head.
+    `ledger-pipeline verify` re-verify whole chains and every recorded head. `heads` says, per tenant,
+    the chain head after this run's append and whether the check passed for it: the next run's check
+    starts from the newest passing one (defs/heads.py).
     """
+    tenant_ids = [r.tenant_id for r in results]
     baselines = {} if full_audit else vouched_baselines(context.instance, key, tenant_ids)
     vouched = {t: b.head for t, b in baselines.items() if b.head is not None}
     if full_audit:
@@ -109,9 +106,11 @@ def _chain_check(
         ),
         "scope_by_tenant": dg.MetadataValue.json(scopes),
         "problems": dg.MetadataValue.json(problems[:10]),
+        "heads": dg.MetadataValue.json(
+            {r.tenant_id: head_record(r.stats.head_seq, r.stats.head_hash, not by_tenant[r.tenant_id]) for r in results}
+        ),
     }
-    result = dg.AssetCheckResult(asset_key=key, check_name="chain_intact", passed=not problems, metadata=metadata)
-    return result, {t: not by_tenant[t] for t in tenant_ids}
+    return dg.AssetCheckResult(asset_key=key, check_name=CHAIN_CHECK, passed=not problems, metadata=metadata)
 
 
 def _scope(full_audit: bool, head: RecordedHead | None, missing: set[RecordedHead]) -> str:
@@ -130,7 +129,7 @@ def build_log_asset(entity: QboEntity) -> dg.AssetsDefinition:
         key=key,
         check_specs=[
             dg.AssetCheckSpec(
-                "chain_intact",
+                CHAIN_CHECK,
                 asset=key,
                 blocking=True,
                 description="The rows appended since the chain head the last passing check vouched for recompute and "
@@ -177,15 +176,13 @@ def build_log_asset(entity: QboEntity) -> dg.AssetsDefinition:
                     f"({r.stats.created} created, {r.stats.updated} updated, {r.stats.deleted} deleted)"
                     for r in results
                 ))  # fmt: skip
-                chain, verified = _chain_check(
-                    context, conn, key, entity, list(context.partition_keys), full_audit=config.full_audit
-                )
+                chain = _chain_check(context, conn, key, entity, results, full_audit=config.full_audit)
         except (QboError, TenantError, WarehouseError) as exc:
             raise dg.Failure(
                 description=f"tenant {tenant_id}, rail qbo, entity {entity.name}: {exc}",
                 allow_retries=isinstance(exc, QboError),
             ) from exc
-        return dg.MaterializeResult(metadata=_metadata(entity, results, verified), check_results=[chain])
+        return dg.MaterializeResult(metadata=_metadata(entity, results), check_results=[chain])
 
     return _log_asset
 
