@@ -18,13 +18,26 @@ from ledger_pipeline.lib.warehouse import fetch_one
 CENT = Decimal("0.01")
 
 
+def _published_sql(model: SqlModel) -> str:
+    return (
+        f"select {model.key} as entity_id from {model.name} where tenant_id = $tenant "
+        "union all select entity_id from quarantine.mirror_rows where model = $model and tenant_id = $tenant"
+    )
+
+
+def published_count(conn: duckdb.DuckDBPyConnection, model: SqlModel, tenant_id: str) -> int:
+    """How many entities the mirror holds for the tenant, quarantined ones included (they exist on the rail).
+
+    A count in DuckDB rather than the ids in Python: a check compares counts every run, and needs the ids only
+    when they differ.
+    """
+    sql = f"select count(distinct entity_id) from ({_published_sql(model)})"
+    return fetch_one(conn, sql, {"tenant": tenant_id, "model": model.name})[0]
+
+
 def published_ids(conn: duckdb.DuckDBPyConnection, model: SqlModel, tenant_id: str) -> set[str]:
-    """Entity ids the mirror holds for the tenant, quarantined ones included (they exist on the rail)."""
-    rows = conn.execute(
-        f"select {model.key} from {model.name} where tenant_id = ? "
-        "union all select entity_id from quarantine.mirror_rows where model = ? and tenant_id = ?",
-        [tenant_id, model.name, tenant_id],
-    ).fetchall()
+    """Entity ids the mirror holds for the tenant, quarantined ones included."""
+    rows = conn.execute(_published_sql(model), {"tenant": tenant_id, "model": model.name}).fetchall()
     return {r[0] for r in rows}
 
 

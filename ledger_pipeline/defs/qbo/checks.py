@@ -12,7 +12,7 @@ import duckdb
 
 from ledger_pipeline.defs.partitions import DUCKDB_POOL, tenants_in_run
 from ledger_pipeline.defs.resources import LedgerDuckDB, QboResource, TenantRegistryResource
-from ledger_pipeline.lib.reconcile import compare_amounts, open_balances, published_ids
+from ledger_pipeline.lib.reconcile import compare_amounts, open_balances, published_count, published_ids
 from ledger_pipeline.lib.sql_models import SqlModel, load_models
 from ledger_pipeline.rails.qbo.client import QboClient
 from ledger_pipeline.rails.qbo.entities import ENTITIES, QboEntity
@@ -82,10 +82,11 @@ def build_rail_count_checks(entities: list[QboEntity]) -> dg.AssetChecksDefiniti
 def _count_matches(
     conn: duckdb.DuckDBPyConnection, client: QboClient, model: SqlModel, entity: QboEntity, tenant_id: str
 ) -> dict:
-    ids = published_ids(conn, model, tenant_id)
-    rail, rereads = _count_until_stable(client, entity.name, len(ids))
-    result = {"rail_count": rail, "mirror_and_quarantine": len(ids), "rereads": rereads, "ok": rail == len(ids)}
-    if rail != len(ids):
+    published = published_count(conn, model, tenant_id)
+    rail, rereads = _count_until_stable(client, entity.name, published)
+    result = {"rail_count": rail, "mirror_and_quarantine": published, "rereads": rereads, "ok": rail == published}
+    if rail != published:
+        ids = published_ids(conn, model, tenant_id)
         on_rail = client.ids(entity.name)
         result["missing_from_mirror"] = sorted(on_rail - ids, key=_id_order)[:SAMPLE]
         result["not_on_rail"] = sorted(ids - on_rail, key=_id_order)[:SAMPLE]
