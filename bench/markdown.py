@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bench.queries import QUERIES
 from bench.report import PHASE_LABELS
-from bench.storage import recorded_storage
+from bench.storage import describe, recorded_storage
 
 RATE_PHASES = ("floor", "dlt_default", "dlt_tuned", "phase1_initial")
 
@@ -23,7 +23,7 @@ def machine(figures: dict) -> str:
     storage = recorded_storage(figures)
     return (f"{m['cores']} cores ({m['cpu']}), {m['memory_gib']} GiB (from /proc), Python {m['python']}, {versions}; "
             f"tree {m['commit']} with {m['uncommitted_files']} uncommitted files (other engineers' work in progress); "
-            f"Dagster storage {storage['kind']}, event batch size {storage['event_batch_size']}.")
+            f"Dagster {describe(storage)}.")
 
 
 def table(figures: dict) -> str:

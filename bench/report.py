@@ -9,7 +9,7 @@ from importlib import metadata
 from pathlib import Path
 
 from bench.children import REPO
-from bench.storage import recorded_storage
+from bench.storage import describe, recorded_storage
 from bench.workload import write_json
 
 PHASE_LABELS = (
@@ -182,7 +182,7 @@ def table(figures: dict) -> str:
     storage = recorded_storage(figures)
     lines.append(f"phase 3 Dagster overhead: {d['dagster_overhead_seconds']:.2f}s of {d['seconds']:.2f}s "
                  f"({d['dagster_overhead_share']:.0%}); asset code {d['asset_code_seconds']:.2f}s; "
-                 f"{d['events']:,} events; storage {storage['kind']}, event batch size {storage['event_batch_size']}")
+                 f"{d['events']:,} events; {describe(storage)}")
     return "\n".join(lines)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bench import report
 from bench.children import ChildResult, run_child
-from bench.storage import missing_settings
+from bench.storage import missing_settings, storage_settings
 from bench.workload import CHANGE_STEP, Paths, Served, Workload, serve
 from ledger_pipeline.rails.qbo.token_store import FileTokenStore
 
@@ -43,8 +43,9 @@ class Bench:
         self.workload, self.paths, self.served, self.profile = workload, Paths(root), served, profile
         self.storage = storage
         # With batching on, a run's per-partition events reach a Postgres event log in batches (sqlite: one by one).
-        self.figures: dict = {"workload": workload.to_json(), "phases": {}, "dagster_storage": {
-            "kind": storage, "event_batch_size": int(os.environ.get("DAGSTER_EVENT_BATCH_SIZE", "0"))}}
+        self.figures: dict = {
+            "workload": workload.to_json(), "phases": {}, "dagster_storage": storage_settings(storage)
+        }
 
     def child(self, name: str, kind: str, env: dict[str, str] | None = None, **job) -> ChildResult:
         profiled = self.profile and kind not in ("dlt", "explain")

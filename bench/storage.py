@@ -20,6 +20,23 @@ def missing_settings(storage: str) -> list[str]:
     return [name for name in POSTGRES_SETTINGS if name not in os.environ] if storage == "postgres" else []
 
 
+# Dagster's opt-in to plan a range run with one event per asset rather than per asset and partition.
+SUBSET_PLANNED_EVENTS = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
+
+
+def storage_settings(storage: str) -> dict:
+    """What this run's Dagster storage is and how events reach it, from the environment the children inherit."""
+    per_asset = os.environ.get(SUBSET_PLANNED_EVENTS, "").lower() in ("1", "true")
+    return {"kind": storage, "event_batch_size": int(os.environ.get("DAGSTER_EVENT_BATCH_SIZE", "0")),
+            "planned_events": "per asset" if per_asset else "per partition"}
+
+
 def recorded_storage(figures: dict) -> dict:
     """The storage a results file names; files from before the option ran on sqlite, one event at a time."""
-    return figures.get("dagster_storage", {"kind": "sqlite", "event_batch_size": 0})
+    return {"kind": "sqlite", "event_batch_size": 0, "planned_events": "per partition"} | figures.get(
+        "dagster_storage", {})
+
+
+def describe(storage: dict) -> str:
+    return (f"storage {storage['kind']}, event batch size {storage['event_batch_size']}, "
+            f"planned events {storage['planned_events']}")

@@ -115,3 +115,22 @@ def test_a_run_over_two_tenants_records_every_partition_and_chain_head_in_postgr
     assert all(c.metadata["scope"].value.startswith("incremental: rows after") for c in chain_checks), [
         c.metadata["scope"].value for c in chain_checks
     ]
+
+
+def test_planned_events_as_one_subset_per_asset_keep_partitions_and_heads(postgres_project, monkeypatch):
+    """The opt-in that cuts a range run's events (docs/architecture.md): one planned event per asset, not per tenant."""
+    monkeypatch.setenv("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "1")
+    project = postgres_project
+    for company, tenant in enumerate(TENANTS):
+        project.add_tenant(tenant, company)
+
+    result = _sync_range(project)
+    assert result.success
+    planned = project.instance.all_logs(result.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED)
+    planned_keys = [e.dagster_event.event_specific_data.asset_key for e in planned]
+    assert len(planned_keys) == len(set(planned_keys)), "one planned event per asset"
+    for key in [key for a in [*LOG_ASSETS, *REFRESHED_ASSETS, *TABLE_ASSETS] for key in a.keys]:
+        assert project.instance.get_materialized_partitions(key) == set(TENANTS), key.to_user_string()
+    assert {h.tenant_id for h in recorded_heads(project.instance, [a.key for a in LOG_ASSETS], TENANTS)} == set(
+        TENANTS
+    )
