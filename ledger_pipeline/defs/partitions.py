@@ -21,7 +21,8 @@ SINGLE_RUN_BACKFILL = dg.BackfillPolicy.single_run()
 DUCKDB_POOL = "ledger_duckdb"
 
 # Dagster writes a step's materialisation metadata into each partition of the run, so a map with an entry
-# per tenant grows as T x T in a run over T tenants: past this many tenants the step's log line names them.
+# per tenant grows as T x T in a run over T tenants: past this many tenants only totals are written (the log
+# and mirror steps name each tenant's figures in their log line).
 PER_TENANT_METADATA_LIMIT = 20
 
 
