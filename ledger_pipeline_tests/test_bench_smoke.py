@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from bench import report
+from bench.storage import SUBSET_PLANNED_EVENTS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,7 +40,7 @@ def test_tiny_benchmark_reports_every_figure_and_its_gate_fails_when_a_promise_b
         [sys.executable, "-m", "bench", "--tenants", "1", "--objects", "120", "--depths", "", "--dlt", "",
          "--no-warmup", "--out", str(tmp_path / "out"), "--results", str(results)],
         cwd=REPO, capture_output=True, text=True, timeout=300,
-        env={k: v for k, v in os.environ.items() if k != "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"},
+        env={k: v for k, v in os.environ.items() if k != SUBSET_PLANNED_EVENTS},
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     figures = json.loads(results.read_text())

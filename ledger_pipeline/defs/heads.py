@@ -55,7 +55,7 @@ class _CheckedHeads:
         return info if info is not None else _materialisation_info(record, tenant_id)
 
 
-def _evaluated_heads(record) -> Mapping[str, dict]:
+def _evaluated_heads(record) -> Mapping[str, dict]:  # an AssetCheckExecutionRecord (not exported by dagster)
     """A completed evaluation's `heads`; empty for a planned one (its step failed) or one recorded before them."""
     evaluation = record.event.dagster_event.event_specific_data if record.event and record.event.dagster_event else None
     heads = getattr(evaluation, "metadata", {}).get("heads")
