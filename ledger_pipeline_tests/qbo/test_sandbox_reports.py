@@ -97,6 +97,27 @@ def test_report_equals_open_balances_of_the_books_bucket_by_bucket(sandbox: QboS
     assert totals == [sum((amount(cells[i]) for cells in rows.values()), Decimal(0)) for i in range(1, 7)]
 
 
+@pytest.mark.parametrize("name", SIDES)
+def test_report_asked_again_after_edits_ages_by_the_due_dates_rendered_now(sandbox: QboSandbox, qbo_api,
+                                                                          name: str) -> None:
+    """The sandbox keeps what it derived for a document between reports; an edit that pushes a due
+    date must show in the next report exactly as the document renders now (day-wide buckets around
+    a pushed document's new due date, so 7 days either way change its bucket)."""
+    doc_entity, _, ref = SIDES[name]
+    get_report(qbo_api(sandbox, REALM), name)
+    before = {i: d["DueDate"] for i, d in sandbox.live_objects(REALM, doc_entity).items()}
+    sandbox.advance(timedelta(days=14))
+    pushed = [d for i, d in sandbox.live_objects(REALM, doc_entity).items()
+              if i in before and d["DueDate"] != before[i] and Decimal(str(d["Balance"])) > 0]
+    assert pushed, "no open document had its due date pushed: nothing tested"
+    day = date.fromisoformat(pushed[0]["DueDate"]) + timedelta(days=3)
+    body = get_report(qbo_api(sandbox, REALM), name, report_date=day.isoformat(), aging_period="1",
+                      num_periods="12")  # a new token: the first expired meanwhile
+    got = {pid: [amount(v) for v in cells[1:14]] for pid, cells in data_rows(body).items()}
+    assert got == expected_aging(sandbox, name, day, period=1, periods=12)
+    assert got[pushed[0][ref]["value"]][3] >= Decimal(str(pushed[0]["Balance"]))  # 3 days past due
+
+
 def test_report_date_moves_documents_between_buckets_but_not_the_totals(sandbox: QboSandbox, qbo_api) -> None:
     api = qbo_api(sandbox, REALM)
     today = get_report(api, "AgedPayables")

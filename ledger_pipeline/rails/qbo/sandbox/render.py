@@ -69,9 +69,12 @@ def txn_dates(c: Company, rng: random.Random, table: Table, slot: int) -> tuple[
     """TxnDate (the local creation date, sometimes back-dated), DueDate and the SalesTermRef value."""
     txn = local_date(table.created[slot], c.spec.offset_minutes) - timedelta(days=rng.choice((0, 0, 0, 1, 2, 4)))
     term, days = N.TERMS[rng.randrange(len(N.TERMS))]
-    if table.edits[slot] % 2:
-        days += 7  # an edit pushed the due date
-    return txn.isoformat(), (txn + timedelta(days=days)).isoformat(), term
+    return txn.isoformat(), (txn + timedelta(days=days + edit_push_days(table, slot))).isoformat(), term
+
+
+def edit_push_days(table: Table, slot: int) -> int:
+    """Days an edit pushed a document's due date (every other edit does)."""
+    return 7 if table.edits[slot] % 2 else 0
 
 
 def split_amount(rng: random.Random, total: int, parts: int) -> list[int]:
