@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
@@ -116,6 +117,20 @@ def test_report_asked_again_after_edits_ages_by_the_due_dates_rendered_now(sandb
     got = {pid: [amount(v) for v in cells[1:14]] for pid, cells in data_rows(body).items()}
     assert got == expected_aging(sandbox, name, day, period=1, periods=12)
     assert got[pushed[0][ref]["value"]][3] >= Decimal(str(pushed[0]["Balance"]))  # 3 days past due
+
+
+def test_report_leaves_the_cyclic_collector_as_it_found_it(sandbox: QboSandbox, qbo_api) -> None:
+    """Reports are built with the collector paused (speed at 1M objects); the process's setting survives."""
+    api = qbo_api(sandbox, REALM)
+    assert gc.isenabled()
+    get_report(api, "AgedPayables")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        get_report(api, "AgedReceivables")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_report_date_moves_documents_between_buckets_but_not_the_totals(sandbox: QboSandbox, qbo_api) -> None:
