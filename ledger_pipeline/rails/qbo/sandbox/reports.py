@@ -102,7 +102,7 @@ def money_text(cents: int) -> str:
 
 # What a report derives from an object's seed, kept per table (dropped with it when a company replays
 # from scratch). Seeds and creation times never change, so a report re-seeds only the documents and
-# customers it has not met before (re-seeding each was ~80 % of a report's time at 1M objects).
+# customers it has not met before (re-seeding each was about two thirds of a report's time at 1M).
 # Document table -> slot -> DueDate ordinal before any edit push (0 until first asked).
 _BASE_DUE: weakref.WeakKeyDictionary[Table, array] = weakref.WeakKeyDictionary()
 # Customer table -> slot -> display name.
@@ -114,6 +114,7 @@ def _side(company: Company, name: str) -> Side:
 
 
 def _party_names(company: Company, party_entity: str, slots: Iterable[int]) -> dict[int, str]:
+    """Slot -> DisplayName for at least `slots` (a vendor's name needs no seed; a customer's is kept)."""
     if party_entity == "Vendor":
         return {slot: N.vendor_name(slot + 1) for slot in slots}
     known = _CUSTOMER_NAMES.get(company.books.ar.party)
