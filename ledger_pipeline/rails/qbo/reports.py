@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from ledger_pipeline.rails.qbo.wire import PageShapeError
@@ -20,7 +20,7 @@ from ledger_pipeline.rails.qbo.wire import PageShapeError
 # Reports the client knows how to read, with the ColType of their first (party) column.
 SUPPORTED_REPORTS: dict[str, str] = {"AgedPayables": "Vendor", "AgedReceivables": "Customer"}
 _MAX_DEPTH = 16
-_AMOUNT = re.compile(r"-?[0-9]+(?:\.[0-9]*)?")  # '1234.50', '-12.05', '7', '7.': what `money` accepts
+_AMOUNT = re.compile(r"-?[0-9]+(?:\.[0-9]*)?")  # '1234.50', '-12.05', '7', '7.': ASCII digits, no grouping
 _ZERO = Decimal(0)
 
 
@@ -80,23 +80,18 @@ def _text(cell: Any, what: str) -> str:
 def money(text: str, what: str) -> Decimal:
     """'' -> 0; '1234.50' / '-12.05' -> Decimal; anything else (NaN, '1,234.50', '12e3') is malformed."""
     if text == "":
-        return Decimal(0)
-    body = text[1:] if text.startswith("-") else text
-    whole, _, cents = body.partition(".")
-    if not (whole.isascii() and whole.isdigit()) or (cents and not (cents.isascii() and cents.isdigit())):
+        return _ZERO
+    if not _AMOUNT.fullmatch(text):
         raise PageShapeError(f"{what} is not an amount: {text[:30]!r}")
-    try:
-        return Decimal(text)
-    except InvalidOperation:
-        raise PageShapeError(f"{what} is not an amount: {text[:30]!r}") from None
+    return Decimal(text)
 
 
 def _amounts(cells: list[Any], columns: list[str], what: str) -> dict[str, Decimal]:
     if len(cells) != len(columns) + 1:
         raise PageShapeError(f"{what} has {len(cells)} cells for {len(columns) + 1} columns")
     texts = [cell.get("value") if type(cell) is dict else None for cell in cells[1:]]
-    # Fast path (a whole-book report has ~100k rows): one regex per cell accepts exactly what `money`
-    # does; any other row goes through `money` and `_text`, which name what is wrong with it.
+    # Fast path (a whole-book report has ~100k rows): every cell a string `money` accepts; any other row
+    # goes through `_text` and `money`, which name what is wrong with it.
     if all(type(text) is str and (not text or _AMOUNT.fullmatch(text)) for text in texts):
         return {title: Decimal(text) if text else _ZERO for title, text in zip(columns, texts)}
     return {title: money(_text(cell, what), f"{what} {title!r}") for title, cell in zip(columns, cells[1:])}
