@@ -9,8 +9,11 @@ QBO's report JSON; amounts are kept in cents until they are written.
 
 from __future__ import annotations
 
+import gc
 import weakref
 from array import array
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Iterable, Mapping
@@ -167,9 +170,32 @@ def _cells(amounts: list[int]) -> list[dict[str, str]]:
     return cells + [{"value": money_text(sum(amounts))}]
 
 
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic collector off while a report body is built, back as it was after.
+
+    A whole-book report allocates ~500k small dicts and lists, none of them in a cycle; in a process
+    holding a 1M-object company, the full collections they trigger took more than half of each
+    report's time. Reference counting still frees everything as usual.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def aged_report(company: Company, name: str, params: ReportParams, now_sec: int,
                 skews: Mapping[str, int] | None = None) -> dict[str, Any]:
     """The report body QBO sends for GET /reports/<name>: Header, Columns and Rows."""
+    with collector_paused():
+        return _aged_report(company, name, params, now_sec, skews)
+
+
+def _aged_report(company: Company, name: str, params: ReportParams, now_sec: int,
+                 skews: Mapping[str, int] | None) -> dict[str, Any]:
     party_entity = REPORTS[name][1]
     titles = bucket_titles(params.aging_period, params.num_periods)
     aging = aging_cents(company, name, params, skews)
