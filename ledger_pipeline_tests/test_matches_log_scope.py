@@ -14,7 +14,6 @@ import dagster as dg
 from ledger_pipeline.defs.models import assets as model_assets
 from ledger_pipeline.defs.qbo.assets import LOG_ASSETS
 from ledger_pipeline.defs.schedules import nightly_audit
-from ledger_pipeline.lib import mirrors
 
 LOG = dg.AssetKey(["raw", "qbo_bills"])
 BILLS = dg.AssetKey(["mirror", "qbo_bills"])
@@ -38,23 +37,24 @@ def test_a_wrong_row_written_by_this_refresh_fails_the_incremental_check(project
     for bill_id in _bill_ids(project, 3):
         project.sandbox.touch(realm, "Bill", bill_id)
     broken, refreshed = [], []
-    real_refresh = mirrors.refresh_mirror
+    real_refresh = model_assets.refresh_tenants
 
-    def refresh_writing_one_wrong_row(conn, model, tenant_id, **kwargs):
+    def refresh_writing_one_wrong_row(conn, model, tenant_ids, **kwargs):
         """A refresh with a bug: one of the bills it just refreshed gets a wrong total."""
-        stats = real_refresh(conn, model, tenant_id, **kwargs)
+        all_stats = real_refresh(conn, model, tenant_ids, **kwargs)
         if model.name == "mirror.qbo_bills":
+            (stats,) = all_stats
             (bill_id,) = conn.execute(
                 "select min(qbo_id) from mirror.qbo_bills where tenant_id = ? and qbo_id in "
                 "(select entity_id from raw.qbo_bills where tenant_id = ? and seq > ? and seq <= ?)",
-                [tenant_id, tenant_id, stats.since, stats.watermark],
+                [stats.tenant_id, stats.tenant_id, stats.since, stats.watermark],
             ).fetchone()
             conn.execute("update mirror.qbo_bills set total_amt = total_amt + 1 where qbo_id = ?", [bill_id])
             broken.append(bill_id)
             refreshed.append(stats)
-        return stats
+        return all_stats
 
-    monkeypatch.setattr(mirrors, "refresh_mirror", refresh_writing_one_wrong_row)
+    monkeypatch.setattr(model_assets, "refresh_tenants", refresh_writing_one_wrong_row)
     result = project.sync("acme", asset_selection=BILLS_AFTER_LOG, raise_on_error=False)
 
     check = _matches_log(result)

@@ -17,11 +17,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
+import polars as pl
 import pytest
 
 from ledger_pipeline.lib import mirrors, warehouse
 from ledger_pipeline.lib.entity_log import LogWriter, Observation
-from ledger_pipeline.lib.mirrors import RefreshStats, refresh_mirror
+from ledger_pipeline.lib.mirrors import RefreshStats, refresh_tenants
 from ledger_pipeline.lib.sql_models import SqlModel, load_models, log_source
 from ledger_pipeline.lib.validation import row_failures
 from ledger_pipeline.rails.qbo.entities import ENTITIES, QboEntity
@@ -68,12 +69,18 @@ def mirror_model(entity: QboEntity) -> SqlModel:
     return MODELS[f"mirror.qbo_{entity.table}"]
 
 
-def refresh(conn, model: SqlModel, tenant_id: str, *, full: bool = False) -> RefreshStats:
-    return refresh_mirror(
-        conn, model, tenant_id, source=log_source(model, MODELS),
+def refresh_all(conn, model: SqlModel, tenant_ids: list[str], *, full: bool = False) -> list[RefreshStats]:
+    """One run's refresh of a mirror for the tenants, validating with the mirror's contract."""
+    return refresh_tenants(
+        conn, model, tenant_ids, source=log_source(model, MODELS),
         validate=lambda frame: row_failures(MIRROR_SCHEMAS[model.name], frame),
         run_id="scope-test", now=datetime.now(UTC), full=full,
     )  # fmt: skip
+
+
+def refresh(conn, model: SqlModel, tenant_id: str, *, full: bool = False) -> RefreshStats:
+    (stats,) = refresh_all(conn, model, [tenant_id], full=full)
+    return stats
 
 
 def log(conn: duckdb.DuckDBPyConnection, tenant_id: str, entity: QboEntity, observations: list[Observation]) -> None:
@@ -145,7 +152,12 @@ def test_one_changed_bill_is_all_a_refresh_reads_and_writes(ledger):
     assert not [sql for sql in ran if model.body in sql or sql.lstrip().lower().startswith("delete")], ran
 
 
-def test_a_run_over_many_tenants_opens_a_refresh_only_for_tenants_with_new_log_rows(ledger, monkeypatch):
+def model_query_tenants(recorder: RecordingConnection, model: SqlModel) -> list[str]:
+    """The tenant of each model query the connection ran, in order (the first parameter of `_candidates`)."""
+    return [params[0] for sql, params in recorder.statements if sql.startswith("select") and model.body in sql]
+
+
+def test_a_run_over_many_tenants_recomputes_only_tenants_with_new_log_rows_and_validates_them_at_once(ledger):
     conn, bills = ledger, next(e for e in ENTITIES if e.name == "Bill")
     model = mirror_model(bills)
     marks = dict(conn.execute(
@@ -154,39 +166,37 @@ def test_a_run_over_many_tenants_opens_a_refresh_only_for_tenants_with_new_log_r
     log(conn, "globex", bills, [Observation(changed, latest(conn, "globex", bills)[changed][1] | {"DocNumber": "N"},
                                             "query")])  # fmt: skip
     conn.execute("delete from meta.model_watermarks where model = ? and tenant_id = 'initech'", [model.name])
-    opened = []
-    real_refresh = mirrors.refresh_mirror
+    validated: list[pl.DataFrame] = []
 
-    def recording_refresh(conn, model, tenant_id, **kwargs):
-        opened.append(tenant_id)
-        return real_refresh(conn, model, tenant_id, **kwargs)
+    def validate(frame: pl.DataFrame) -> dict[int, str]:
+        validated.append(frame)
+        return row_failures(MIRROR_SCHEMAS[model.name], frame)
 
-    monkeypatch.setattr(mirrors, "refresh_mirror", recording_refresh)
     recorder = RecordingConnection(conn)
-    stats = {s.tenant_id: s for s in mirrors.refresh_tenants(
-        recorder, model, list(TENANTS), source=log_source(model, MODELS),
-        validate=lambda frame: row_failures(MIRROR_SCHEMAS[model.name], frame),
+    stats = {s.tenant_id: s for s in refresh_tenants(
+        recorder, model, list(TENANTS), source=log_source(model, MODELS), validate=validate,
         run_id="scope-test", now=datetime.now(UTC),
     )}  # fmt: skip
 
-    assert opened == ["globex", "initech"], "acme logged nothing past its watermark: no refresh of its own"
+    assert model_query_tenants(recorder, model) == ["globex", "initech"], "acme logged nothing past its watermark"
+    (candidates,) = validated
+    assert sorted(candidates["tenant_id"].unique()) == ["globex", "initech"], "one validation for the whole run"
     idle = stats["acme"]
     assert (idle.entities_refreshed, idle.rows_written, idle.since, idle.watermark) == (0, 0, marks["acme"],
                                                                                         marks["acme"])  # fmt: skip
-    assert stats["globex"].entities_refreshed == 1 and stats["initech"].since == -1
+    assert (stats["globex"].entities_refreshed, stats["globex"].rows_written) == (1, 1)
+    initech_bills = conn.execute("select count(*) from mirror.qbo_bills where tenant_id = 'initech'").fetchall()[0][0]
+    assert stats["initech"].since == -1 and stats["initech"].rows_written == initech_bills > 1
     docs = dict(conn.execute("select qbo_id, doc_number from mirror.qbo_bills where tenant_id = 'globex'").fetchall())
     assert docs[changed] == "N"
     after = snapshot(conn)
     assert dict(conn.execute(
         "select tenant_id, log_seq from meta.model_watermarks where model = ?", [model.name]).fetchall()) == {
         "acme": marks["acme"], "globex": stats["globex"].watermark, "initech": marks["initech"]}  # fmt: skip
-    opened.clear()
-    mirrors.refresh_tenants(
-        conn, model, list(TENANTS), source=log_source(model, MODELS),
-        validate=lambda frame: row_failures(MIRROR_SCHEMAS[model.name], frame),
-        run_id="scope-test", now=datetime.now(UTC), full=True,
-    )  # fmt: skip
-    assert opened == list(TENANTS), "a full rebuild refreshes every tenant"
+
+    recorder = RecordingConnection(conn)
+    refresh_all(recorder, model, list(TENANTS), full=True)
+    assert model_query_tenants(recorder, model) == list(TENANTS), "a full rebuild refreshes every tenant"
     assert snapshot(conn) == after, "the refreshes of the changed tenants equal a rebuild"
 
 
@@ -228,34 +238,39 @@ def test_incremental_equals_rebuild_after_random_changes_in_every_mirror(ledger)
     incremental = snapshot(conn)
     assert incremental["quarantine"], "no invalid amount reached quarantine: the test lost its edge case"
 
-    for tenant_id in TENANTS:
-        for entity in ENTITIES:
-            refresh(conn, mirror_model(entity), tenant_id, full=True)
+    for entity in ENTITIES:  # one run over every tenant: their rows validated together
+        refresh_all(conn, mirror_model(entity), list(TENANTS), full=True)
     assert snapshot(conn) == incremental
 
     conn.execute("delete from meta.model_watermarks")  # the next refresh starts from the beginning of the log
-    for tenant_id in TENANTS:
-        for entity in ENTITIES:
-            assert refresh(conn, mirror_model(entity), tenant_id).since == -1
+    for entity in ENTITIES:
+        assert {s.since for s in refresh_all(conn, mirror_model(entity), list(TENANTS))} == {-1}
     assert snapshot(conn) == incremental
 
 
-def test_a_whole_tenant_refresh_in_batches_equals_one_in_a_single_pass(ledger, monkeypatch):
+def test_a_run_rebuilt_in_batches_equals_one_in_a_single_pass(ledger, monkeypatch):
     conn = ledger
     rng = random.Random(7)
     for entity in ENTITIES:  # an invalid amount among the batches too
         change_at_random(conn, rng, TENANTS[0], entity)
     for entity in ENTITIES:
-        refresh(conn, mirror_model(entity), TENANTS[0], full=True)
+        refresh_all(conn, mirror_model(entity), list(TENANTS), full=True)
     single_pass = snapshot(conn)
 
     monkeypatch.setattr(mirrors, "BATCH_ENTITIES", 7)
     recomputed: list[str] = []
     fetch = mirrors.fetch_polars
     monkeypatch.setattr(mirrors, "fetch_polars", lambda c, sql, params: recomputed.append(sql) or fetch(c, sql, params))
+    held: list[int] = []
     for entity in ENTITIES:
-        stats = refresh(conn, mirror_model(entity), TENANTS[0], full=True)
-        assert stats.entities_refreshed > 7 and stats.full, entity.name
+        contract = MIRROR_SCHEMAS[mirror_model(entity).name]
+        stats = refresh_tenants(
+            conn, mirror_model(entity), list(TENANTS), source=log_source(mirror_model(entity), MODELS),
+            validate=lambda frame, contract=contract: held.append(frame.height) or row_failures(contract, frame),
+            run_id="scope-test", now=datetime.now(UTC), full=True,
+        )  # fmt: skip
+        assert all(s.full for s in stats) and stats[0].entities_refreshed > 7, entity.name
 
-    assert len(recomputed) > 2 * len(ENTITIES), "the whole-tenant refreshes did not run in batches"
+    assert len(recomputed) > 2 * len(ENTITIES) * len(TENANTS), "the whole-tenant refreshes did not run in batches"
+    assert held and max(held) <= 7, "a validation held more candidate rows than a batch"
     assert snapshot(conn) == single_pass

@@ -2,19 +2,23 @@
 
 A refresh recomputes the model only for the entities whose log changed since
 the mirror's watermark, deletes their old mirror and quarantine rows, and
-inserts the new ones, in one transaction. Rows the validator rejects go to
-quarantine.mirror_rows with the reason; the log keeps them regardless.
-A full rebuild runs the same code over every entity of the tenant, so both
-paths give the same rows by construction. A history table is refreshed by the
-same code: all versions of each changed entity are replaced, and nothing is
-validated (history keeps what was logged).
+inserts the new ones, in one transaction per table and run. Rows the validator
+rejects go to quarantine.mirror_rows with the reason; the log keeps them
+regardless. A full rebuild runs the same code over every entity of the tenant,
+so both paths give the same rows by construction. A history table is refreshed
+by the same code: all versions of each changed entity are replaced, and nothing
+is validated (history keeps what was logged).
 
 The cost follows the change: the changed ids reach the model as one constant
 list on its key, which DuckDB pushes through the window (a partition column)
 down to the log scan, so only those entities' versions are typed and windowed;
 with nothing changed no model query runs; a first refresh or a rebuild scopes
-by tenant alone instead of listing every id. A run over many tenants
-(`refresh_tenants`) finds the idle ones in one query and opens no refresh for them.
+by tenant alone instead of listing every id. What does not depend on the size
+of a change is paid once per run, not per tenant: one query finds every
+tenant's changed ids (and the idle tenants, which get no refresh at all), and
+the candidate rows of all tenants are validated together, up to
+BATCH_ENTITIES rows a call (a pandera validation costs ~20 ms whatever its
+rows; the contracts check row by row, so who shares a call changes nothing).
 """
 
 from __future__ import annotations
@@ -60,8 +64,8 @@ def ensure_table(conn: duckdb.DuckDBPyConnection, model: SqlModel) -> None:
     conn.execute(f"create table if not exists {model.name} as select * from ({model.body}) where false")
 
 
-# Entities typed, validated and inserted at a time when a refresh covers a whole tenant: bounds the memory of a
-# first sync or a rebuild of a large company (one polars frame per batch, not per tenant).
+# Entities typed at a time when a refresh covers a whole tenant, and candidate rows held for one validation:
+# bounds the memory of a first sync or a rebuild of a large company (a polars frame per batch, not per tenant).
 BATCH_ENTITIES = 25_000
 
 
@@ -91,6 +95,7 @@ class _Scope:
 class _Changes:
     """What a refresh has to recompute: the entities whose log grew after `since`, up to `watermark`."""
 
+    since: int
     watermark: int
     count: int
     changed: _Scope  # no ids and no range: every entity of the tenant (first refresh or full rebuild)
@@ -100,39 +105,9 @@ class _Changes:
         """The scopes to recompute one after the other."""
         return self.batches or (self.changed,)
 
-
-def refresh_mirror(
-    conn: duckdb.DuckDBPyConnection,
-    model: SqlModel,
-    tenant_id: str,
-    *,
-    source: str,
-    validate: Validator,
-    run_id: str,
-    now: datetime,
-    full: bool = False,
-) -> RefreshStats:
-    """Bring one tenant's rows of a mirror up to date with the log view `source` it derives from."""
-    conn.execute("begin")
-    try:
-        ensure_table(conn, model)
-        mark = fetch_one(
-            conn, "select log_seq from meta.model_watermarks where model = ? and tenant_id = ?", [model.name, tenant_id]
-        )
-        since = -1 if full or mark is None else mark[0]
-        changes = _changes_since(conn, source, tenant_id, since)
-        written = quarantined = 0
-        if changes.count or changes.changed.ids is None:
-            written, quarantined = _recompute(conn, model, tenant_id, changes, validate, run_id, now)
-        conn.execute(
-            "insert or replace into meta.model_watermarks values (?, ?, ?, ?)",
-            [model.name, tenant_id, changes.watermark, now],
-        )
-        conn.execute("commit")
-    except BaseException:
-        rollback(conn)
-        raise
-    return RefreshStats(model.name, tenant_id, full, changes.count, written, quarantined, since, changes.watermark)
+    @property
+    def idle(self) -> bool:
+        return self.since >= 0 and self.watermark == self.since
 
 
 def refresh_tenants(
@@ -146,124 +121,169 @@ def refresh_tenants(
     now: datetime,
     full: bool = False,
 ) -> list[RefreshStats]:
-    """`refresh_mirror` for each tenant of a run, in order; a tenant with nothing logged past its watermark is
-    answered from one query over all of them instead of a transaction of its own (a run over many tenants,
-    most of them idle, is the steady state)."""
-    ensure_table(conn, model)
-    idle = {} if full else _idle_tenants(conn, model, source, tenant_ids)
+    """Bring the run's tenants' rows of a mirror up to date with the log view `source` it derives from.
+
+    One transaction: its snapshot bounds every read, so each watermark covers exactly the rows recomputed.
+    """
+    conn.execute("begin")
+    try:
+        ensure_table(conn, model)
+        changes = _changes(conn, model, source, tenant_ids, full)
+        pending = _PendingRows(conn, model, validate, run_id, now)
+        for tenant_id, change in changes.items():
+            if not change.idle:
+                _clear(conn, model, tenant_id, change.changed)
+                for scope in change.recompute_scopes():
+                    pending.add(_candidates(conn, model, tenant_id, change.watermark, scope))
+        pending.flush()
+        moved = {t: c.watermark for t, c in changes.items() if not c.idle}
+        if moved:
+            conn.execute(
+                "insert or replace into meta.model_watermarks "
+                "select ?, unnest(?::varchar[]), unnest(?::bigint[]), ?::timestamptz",
+                [model.name, list(moved), list(moved.values()), now],
+            )
+        conn.execute("commit")
+    except BaseException:
+        rollback(conn)
+        raise
     return [
-        RefreshStats(model.name, t, False, 0, 0, 0, since=idle[t], watermark=idle[t])
-        if t in idle
-        else refresh_mirror(conn, model, t, source=source, validate=validate, run_id=run_id, now=now, full=full)
-        for t in tenant_ids
-    ]
+        RefreshStats(
+            model.name, t, full, c.count, pending.written.get(t, 0), pending.quarantined.get(t, 0),
+            c.since, c.watermark,
+        )
+        for t, c in changes.items()
+    ]  # fmt: skip
 
 
-def _idle_tenants(
-    conn: duckdb.DuckDBPyConnection, model: SqlModel, source: str, tenant_ids: list[str]
-) -> dict[str, int]:
-    """{tenant: watermark} for the tenants that have a watermark and no row in `source` after it."""
-    marks = dict(
+def _changes(
+    conn: duckdb.DuckDBPyConnection, model: SqlModel, source: str, tenant_ids: list[str], full: bool
+) -> dict[str, _Changes]:
+    """{tenant: what to recompute}, in the run's order. The tenants with a watermark are read together from the
+    log's tail after the smallest one (seq zone maps); the others (and all of them in a full rebuild) start
+    from the beginning, tenant by tenant."""
+    marks = {} if full else dict(
         conn.execute(
             "select tenant_id, log_seq from meta.model_watermarks "
             "where model = ? and list_contains(?::varchar[], tenant_id)",
             [model.name, tenant_ids],
         ).fetchall()
+    )  # fmt: skip
+    news = {}
+    if marks:
+        news = {
+            tenant_id: (top, ids)
+            for tenant_id, top, ids in conn.execute(
+                f"select s.tenant_id, max(s.seq), list(distinct s.entity_id) from {source} s "
+                "join (select unnest(?::varchar[]) as tenant_id, unnest(?::bigint[]) as since) w "
+                "on s.tenant_id = w.tenant_id and s.seq > w.since "
+                "where list_contains(?::varchar[], s.tenant_id) and s.seq > ? group by s.tenant_id",
+                [list(marks), list(marks.values()), list(marks), min(marks.values())],
+            ).fetchall()
+        }
+    changes = {}
+    for tenant_id in tenant_ids:
+        if tenant_id not in marks:
+            changes[tenant_id] = _whole_tenant(conn, source, tenant_id)
+            continue
+        since = marks[tenant_id]
+        top, ids = news.get(tenant_id, (since, []))
+        changes[tenant_id] = _Changes(since=since, watermark=top, count=len(ids), changed=_Scope(ids=ids))
+    return changes
+
+
+def _whole_tenant(conn: duckdb.DuckDBPyConnection, source: str, tenant_id: str) -> _Changes:
+    """Every entity of the tenant: no id list, the tenant filter alone scopes the work (in id ranges if large)."""
+    top, count = fetch_one(
+        conn, f"select max(seq), count(distinct entity_id) from {source} where tenant_id = ?", [tenant_id]
     )
-    if not marks:
-        return {}
-    tops = dict(
-        conn.execute(
-            f"select tenant_id, max(seq) from {source} where list_contains(?::varchar[], tenant_id) and seq > ? "
-            "group by tenant_id",
-            [list(marks), min(marks.values())],
-        ).fetchall()
-    )
-    return {t: mark for t, mark in marks.items() if tops.get(t, mark) <= mark}
-
-
-def _changes_since(conn: duckdb.DuckDBPyConnection, source: str, tenant_id: str, since: int) -> _Changes:
-    """The entities of the tenant with log rows after `since`, read from the log's tail only (seq zone maps).
-
-    From the beginning (since = -1) every entity is changed: no id list, the tenant filter alone scopes the work.
-    The transaction's snapshot bounds both reads, so the watermark covers exactly the rows recomputed.
-    """
-    if since < 0:
-        top, count = fetch_one(
-            conn, f"select max(seq), count(distinct entity_id) from {source} where tenant_id = ?", [tenant_id]
+    batches: tuple[_Scope, ...] = ()
+    if count > BATCH_ENTITIES:
+        (every,) = fetch_one(
+            conn, f"select list(distinct entity_id order by entity_id) from {source} where tenant_id = ?", [tenant_id]
         )
-        batches: tuple[_Scope, ...] = ()
-        if count > BATCH_ENTITIES:
-            (every,) = fetch_one(
-                conn, f"select list(distinct entity_id order by entity_id) from {source} where tenant_id = ?", [tenant_id]
-            )
-            chunks = (every[i : i + BATCH_ENTITIES] for i in range(0, len(every), BATCH_ENTITIES))
-            batches = tuple(_Scope(first=chunk[0], last=chunk[-1]) for chunk in chunks)
-        return _Changes(watermark=0 if top is None else top, count=count, changed=_Scope(), batches=batches)
-    top, ids = fetch_one(
-        conn,
-        f"select max(seq), list(distinct entity_id) from {source} where tenant_id = ? and seq > ?",
-        [tenant_id, since],
-    )
-    return _Changes(watermark=since if top is None else top, count=len(ids or []), changed=_Scope(ids=ids or []))
+        chunks = (every[i : i + BATCH_ENTITIES] for i in range(0, len(every), BATCH_ENTITIES))
+        batches = tuple(_Scope(first=chunk[0], last=chunk[-1]) for chunk in chunks)
+    return _Changes(since=-1, watermark=0 if top is None else top, count=count, changed=_Scope(), batches=batches)
 
 
-def _recompute(
-    conn: duckdb.DuckDBPyConnection,
-    model: SqlModel,
-    tenant_id: str,
-    changes: _Changes,
-    validate: Validator,
-    run_id: str,
-    now: datetime,
-) -> tuple[int, int]:
-    """Replace the changed entities' mirror and quarantine rows with the model's rows for them: (written, quarantined).
-
-    The changed-id condition sits on the model's partition key, so DuckDB applies it at the scan of the log,
-    before the JSON typing and the window (EXPLAIN ANALYZE shows it under the window, next to the scan).
-    """
-    key = model.key
-    on_mirror, ids = changes.changed.condition(key)
+def _clear(conn: duckdb.DuckDBPyConnection, model: SqlModel, tenant_id: str, changed: _Scope) -> None:
+    """Delete the changed entities' mirror and quarantine rows, to be written again from the model."""
+    on_mirror, ids = changed.condition(model.key)
     conn.execute(f"delete from {model.name} where tenant_id = ?{on_mirror}", [tenant_id, *ids])
-    on_quarantine, ids = changes.changed.condition("entity_id")
+    on_quarantine, ids = changed.condition("entity_id")
     conn.execute(
         f"delete from quarantine.mirror_rows where model = ? and tenant_id = ?{on_quarantine}",
         [model.name, tenant_id, *ids],
     )
-    written = quarantined = 0
-    for scope in changes.recompute_scopes():
-        on_model, ids = scope.condition(f"m.{key}")
-        candidates = fetch_polars(
-            conn,
-            f"select * from ({model.body}) m where m.tenant_id = ? and m.log_seq <= ?{on_model}",
-            [tenant_id, changes.watermark, *ids],
-        )
-        failures = validate(candidates) if candidates.height else {}
+
+
+def _candidates(
+    conn: duckdb.DuckDBPyConnection, model: SqlModel, tenant_id: str, watermark: int, scope: _Scope
+) -> pl.DataFrame:
+    """The model's rows for the scope's entities, as of the watermark.
+
+    The condition sits on the model's partition key, so DuckDB applies it at the scan of the log, before the
+    JSON typing and the window (EXPLAIN ANALYZE shows it under the window, next to the scan).
+    """
+    on_model, ids = scope.condition(f"m.{model.key}")
+    return fetch_polars(
+        conn,
+        f"select * from ({model.body}) m where m.tenant_id = ? and m.log_seq <= ?{on_model}",
+        [tenant_id, watermark, *ids],
+    )
+
+
+class _PendingRows:
+    """Candidate rows of any of the run's tenants, validated and written together when BATCH_ENTITIES are held."""
+
+    def __init__(
+        self, conn: duckdb.DuckDBPyConnection, model: SqlModel, validate: Validator, run_id: str, now: datetime
+    ) -> None:
+        self.conn, self.model, self.validate, self.run_id, self.now = conn, model, validate, run_id, now
+        self.frames: list[pl.DataFrame] = []
+        self.held = 0
+        self.written: dict[str, int] = {}  # tenant -> rows inserted into the mirror
+        self.quarantined: dict[str, int] = {}  # tenant -> rows sent to quarantine
+
+    def add(self, frame: pl.DataFrame) -> None:
+        if self.held and self.held + frame.height > BATCH_ENTITIES:
+            self.flush()
+        if frame.height:
+            self.frames.append(frame)
+            self.held += frame.height
+
+    def flush(self) -> None:
+        if not self.frames:
+            return
+        candidates = pl.concat(self.frames, how="vertical")
+        self.frames, self.held = [], 0
+        failures = self.validate(candidates)
         good = candidates.filter(~pl.Series(range(candidates.height)).is_in(list(failures)))
         if good.height:
-            insert_arrow(conn, model.name, good.to_arrow())
+            insert_arrow(self.conn, self.model.name, good.to_arrow())
+        _count(self.written, good)
         if failures:
-            _quarantine(conn, model, candidates, failures, key, tenant_id, run_id, now)
-        written, quarantined = written + good.height, quarantined + len(failures)
-    return written, quarantined
+            bad = _quarantine_rows(self.model, candidates, failures, self.run_id, self.now)
+            insert_arrow(self.conn, "quarantine.mirror_rows", bad.to_arrow())
+            _count(self.quarantined, bad)
 
 
-def _quarantine(
-    conn: duckdb.DuckDBPyConnection,
-    model: SqlModel,
-    candidates: pl.DataFrame,
-    failures: dict[int, str],
-    key: str,
-    tenant_id: str,
-    run_id: str,
-    now: datetime,
-) -> None:
+def _count(counts: dict[str, int], rows: pl.DataFrame) -> None:
+    """Add each tenant's number of rows in `rows` to `counts`."""
+    for tenant_id, n in rows.group_by("tenant_id").len().iter_rows():
+        counts[tenant_id] = counts.get(tenant_id, 0) + n
+
+
+def _quarantine_rows(
+    model: SqlModel, candidates: pl.DataFrame, failures: dict[int, str], run_id: str, now: datetime
+) -> pl.DataFrame:
     rows = candidates.with_row_index("_row").filter(pl.col("_row").is_in(list(failures)))
-    bad = pl.DataFrame(
+    return pl.DataFrame(
         {
             "model": [model.name] * rows.height,
-            "tenant_id": [tenant_id] * rows.height,
-            "entity_id": rows[key].cast(pl.String),
+            "tenant_id": rows["tenant_id"].cast(pl.String),
+            "entity_id": rows[model.key].cast(pl.String),
             "log_seq": rows["log_seq"].cast(pl.Int64),
             "payload_hash": rows["payload_hash"],
             "reason": [failures[i] for i in rows["_row"].to_list()],
@@ -271,4 +291,3 @@ def _quarantine(
             "run_id": [run_id] * rows.height,
         }
     )
-    insert_arrow(conn, "quarantine.mirror_rows", bad.to_arrow())

@@ -30,8 +30,9 @@ def group(phase: str) -> str:
 
 def install(send: Callable[[str], None]) -> None:
     """Wrap the functions that start each phase so that entering them sends its marker."""
+    from ledger_pipeline.defs.models import assets as model_assets
     from ledger_pipeline.defs.qbo import assets as log_assets
-    from ledger_pipeline.lib import cursors, mirrors
+    from ledger_pipeline.lib import cursors
     from ledger_pipeline.lib.entity_log import LogWriter
     from ledger_pipeline.rails.qbo.sandbox.sandbox import SandboxTransport
 
@@ -44,7 +45,7 @@ def install(send: Callable[[str], None]) -> None:
     # sync_entity saves the cursor right before its commit: from here to its return is the commit.
     _wrap(cursors, "save", send, on_entry="commit")
     _wrap(log_assets, "sync_entity", send, on_exit="committed")
-    _wrap(mirrors, "refresh_mirror", send, on_entry="mirror_refresh", on_exit="mirror_check")
+    _wrap(model_assets, "refresh_tenants", send, on_entry="mirror_refresh", on_exit="mirror_check")
 
 
 def _wrap(
