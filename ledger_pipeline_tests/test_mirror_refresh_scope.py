@@ -152,9 +152,10 @@ def test_one_changed_bill_is_all_a_refresh_reads_and_writes(ledger):
     assert not [sql for sql in ran if model.body in sql or sql.lstrip().lower().startswith("delete")], ran
 
 
-def model_query_tenants(recorder: RecordingConnection, model: SqlModel) -> list[str]:
-    """The tenant of each model query the connection ran, in order (the first parameter of `_candidates`)."""
-    return [params[0] for sql, params in recorder.statements if sql.startswith("select") and model.body in sql]
+def model_query_tenants(recorder: RecordingConnection, model: SqlModel) -> list[list[str]]:
+    """The tenants each model query the connection ran covers, in order (the first parameter of `_candidates`)."""
+    queries = [params for sql, params in recorder.statements if sql.startswith("select") and model.body in sql]
+    return [first if isinstance(first, list) else [first] for first, *_ in queries]
 
 
 def test_a_run_over_many_tenants_recomputes_only_tenants_with_new_log_rows_and_validates_them_at_once(ledger):
@@ -178,7 +179,7 @@ def test_a_run_over_many_tenants_recomputes_only_tenants_with_new_log_rows_and_v
         run_id="scope-test", now=datetime.now(UTC),
     )}  # fmt: skip
 
-    assert model_query_tenants(recorder, model) == ["globex", "initech"], "acme logged nothing past its watermark"
+    assert model_query_tenants(recorder, model) == [["globex"], ["initech"]], "acme logged nothing past its watermark"
     (candidates,) = validated
     assert sorted(candidates["tenant_id"].unique()) == ["globex", "initech"], "one validation for the whole run"
     idle = stats["acme"]
@@ -196,8 +197,33 @@ def test_a_run_over_many_tenants_recomputes_only_tenants_with_new_log_rows_and_v
 
     recorder = RecordingConnection(conn)
     refresh_all(recorder, model, list(TENANTS), full=True)
-    assert model_query_tenants(recorder, model) == list(TENANTS), "a full rebuild refreshes every tenant"
+    assert model_query_tenants(recorder, model) == [[t] for t in TENANTS], "a full rebuild refreshes every tenant"
     assert snapshot(conn) == after, "the refreshes of the changed tenants equal a rebuild"
+
+
+def test_the_changed_entities_of_every_tenant_are_recomputed_in_one_statement_and_no_others(ledger):
+    conn, bills = ledger, next(e for e in ENTITIES if e.name == "Bill")
+    model = mirror_model(bills)
+    shared = [r[0] for r in conn.execute(
+        "select qbo_id from mirror.qbo_bills group by qbo_id having count(distinct tenant_id) = ? order by qbo_id "
+        "limit ?", [len(TENANTS), len(TENANTS)]).fetchall()]  # fmt: skip
+    assert len(shared) == len(TENANTS), "the tenants share no bill ids: the test lost its edge case"
+    # Each tenant changes a different one of the shared ids: its other tenants' rows of that id must stay as is.
+    conn.execute("update mirror.qbo_bills set doc_number = 'not recomputed'")
+    for tenant_id, bill_id in zip(TENANTS, shared, strict=True):
+        payload = latest(conn, tenant_id, bills)[bill_id][1] | {"DocNumber": f"new in {tenant_id}"}
+        log(conn, tenant_id, bills, [Observation(bill_id, payload, "query")])
+
+    recorder = RecordingConnection(conn)
+    stats = refresh_all(recorder, model, list(TENANTS))
+
+    assert model_query_tenants(recorder, model) == [list(TENANTS)], "one model query for the run's changes"
+    assert [(s.entities_refreshed, s.rows_written) for s in stats] == [(1, 1)] * len(TENANTS)
+    recomputed = conn.execute(
+        "select tenant_id, qbo_id, doc_number from mirror.qbo_bills "
+        "where doc_number is distinct from 'not recomputed' order by all"
+    ).fetchall()
+    assert recomputed == sorted((t, b, f"new in {t}") for t, b in zip(TENANTS, shared, strict=True))
 
 
 def change_at_random(conn: duckdb.DuckDBPyConnection, rng: random.Random, tenant_id: str, entity: QboEntity) -> set:
