@@ -20,6 +20,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from ledger_pipeline.defs.models.checks import CheckScope, mirror_check_results
 from ledger_pipeline.lib import mirrors, warehouse
 from ledger_pipeline.lib.entity_log import LogWriter, Observation
 from ledger_pipeline.lib.mirrors import RefreshStats, refresh_tenants
@@ -153,8 +154,8 @@ def test_one_changed_bill_is_all_a_refresh_reads_and_writes(ledger):
 
 
 def model_query_tenants(recorder: RecordingConnection, model: SqlModel) -> list[list[str]]:
-    """The tenants each model query the connection ran covers, in order (the first parameter of `_candidates`)."""
-    queries = [params for sql, params in recorder.statements if sql.startswith("select") and model.body in sql]
+    """The tenants each model query the connection ran covers, in order (the scope's first parameter)."""
+    queries = [p for sql, p in recorder.statements if sql.lstrip().startswith(("select", "with")) and model.body in sql]
     return [first if isinstance(first, list) else [first] for first, *_ in queries]
 
 
@@ -224,6 +225,37 @@ def test_the_changed_entities_of_every_tenant_are_recomputed_in_one_statement_an
         "where doc_number is distinct from 'not recomputed' order by all"
     ).fetchall()
     assert recomputed == sorted((t, b, f"new in {t}") for t, b in zip(TENANTS, shared, strict=True))
+
+
+def test_matches_log_compares_every_tenants_touched_entities_in_one_query_each_under_its_own_tenant(ledger):
+    conn, bills = ledger, next(e for e in ENTITIES if e.name == "Bill")
+    model = mirror_model(bills)
+    (shared,) = conn.execute(
+        "select min(qbo_id) from (select qbo_id from mirror.qbo_bills group by qbo_id "
+        "having count(distinct tenant_id) = ?)", [len(TENANTS)]).fetchall()[0]  # fmt: skip
+    acme, globex, initech = TENANTS
+    for tenant_id in TENANTS:  # the same id changes in every tenant; in acme to an amount its contract rejects
+        payload = latest(conn, tenant_id, bills)[shared][1] | {"PrivateNote": f"touched in {tenant_id}"}
+        log(conn, tenant_id, bills, [Observation(shared, payload | ({"TotalAmt": "a lot"} if tenant_id == acme
+                                                                   else {}), "query")])  # fmt: skip
+    stats = refresh_all(conn, model, list(TENANTS))
+    wrong = "update mirror.qbo_bills set doc_number = 'wrong' where tenant_id = ? and qbo_id = ?"
+    conn.execute(wrong, [globex, shared])
+
+    recorder = RecordingConnection(conn)
+    results = mirror_check_results(recorder, model, log_source(model, MODELS),
+                                   [CheckScope.after_refresh(s, full_check=False) for s in stats])  # fmt: skip
+
+    assert len(model_query_tenants(recorder, model)) == 1, "one column-for-column comparison for the run"
+    (matches,) = [r for r in results if r.check_name == "matches_log"]
+    found = matches.metadata["tenants"].value
+    assert not matches.passed
+    assert {t: (m["scope"], m["compared_column_for_column"], m["differing_ids"]) for t, m in found.items()} == {
+        acme: ("incremental", 1, []), globex: ("incremental", 1, [shared]), initech: ("incremental", 1, [])}, (
+        "acme's quarantined bill must not hide the other tenants' bill of the same id, nor be reported itself")
+    quarantined = conn.execute("select tenant_id, entity_id from quarantine.mirror_rows where model = ?",
+                               [model.name]).fetchall()  # fmt: skip
+    assert (acme, shared) in quarantined
 
 
 def change_at_random(conn: duckdb.DuckDBPyConnection, rng: random.Random, tenant_id: str, entity: QboEntity) -> set:

@@ -31,6 +31,7 @@ from datetime import datetime
 import duckdb
 import polars as pl
 
+from ledger_pipeline.lib.entity_scope import EntityScope
 from ledger_pipeline.lib.sql_models import SqlModel
 from ledger_pipeline.lib.warehouse import fetch_one, fetch_polars, insert_arrow, rollback
 
@@ -71,38 +72,6 @@ BATCH_ENTITIES = 25_000
 
 
 @dataclass(frozen=True)
-class _Scope:
-    """Entities one statement covers, as of log seq `upto`: listed (tenant, id) pairs of any tenants, or one
-    tenant's entities (an inclusive range of ids, or all of them).
-
-    Every condition sits on the model's partition columns, so DuckDB pushes it through the window to the log
-    scan: only the covered entities' versions are typed and windowed, whichever tenants they belong to. Pairs
-    rather than one statement per tenant: planning the model costs ~8 ms, executing it for a few entities less
-    (30 tenants' changed bills: 14 ms in one statement, 210 ms in 30). A range is how a whole tenant is cut
-    into batches: a list of 25k ids cost 3x the single pass at 1M (3.5 s against 1.2 s for 351k bill
-    versions), a range 1.3x.
-    """
-
-    tenant_ids: list[str]
-    upto: int
-    pairs: list[list[str]] | None = None  # [tenant_id, entity_id] of each listed entity
-    first: str | None = None
-    last: str | None = None
-
-    def condition(self, tenant: str, key: str) -> tuple[str, list[object]]:
-        """SQL condition on the tenant and key columns (for after a where) and its parameters."""
-        if self.pairs is not None:
-            return (
-                f"list_contains(?::varchar[], {tenant}) and list_contains(?::varchar[][], [{tenant}, {key}])",
-                [self.tenant_ids, self.pairs],
-            )
-        (tenant_id,) = self.tenant_ids
-        if self.first is not None:
-            return f"{tenant} = ? and {key} between ? and ?", [tenant_id, self.first, self.last]
-        return f"{tenant} = ?", [tenant_id]
-
-
-@dataclass(frozen=True)
 class _Changes:
     """What one tenant's refresh has to recompute: the entities whose log grew after `since`, up to `watermark`."""
 
@@ -137,10 +106,10 @@ def refresh_tenants(
         ensure_table(conn, model)
         changes = _changes(conn, model, source, tenant_ids, full)
         pending = _PendingRows(conn, model, validate, run_id, now)
-        for cleared, recomputed in _work(changes):
+        for cleared, upto, recomputed in _work(changes):
             _clear(conn, model, cleared)
             for scope in recomputed:
-                pending.add(_candidates(conn, model, scope))
+                pending.add(_candidates(conn, model, scope, upto))
         pending.flush()
         moved = {t: c.watermark for t, c in changes.items() if not c.idle}
         if moved:
@@ -213,22 +182,21 @@ def _whole_tenant(conn: duckdb.DuckDBPyConnection, source: str, tenant_id: str) 
     return _Changes(since=-1, watermark=0 if top is None else top, count=count, ids=None, ranges=ranges)
 
 
-def _work(changes: dict[str, _Changes]) -> Iterator[tuple[_Scope, tuple[_Scope, ...]]]:
-    """(the entities to delete, the scopes that recompute them) for the tenants that are not idle: the listed
-    entities of every tenant refreshed incrementally, BATCH_ENTITIES pairs a statement; then each whole tenant."""
+def _work(changes: dict[str, _Changes]) -> Iterator[tuple[EntityScope, int, tuple[EntityScope, ...]]]:
+    """(the entities to delete, the log seq to recompute them as of, the scopes that recompute them) for the
+    tenants that are not idle: the listed entities of every tenant refreshed incrementally, BATCH_ENTITIES
+    pairs a statement; then each whole tenant."""
     listed = [[t, i] for t, c in changes.items() if c.ids for i in c.ids]
     for start in range(0, len(listed), BATCH_ENTITIES):
-        pairs = listed[start : start + BATCH_ENTITIES]
-        tenant_ids = list(dict.fromkeys(t for t, _ in pairs))
-        scope = _Scope(tenant_ids, max(changes[t].watermark for t in tenant_ids), pairs=pairs)
-        yield scope, (scope,)
+        scope = EntityScope.listed(listed[start : start + BATCH_ENTITIES])
+        yield scope, max(changes[t].watermark for t in scope.tenant_ids), (scope,)
     for t, c in changes.items():
         if c.ids is None:
-            whole = _Scope([t], c.watermark)
-            yield whole, tuple(_Scope([t], c.watermark, first=a, last=b) for a, b in c.ranges) or (whole,)
+            batches = tuple(EntityScope.tenant(t, first, last) for first, last in c.ranges)
+            yield EntityScope.tenant(t), c.watermark, batches or (EntityScope.tenant(t),)
 
 
-def _clear(conn: duckdb.DuckDBPyConnection, model: SqlModel, scope: _Scope) -> None:
+def _clear(conn: duckdb.DuckDBPyConnection, model: SqlModel, scope: EntityScope) -> None:
     """Delete the scope's mirror and quarantine rows, to be written again from the model."""
     on_mirror, params = scope.condition("tenant_id", model.key)
     conn.execute(f"delete from {model.name} where {on_mirror}", params)
@@ -236,15 +204,15 @@ def _clear(conn: duckdb.DuckDBPyConnection, model: SqlModel, scope: _Scope) -> N
     conn.execute(f"delete from quarantine.mirror_rows where model = ? and {on_quarantine}", [model.name, *params])
 
 
-def _candidates(conn: duckdb.DuckDBPyConnection, model: SqlModel, scope: _Scope) -> pl.DataFrame:
-    """The model's rows for the scope's entities, as of its log seq.
+def _candidates(conn: duckdb.DuckDBPyConnection, model: SqlModel, scope: EntityScope, upto: int) -> pl.DataFrame:
+    """The model's rows for the scope's entities, as of log seq `upto`.
 
     The condition sits on the model's partition columns, so DuckDB applies it at the scan of the log, before
     the JSON typing and the window (EXPLAIN ANALYZE shows it under the window, next to the scan).
     """
     on_model, params = scope.condition("m.tenant_id", f"m.{model.key}")
     sql = f"select * from ({model.body}) m where {on_model} and m.log_seq <= ?"
-    return fetch_polars(conn, sql, [*params, scope.upto])
+    return fetch_polars(conn, sql, [*params, upto])
 
 
 class _PendingRows:

@@ -1,0 +1,45 @@
+"""Which entities a statement over a SQL model covers, as a condition DuckDB pushes down to the log scan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class EntityScope:
+    """Listed (tenant, id) pairs of any tenants, or one tenant's entities (an inclusive range of ids, or all).
+
+    Every condition sits on the model's partition columns (tenant and key), so DuckDB pushes it through the
+    window down to the log scan: only the covered entities' versions are typed and windowed, whichever
+    tenants they belong to. Pairs let one statement serve a run's tenants: planning a model costs ~8 ms,
+    executing it for a few entities less (30 tenants' changed bills: 14 ms in one statement, 210 ms in 30).
+    A range is how a whole tenant is cut into batches: a list of 25k ids cost 3x the single pass at 1M
+    (3.5 s against 1.2 s for 351k bill versions), a range 1.3x.
+    """
+
+    tenant_ids: list[str]
+    pairs: list[list[str]] | None = None  # [tenant_id, entity_id] of each listed entity
+    first: str | None = None
+    last: str | None = None
+
+    @classmethod
+    def listed(cls, pairs: list[list[str]]) -> EntityScope:
+        return cls(list(dict.fromkeys(tenant_id for tenant_id, _ in pairs)), pairs=pairs)
+
+    @classmethod
+    def tenant(cls, tenant_id: str, first: str | None = None, last: str | None = None) -> EntityScope:
+        return cls([tenant_id], first=first, last=last)
+
+    def condition(self, tenant: str, key: str) -> tuple[str, list[object]]:
+        """SQL condition on the tenant and key columns (for after a where) and its parameters."""
+        if self.pairs is not None and len(self.tenant_ids) > 1:
+            return (
+                f"list_contains(?::varchar[], {tenant}) and list_contains(?::varchar[][], [{tenant}, {key}])",
+                [self.tenant_ids, self.pairs],
+            )
+        (tenant_id,) = self.tenant_ids
+        if self.pairs is not None:  # one tenant: its ids alone also let zone maps on the key skip row groups
+            return f"{tenant} = ? and list_contains(?::varchar[], {key})", [tenant_id, [i for _, i in self.pairs]]
+        if self.first is not None:
+            return f"{tenant} = ? and {key} between ? and ?", [tenant_id, self.first, self.last]
+        return f"{tenant} = ?", [tenant_id]
