@@ -198,7 +198,7 @@ def test_a_run_over_many_tenants_recomputes_only_tenants_with_new_log_rows_and_v
 
     recorder = RecordingConnection(conn)
     refresh_all(recorder, model, list(TENANTS), full=True)
-    assert model_query_tenants(recorder, model) == [[t] for t in TENANTS], "a full rebuild refreshes every tenant"
+    assert model_query_tenants(recorder, model) == [list(TENANTS)], "a full rebuild: every tenant, one model query"
     assert snapshot(conn) == after, "the refreshes of the changed tenants equal a rebuild"
 
 
@@ -256,6 +256,17 @@ def test_matches_log_compares_every_tenants_touched_entities_in_one_query_each_u
     quarantined = conn.execute("select tenant_id, entity_id from quarantine.mirror_rows where model = ?",
                                [model.name]).fetchall()  # fmt: skip
     assert (acme, shared) in quarantined
+
+    recorder = RecordingConnection(conn)
+    results = mirror_check_results(recorder, model, log_source(model, MODELS),
+                                   [CheckScope.after_refresh(s, full_check=True) for s in stats])  # fmt: skip
+
+    assert model_query_tenants(recorder, model) == [list(TENANTS)], "the whole tenants compared in one query"
+    (matches,) = [r for r in results if r.check_name == "matches_log"]
+    found = matches.metadata["tenants"].value
+    assert {t: (m["scope"], m["differing_ids"]) for t, m in found.items()} == {
+        acme: ("full", []), globex: ("full", [shared]), initech: ("full", [])}  # fmt: skip
+    assert all(m["compared_column_for_column"] == m["live_in_log"] > 1 for m in found.values())
 
 
 def change_at_random(conn: duckdb.DuckDBPyConnection, rng: random.Random, tenant_id: str, entity: QboEntity) -> set:

@@ -156,10 +156,11 @@ def _changes(
                 [list(marks), list(marks.values()), list(marks), min(marks.values())],
             ).fetchall()
         }
+    whole = _whole_tenants(conn, source, [t for t in tenant_ids if t not in marks])
     changes = {}
     for tenant_id in tenant_ids:
-        if tenant_id not in marks:
-            changes[tenant_id] = _whole_tenant(conn, source, tenant_id)
+        if tenant_id in whole:
+            changes[tenant_id] = whole[tenant_id]
             continue
         since = marks[tenant_id]
         top, ids = news.get(tenant_id, (since, []))
@@ -167,33 +168,49 @@ def _changes(
     return changes
 
 
-def _whole_tenant(conn: duckdb.DuckDBPyConnection, source: str, tenant_id: str) -> _Changes:
-    """Every entity of the tenant: no id list, the tenant filter alone scopes the work (in id ranges if large)."""
-    top, count = fetch_one(
-        conn, f"select max(seq), count(distinct entity_id) from {source} where tenant_id = ?", [tenant_id]
-    )
-    ranges: tuple[tuple[str, str], ...] = ()
-    if count > BATCH_ENTITIES:
-        (every,) = fetch_one(
-            conn, f"select list(distinct entity_id order by entity_id) from {source} where tenant_id = ?", [tenant_id]
-        )
-        chunks = (every[i : i + BATCH_ENTITIES] for i in range(0, len(every), BATCH_ENTITIES))
-        ranges = tuple((chunk[0], chunk[-1]) for chunk in chunks)
-    return _Changes(since=-1, watermark=0 if top is None else top, count=count, ids=None, ranges=ranges)
+def _whole_tenants(conn: duckdb.DuckDBPyConnection, source: str, tenant_ids: list[str]) -> dict[str, _Changes]:
+    """Every entity of each tenant: no id list, the tenant filter alone scopes the work (in id ranges for a
+    tenant of more than BATCH_ENTITIES)."""
+    if not tenant_ids:
+        return {}
+    found = {
+        tenant_id: (top, count)
+        for tenant_id, top, count in conn.execute(
+            f"select tenant_id, max(seq), count(distinct entity_id) from {source} "
+            "where list_contains(?::varchar[], tenant_id) group by tenant_id",
+            [tenant_ids],
+        ).fetchall()
+    }
+    whole = {}
+    for tenant_id in tenant_ids:
+        top, count = found.get(tenant_id, (0, 0))
+        ranges: tuple[tuple[str, str], ...] = ()
+        if count > BATCH_ENTITIES:
+            (every,) = fetch_one(
+                conn,
+                f"select list(distinct entity_id order by entity_id) from {source} where tenant_id = ?",
+                [tenant_id],
+            )
+            chunks = (every[i : i + BATCH_ENTITIES] for i in range(0, len(every), BATCH_ENTITIES))
+            ranges = tuple((chunk[0], chunk[-1]) for chunk in chunks)
+        whole[tenant_id] = _Changes(since=-1, watermark=top, count=count, ids=None, ranges=ranges)
+    return whole
 
 
 def _work(changes: dict[str, _Changes]) -> Iterator[tuple[EntityScope, int, tuple[EntityScope, ...]]]:
     """(the entities to delete, the log seq to recompute them as of, the scopes that recompute them) for the
-    tenants that are not idle: the listed entities of every tenant refreshed incrementally, BATCH_ENTITIES
-    pairs a statement; then each whole tenant."""
+    tenants that are not idle, BATCH_ENTITIES entities a statement: the listed entities of every tenant
+    refreshed incrementally; the whole tenants, small ones together, a large one in id ranges."""
     listed = [[t, i] for t, c in changes.items() if c.ids for i in c.ids]
     for start in range(0, len(listed), BATCH_ENTITIES):
         scope = EntityScope.listed(listed[start : start + BATCH_ENTITIES])
         yield scope, max(changes[t].watermark for t in scope.tenant_ids), (scope,)
-    for t, c in changes.items():
-        if c.ids is None:
-            batches = tuple(EntityScope.tenant(t, first, last) for first, last in c.ranges)
-            yield EntityScope.tenant(t), c.watermark, batches or (EntityScope.tenant(t),)
+    whole = {t: c.count for t, c in changes.items() if c.ids is None}
+    for scope in EntityScope.whole_tenants(whole, BATCH_ENTITIES):
+        upto = max(changes[t].watermark for t in scope.tenant_ids)
+        (alone,) = scope.tenant_ids if len(scope.tenant_ids) == 1 else (None,)
+        ranges = changes[alone].ranges if alone else ()
+        yield scope, upto, tuple(EntityScope.tenant(alone, a, b) for a, b in ranges) or (scope,)
 
 
 def _clear(conn: duckdb.DuckDBPyConnection, model: SqlModel, scope: EntityScope) -> None:
