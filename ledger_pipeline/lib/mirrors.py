@@ -135,8 +135,8 @@ def _changes(
     conn: duckdb.DuckDBPyConnection, model: SqlModel, source: str, tenant_ids: list[str], full: bool
 ) -> dict[str, _Changes]:
     """{tenant: what to recompute}, in the run's order. The tenants with a watermark are read together from the
-    log's tail after the smallest one (seq zone maps); the others (and all of them in a full rebuild) start
-    from the beginning, tenant by tenant."""
+    log's tail after the smallest one (seq zone maps); the others (all of them in a full rebuild) are read
+    together from the beginning."""
     marks = {} if full else dict(
         conn.execute(
             "select tenant_id, log_seq from meta.model_watermarks "
