@@ -248,7 +248,8 @@ def _touched_ids(conn: duckdb.DuckDBPyConnection, source: str, scopes: Sequence[
     """Per tenant: the entities with a log row its refresh read (since < seq <= watermark), in one query."""
     if not scopes:
         return {}
-    tenant_ids, sinces, watermarks = [s.tenant_id for s in scopes], [s.since for s in scopes], [s.watermark for s in scopes]
+    tenant_ids, sinces = [s.tenant_id for s in scopes], [s.since for s in scopes]
+    watermarks = [s.watermark for s in scopes]
     rows = conn.execute(
         f"select s.tenant_id, list(distinct s.entity_id order by s.entity_id) from {source} s "
         "join (select unnest(?::varchar[]) as tenant_id, unnest(?::bigint[]) as since, unnest(?::bigint[]) as upto) w "
