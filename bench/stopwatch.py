@@ -24,7 +24,7 @@ PARTS = (
     ("ledger_pipeline.defs.qbo.assets", "_chain_check", "chain_check"),
     ("ledger_pipeline.defs.models.assets", "refresh_tenants", "mirror_refresh"),
     ("ledger_pipeline.defs.models.assets", "mirror_check_results", "mirror_checks"),
-    ("ledger_pipeline.defs.models.assets", "refresh_tenant_table", "marts"),
+    ("ledger_pipeline.defs.models.assets", "refresh_tenant_tables", "marts"),
 )
 COMPUTE_MODULE = "dagster._core.execution.plan.compute_generator"
 

@@ -23,6 +23,7 @@ import pytest
 from ledger_pipeline.defs.models.checks import CheckScope, mirror_check_results
 from ledger_pipeline.lib import mirrors, warehouse
 from ledger_pipeline.lib.entity_log import LogWriter, Observation
+from ledger_pipeline.lib.marts import refresh_tenant_tables
 from ledger_pipeline.lib.mirrors import RefreshStats, refresh_tenants
 from ledger_pipeline.lib.sql_models import SqlModel, load_models, log_source
 from ledger_pipeline.lib.validation import row_failures
@@ -267,6 +268,26 @@ def test_matches_log_compares_every_tenants_touched_entities_in_one_query_each_u
     assert {t: (m["scope"], m["differing_ids"]) for t, m in found.items()} == {
         acme: ("full", []), globex: ("full", [shared]), initech: ("full", [])}  # fmt: skip
     assert all(m["compared_column_for_column"] == m["live_in_log"] > 1 for m in found.values())
+
+
+def test_a_mart_refresh_over_many_tenants_gives_each_tenant_its_own_rows_in_one_statement(ledger):
+    conn = ledger
+    marts = [m for m in MODELS.values() if m.materialized == "tenant_table"]
+    assert len(marts) == 3
+    for model in marts:
+        conn.execute(f"delete from {model.name} where tenant_id = ?", [TENANTS[1]])  # lost rows: written again
+        conn.execute(f"insert into {model.name} select * from {model.name} where tenant_id = ?", [TENANTS[0]])
+
+        recorder = RecordingConnection(conn)
+        counts = refresh_tenant_tables(recorder, model, list(TENANTS))
+
+        alone = {t: conn.execute(f"select * from ({model.body}) m where m.tenant_id = ? order by all", [t]).fetchall()
+                 for t in TENANTS}  # fmt: skip
+        stored = {t: conn.execute(f"select * from {model.name} where tenant_id = ? order by all", [t]).fetchall()
+                  for t in TENANTS}  # fmt: skip
+        assert stored == alone, model.name
+        assert counts == {t: len(rows) for t, rows in alone.items()} and all(counts.values()), model.name
+        assert len([sql for sql, _ in recorder.statements if model.body in sql]) == 1, "one model statement per run"
 
 
 def change_at_random(conn: duckdb.DuckDBPyConnection, rng: random.Random, tenant_id: str, entity: QboEntity) -> set:

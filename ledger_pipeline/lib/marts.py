@@ -1,24 +1,38 @@
-"""Tenant tables (marts): each refresh replaces the tenant's rows with the model's rows, in one transaction."""
+"""Tenant tables (marts): a refresh replaces the run's tenants' rows with the model's rows, in one transaction.
+
+One statement for all of the run's tenants rather than one per tenant: a mart model groups by tenant, so the
+tenant filter gives each tenant the rows it would get alone, and planning the model costs ~8 ms a statement.
+"""
 
 from __future__ import annotations
 
 import duckdb
 
+from ledger_pipeline.lib.mirrors import ensure_table
 from ledger_pipeline.lib.sql_models import SqlModel
-from ledger_pipeline.lib.warehouse import fetch_one
+from ledger_pipeline.lib.warehouse import rollback
 
 
-def refresh_tenant_table(conn: duckdb.DuckDBPyConnection, model: SqlModel, tenant_id: str) -> int:
-    """Recompute one tenant's rows of a mart; return how many it now has."""
+def refresh_tenant_tables(conn: duckdb.DuckDBPyConnection, model: SqlModel, tenant_ids: list[str]) -> dict[str, int]:
+    """Recompute the tenants' rows of a mart; return how many each now has."""
     conn.execute("begin")
     try:
-        conn.execute(f"create schema if not exists {model.schema}")
-        conn.execute(f"create table if not exists {model.name} as select * from ({model.body}) where false")
-        conn.execute(f"delete from {model.name} where tenant_id = ?", [tenant_id])
-        conn.execute(f"insert into {model.name} by name select * from ({model.body}) m where m.tenant_id = ?", [tenant_id])
-        rows = fetch_one(conn, f"select count(*) from {model.name} where tenant_id = ?", [tenant_id])[0]
+        ensure_table(conn, model)
+        conn.execute(f"delete from {model.name} where list_contains(?::varchar[], tenant_id)", [tenant_ids])
+        conn.execute(
+            f"insert into {model.name} by name select * from ({model.body}) m "
+            "where list_contains(?::varchar[], m.tenant_id)",
+            [tenant_ids],
+        )
+        counts = dict(
+            conn.execute(
+                f"select tenant_id, count(*) from {model.name} where list_contains(?::varchar[], tenant_id) "
+                "group by tenant_id",
+                [tenant_ids],
+            ).fetchall()
+        )
         conn.execute("commit")
     except BaseException:
-        conn.execute("rollback")
+        rollback(conn)
         raise
-    return rows
+    return {t: counts.get(t, 0) for t in tenant_ids}

@@ -32,7 +32,7 @@ from ledger_pipeline.defs.partitions import (
 )
 from ledger_pipeline.defs.resources import LOG_VIEWS, LedgerDuckDB
 from ledger_pipeline.lib.catalog import model_columns
-from ledger_pipeline.lib.marts import refresh_tenant_table
+from ledger_pipeline.lib.marts import refresh_tenant_tables
 from ledger_pipeline.lib.mirrors import refresh_tenants
 from ledger_pipeline.lib.sql_models import SqlModel, load_models, log_source
 from ledger_pipeline.lib.validation import row_failures
@@ -209,7 +209,7 @@ def build_tenant_table_asset(model: SqlModel) -> dg.AssetsDefinition:
     def _tenant_table_asset(context: dg.AssetExecutionContext, warehouse: LedgerDuckDB) -> dg.MaterializeResult:
         try:
             with warehouse.ledger() as conn:
-                rows = {t: refresh_tenant_table(conn, model, t) for t in run_tenant_ids(context)}
+                rows = refresh_tenant_tables(conn, model, run_tenant_ids(context))
         except WarehouseError as exc:
             raise _failure(model, exc) from exc
         return dg.MaterializeResult(
