@@ -144,18 +144,7 @@ def _changes(
             [model.name, tenant_ids],
         ).fetchall()
     )  # fmt: skip
-    news = {}
-    if marks:
-        news = {
-            tenant_id: (top, ids)
-            for tenant_id, top, ids in conn.execute(
-                f"select s.tenant_id, max(s.seq), list(distinct s.entity_id) from {source} s "
-                "join (select unnest(?::varchar[]) as tenant_id, unnest(?::bigint[]) as since) w "
-                "on s.tenant_id = w.tenant_id and s.seq > w.since "
-                "where list_contains(?::varchar[], s.tenant_id) and s.seq > ? group by s.tenant_id",
-                [list(marks), list(marks.values()), list(marks), min(marks.values())],
-            ).fetchall()
-        }
+    news = logged_after(conn, source, marks)
     whole = _whole_tenants(conn, source, [t for t in tenant_ids if t not in marks])
     changes = {}
     for tenant_id in tenant_ids:
@@ -166,6 +155,24 @@ def _changes(
         top, ids = news.get(tenant_id, (since, []))
         changes[tenant_id] = _Changes(since=since, watermark=top, count=len(ids), ids=ids)
     return changes
+
+
+def logged_after(
+    conn: duckdb.DuckDBPyConnection, source: str, since: dict[str, int], upto: dict[str, int] | None = None
+) -> dict[str, tuple[int, list[str]]]:
+    """{tenant: (last seq, entity ids)} for the tenants with rows in `source` after their `since` (and up to
+    their `upto`), read in one query from the log's tail after the smallest `since` (seq zone maps)."""
+    if not since:
+        return {}
+    tenant_ids = list(since)
+    rows = conn.execute(
+        f"select s.tenant_id, max(s.seq), list(distinct s.entity_id order by s.entity_id) from {source} s "
+        "join (select unnest(?::varchar[]) as tenant_id, unnest(?::bigint[]) as since, unnest(?::bigint[]) as upto) w "
+        "on s.tenant_id = w.tenant_id and s.seq > w.since and (w.upto is null or s.seq <= w.upto) "
+        "where list_contains(?::varchar[], s.tenant_id) and s.seq > ? group by s.tenant_id",
+        [tenant_ids, list(since.values()), [(upto or {}).get(t) for t in tenant_ids], tenant_ids, min(since.values())],
+    ).fetchall()
+    return {tenant_id: (top, ids) for tenant_id, top, ids in rows}
 
 
 def _whole_tenants(conn: duckdb.DuckDBPyConnection, source: str, tenant_ids: list[str]) -> dict[str, _Changes]:

@@ -18,7 +18,7 @@ import dagster as dg
 import duckdb
 
 from ledger_pipeline.lib.entity_scope import EntityScope
-from ledger_pipeline.lib.mirrors import BATCH_ENTITIES, RefreshStats
+from ledger_pipeline.lib.mirrors import BATCH_ENTITIES, RefreshStats, logged_after
 from ledger_pipeline.lib.sql_models import SqlModel
 
 MIRROR_CHECKS = {
@@ -140,7 +140,10 @@ def _column_comparisons(
     of them (a full scope, or most of the tenant touched: recomputing all is cheaper than listing the ids).
     The listed entities of every tenant are compared in one statement, whole tenants up to BATCH_ENTITIES
     entities a statement (planning the model costs ~8 ms a statement)."""
-    touched = _touched_ids(conn, source, [s for s in scopes if not s.full and s.since != s.watermark])
+    refreshed = [s for s in scopes if not s.full and s.since != s.watermark]  # the others touched nothing
+    logged = logged_after(conn, source, {s.tenant_id: s.since for s in refreshed},
+                          {s.tenant_id: s.watermark for s in refreshed})  # fmt: skip
+    touched = {t: ids for t, (_, ids) in logged.items()}
     listed = {}  # tenant -> the ids compared, for the tenants compared incrementally
     for scope in scopes:
         ids = touched.get(scope.tenant_id, [])
@@ -242,22 +245,6 @@ def _per_tenant(rows: list[tuple], names: Sequence[str], tenant_ids: list[str]) 
     """Grouped comparison rows (tenant first) as {tenant: {name: value}}; a tenant with no rows at all has zeros."""
     found = {row[0]: dict(zip(names, row[1:], strict=True)) for row in rows}
     return {t: found.get(t) or {n: [] if n.endswith(("_ids", "_seqs")) else 0 for n in names} for t in tenant_ids}
-
-
-def _touched_ids(conn: duckdb.DuckDBPyConnection, source: str, scopes: Sequence[CheckScope]) -> dict[str, list[str]]:
-    """Per tenant: the entities with a log row its refresh read (since < seq <= watermark), in one query."""
-    if not scopes:
-        return {}
-    tenant_ids, sinces = [s.tenant_id for s in scopes], [s.since for s in scopes]
-    watermarks = [s.watermark for s in scopes]
-    rows = conn.execute(
-        f"select s.tenant_id, list(distinct s.entity_id order by s.entity_id) from {source} s "
-        "join (select unnest(?::varchar[]) as tenant_id, unnest(?::bigint[]) as since, unnest(?::bigint[]) as upto) w "
-        "on s.tenant_id = w.tenant_id and s.seq > w.since and s.seq <= w.upto "
-        "where list_contains(?::varchar[], s.tenant_id) and s.seq > ? group by s.tenant_id",
-        [tenant_ids, sinces, watermarks, tenant_ids, min(sinces)],
-    ).fetchall()
-    return dict(rows)
 
 
 def _rows_differing_from_rebuild(
