@@ -79,7 +79,7 @@ class _Changes:
     watermark: int
     count: int
     ids: list[str] | None  # None: every entity of the tenant (first refresh or full rebuild)
-    ranges: tuple[tuple[str, str], ...] = ()  # every entity in inclusive id ranges, when the whole tenant is large
+    batches: tuple[EntityScope, ...] = ()  # every entity in id ranges, when the whole tenant is large
 
     @property
     def idle(self) -> bool:
@@ -191,7 +191,7 @@ def _whole_tenants(conn: duckdb.DuckDBPyConnection, source: str, tenant_ids: lis
     whole = {}
     for tenant_id in tenant_ids:
         top, count = found.get(tenant_id, (0, 0))
-        ranges: tuple[tuple[str, str], ...] = ()
+        batches: tuple[EntityScope, ...] = ()
         if count > BATCH_ENTITIES:
             (every,) = fetch_one(
                 conn,
@@ -199,8 +199,8 @@ def _whole_tenants(conn: duckdb.DuckDBPyConnection, source: str, tenant_ids: lis
                 [tenant_id],
             )
             chunks = (every[i : i + BATCH_ENTITIES] for i in range(0, len(every), BATCH_ENTITIES))
-            ranges = tuple((chunk[0], chunk[-1]) for chunk in chunks)
-        whole[tenant_id] = _Changes(since=-1, watermark=top, count=count, ids=None, ranges=ranges)
+            batches = tuple(EntityScope.tenant(tenant_id, chunk[0], chunk[-1]) for chunk in chunks)
+        whole[tenant_id] = _Changes(since=-1, watermark=top, count=count, ids=None, batches=batches)
     return whole
 
 
@@ -214,10 +214,8 @@ def _work(changes: dict[str, _Changes]) -> Iterator[tuple[EntityScope, int, tupl
         yield scope, max(changes[t].watermark for t in scope.tenant_ids), (scope,)
     whole = {t: c.count for t, c in changes.items() if c.ids is None}
     for scope in EntityScope.whole_tenants(whole, BATCH_ENTITIES):
-        upto = max(changes[t].watermark for t in scope.tenant_ids)
-        (alone,) = scope.tenant_ids if len(scope.tenant_ids) == 1 else (None,)
-        ranges = changes[alone].ranges if alone else ()
-        yield scope, upto, tuple(EntityScope.tenant(alone, a, b) for a, b in ranges) or (scope,)
+        first = changes[scope.tenant_ids[0]]  # a tenant cut into batches is always alone in its scope
+        yield scope, max(changes[t].watermark for t in scope.tenant_ids), first.batches or (scope,)
 
 
 def _clear(conn: duckdb.DuckDBPyConnection, model: SqlModel, scope: EntityScope) -> None:
