@@ -8,7 +8,7 @@ at all.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,6 +20,7 @@ from ledger_pipeline.lib import chain
 from ledger_pipeline.lib.canonical import canonical_json, diff, sha256_hex
 from ledger_pipeline.lib.warehouse import fetch_one, insert_arrow, registered
 
+HEAD_CACHE_ENTITIES = 20_000  # ~6 MB of heads kept per sync; beyond it each batch reads its heads from the log
 LOG_COLUMNS = (
     "seq", "tenant_id", "rail", "entity_type", "entity_id", "op", "source", "source_version",
     "source_updated_at", "observed_at", "payload", "changes", "payload_hash", "prev_hash", "row_hash", "run_id",
@@ -65,14 +66,24 @@ class AppendStats:
 
 @dataclass
 class _Head:
+    """An entity's last logged version; `payload` is read only when a diff needs it (None until then)."""
+
+    seq: int
     payload_hash: str
     op: str
-    payload: str
+    payload: str | None
 
 
 @dataclass
 class LogWriter:
-    """Appends to one chain (tenant, rail, entity type) inside an open transaction."""
+    """Appends to one chain (tenant, rail, entity type) inside an open transaction.
+
+    In that transaction the writer is the chain's only writer, so the heads it has read or written stay
+    its entities' heads: it remembers up to HEAD_CACHE_ENTITIES of them (without payloads, read again
+    only for a diff) and reads each from the log once, or not at all when the chain was empty at the
+    start. A larger sync (a big first sync) forgets them and reads each batch's heads, as memory must
+    stay flat in the company's size.
+    """
 
     conn: duckdb.DuckDBPyConnection
     tenant_id: str
@@ -81,6 +92,8 @@ class LogWriter:
     run_id: str
     observed_at: datetime
     stats: AppendStats = field(default_factory=AppendStats)
+    _known: dict[str, _Head | None] | None = field(default_factory=dict, init=False, repr=False)
+    _chain_was_empty: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
         head = fetch_one(
@@ -90,19 +103,21 @@ class LogWriter:
             [self.tenant_id, self.rail, self.entity_type],
         )
         self.stats.head_seq, self.stats.head_hash = head if head else (None, None)
+        self._chain_was_empty = head is None
 
     def append(self, observations: Sequence[Observation]) -> int:
         """Log the observations that differ from their entity's last logged version; return how many."""
         if not observations:
             return 0
-        heads = self._heads({o.entity_id for o in observations})
+        texts = [canonical_json(obs.payload) for obs in observations]
+        hashes = [sha256_hex(text) for text in texts]
+        heads = self._heads({obs.entity_id for obs in observations})
+        self._read_payloads(heads, observations, hashes)
         next_seq = fetch_one(self.conn, "select coalesce(max(seq), 0) + 1 from raw.entity_log")[0]
         rows: list[dict[str, Any]] = []
-        for obs in observations:
+        for obs, payload, payload_hash in zip(observations, texts, hashes):
             self.stats.seen += 1
-            payload = canonical_json(obs.payload)
-            payload_hash = sha256_hex(payload)
-            head = heads.get(obs.entity_id)
+            head = heads[obs.entity_id]
             # A delete of something never logged (created and deleted between two syncs) changes no mirror.
             already_gone = obs.deleted and (head is None or head.op == "deleted")
             if already_gone or (head is not None and head.payload_hash == payload_hash):
@@ -131,36 +146,80 @@ class LogWriter:
             }
             row["row_hash"] = chain.row_hash(row)
             rows.append(row)
-            heads[obs.entity_id] = _Head(payload_hash, op, payload)
+            heads[obs.entity_id] = _Head(next_seq, payload_hash, op, payload)
             self.stats.head_seq, self.stats.head_hash = next_seq, row["row_hash"]
             setattr(self.stats, op, getattr(self.stats, op) + 1)
             next_seq += 1
         if rows:
             self._insert(rows)
+        self._remember(heads)
         return len(rows)
 
-    def _heads(self, entity_ids: Iterable[str]) -> dict[str, _Head]:
-        """Last logged version of each given entity of this chain."""
-        ids = pa.table({"entity_id": pa.array(sorted(entity_ids), pa.string())})
-        with registered(self.conn, "_lp_batch_ids", ids):
-            found = self.conn.execute(
-                "select l.entity_id, arg_max(l.payload_hash, l.seq), arg_max(l.op, l.seq), "
-                "arg_max(cast(l.payload as varchar), l.seq) "
-                "from raw.entity_log l semi join _lp_batch_ids b on l.entity_id = b.entity_id "
-                "where l.tenant_id = ? and l.rail = ? and l.entity_type = ? group by l.entity_id",
-                [self.tenant_id, self.rail, self.entity_type],
-            ).fetchall()
-        return {entity_id: _Head(h, op, payload) for entity_id, h, op, payload in found}
+    def _heads(self, entity_ids: set[str]) -> dict[str, _Head | None]:
+        """The last logged version (None: never logged) of each given entity, read from the log if not known."""
+        known = self._known if self._known is not None else {}
+        unknown = sorted(entity_ids - known.keys())
+        heads = {entity_id: known[entity_id] for entity_id in entity_ids & known.keys()}
+        heads.update(dict.fromkeys(unknown))
+        if unknown and not (self._chain_was_empty and self._known is not None):
+            ids = pa.table({"entity_id": pa.array(unknown, pa.string())})
+            with registered(self.conn, "_lp_batch_ids", ids):
+                found = self.conn.execute(
+                    "select l.entity_id, max(l.seq), arg_max(l.payload_hash, l.seq), arg_max(l.op, l.seq) "
+                    "from raw.entity_log l semi join _lp_batch_ids b on l.entity_id = b.entity_id "
+                    "where l.tenant_id = ? and l.rail = ? and l.entity_type = ? group by l.entity_id",
+                    [self.tenant_id, self.rail, self.entity_type],
+                ).fetchall()
+            for entity_id, seq, payload_hash, op in found:
+                heads[entity_id] = _Head(seq, payload_hash, op, None)
+        return heads
+
+    def _read_payloads(
+        self, heads: dict[str, _Head | None], observations: Sequence[Observation], hashes: list[str]
+    ) -> None:
+        """Read, in one query, the logged payloads the updates will be diffed against (re-reads rarely change)."""
+        wanted: dict[int, _Head] = {}
+        for obs, payload_hash in zip(observations, hashes):
+            head = heads[obs.entity_id]
+            diffed = not obs.deleted and head is not None and head.op != "deleted" and head.payload_hash != payload_hash
+            if diffed and head.payload is None:
+                wanted[head.seq] = head
+        if not wanted:
+            return
+        rows = self.conn.execute(
+            "select seq, cast(payload as varchar) from raw.entity_log "
+            "where tenant_id = ? and rail = ? and entity_type = ? and seq in (select unnest(?::bigint[]))",
+            [self.tenant_id, self.rail, self.entity_type, sorted(wanted)],
+        ).fetchall()
+        for seq, payload in rows:
+            wanted[seq].payload = payload
+
+    def _remember(self, heads: dict[str, _Head | None]) -> None:
+        """Keep this batch's heads, without payloads, until the sync has met more entities than the cache holds."""
+        if self._known is None:
+            return
+        for head in heads.values():
+            if head is not None:
+                head.payload = None
+        self._known.update(heads)
+        if len(self._known) > HEAD_CACHE_ENTITIES:
+            self._known = None
 
     def _insert(self, rows: list[dict[str, Any]]) -> None:
         insert_arrow(self.conn, "raw.entity_log", pa.Table.from_pylist(rows, schema=ARROW_SCHEMA))
 
 
+_LIVE_IDS_SQL = (
+    "select entity_id from raw.entity_log where tenant_id = ? and rail = ? and entity_type = ? "
+    "group by entity_id having arg_max(op, seq) <> 'deleted'"
+)
+
+
 def live_entity_ids(conn: duckdb.DuckDBPyConnection, tenant_id: str, rail: str, entity_type: str) -> set[str]:
     """Ids whose last logged version is not a delete."""
-    rows = conn.execute(
-        "select entity_id from raw.entity_log where tenant_id = ? and rail = ? and entity_type = ? "
-        "group by entity_id having arg_max(op, seq) <> 'deleted'",
-        [tenant_id, rail, entity_type],
-    ).fetchall()
-    return {r[0] for r in rows}
+    return {r[0] for r in conn.execute(_LIVE_IDS_SQL, [tenant_id, rail, entity_type]).fetchall()}
+
+
+def live_entity_count(conn: duckdb.DuckDBPyConnection, tenant_id: str, rail: str, entity_type: str) -> int:
+    """How many ids `live_entity_ids` would return, counted in DuckDB (a sync compares it with the rail's count)."""
+    return fetch_one(conn, f"select count(*) from ({_LIVE_IDS_SQL})", [tenant_id, rail, entity_type])[0]

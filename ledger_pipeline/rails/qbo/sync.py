@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 
 from ledger_pipeline.lib import cursors
-from ledger_pipeline.lib.entity_log import AppendStats, LogWriter, Observation, live_entity_ids
+from ledger_pipeline.lib.entity_log import AppendStats, LogWriter, Observation, live_entity_count, live_entity_ids
 from ledger_pipeline.lib.warehouse import rollback
 from ledger_pipeline.rails.qbo.client import QboClient
 from ledger_pipeline.rails.qbo.entities import QboEntity
@@ -138,7 +138,7 @@ def _sweep_reason(
     if cdc_refused:
         return "change feed window older than 30 days"
     rail_count = client.count(entity.name)
-    logged = len(live_entity_ids(conn, tenant_id, RAIL, entity.name))
+    logged = live_entity_count(conn, tenant_id, RAIL, entity.name)
     if rail_count != logged:
         return f"rail count {rail_count} differs from {logged} live in the log"
     return None

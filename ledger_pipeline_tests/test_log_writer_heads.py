@@ -1,0 +1,115 @@
+"""The log writer reads each entity's previous version from the log at most once per sync.
+
+A sync is one transaction with one writer per chain, so what the writer has read or appended stays
+its entities' last version: a first sync (empty chain) reads no heads at all, a later one each
+entity's head once, and an update's payload only when it is diffed. These tests hold the outcome
+(ops, diffs, chain) to what a writer that asked the log every batch would log, and count the reads.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ledger_pipeline.defs.resources import LedgerDuckDB
+from ledger_pipeline.lib import entity_log
+from ledger_pipeline.lib.entity_log import LogWriter, Observation
+from ledger_pipeline.lib.verify import verify
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+HEAD_READ = "semi join _lp_batch_ids"
+PAYLOAD_READ = "cast(payload as varchar) from raw.entity_log"
+
+
+class CountingConnection:
+    """The ledger connection, recording each statement the writer sends."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
+        self._conn = conn
+        self.statements: list[str] = []
+
+    def execute(self, sql: str, *args: object) -> duckdb.DuckDBPyConnection:
+        self.statements.append(sql)
+        return self._conn.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._conn, name)
+
+    def count(self, fragment: str) -> int:
+        return sum(fragment in sql for sql in self.statements)
+
+
+def bill(entity_id: str, amount: int, note: str = "") -> Observation:
+    return Observation(entity_id, {"Id": entity_id, "TotalAmt": amount, "PrivateNote": note}, "query")
+
+
+def gone(entity_id: str) -> Observation:
+    return Observation(entity_id, {"Id": entity_id, "status": "Deleted"}, "cdc", deleted=True)
+
+
+def logged(conn: duckdb.DuckDBPyConnection) -> list[tuple]:
+    rows = conn.execute("select entity_id, op, cast(changes as varchar) from raw.entity_log order by seq").fetchall()
+    return [(entity_id, op, json.loads(changes) if changes else None) for entity_id, op, changes in rows]
+
+
+def sync(conn: duckdb.DuckDBPyConnection, batches: list[list[Observation]], run_id: str) -> CountingConnection:
+    counting = CountingConnection(conn)
+    conn.execute("begin")
+    writer = LogWriter(counting, "acme", "qbo", "Bill", run_id, NOW)
+    for batch in batches:
+        writer.append(batch)
+    conn.execute("commit")
+    return counting
+
+
+@pytest.fixture(params=[entity_log.HEAD_CACHE_ENTITIES, 2], ids=["heads kept", "cache overflows"])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(entity_log, "HEAD_CACHE_ENTITIES", request.param)
+    with LedgerDuckDB(database=str(tmp_path / "ledger.duckdb")).ledger() as conn:
+        yield conn, request.param == 2
+
+
+def test_a_first_sync_compares_later_batches_with_what_it_logged_earlier(ledger) -> None:
+    conn, overflows = ledger
+    counting = sync(
+        conn,
+        [[bill("1", 10), bill("2", 20), bill("3", 30)], [bill("2", 25), bill("3", 30), gone("4")], [gone("1")]],
+        "first",
+    )
+    assert logged(conn) == [
+        ("1", "created", None),
+        ("2", "created", None),
+        ("3", "created", None),
+        ("2", "updated", {"TotalAmt": {"old": 20, "new": 25}}),
+        ("1", "deleted", None),
+    ]
+    assert verify(conn).ok
+    # The chain was empty: every head is the writer's own, until more entities than it keeps (then it asks the log).
+    assert counting.count(HEAD_READ) == (2 if overflows else 0)
+    assert counting.count(PAYLOAD_READ) == 1  # the update's diff; a delete is not diffed
+
+
+def test_a_later_sync_reads_each_head_once_and_a_payload_only_for_a_diff(ledger) -> None:
+    conn, overflows = ledger
+    sync(conn, [[bill("1", 10), bill("2", 20), bill("3", 30, "a")]], "first")
+    counting = sync(
+        conn,
+        [
+            [bill("1", 10), bill("2", 20)],  # re-read, unchanged: no payload read
+            [bill("1", 10), bill("3", 30, "b"), bill("5", 50)],  # 3 and 5 new to this sync; 3's update is diffed
+            [bill("3", 31, "b"), bill("2", 20)],  # 3 again: diffed against the version this sync logged
+        ],
+        "second",
+    )
+    assert logged(conn)[3:] == [
+        ("3", "updated", {"PrivateNote": {"old": "a", "new": "b"}}),
+        ("5", "created", None),
+        ("3", "updated", {"TotalAmt": {"old": 30, "new": 31}}),
+    ]
+    assert verify(conn).ok
+    assert counting.count(HEAD_READ) == (3 if overflows else 2)  # kept: only batches 1 and 2 meet unknown entities
+    assert counting.count(PAYLOAD_READ) == 2  # the diff of batch 2 (logged 3 of the first sync), of batch 3 (its own)
