@@ -55,10 +55,17 @@ class EntityScope:
                 [self.tenant_ids, self.pairs],
             )
         if self.pairs is None and len(self.tenant_ids) > 1:
-            return f"list_contains(?::varchar[], {tenant})", [self.tenant_ids]
+            return tenants_condition(tenant, self.tenant_ids)
         (tenant_id,) = self.tenant_ids
         if self.pairs is not None:  # one tenant: its ids alone also let zone maps on the key skip row groups
             return f"{tenant} = ? and list_contains(?::varchar[], {key})", [tenant_id, [i for _, i in self.pairs]]
         if self.first is not None:
             return f"{tenant} = ? and {key} between ? and ?", [tenant_id, self.first, self.last]
-        return f"{tenant} = ?", [tenant_id]
+        return tenants_condition(tenant, self.tenant_ids)
+
+
+def tenants_condition(column: str, tenant_ids: list[str]) -> tuple[str, list[object]]:
+    """`column` is one of the tenants: an equality for one (zone maps skip other tenants' row groups), else a list."""
+    if len(tenant_ids) == 1:
+        return f"{column} = ?", [tenant_ids[0]]
+    return f"list_contains(?::varchar[], {column})", [list(tenant_ids)]

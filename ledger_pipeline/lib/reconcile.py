@@ -12,8 +12,8 @@ from decimal import Decimal
 
 import duckdb
 
+from ledger_pipeline.lib.entity_scope import tenants_condition
 from ledger_pipeline.lib.sql_models import SqlModel
-from ledger_pipeline.lib.warehouse import fetch_one
 
 CENT = Decimal("0.01")
 
@@ -25,14 +25,24 @@ def _published_sql(model: SqlModel) -> str:
     )
 
 
-def published_count(conn: duckdb.DuckDBPyConnection, model: SqlModel, tenant_id: str) -> int:
-    """How many entities the mirror holds for the tenant, quarantined ones included (they exist on the rail).
+def published_counts(conn: duckdb.DuckDBPyConnection, model: SqlModel, tenant_ids: list[str]) -> dict[str, int]:
+    """How many entities the mirror holds for each tenant, quarantined ones included (they exist on the rail).
 
-    A count in DuckDB rather than the ids in Python: a check compares counts every run, and needs the ids only
-    when they differ.
+    Counts in DuckDB rather than the ids in Python, every tenant of a run in one query: a check compares
+    counts every run, and needs the ids only when they differ.
     """
-    sql = f"select count(distinct entity_id) from ({_published_sql(model)})"
-    return fetch_one(conn, sql, {"tenant": tenant_id, "model": model.name})[0]
+    if not tenant_ids:
+        return {}
+    mirror, mirror_params = tenants_condition("tenant_id", tenant_ids)
+    quarantine, quarantine_params = tenants_condition("tenant_id", tenant_ids)
+    rows = conn.execute(
+        f"select tenant_id, count(distinct entity_id) from ("
+        f"select tenant_id, {model.key} as entity_id from {model.name} where {mirror} union all "
+        f"select tenant_id, entity_id from quarantine.mirror_rows where model = ? and {quarantine}) group by tenant_id",
+        [*mirror_params, model.name, *quarantine_params],
+    ).fetchall()
+    counts = dict(rows)
+    return {tenant_id: counts.get(tenant_id, 0) for tenant_id in tenant_ids}
 
 
 def published_ids(conn: duckdb.DuckDBPyConnection, model: SqlModel, tenant_id: str) -> set[str]:
@@ -42,15 +52,22 @@ def published_ids(conn: duckdb.DuckDBPyConnection, model: SqlModel, tenant_id: s
 
 
 def open_balances(
-    conn: duckdb.DuckDBPyConnection, table: str, party_column: str, tenant_id: str
-) -> dict[str, Decimal]:
-    """Open balance per party (vendor or customer) from a mirror of documents with balance and is_voided."""
+    conn: duckdb.DuckDBPyConnection, table: str, party_column: str, tenant_ids: list[str]
+) -> dict[str, dict[str, Decimal]]:
+    """Open balance per party (vendor or customer) of each tenant, from a mirror of documents with balance and
+    is_voided; every tenant of a run in one query."""
+    balances: dict[str, dict[str, Decimal]] = {tenant_id: {} for tenant_id in tenant_ids}
+    if not tenant_ids:
+        return balances
+    where, params = tenants_condition("tenant_id", tenant_ids)
     rows = conn.execute(
-        f"select {party_column}, sum(balance) from {table} "
-        "where tenant_id = ? and balance <> 0 and not is_voided group by 1",
-        [tenant_id],
+        f"select tenant_id, {party_column}, sum(balance) from {table} "
+        f"where {where} and balance <> 0 and not is_voided and {party_column} is not null group by 1, 2",
+        params,
     ).fetchall()
-    return {party: Decimal(amount) for party, amount in rows if party is not None}
+    for tenant_id, party, amount in rows:
+        balances[tenant_id][party] = Decimal(amount)
+    return balances
 
 
 @dataclass(frozen=True)
@@ -75,16 +92,24 @@ def compare_amounts(mirror: dict[str, Decimal], rail: dict[str, Decimal]) -> lis
 
 
 def assertion_violations(
-    conn: duckdb.DuckDBPyConnection, sql_body: str, tenant_id: str, sample: int = 5
-) -> tuple[int, list[dict]]:
-    """How many rows an assertion query returns for the tenant, and the first few as plain values."""
-    count = fetch_one(conn, f"select count(*) from ({sql_body}) a where a.tenant_id = ?", [tenant_id])[0]
-    if not count:
-        return 0, []
-    relation = conn.execute(f"select * from ({sql_body}) a where a.tenant_id = ? limit {int(sample)}", [tenant_id])
-    names = [d[0] for d in relation.description]
-    rows = [{n: (v if isinstance(v, (int, bool)) or v is None else str(v)) for n, v in zip(names, r)} for r in relation.fetchall()]
-    return count, rows
+    conn: duckdb.DuckDBPyConnection, sql_body: str, tenant_ids: list[str], sample: int = 5
+) -> dict[str, tuple[int, list[dict]]]:
+    """How many rows an assertion query returns for each tenant (one query for all), and the first few rows
+    of each tenant that has any, as plain values."""
+    found: dict[str, tuple[int, list[dict]]] = {tenant_id: (0, []) for tenant_id in tenant_ids}
+    if not tenant_ids:
+        return found
+    where, params = tenants_condition("a.tenant_id", tenant_ids)
+    counts = conn.execute(f"select a.tenant_id, count(*) from ({sql_body}) a where {where} group by 1", params)
+    for tenant_id, count in counts.fetchall():
+        relation = conn.execute(f"select * from ({sql_body}) a where a.tenant_id = ? limit {int(sample)}", [tenant_id])
+        names = [d[0] for d in relation.description]
+        rows = [
+            {n: (v if isinstance(v, (int, bool)) or v is None else str(v)) for n, v in zip(names, r)}
+            for r in relation.fetchall()
+        ]
+        found[tenant_id] = (count, rows)
+    return found
 
 
 def sync_ages(

@@ -2,6 +2,7 @@
 
 The query returns the rows that break the invariant; a check fails when the
 run's tenants have any, with their count and the first few rows as metadata.
+One query per assertion counts every tenant of the run.
 All of them run in one step (one ledger open, one Dagster step per run rather
 than one per assertion); the UI can still run any subset.
 """
@@ -41,10 +42,10 @@ def build_assertion_checks(assertions: list[SqlAssertion]) -> dg.AssetChecksDefi
         tenant_ids = tenants_in_run(context, list(tenants.registry().load()))
         with warehouse.ledger() as conn:
             for key in sorted(context.selected_asset_check_keys, key=str):
-                found: dict[str, dict] = {}
-                for tenant_id in tenant_ids:
-                    count, sample = assertion_violations(conn, by_key[key].body, tenant_id)
-                    found[tenant_id] = {"violations": count, "sample": sample}
+                found = {
+                    tenant_id: {"violations": count, "sample": sample}
+                    for tenant_id, (count, sample) in assertion_violations(conn, by_key[key].body, tenant_ids).items()
+                }
                 total = sum(v["violations"] for v in found.values())
                 yield dg.AssetCheckResult(
                     asset_key=key.asset_key,

@@ -12,12 +12,19 @@ import duckdb
 
 from ledger_pipeline.defs.partitions import DUCKDB_POOL, tenants_in_run
 from ledger_pipeline.defs.resources import LedgerDuckDB, QboResource, TenantRegistryResource
-from ledger_pipeline.lib.reconcile import compare_amounts, open_balances, published_count, published_ids
+from ledger_pipeline.lib.reconcile import (
+    AmountDifference,
+    compare_amounts,
+    open_balances,
+    published_counts,
+    published_ids,
+)
 from ledger_pipeline.lib.sql_models import SqlModel, load_models
 from ledger_pipeline.rails.qbo.client import QboClient
 from ledger_pipeline.rails.qbo.entities import ENTITIES, QboEntity
 from ledger_pipeline.rails.qbo.errors import QboError
 
+TenantComparison = Callable[[QboClient, str], dict]  # one tenant's comparison with its rail, as check metadata
 COUNT_REREADS = 3
 SAMPLE = 10
 # (mirror table, party column, QBO report) of the control totals.
@@ -65,14 +72,20 @@ def build_rail_count_checks(entities: list[QboEntity]) -> dg.AssetChecksDefiniti
         tenants: TenantRegistryResource,
     ) -> Iterator[dg.AssetCheckResult]:
         selected = [key for key in specs if key in context.selected_asset_check_keys]
+        selected_models = {key: models[f"mirror.qbo_{specs[key].table}"] for key in selected}
 
-        def one_tenant(conn: duckdb.DuckDBPyConnection, client: QboClient, tenant_id: str) -> dict:
-            return {
-                key: _count_matches(conn, client, models[f"mirror.qbo_{specs[key].table}"], specs[key], tenant_id)
-                for key in selected
-            }
+        def comparisons(conn: duckdb.DuckDBPyConnection, tenant_ids: list[str]) -> TenantComparison:
+            published = {key: published_counts(conn, model, tenant_ids) for key, model in selected_models.items()}
 
-        per_tenant = _per_tenant(context, warehouse, qbo, tenants, "rail_count_matches", one_tenant)
+            def one_tenant(client: QboClient, tenant_id: str) -> dict:
+                return {
+                    key: _count_matches(conn, client, model, specs[key], tenant_id, published[key][tenant_id])
+                    for key, model in selected_models.items()
+                }
+
+            return one_tenant
+
+        per_tenant = _per_tenant(context, warehouse, qbo, tenants, "rail_count_matches", comparisons)
         for key in selected:
             yield _result(key, {tenant_id: results[key] for tenant_id, results in per_tenant.items()})
 
@@ -80,9 +93,13 @@ def build_rail_count_checks(entities: list[QboEntity]) -> dg.AssetChecksDefiniti
 
 
 def _count_matches(
-    conn: duckdb.DuckDBPyConnection, client: QboClient, model: SqlModel, entity: QboEntity, tenant_id: str
+    conn: duckdb.DuckDBPyConnection,
+    client: QboClient,
+    model: SqlModel,
+    entity: QboEntity,
+    tenant_id: str,
+    published: int,
 ) -> dict:
-    published = published_count(conn, model, tenant_id)
     rail, rereads = _count_until_stable(client, entity.name, published)
     result = {"rail_count": rail, "mirror_and_quarantine": published, "rereads": rereads, "ok": rail == published}
     if rail != published:
@@ -108,24 +125,26 @@ def build_control_total_check(table: str, party_column: str, report_name: str) -
         qbo: QboResource,
         tenants: TenantRegistryResource,
     ) -> dg.AssetCheckResult:
-        def one_tenant(conn: duckdb.DuckDBPyConnection, client: QboClient, tenant_id: str) -> dict:
-            mirror = open_balances(conn, f"mirror.qbo_{table}", party_column, tenant_id)
-            report = client.report(report_name)
-            rail = {row.entity_id: row.amounts.get("Total", Decimal(0)) for row in report.rows if row.entity_id}
-            differences = compare_amounts(mirror, rail)
-            return {
-                "ok": not differences,
-                "report_date": str(report.report_date),
-                "mirror_total": str(sum(mirror.values(), Decimal(0))),
-                "report_total": str(report.total.get("Total", Decimal(0))),
-                "parties_differing": len(differences),
-                "first_differences": [
-                    {"id": d.party_id, "mirror": str(d.mirror), "report": str(d.rail), "difference": str(d.difference)}
-                    for d in differences[:SAMPLE]
-                ],
-            }
+        def comparisons(conn: duckdb.DuckDBPyConnection, tenant_ids: list[str]) -> TenantComparison:
+            balances = open_balances(conn, f"mirror.qbo_{table}", party_column, tenant_ids)
 
-        return _result(None, _per_tenant(context, warehouse, qbo, tenants, report_name, one_tenant))
+            def one_tenant(client: QboClient, tenant_id: str) -> dict:
+                mirror = balances[tenant_id]
+                report = client.report(report_name)
+                rail = {row.entity_id: row.amounts.get("Total", Decimal(0)) for row in report.rows if row.entity_id}
+                differences = compare_amounts(mirror, rail)
+                return {
+                    "ok": not differences,
+                    "report_date": str(report.report_date),
+                    "mirror_total": str(sum(mirror.values(), Decimal(0))),
+                    "report_total": str(report.total.get("Total", Decimal(0))),
+                    "parties_differing": len(differences),
+                    "first_differences": [_difference(d) for d in differences[:SAMPLE]],
+                }
+
+            return one_tenant
+
+        return _result(None, _per_tenant(context, warehouse, qbo, tenants, report_name, comparisons))
 
     return _control_total
 
@@ -136,17 +155,22 @@ def _per_tenant(
     qbo: QboResource,
     tenants: TenantRegistryResource,
     what: str,
-    one_tenant: Callable[[duckdb.DuckDBPyConnection, QboClient, str], dict],
+    comparisons: Callable[[duckdb.DuckDBPyConnection, list[str]], TenantComparison],
 ) -> dict[str, dict]:
-    """Run a comparison for every tenant of the run, through one ledger connection and one client per tenant.
-    A rail fault fails the step naming the tenant and the cause, like a sync would."""
+    """Compare every tenant of the run with the rail, through one ledger connection and one client per tenant.
+
+    `comparisons` reads the ledger's side for all the run's tenants at once (one query, not one per tenant)
+    and returns the comparison of one tenant with its rail. A rail fault fails the step naming the tenant
+    and the cause, like a sync would."""
     registry = tenants.registry()
     per_tenant: dict[str, dict] = {}
     with warehouse.ledger() as conn:
-        for tenant_id in tenants_in_run(context, list(registry.load())):
+        tenant_ids = tenants_in_run(context, list(registry.load()))
+        one_tenant = comparisons(conn, tenant_ids)
+        for tenant_id in tenant_ids:
             try:
                 with qbo.client(registry.get(tenant_id)) as client:
-                    per_tenant[tenant_id] = one_tenant(conn, client, tenant_id)
+                    per_tenant[tenant_id] = one_tenant(client, tenant_id)
             except QboError as exc:
                 raise dg.Failure(description=f"tenant {tenant_id}, rail qbo, reconciliation {what}: {exc}") from exc
     return per_tenant
@@ -161,6 +185,10 @@ def _result(key: dg.AssetCheckKey | None, per_tenant: dict[str, dict]) -> dg.Ass
         passed=not bad,
         metadata={"tenants": dg.MetadataValue.json(per_tenant), "mismatched_tenants": dg.MetadataValue.int(len(bad))},
     )
+
+
+def _difference(d: AmountDifference) -> dict[str, str]:
+    return {"id": d.party_id, "mirror": str(d.mirror), "report": str(d.rail), "difference": str(d.difference)}
 
 
 def _id_order(value: str) -> tuple[int, str]:
