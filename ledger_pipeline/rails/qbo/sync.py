@@ -64,17 +64,19 @@ def sync_entity(
         writer = LogWriter(conn, tenant_id, RAIL, entity.name, run_id, observed_at)
         high, pages = _read_query_feed(client, writer, entity, previous.updated_since, batch_size)
         cdc_since, tombstones, cdc_refused = previous.cdc_since or high, 0, False
-        if not entity.is_name_list and not first_sync:
+        # An entity never seen non-empty has no change position yet: it gets one below, and deleted nothing logged.
+        if not entity.is_name_list and not first_sync and (previous.cdc_since or previous.updated_since):
             cdc_since, tombstones, cdc_refused = _read_change_feed(client, writer, entity, previous, high)
         sweep_reason = _sweep_reason(conn, client, tenant_id, entity, sweep, first_sync, cdc_refused)
         if sweep_reason:
             _sweep(conn, client, writer, tenant_id, entity)
+        rail_now = client.server_now()
         cursor = cursors.Cursor(
             updated_since=high,
-            cdc_since=cdc_since,
+            cdc_since=cdc_since or rail_now,  # an empty entity's changes are read from now (less the overlap) on
             last_sweep_at=observed_at if sweep_reason else previous.last_sweep_at,
             last_synced_at=observed_at,
-            rail_now=client.server_now(),
+            rail_now=rail_now,
         )
         cursors.save(conn, tenant_id, RAIL, entity.name, cursor, run_id)
         conn.execute("commit")
