@@ -73,3 +73,18 @@ def test_tiny_benchmark_reports_every_figure_and_its_gate_fails_when_a_promise_b
         monkeypatch.setattr(cli, "run", lambda *a, **k: broken | {"gate": verdict})
         assert cli.main(["--dlt", ""]) == 1, what
         assert "FAILED" in capsys.readouterr().err, what
+
+
+def test_sync_trees_times_each_trees_sync_in_rounds_and_ratios_to_the_first(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.sync_trees", str(REPO), str(REPO), "--tenants", "1", "--objects", "60",
+         "--rounds", "2"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    rounds = [line for line in done.stdout.splitlines() if line.startswith("round ")]
+    assert len(rounds) == 4  # 2 rounds x 2 trees
+    first = json.loads(rounds[0].split(" ", 3)[3].replace("'", '"'))
+    assert first["first"] > first["again"] > 0  # the second pass finds nothing new to log
+    summary = [line for line in done.stdout.splitlines() if " median " in line]
+    assert len(summary) == 4 and all("vs " in line for line in summary)
