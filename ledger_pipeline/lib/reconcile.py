@@ -33,13 +33,12 @@ def published_counts(conn: duckdb.DuckDBPyConnection, model: SqlModel, tenant_id
     """
     if not tenant_ids:
         return {}
-    mirror, mirror_params = tenants_condition("tenant_id", tenant_ids)
-    quarantine, quarantine_params = tenants_condition("tenant_id", tenant_ids)
+    where, params = tenants_condition("tenant_id", tenant_ids)
     rows = conn.execute(
         f"select tenant_id, count(distinct entity_id) from ("
-        f"select tenant_id, {model.key} as entity_id from {model.name} where {mirror} union all "
-        f"select tenant_id, entity_id from quarantine.mirror_rows where model = ? and {quarantine}) group by tenant_id",
-        [*mirror_params, model.name, *quarantine_params],
+        f"select tenant_id, {model.key} as entity_id from {model.name} where {where} union all "
+        f"select tenant_id, entity_id from quarantine.mirror_rows where model = ? and {where}) group by tenant_id",
+        [*params, model.name, *params],
     ).fetchall()
     counts = dict(rows)
     return {tenant_id: counts.get(tenant_id, 0) for tenant_id in tenant_ids}
