@@ -21,7 +21,7 @@ from ledger_pipeline.lib.entity_log import LogWriter, Observation
 from ledger_pipeline.lib.verify import verify
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
-HEAD_READ = "semi join _lp_batch_ids"
+HEAD_READ = "arg_max(l.payload_hash, l.seq)"
 PAYLOAD_READ = "cast(payload as varchar) from raw.entity_log"
 
 
@@ -66,11 +66,14 @@ def sync(conn: duckdb.DuckDBPyConnection, batches: list[list[Observation]], run_
     return counting
 
 
-@pytest.fixture(params=[entity_log.HEAD_CACHE_ENTITIES, 2], ids=["heads kept", "cache overflows"])
+@pytest.fixture(params=[(20_000, 1_000), (2, 1_000), (20_000, 0)], ids=["heads kept", "cache overflows", "ids joined"])
 def ledger(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(entity_log, "HEAD_CACHE_ENTITIES", request.param)
+    """(heads a writer keeps, most ids read as a list): the outcome is the same; only the reads differ."""
+    cache, as_list = request.param
+    monkeypatch.setattr(entity_log, "HEAD_CACHE_ENTITIES", cache)
+    monkeypatch.setattr(entity_log, "HEAD_IDS_AS_LIST", as_list)
     with LedgerDuckDB(database=str(tmp_path / "ledger.duckdb")).ledger() as conn:
-        yield conn, request.param == 2
+        yield conn, cache == 2
 
 
 def test_a_first_sync_compares_later_batches_with_what_it_logged_earlier(ledger) -> None:

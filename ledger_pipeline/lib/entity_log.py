@@ -21,6 +21,9 @@ from ledger_pipeline.lib.canonical import canonical_json, diff, sha256_hex
 from ledger_pipeline.lib.warehouse import fetch_one, insert_arrow, registered
 
 HEAD_CACHE_ENTITIES = 20_000  # ~6 MB of heads kept per sync; beyond it each batch reads its heads from the log
+# Up to this many ids go to the head query as a list: on a log of 1,000 tenants' interleaved syncs (1.39M rows)
+# 3-4 ms for 5-150 ids against 9-14 ms as a join; a join above (5,000 ids of a 1M tenant: 26 against 37 ms).
+HEAD_IDS_AS_LIST = 1_000
 LOG_COLUMNS = (
     "seq", "tenant_id", "rail", "entity_type", "entity_id", "op", "source", "source_version",
     "source_updated_at", "observed_at", "payload", "changes", "payload_hash", "prev_hash", "row_hash", "run_id",
@@ -162,17 +165,23 @@ class LogWriter:
         heads = {entity_id: known[entity_id] for entity_id in entity_ids & known.keys()}
         heads.update(dict.fromkeys(unknown))
         if unknown and not (self._chain_was_empty and self._known is not None):
-            ids = pa.table({"entity_id": pa.array(unknown, pa.string())})
-            with registered(self.conn, "_lp_batch_ids", ids):
-                found = self.conn.execute(
-                    "select l.entity_id, max(l.seq), arg_max(l.payload_hash, l.seq), arg_max(l.op, l.seq) "
-                    "from raw.entity_log l semi join _lp_batch_ids b on l.entity_id = b.entity_id "
-                    "where l.tenant_id = ? and l.rail = ? and l.entity_type = ? group by l.entity_id",
-                    [self.tenant_id, self.rail, self.entity_type],
-                ).fetchall()
-            for entity_id, seq, payload_hash, op in found:
+            for entity_id, seq, payload_hash, op in self._read_heads(unknown):
                 heads[entity_id] = _Head(seq, payload_hash, op, None)
         return heads
+
+    def _read_heads(self, entity_ids: list[str]) -> list[tuple]:
+        """(id, seq, payload_hash, op) of each listed entity's last logged version, from one scan of the chain."""
+        head = "select l.entity_id, max(l.seq), arg_max(l.payload_hash, l.seq), arg_max(l.op, l.seq)"
+        head += " from raw.entity_log l"
+        chain_of = "l.tenant_id = ? and l.rail = ? and l.entity_type = ?"
+        params = [self.tenant_id, self.rail, self.entity_type]
+        if len(entity_ids) <= HEAD_IDS_AS_LIST:
+            sql = f"{head} where {chain_of} and list_contains(?::varchar[], l.entity_id) group by l.entity_id"
+            return self.conn.execute(sql, [*params, entity_ids]).fetchall()
+        ids = pa.table({"entity_id": pa.array(entity_ids, pa.string())})
+        with registered(self.conn, "_lp_batch_ids", ids):
+            sql = f"{head} semi join _lp_batch_ids b on l.entity_id = b.entity_id where {chain_of} group by l.entity_id"
+            return self.conn.execute(sql, params).fetchall()
 
     def _read_payloads(
         self, heads: dict[str, _Head | None], observations: Sequence[Observation], hashes: list[str]
