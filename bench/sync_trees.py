@@ -25,13 +25,12 @@ CHILD = Path(__file__).resolve().parent / "sync_child.py"
 PASSES = ("first", "again")
 
 
-def run_tree(tree: Path, base_url: str, root: Path, workload: Workload) -> dict[str, float]:
-    ledger = root / f"{tree.name}.duckdb"
+def run_tree(tree: Path, base_url: str, ledger: Path, workload: Workload) -> dict[str, float]:
     for path in (ledger, ledger.with_suffix(".duckdb.wal")):
         path.unlink(missing_ok=True)
     tenants = [[t, c.realm_id] for t, c in zip(workload.tenant_ids, workload.companies)]
     done = subprocess.run(
-        [str(tree / ".venv/bin/python"), str(CHILD), str(tree), base_url, str(root / "state"), str(ledger),
+        [str(tree / ".venv/bin/python"), str(CHILD), str(tree), base_url, str(ledger.parent / "state"), str(ledger),
          json.dumps(tenants)],
         capture_output=True, text=True, cwd=tree,
     )  # fmt: skip
@@ -49,19 +48,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     trees = [t.resolve() for t in args.trees]
     workload = Workload(args.tenants, args.objects)
-    seconds: dict[Path, list[dict[str, float]]] = {t: [] for t in trees}
+    names = [f"{number}:{tree.name}" for number, tree in enumerate(trees)]  # a tree may be given twice
+    seconds: list[list[dict[str, float]]] = [[] for _ in trees]
     with tempfile.TemporaryDirectory(prefix="sync-trees-") as folder, serve(workload, Paths(Path(folder))) as served:
         for number in range(args.rounds):
-            for tree in trees if number % 2 == 0 else trees[::-1]:
-                seconds[tree].append(run_tree(tree, served.base_url, Path(folder), workload))
-                print(f"round {number}: {tree.name} {seconds[tree][-1]}", flush=True)
-    reference = seconds[trees[0]]
-    for tree in trees:
+            order = range(len(trees)) if number % 2 == 0 else reversed(range(len(trees)))
+            for index in order:
+                ledger = Path(folder) / f"tree{index}.duckdb"
+                seconds[index].append(run_tree(trees[index], served.base_url, ledger, workload))
+                print(f"round {number}: {names[index]} {seconds[index][-1]}", flush=True)
+    for index, name in enumerate(names):
         for what in PASSES:
-            values = [r[what] for r in seconds[tree]]
-            ratios = [r[what] / ref[what] for r, ref in zip(seconds[tree], reference)]
-            print(f"{tree.name} {what}: median {statistics.median(values):.2f} s, per round {values}, "
-                  f"vs {trees[0].name} per round {[round(x, 2) for x in ratios]}")  # fmt: skip
+            values = [r[what] for r in seconds[index]]
+            ratios = [r[what] / ref[what] for r, ref in zip(seconds[index], seconds[0])]
+            print(f"{name} {what}: median {statistics.median(values):.2f} s, per round {values}, "
+                  f"vs {names[0]} per round {[round(x, 2) for x in ratios]}")  # fmt: skip
     return 0
 
 
