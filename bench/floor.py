@@ -31,3 +31,11 @@ def fetch_and_parse(workload: Workload, paths: Paths, sandbox_url: str) -> dict:
     seconds = time.perf_counter() - started
     objects = sum(sum(c.values()) for c in counts.values())
     return {"seconds": round(seconds, 4), "objects": objects, "pages": pages, "per_tenant": counts}
+
+
+if __name__ == "__main__":  # `python -m bench.floor T N FOLDER URL`: one floor pass, its seconds (bench.sync_trees)
+    import sys
+    from pathlib import Path
+
+    tenants, objects, folder, url = sys.argv[1:5]
+    print(fetch_and_parse(Workload(int(tenants), int(objects)), Paths(Path(folder)), url)["seconds"])

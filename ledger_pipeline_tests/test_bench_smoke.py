@@ -82,8 +82,12 @@ def test_sync_trees_times_each_trees_sync_in_rounds_and_ratios_to_the_first(tmp_
         cwd=REPO, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    rounds = [line for line in done.stdout.splitlines() if line.startswith("round ")]
+    lines = done.stdout.splitlines()
+    rounds = [line for line in lines if line.startswith("round ") and " floor " not in line]
     assert len(rounds) == 4  # 2 rounds x 2 trees
+    floors = [float(line.split()[3]) for line in lines if line.startswith("round ") and " floor " in line]
+    assert len(floors) == 2 and min(floors) > 0
+    assert len([line for line in lines if "first sync / floor per round" in line]) == 2
     timed = [json.loads(line.split(" ", 3)[3].replace("'", '"')) for line in rounds]
     assert all(set(t) == {"first", "again"} and min(t.values()) > 0 for t in timed)
     summary = [line for line in done.stdout.splitlines() if " median " in line]
