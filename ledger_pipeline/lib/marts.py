@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import duckdb
 
+from ledger_pipeline.lib.entity_scope import tenants_condition
 from ledger_pipeline.lib.mirrors import ensure_table
 from ledger_pipeline.lib.sql_models import SqlModel
 from ledger_pipeline.lib.warehouse import rollback
@@ -18,18 +19,13 @@ def refresh_tenant_tables(conn: duckdb.DuckDBPyConnection, model: SqlModel, tena
     conn.execute("begin")
     try:
         ensure_table(conn, model)
-        conn.execute(f"delete from {model.name} where list_contains(?::varchar[], tenant_id)", [tenant_ids])
-        conn.execute(
-            f"insert into {model.name} by name select * from ({model.body}) m "
-            "where list_contains(?::varchar[], m.tenant_id)",
-            [tenant_ids],
-        )
+        where, params = tenants_condition("tenant_id", tenant_ids)  # one tenant (an hourly run): an equality
+        conn.execute(f"delete from {model.name} where {where}", params)
+        on_model, _ = tenants_condition("m.tenant_id", tenant_ids)
+        conn.execute(f"insert into {model.name} by name select * from ({model.body}) m where {on_model}", params)
         counts = dict(
-            conn.execute(
-                f"select tenant_id, count(*) from {model.name} where list_contains(?::varchar[], tenant_id) "
-                "group by tenant_id",
-                [tenant_ids],
-            ).fetchall()
+            conn.execute(f"select tenant_id, count(*) from {model.name} where {where} group by tenant_id", params)
+            .fetchall()
         )
         conn.execute("commit")
     except BaseException:
