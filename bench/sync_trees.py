@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 from bench.workload import Paths, Workload, serve
+from ledger_pipeline.rails.qbo.sandbox import Fault
 
 REPO = Path(__file__).resolve().parents[1]
 CHILD = REPO / "bench" / "sync_child.py"
@@ -56,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tenants", type=int, default=100)
     parser.add_argument("--objects", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--latency-ms", type=float, default=0.0,
+                        help="every request to the sandbox waits this long first (a network's round trip; floor too)")
     args = parser.parse_args(argv)
     trees = [t.resolve() for t in args.trees]
     workload = Workload(args.tenants, args.objects)
@@ -63,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     seconds: list[list[dict[str, float]]] = [[] for _ in trees]
     floors: list[float] = []
     with tempfile.TemporaryDirectory(prefix="sync-trees-") as folder, serve(workload, Paths(Path(folder))) as served:
+        if args.latency_ms:
+            for company in workload.companies:  # the sandbox's own `slow` fault, armed until cleared
+                served.sandbox.inject(company.realm_id, Fault("slow", count=-1, delay=args.latency_ms / 1000))
         run_floor(served.base_url, Path(folder), workload)  # untimed: the first reader pays the server's cold caches
         for number in range(args.rounds):
             floors.append(run_floor(served.base_url, Path(folder), workload))

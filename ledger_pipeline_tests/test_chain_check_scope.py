@@ -12,9 +12,9 @@ import dagster as dg
 from ledger_pipeline import cli
 from ledger_pipeline.defs import partitions
 from ledger_pipeline.defs.heads import recorded_heads
-from ledger_pipeline.defs.qbo import assets as qbo_assets
 from ledger_pipeline.lib.canonical import canonical_json
 from ledger_pipeline.lib.verify import compare_heads, verify
+from ledger_pipeline.rails.qbo.sync import EntitySync
 from ledger_pipeline_tests.helpers import op_config
 from ledger_pipeline_tests.test_tamper_evidence import rewrite_log_with_fresh_hashes
 
@@ -49,16 +49,16 @@ def test_edit_to_a_row_appended_in_this_run_fails_the_incremental_check(project,
     assert first["raw/qbo_bills"].metadata["scope"].value.startswith("full (no head vouched"), "first sync: whole chain"
     vouched = bill_seqs(project)[-1]
 
-    real_sync_entity = qbo_assets.sync_entity
+    real_run = EntitySync.run
 
-    def sync_then_tamper(conn, client, tenant_id, entity, **kw):
+    def sync_then_tamper(sync: EntitySync, conn, **kw):
         """Between this run's append and its chain check, edit the newest bill row."""
-        result = real_sync_entity(conn, client, tenant_id, entity, **kw)
-        if entity.name == "Bill":
+        result = real_run(sync, conn, **kw)
+        if sync.entity.name == "Bill":
             edit_bill_payload(conn, result.stats.head_seq)
         return result
 
-    monkeypatch.setattr(qbo_assets, "sync_entity", sync_then_tamper)
+    monkeypatch.setattr(EntitySync, "run", sync_then_tamper)
     project.sandbox.advance(timedelta(days=2))
     result = project.sync("acme", asset_selection=LOGS, raise_on_error=False)
 

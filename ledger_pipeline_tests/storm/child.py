@@ -15,6 +15,7 @@ import functools
 import json
 import os
 import sys
+import threading
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -72,8 +73,11 @@ def run_attempt(project: StormProject, settings: SyncSettings, progress: Connect
     """Process target: sync once, sending a marker per phase and a final `done {json}` line."""
     _redirect_output(log_path)
 
+    sending = threading.Lock()  # the rail's requests come from the sync's reader threads too
+
     def send(marker: str) -> None:
-        progress.send_bytes(marker.encode())
+        with sending:
+            progress.send_bytes(marker.encode())
 
     send("boot")
     probes.install(send)

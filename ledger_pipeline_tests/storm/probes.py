@@ -31,10 +31,10 @@ def group(phase: str) -> str:
 def install(send: Callable[[str], None]) -> None:
     """Wrap the functions that start each phase so that entering them sends its marker."""
     from ledger_pipeline.defs.models import assets as model_assets
-    from ledger_pipeline.defs.qbo import assets as log_assets
     from ledger_pipeline.lib import cursors
     from ledger_pipeline.lib.entity_log import LogWriter
     from ledger_pipeline.rails.qbo.sandbox.sandbox import SandboxTransport
+    from ledger_pipeline.rails.qbo.sync import EntitySync
 
     def request_phase(_transport: Any, request: Any, *_: Any, **__: Any) -> str:
         return "auth" if "oauth2" in request.url.path else "paging"
@@ -42,9 +42,9 @@ def install(send: Callable[[str], None]) -> None:
     _wrap(SandboxTransport, "handle_request", send, on_entry=request_phase)
     # Appending hashes and inserts a batch (uncommitted); control then returns to the paging loop.
     _wrap(LogWriter, "append", send, on_entry="log_write", on_exit="paging")
-    # sync_entity saves the cursor right before its commit: from here to its return is the commit.
+    # A sync saves the cursor right before its commit: from here to its return is the commit.
     _wrap(cursors, "save", send, on_entry="commit")
-    _wrap(log_assets, "sync_entity", send, on_exit="committed")
+    _wrap(EntitySync, "run", send, on_exit="committed")
     _wrap(model_assets, "refresh_tenants", send, on_entry="mirror_refresh", on_exit="mirror_check")
 
 

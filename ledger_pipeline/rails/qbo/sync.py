@@ -7,27 +7,33 @@ Order of work inside a single DuckDB transaction:
 3. a count check against the rail and, when counts disagree or CDC cannot
    reach back far enough (30 days), a full id sweep that logs what vanished;
 4. the cursor. Any failure rolls all of it back.
+
+The feeds' and the count's requests run in a reader thread (`rail_reads`, lib/prefetch.py) a page
+ahead of the logging, and may start while earlier tenants are still being logged (`EntitySync`).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
 
 from ledger_pipeline.lib import cursors
 from ledger_pipeline.lib.entity_log import AppendStats, LogWriter, Observation, live_entity_count, live_entity_ids
+from ledger_pipeline.lib.prefetch import Prefetch
 from ledger_pipeline.lib.warehouse import rollback
-from ledger_pipeline.rails.qbo.client import QboClient
+from ledger_pipeline.rails.qbo.client import QboClient, QboPage
 from ledger_pipeline.rails.qbo.entities import QboEntity
 from ledger_pipeline.rails.qbo.errors import QboCdcWindowError, QboMalformedResponse
 
 RAIL = "qbo"
 CDC_OVERLAP = timedelta(minutes=5)
 SWEEP_MODES = ("auto", "always", "never")
+PAGES_AHEAD = 1  # pages read ahead of the one being logged: ~1 MB each at QBO's 1,000 objects a page
 log = logging.getLogger(__name__)
 
 
@@ -43,6 +49,110 @@ class EntitySyncResult:
     sweep_reason: str | None
 
 
+@dataclass(frozen=True)
+class ChangeFeed:
+    """What the CDC feed returned since the cursor, or that QBO refused a window older than 30 days."""
+
+    objects: list[dict[str, Any]]
+    refused: bool = False
+
+
+@dataclass(frozen=True)
+class RailCount:
+    """How many objects of the entity QBO holds now, read after both feeds."""
+
+    value: int
+
+
+def _reads_changes(entity: QboEntity, previous: cursors.Cursor) -> bool:
+    # An entity never seen non-empty has no change position yet: it gets one at its first sync, and deleted nothing.
+    first_sync = previous.last_synced_at is None
+    return not entity.is_name_list and not first_sync and bool(previous.cdc_since or previous.updated_since)
+
+
+def _counts_rail(sweep: str, previous: cursors.Cursor, cdc_refused: bool) -> bool:
+    return sweep == "auto" and previous.last_synced_at is not None and not cdc_refused
+
+
+def rail_reads(
+    client: QboClient, entity: QboEntity, previous: cursors.Cursor, sweep: str
+) -> Iterator[QboPage | ChangeFeed | RailCount]:
+    """Every request a sync makes before it decides whether to sweep, in order: query pages, CDC, count."""
+    yield from client.pages(entity.name, updated_since=previous.updated_since)
+    refused = False
+    if _reads_changes(entity, previous):
+        start = previous.cdc_since or previous.updated_since
+        assert start is not None
+        try:
+            changes = ChangeFeed(list(client.changes(entity.name, since=start - CDC_OVERLAP)))
+        except QboCdcWindowError:
+            changes, refused = ChangeFeed([], refused=True), True
+        yield changes
+    if _counts_rail(sweep, previous, refused):
+        yield RailCount(client.count(entity.name))
+
+
+class EntitySync:
+    """One tenant's sync of one entity, its rail reads under way in a thread from the moment it is made.
+
+    Made ahead of its turn (the cursor is read then; one writer per ledger keeps it current), so
+    the rail answers for the next tenants while this one is logged. `run` does the logging in one
+    transaction; `close` stops reads that will not be used. The client is the reader's until the
+    reads end: `run` uses it again only for the sweep and the rail's clock, after that.
+    """
+
+    def __init__(
+        self, conn: duckdb.DuckDBPyConnection, client: QboClient, tenant_id: str, entity: QboEntity, *,
+        sweep: str = "auto", pages_ahead: int = PAGES_AHEAD,
+    ) -> None:  # fmt: skip
+        if sweep not in SWEEP_MODES:
+            raise ValueError(f"sweep must be one of {SWEEP_MODES}, got {sweep!r}")
+        self.client, self.tenant_id, self.entity, self.sweep = client, tenant_id, entity, sweep
+        self.previous = cursors.load(conn, tenant_id, RAIL, entity.name)
+        self.started_at = datetime.now(UTC)  # when the rail was first asked: what the versions were observed at
+        self.reads = Prefetch(rail_reads(client, entity, self.previous, sweep), depth=pages_ahead)
+
+    def close(self) -> None:
+        self.reads.close()
+
+    def run(
+        self, conn: duckdb.DuckDBPyConnection, *, run_id: str, observed_at: datetime | None = None,
+        batch_size: int = 5_000,
+    ) -> EntitySyncResult:
+        """Append every new version to the log and move the cursor, atomically."""
+        client, entity, previous, tenant_id = self.client, self.entity, self.previous, self.tenant_id
+        observed_at = observed_at or self.started_at
+        first_sync = previous.last_synced_at is None
+        conn.execute("begin")
+        try:
+            with self.reads:
+                writer = LogWriter(conn, tenant_id, RAIL, entity.name, run_id, observed_at)
+                feeds = _Feeds(writer, entity, client.realm_id, previous, batch_size)
+                for read in self.reads:
+                    feeds.take(read)
+                feeds.end()
+            sweep_reason = _sweep_reason(conn, tenant_id, entity, self.sweep, first_sync, feeds)
+            if sweep_reason:
+                _sweep(conn, client, writer, tenant_id, entity)
+            rail_now = client.server_now()
+            cursor = cursors.Cursor(
+                updated_since=feeds.high,
+                cdc_since=feeds.cdc_since or rail_now,  # an empty entity's changes are read from now on
+                last_sweep_at=observed_at if sweep_reason else previous.last_sweep_at,
+                last_synced_at=observed_at,
+                rail_now=rail_now,
+            )
+            cursors.save(conn, tenant_id, RAIL, entity.name, cursor, run_id)
+            conn.execute("commit")
+        except BaseException:
+            rollback(conn)
+            raise
+        return EntitySyncResult(
+            tenant_id, entity.name, writer.stats, cursor, feeds.pages, feeds.tombstones, bool(sweep_reason),
+            sweep_reason,
+        )  # fmt: skip
+
+
 def sync_entity(
     conn: duckdb.DuckDBPyConnection,
     client: QboClient,
@@ -54,95 +164,81 @@ def sync_entity(
     sweep: str = "auto",
     batch_size: int = 5_000,
 ) -> EntitySyncResult:
-    """Append every new version of `entity` to the log and move its cursor, atomically."""
-    if sweep not in SWEEP_MODES:
-        raise ValueError(f"sweep must be one of {SWEEP_MODES}, got {sweep!r}")
-    previous = cursors.load(conn, tenant_id, RAIL, entity.name)
-    first_sync = previous.last_synced_at is None
-    conn.execute("begin")
+    """Append every new version of `entity` to the log and move its cursor, atomically (no read-ahead of tenants)."""
+    sync = EntitySync(conn, client, tenant_id, entity, sweep=sweep)
     try:
-        writer = LogWriter(conn, tenant_id, RAIL, entity.name, run_id, observed_at)
-        high, pages = _read_query_feed(client, writer, entity, previous.updated_since, batch_size)
-        cdc_since, tombstones, cdc_refused = previous.cdc_since or high, 0, False
-        # An entity never seen non-empty has no change position yet: it gets one below, and deleted nothing logged.
-        if not entity.is_name_list and not first_sync and (previous.cdc_since or previous.updated_since):
-            cdc_since, tombstones, cdc_refused = _read_change_feed(client, writer, entity, previous, high)
-        sweep_reason = _sweep_reason(conn, client, tenant_id, entity, sweep, first_sync, cdc_refused)
-        if sweep_reason:
-            _sweep(conn, client, writer, tenant_id, entity)
-        rail_now = client.server_now()
-        cursor = cursors.Cursor(
-            updated_since=high,
-            cdc_since=cdc_since or rail_now,  # an empty entity's changes are read from now (less the overlap) on
-            last_sweep_at=observed_at if sweep_reason else previous.last_sweep_at,
-            last_synced_at=observed_at,
-            rail_now=rail_now,
-        )
-        cursors.save(conn, tenant_id, RAIL, entity.name, cursor, run_id)
-        conn.execute("commit")
-    except BaseException:
-        rollback(conn)
-        raise
-    return EntitySyncResult(
-        tenant_id, entity.name, writer.stats, cursor, pages, tombstones, bool(sweep_reason), sweep_reason
-    )
+        return sync.run(conn, run_id=run_id, observed_at=observed_at, batch_size=batch_size)
+    finally:
+        sync.close()
 
 
-def _read_query_feed(
-    client: QboClient, writer: LogWriter, entity: QboEntity, since: datetime | None, batch_size: int
-) -> tuple[datetime | None, int]:
-    high, pages, batch = since, 0, []
-    for page in client.pages(entity.name, updated_since=since):
-        pages += 1
-        batch.extend(_observe(obj, entity, "query", client.realm_id) for obj in page.objects)
-        if page.max_updated_at is not None and (high is None or page.max_updated_at > high):
-            high = page.max_updated_at
-        if len(batch) >= batch_size:
-            writer.append(batch)
-            batch = []
-    writer.append(batch)
-    return high, pages
+class _Feeds:
+    """The rail's reads of one sync as they arrive, logged in batches; where the feeds got to."""
 
+    def __init__(
+        self, writer: LogWriter, entity: QboEntity, realm_id: str, previous: cursors.Cursor, batch_size: int
+    ) -> None:
+        self.writer, self.entity, self.realm_id, self.batch_size = writer, entity, realm_id, batch_size
+        self.high, self.pages, self.batch = previous.updated_since, 0, []
+        self.query_done = False
+        self.cdc_since: datetime | None = previous.cdc_since
+        self.tombstones, self.cdc_refused, self.rail_count = 0, False, None
 
-def _read_change_feed(
-    client: QboClient, writer: LogWriter, entity: QboEntity, previous: cursors.Cursor, high: datetime | None
-) -> tuple[datetime | None, int, bool]:
-    """Log CDC versions (deletes above all); report whether QBO refused the window as too old."""
-    start = previous.cdc_since or previous.updated_since
-    assert start is not None
-    observed, newest = [], high
-    try:
-        for obj in client.changes(entity.name, since=start - CDC_OVERLAP):
-            obs = _observe(obj, entity, "cdc", client.realm_id)
-            observed.append(obs)
+    def take(self, read: QboPage | ChangeFeed | RailCount) -> None:
+        if isinstance(read, QboPage):
+            self.pages += 1
+            self.batch.extend(_observe(obj, self.entity, "query", self.realm_id) for obj in read.objects)
+            if read.max_updated_at is not None and (self.high is None or read.max_updated_at > self.high):
+                self.high = read.max_updated_at
+            if len(self.batch) >= self.batch_size:
+                self.writer.append(self.batch)
+                self.batch = []
+            return
+        self._end_query_feed()
+        if isinstance(read, ChangeFeed):
+            self._log_changes(read)
+        else:
+            self.rail_count = read.value
+
+    def end(self) -> None:
+        self._end_query_feed()
+        if self.cdc_since is None:
+            self.cdc_since = self.high
+
+    def _end_query_feed(self) -> None:
+        if not self.query_done:
+            self.writer.append(self.batch)
+            self.batch, self.query_done = [], True
+
+    def _log_changes(self, feed: ChangeFeed) -> None:
+        """Log CDC versions (deletes above all); the change position moves to the newest seen."""
+        if feed.refused:
+            log.info("CDC window for %s is older than 30 days; the id sweep will find deletions", self.entity.name)
+            self.cdc_since, self.cdc_refused = self.high, True
+            return
+        observed = [_observe(obj, self.entity, "cdc", self.realm_id) for obj in feed.objects]
+        newest = self.high
+        for obs in observed:
             if obs.source_updated_at and (newest is None or obs.source_updated_at > newest):
                 newest = obs.source_updated_at
-    except QboCdcWindowError:
-        log.info("CDC window for %s is older than 30 days; the id sweep will find deletions", entity.name)
-        return high, 0, True
-    writer.append(observed)
-    return newest, sum(o.deleted for o in observed), False
+        self.writer.append(observed)
+        self.cdc_since, self.tombstones = newest, sum(o.deleted for o in observed)
 
 
 def _sweep_reason(
-    conn: duckdb.DuckDBPyConnection,
-    client: QboClient,
-    tenant_id: str,
-    entity: QboEntity,
-    sweep: str,
-    first_sync: bool,
-    cdc_refused: bool,
+    conn: duckdb.DuckDBPyConnection, tenant_id: str, entity: QboEntity, sweep: str, first_sync: bool, feeds: _Feeds
 ) -> str | None:
     if sweep == "never" or first_sync:
         return None
     if sweep == "always":
         return "requested"
-    if cdc_refused:
+    if feeds.cdc_refused:
         return "change feed window older than 30 days"
-    rail_count = client.count(entity.name)
+    if feeds.rail_count is None:
+        raise RuntimeError(f"{entity.name}: the rail's count was not read before deciding on a sweep")
     logged = live_entity_count(conn, tenant_id, RAIL, entity.name)
-    if rail_count != logged:
-        return f"rail count {rail_count} differs from {logged} live in the log"
+    if feeds.rail_count != logged:
+        return f"rail count {feeds.rail_count} differs from {logged} live in the log"
     return None
 
 
