@@ -3,6 +3,8 @@ each difference under its own tenant: the rail counts, the AP control total and 
 
 from __future__ import annotations
 
+import threading
+import time
 from decimal import Decimal
 
 import dagster as dg
@@ -10,6 +12,8 @@ import pytest
 
 from ledger_pipeline.lib.reconcile import assertion_violations, open_balances, published_counts
 from ledger_pipeline.lib.sql_models import load_assertions, load_models
+from ledger_pipeline.rails.qbo.sandbox import Fault
+from ledger_pipeline_tests.helpers import failure_text
 from ledger_pipeline_tests.shared_ledger import TENANTS, SharedLedger
 from ledger_pipeline_tests.test_mirror_refresh_scope import RecordingConnection
 
@@ -90,3 +94,24 @@ def test_the_ledger_side_of_every_tenant_comes_from_one_query_and_equals_each_te
         assert published_counts(conn, BILL_MODEL, ["nobody"]) == {"nobody": 0}
     finally:
         conn.close()
+
+
+def test_a_rail_fault_of_the_middle_tenant_fails_the_check_naming_it_and_leaves_no_question_running(project):
+    """The next tenants' reports are asked in threads while one is compared: a fault still lands on its tenant."""
+    realm = project.registry.get("globex").qbo.realm_id
+    project = project.with_qbo(max_retries=1, backoff_base=0.0)
+    project.sandbox.inject(realm, Fault("server_error", endpoint="reports", count=-1, status=500))
+    tags = {"dagster/asset_partition_range_start": "acme", "dagster/asset_partition_range_end": "initech"}
+    payables = {dg.AssetCheckKey(BILLS, "matches_agedpayables")}
+    job = project.defs.resolve_job_def("sync_tenants").get_subset(asset_selection=set(), asset_check_selection=payables)
+
+    result = job.execute_in_process(instance=project.instance, tags=tags, raise_on_error=False)
+
+    assert not result.success
+    message = failure_text(result)
+    assert "tenant globex, rail qbo, reconciliation AgedPayables" in message and "500" in message
+    assert "tenant acme" not in message and "tenant initech" not in message
+    deadline = time.monotonic() + 10
+    while any(t.name.startswith("rail-check") for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("rail-check")]

@@ -5,7 +5,11 @@ sync run (or alone from the UI) and ask the rail, per tenant of the run.
 """
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
+from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import dagster as dg
 import duckdb
@@ -19,13 +23,14 @@ from ledger_pipeline.lib.reconcile import (
     published_counts,
     published_ids,
 )
+from ledger_pipeline.lib.prefetch import read_ahead
 from ledger_pipeline.lib.sql_models import SqlModel, load_models
-from ledger_pipeline.rails.qbo.client import QboClient
+from ledger_pipeline.rails.qbo.client import QboClient, QboReport
 from ledger_pipeline.rails.qbo.entities import ENTITIES, QboEntity
 from ledger_pipeline.rails.qbo.errors import QboError
 
-TenantComparison = Callable[[QboClient, str], dict]  # one tenant's comparison with its rail, as check metadata
 COUNT_REREADS = 3
+TENANTS_AHEAD = 4  # tenants whose rail answers are read in threads ahead of the one being compared
 SAMPLE = 10
 # (mirror table, party column, QBO report) of the control totals.
 CONTROL_TOTALS = (("bills", "vendor_id", "AgedPayables"), ("invoices", "customer_id", "AgedReceivables"))
@@ -74,16 +79,24 @@ def build_rail_count_checks(entities: list[QboEntity]) -> dg.AssetChecksDefiniti
         selected = [key for key in specs if key in context.selected_asset_check_keys]
         selected_models = {key: models[f"mirror.qbo_{specs[key].table}"] for key in selected}
 
-        def comparisons(conn: duckdb.DuckDBPyConnection, tenant_ids: list[str]) -> TenantComparison:
+        def comparisons(conn: duckdb.DuckDBPyConnection, tenant_ids: list[str]) -> RailComparison:
             published = {key: published_counts(conn, model, tenant_ids) for key, model in selected_models.items()}
 
-            def one_tenant(client: QboClient, tenant_id: str) -> dict:
+            def ask(client: QboClient, tenant_id: str) -> dict[dg.AssetCheckKey, tuple[int, int]]:
                 return {
-                    key: _count_matches(conn, client, model, specs[key], tenant_id, published[key][tenant_id])
+                    key: _count_until_stable(client, specs[key].name, published[key][tenant_id])
+                    for key in selected_models
+                }
+
+            def judge(client: QboClient, tenant_id: str, counts: dict[dg.AssetCheckKey, tuple[int, int]]) -> dict:
+                return {
+                    key: _count_matches(
+                        conn, client, model, specs[key], tenant_id, published[key][tenant_id], counts[key]
+                    )
                     for key, model in selected_models.items()
                 }
 
-            return one_tenant
+            return RailComparison(ask, judge)
 
         per_tenant = _per_tenant(context, warehouse, qbo, tenants, "rail_count_matches", comparisons)
         for key in selected:
@@ -99,8 +112,10 @@ def _count_matches(
     entity: QboEntity,
     tenant_id: str,
     published: int,
+    counted: tuple[int, int],
 ) -> dict:
-    rail, rereads = _count_until_stable(client, entity.name, published)
+    """The count check's verdict for one tenant and entity; on a mismatch, the first ids that differ."""
+    rail, rereads = counted
     result = {"rail_count": rail, "mirror_and_quarantine": published, "rereads": rereads, "ok": rail == published}
     if rail != published:
         ids = published_ids(conn, model, tenant_id)
@@ -125,12 +140,11 @@ def build_control_total_check(table: str, party_column: str, report_name: str) -
         qbo: QboResource,
         tenants: TenantRegistryResource,
     ) -> dg.AssetCheckResult:
-        def comparisons(conn: duckdb.DuckDBPyConnection, tenant_ids: list[str]) -> TenantComparison:
+        def comparisons(conn: duckdb.DuckDBPyConnection, tenant_ids: list[str]) -> RailComparison:
             balances = open_balances(conn, f"mirror.qbo_{table}", party_column, tenant_ids)
 
-            def one_tenant(client: QboClient, tenant_id: str) -> dict:
+            def judge(_client: QboClient, tenant_id: str, report: QboReport) -> dict:
                 mirror = balances[tenant_id]
-                report = client.report(report_name)
                 rail = {row.entity_id: row.amounts.get("Total", Decimal(0)) for row in report.rows if row.entity_id}
                 differences = compare_amounts(mirror, rail)
                 return {
@@ -142,11 +156,23 @@ def build_control_total_check(table: str, party_column: str, report_name: str) -
                     "first_differences": [_difference(d) for d in differences[:SAMPLE]],
                 }
 
-            return one_tenant
+            return RailComparison(lambda client, _tenant_id: client.report(report_name), judge)
 
         return _result(None, _per_tenant(context, warehouse, qbo, tenants, report_name, comparisons))
 
     return _control_total
+
+
+@dataclass(frozen=True)
+class RailComparison:
+    """One check's comparison of a tenant with its rail: what to ask QBO, and the verdict on the answer.
+
+    `ask` runs in a thread, ahead of the tenant's turn, and uses only the client; `judge` runs in the
+    step's thread (it may use the ledger, and the client again) and returns the tenant's check metadata.
+    """
+
+    ask: Callable[[QboClient, str], Any]
+    judge: Callable[[QboClient, str, Any], dict]
 
 
 def _per_tenant(
@@ -155,24 +181,42 @@ def _per_tenant(
     qbo: QboResource,
     tenants: TenantRegistryResource,
     what: str,
-    comparisons: Callable[[duckdb.DuckDBPyConnection, list[str]], TenantComparison],
+    comparisons: Callable[[duckdb.DuckDBPyConnection, list[str]], RailComparison],
 ) -> dict[str, dict]:
     """Compare every tenant of the run with the rail, through one ledger connection and one client per tenant.
 
-    `comparisons` reads the ledger's side for all the run's tenants at once (one query, not one per tenant)
-    and returns the comparison of one tenant with its rail. A rail fault fails the step naming the tenant
-    and the cause, like a sync would."""
+    `comparisons` reads the ledger's side for all the run's tenants at once (one query, not one per tenant).
+    The next tenants' questions to QBO are asked in threads while one tenant is judged. A rail fault fails
+    the step naming the tenant and the cause, like a sync would."""
     registry = tenants.registry()
     per_tenant: dict[str, dict] = {}
+    pool = ThreadPoolExecutor(max_workers=TENANTS_AHEAD + 1, thread_name_prefix="rail-check")
     with warehouse.ledger() as conn:
         tenant_ids = tenants_in_run(context, list(registry.load()))
-        one_tenant = comparisons(conn, tenant_ids)
-        for tenant_id in tenant_ids:
-            try:
-                with qbo.client(registry.get(tenant_id)) as client:
-                    per_tenant[tenant_id] = one_tenant(client, tenant_id)
-            except QboError as exc:
-                raise dg.Failure(description=f"tenant {tenant_id}, rail qbo, reconciliation {what}: {exc}") from exc
+        comparison = comparisons(conn, tenant_ids)
+
+        def start(tenant_id: str) -> tuple[QboClient, Future]:
+            client = qbo.client(registry.get(tenant_id))
+            return client, pool.submit(comparison.ask, client, tenant_id)
+
+        def close(started: tuple[QboClient, Future]) -> None:
+            started[1].cancel()
+            started[0].close()
+
+        try:
+            with closing(read_ahead(tenant_ids, start, close, ahead=TENANTS_AHEAD)) as asked:
+                for tenant_id, taken in asked:
+                    client, answer = taken()
+                    try:
+                        per_tenant[tenant_id] = comparison.judge(client, tenant_id, answer.result())
+                    except QboError as exc:
+                        raise dg.Failure(
+                            description=f"tenant {tenant_id}, rail qbo, reconciliation {what}: {exc}"
+                        ) from exc
+                    finally:
+                        client.close()
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
     return per_tenant
 
 
