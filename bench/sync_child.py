@@ -30,12 +30,12 @@ with LedgerDuckDB(database=ledger).ledger() as conn:
         for entity in ENTITIES:
             if hasattr(log_assets, "_started_ahead"):
                 config = log_assets.QboSyncConfig()
-                context = SimpleNamespace(partition_keys=list(registry))
-                ahead = log_assets._started_ahead(conn, qbo, SimpleNamespace(get=registry.get), entity, config, context)
+                lookup = SimpleNamespace(get=registry.get)
+                ahead = log_assets._started_ahead(conn, qbo, lookup, entity, config, [*registry])
                 for _, start in ahead:
                     sync = start()
                     try:
-                        sync.run(conn, run_id=name, observed_at=datetime.now(UTC))
+                        sync.run(conn, run_id=name)
                     finally:
                         log_assets._close(sync)
                 continue

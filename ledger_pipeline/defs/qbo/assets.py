@@ -128,8 +128,7 @@ def _scope(full_audit: bool, head: RecordedHead | None, missing: set[RecordedHea
 
 
 def _started_ahead(
-    conn, qbo: QboResource, registry: TenantRegistry, entity: QboEntity, config: QboSyncConfig,
-    context: dg.AssetExecutionContext,
+    conn, qbo: QboResource, registry: TenantRegistry, entity: QboEntity, config: QboSyncConfig, tenant_ids: list[str]
 ) -> Iterator[tuple[str, Callable[[], EntitySync]]]:
     """The run's tenants in order, each sync's rail reads started up to `tenants_ahead` tenants early.
 
@@ -137,7 +136,7 @@ def _started_ahead(
     tenants' transactions; a tenant that cannot start (unknown, no QBO connection) fails at its turn.
     """
     return read_ahead(
-        context.partition_keys,
+        tenant_ids,
         lambda tenant_id: _start_sync(conn, qbo, registry, tenant_id, entity, config.sweep),
         _close,
         ahead=config.tenants_ahead,
@@ -198,8 +197,9 @@ def build_log_asset(entity: QboEntity) -> dg.AssetsDefinition:
         results: list[EntitySyncResult] = []
         tenant_id = context.partition_keys[0]
         try:
+            registry = tenants.registry()
             with warehouse.ledger() as conn:
-                with closing(_started_ahead(conn, qbo, tenants.registry(), entity, config, context)) as ahead:
+                with closing(_started_ahead(conn, qbo, registry, entity, config, context.partition_keys)) as ahead:
                     for tenant_id, started in ahead:
                         sync = started()
                         try:
