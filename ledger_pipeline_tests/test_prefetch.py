@@ -23,7 +23,7 @@ from ledger_pipeline.lib.verify import verify
 from ledger_pipeline.rails.qbo.entities import entity as entity_named
 from ledger_pipeline.rails.qbo.errors import QboError
 from ledger_pipeline.rails.qbo.sync import sync_entity
-from ledger_pipeline_tests.helpers import truth
+from ledger_pipeline_tests.helpers import op_config, truth
 
 BILL = entity_named("Bill")
 WAIT = 10.0  # seconds a test waits for the other thread before it counts as not coming
@@ -176,3 +176,22 @@ def test_a_range_run_commits_the_tenants_before_one_that_cannot_start_and_leaves
     while any(t.name == "prefetch" for t in threading.enumerate()) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not [t for t in threading.enumerate() if t.name == "prefetch"], "a reader was left running"
+
+
+@pytest.mark.parametrize("ahead", [0, 1])
+def test_a_range_run_logs_exactly_each_tenants_bills_however_many_are_read_ahead(project, ahead):
+    realms = {"alpha": project.add_tenant("alpha", 0), "gamma": project.add_tenant("gamma", 1)}
+    job = project.defs.resolve_job_def("sync_tenants").get_subset(asset_selection={dg.AssetKey(["raw", "qbo_bills"])})
+    tags = {"dagster/asset_partition_range_start": "alpha", "dagster/asset_partition_range_end": "gamma"}
+
+    result = job.execute_in_process(
+        instance=project.instance, tags=tags, run_config=op_config("raw__qbo_bills", tenants_ahead=ahead)
+    )
+
+    assert result.success
+    for tenant_id, realm in realms.items():
+        logged = dict(project.query(
+            "select entity_id, payload_hash from raw.entity_log where tenant_id = ? and entity_type = 'Bill'",
+            [tenant_id],
+        ))  # fmt: skip
+        assert logged == truth(project, realm, BILL) != {}
