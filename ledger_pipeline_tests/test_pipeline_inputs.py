@@ -82,14 +82,15 @@ def test_bad_sync_config_is_refused_before_running(project):
     assert not project.db_path.exists()
 
 
-def test_out_of_range_config_fails_its_step_naming_the_field(project):
+@pytest.mark.parametrize("field, value", [("batch_size", 0), ("tenants_ahead", -1), ("tenants_ahead", 33)])
+def test_out_of_range_config_fails_its_step_naming_the_field(project, field, value):
     project.add_tenant("acme")
 
     result = project.sync(
-        "acme", run_config={"ops": {"raw__qbo_bills": {"config": {"batch_size": 0}}}}, raise_on_error=False
+        "acme", run_config={"ops": {"raw__qbo_bills": {"config": {field: value}}}}, raise_on_error=False
     )
 
-    assert not result.success and "batch_size" in failure_text(result)
+    assert not result.success and field in failure_text(result)
     assert project.query("select count(*) from raw.entity_log where entity_type = 'Bill'") == [(0,)]
 
 

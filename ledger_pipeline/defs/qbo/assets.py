@@ -28,8 +28,8 @@ class QboSyncConfig(dg.Config):
     # (the nightly audit); by default it verifies the rows after the last head a passing check vouched for.
     full_audit: bool = False
     # Tenants whose rail reads start before their turn, so QBO answers for them while earlier ones are
-    # logged; each holds a client and a page of objects (~1 MB) until its turn. 0: one tenant at a time.
-    tenants_ahead: int = Field(default=4, ge=0)
+    # logged; each holds a thread, a client and up to two pages (~10 MB) until its turn. 0: one at a time.
+    tenants_ahead: int = Field(default=4, ge=0, le=32)
 
 
 def _metadata(entity: QboEntity, results: list[EntitySyncResult]) -> dict[str, dg.MetadataValue]:

@@ -103,14 +103,14 @@ class EntitySync:
 
     def __init__(
         self, conn: duckdb.DuckDBPyConnection, client: QboClient, tenant_id: str, entity: QboEntity, *,
-        sweep: str = "auto", pages_ahead: int = PAGES_AHEAD,
+        sweep: str = "auto",
     ) -> None:  # fmt: skip
         if sweep not in SWEEP_MODES:
             raise ValueError(f"sweep must be one of {SWEEP_MODES}, got {sweep!r}")
         self.client, self.tenant_id, self.entity, self.sweep = client, tenant_id, entity, sweep
         self.previous = cursors.load(conn, tenant_id, RAIL, entity.name)
         self.started_at = datetime.now(UTC)  # when the rail was first asked: what the versions were observed at
-        self.reads = Prefetch(rail_reads(client, entity, self.previous, sweep), depth=pages_ahead)
+        self.reads = Prefetch(rail_reads(client, entity, self.previous, sweep), depth=PAGES_AHEAD)
 
     def close(self) -> None:
         self.reads.close()
