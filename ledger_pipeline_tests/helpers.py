@@ -54,3 +54,16 @@ def op_config(asset_prefix: str, **config) -> dict:
         if name.startswith(asset_prefix):
             ops[name] = {"config": config}
     return {"ops": ops}
+
+
+def threads_left(prefix: str, wait: float = 10.0) -> list[str]:
+    """Names of live threads starting with `prefix` once they had up to `wait` seconds to end."""
+    import threading
+    import time
+
+    deadline = time.monotonic() + wait
+    while True:
+        left = [t.name for t in threading.enumerate() if t.name.startswith(prefix)]
+        if not left or time.monotonic() >= deadline:
+            return left
+        time.sleep(0.05)

@@ -10,7 +10,6 @@ its own turn, after the tenants before it committed, and nothing started is left
 from __future__ import annotations
 
 import threading
-import time
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -23,7 +22,7 @@ from ledger_pipeline.lib.verify import verify
 from ledger_pipeline.rails.qbo.entities import entity as entity_named
 from ledger_pipeline.rails.qbo.errors import QboError
 from ledger_pipeline.rails.qbo.sync import sync_entity
-from ledger_pipeline_tests.helpers import op_config, truth
+from ledger_pipeline_tests.helpers import op_config, threads_left, truth
 
 BILL = entity_named("Bill")
 WAIT = 10.0  # seconds a test waits for the other thread before it counts as not coming
@@ -172,10 +171,7 @@ def test_a_range_run_commits_the_tenants_before_one_that_cannot_start_and_leaves
     assert "tenant beta, rail qbo, entity Bill" in failure.event_specific_data.error.message
     cursors = dict(project.query("select tenant_id, count(*) from meta.sync_cursors group by tenant_id"))
     assert cursors == {"alpha": 1}  # gamma's reads had started; nothing of it was logged
-    deadline = time.monotonic() + WAIT
-    while any(t.name == "prefetch" for t in threading.enumerate()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not [t for t in threading.enumerate() if t.name == "prefetch"], "a reader was left running"
+    assert not threads_left("prefetch"), "a reader was left running"
 
 
 @pytest.mark.parametrize("ahead", [0, 1])

@@ -3,8 +3,6 @@ each difference under its own tenant: the rail counts, the AP control total and 
 
 from __future__ import annotations
 
-import threading
-import time
 from decimal import Decimal
 
 import dagster as dg
@@ -13,7 +11,7 @@ import pytest
 from ledger_pipeline.lib.reconcile import assertion_violations, open_balances, published_counts
 from ledger_pipeline.lib.sql_models import load_assertions, load_models
 from ledger_pipeline.rails.qbo.sandbox import Fault
-from ledger_pipeline_tests.helpers import failure_text
+from ledger_pipeline_tests.helpers import failure_text, threads_left
 from ledger_pipeline_tests.shared_ledger import TENANTS, SharedLedger
 from ledger_pipeline_tests.test_mirror_refresh_scope import RecordingConnection
 
@@ -111,7 +109,4 @@ def test_a_rail_fault_of_the_middle_tenant_fails_the_check_naming_it_and_leaves_
     message = failure_text(result)
     assert "tenant globex, rail qbo, reconciliation AgedPayables" in message and "500" in message
     assert "tenant acme" not in message and "tenant initech" not in message
-    deadline = time.monotonic() + 10
-    while any(t.name.startswith("rail-check") for t in threading.enumerate()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not [t.name for t in threading.enumerate() if t.name.startswith("rail-check")]
+    assert not threads_left("rail-check")
