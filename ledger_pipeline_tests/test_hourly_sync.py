@@ -1,0 +1,118 @@
+"""hourly_sync: tenants share runs (partition ranges), and a tenant whose last sync failed runs alone.
+
+The integration test evaluates the schedule on the project's instance and runs exactly what it asks
+for, through the real job, DuckDB file and sandbox: a tenant that starts failing costs its range one
+failed tick, then runs alone while the others share runs again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import dagster as dg
+import pytest
+
+from ledger_pipeline.defs.partitions import TENANTS
+from ledger_pipeline.defs.schedules import RANGE_END, RANGE_START, hourly_sync, sync_requests
+from ledger_pipeline.lib import settings
+from ledger_pipeline.rails.qbo.entities import entity as entity_named
+from ledger_pipeline.rails.qbo.sandbox.spec import Fault
+from ledger_pipeline_tests.conftest import Project
+from ledger_pipeline_tests.helpers import failure_text, mirror, truth
+
+TENANT_IDS = ["acme", "globex", "initech", "umbrella"]
+# After the first tick, runs materialise bills only (where the fault is): ~1 s a run instead of ~5-10 s.
+BILLS = [dg.AssetKey(["raw", "qbo_bills"]), dg.AssetKey(["mirror", "qbo_bills"])]
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def _covered(request: dg.RunRequest, order: list[str]) -> list[str]:
+    """The tenants one request's run syncs: its partition, or every tenant of its range."""
+    if request.partition_key is not None:
+        return [request.partition_key]
+    first, last = order.index(request.tags[RANGE_START]), order.index(request.tags[RANGE_END])
+    return order[first : last + 1]
+
+
+def test_consecutive_tenants_share_runs_and_a_failed_one_splits_its_range():
+    tenants = list("abcdefg")
+
+    requests = sync_requests(tenants, {"c"}, 2, "t0")
+
+    assert [_covered(r, tenants) for r in requests] == [["a", "b"], ["c"], ["d", "e"], ["f", "g"]]
+    assert requests[1].partition_key == "c" and requests[1].run_key == "c:t0"
+    assert requests[0].run_key == "a..b:t0" and requests[0].partition_key is None
+    assert [_covered(r, tenants) for r in sync_requests(tenants, set(), 50, "t0")] == [tenants]
+    one_each = sync_requests(tenants, set(), 1, "t0")
+    assert [r.partition_key for r in one_each] == tenants and len({r.run_key for r in one_each}) == len(tenants)
+    assert [_covered(r, tenants) for r in sync_requests(tenants, {"a", "g"}, 3, "t0")] == [
+        ["a"], ["b", "c", "d"], ["e", "f"], ["g"],
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("value", ["0", "1001", "ten", "-3", "2.5"])
+def test_a_tenants_per_run_setting_out_of_range_names_the_variable(monkeypatch, value):
+    monkeypatch.setenv("LEDGER_SYNC_TENANTS_PER_RUN", value)
+    with pytest.raises(ValueError, match="LEDGER_SYNC_TENANTS_PER_RUN"):
+        settings.sync_tenants_per_run()
+
+
+def _tick(project) -> list[dg.RunRequest]:
+    requests = hourly_sync(dg.build_schedule_context(project.instance, datetime.now(UTC)))
+    assert isinstance(requests, list)
+    return requests
+
+
+def _run(project, request: dg.RunRequest, selection: list[dg.AssetKey] | None = None) -> dg.ExecuteInProcessResult:
+    """What the run queue launches for a request (one at a time: the DuckDB pool has one slot)."""
+    job = project.defs.resolve_job_def("sync_tenants")
+    return job.execute_in_process(
+        instance=project.instance, partition_key=request.partition_key, tags=request.tags, asset_selection=selection,
+        run_config=QUIET, raise_on_error=False,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def scheduled(project, tmp_path) -> Iterator[Project]:
+    """The project on an instance kept on disk, as the daemon evaluates schedules (an ephemeral one cannot)."""
+    (tmp_path / "dagster_home").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster_home")) as instance:
+        yield replace(project, instance=instance)
+
+
+def test_a_failing_tenant_costs_its_range_one_tick_then_runs_alone(scheduled, monkeypatch):
+    project = scheduled
+    monkeypatch.setenv("LEDGER_SYNC_TENANTS_PER_RUN", "3")
+    # The sandbox has three demo companies: umbrella keeps the same books as acme, in its own partition.
+    realms = {tenant: project.add_tenant(tenant, company % 3) for company, tenant in enumerate(TENANT_IDS)}
+    assert TENANTS.get_partition_keys(dynamic_partitions_store=project.instance) == TENANT_IDS
+
+    first = _tick(project)
+    assert [_covered(r, TENANT_IDS) for r in first] == [TENANT_IDS[:3], TENANT_IDS[3:]]
+    assert all(_run(project, r).success for r in first)
+    bill = entity_named("Bill")
+    assert all(mirror(project, t, bill) == truth(project, realms[t], bill) for t in TENANT_IDS)
+
+    project.sandbox.inject(realms["globex"], Fault("server_error", endpoint="query", entity="Bill", count=-1, status=400))
+    failed = [_run(project, r, BILLS) for r in _tick(project)]
+    assert [r.success for r in failed] == [False, True]
+    assert "globex" in failure_text(failed[0]) and "Bill" in failure_text(failed[0])
+
+    # Dagster marked the whole range failed: this tick runs each of its tenants alone, the last one shares as before.
+    apart = _tick(project)
+    assert [_covered(r, TENANT_IDS) for r in apart] == [["acme"], ["globex"], ["initech"], ["umbrella"]]
+    assert [_run(project, r, BILLS).success for r in apart] == [True, False, True, True]
+
+    # Only the tenant that still fails stays apart; the others share runs again and keep up with their books.
+    project.sandbox.touch(realms["initech"], "Bill", sorted(truth(project, realms["initech"], bill))[0])
+    again = _tick(project)
+    assert [_covered(r, TENANT_IDS) for r in again] == [["acme"], ["globex"], ["initech", "umbrella"]]
+    assert [_run(project, r, BILLS).success for r in again] == [True, False, True]
+    assert mirror(project, "initech", bill) == truth(project, realms["initech"], bill)
+
+    project.sandbox.clear_faults(realms["globex"])
+    healed = _tick(project)
+    assert [_run(project, r, BILLS).success for r in healed] == [True, True, True]
+    assert [_covered(r, TENANT_IDS) for r in _tick(project)] == [TENANT_IDS[:3], TENANT_IDS[3:]]
