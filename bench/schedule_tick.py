@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tenants", type=int, default=20)
     parser.add_argument("--objects", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--per-run", default="1,50", help="settings of LEDGER_SYNC_TENANTS_PER_RUN to compare")
+    parser.add_argument("--per-run", default="1,100", help="settings of LEDGER_SYNC_TENANTS_PER_RUN to compare")
     parser.add_argument("--dagster-storage", choices=STORAGES, default="sqlite")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="working folder (wiped first)")
     args = parser.parse_args(argv)

@@ -52,6 +52,13 @@ def test_consecutive_tenants_share_runs_and_a_failed_one_splits_its_range():
     ]  # fmt: skip
 
 
+def test_a_run_takes_a_hundred_tenants_unless_told_otherwise(monkeypatch):
+    monkeypatch.delenv("LEDGER_SYNC_TENANTS_PER_RUN", raising=False)
+    assert settings.sync_tenants_per_run() == 100
+    monkeypatch.setenv("LEDGER_SYNC_TENANTS_PER_RUN", " 7 ")
+    assert settings.sync_tenants_per_run() == 7
+
+
 @pytest.mark.parametrize("value", ["0", "1001", "ten", "-3", "2.5"])
 def test_a_tenants_per_run_setting_out_of_range_names_the_variable(monkeypatch, value):
     monkeypatch.setenv("LEDGER_SYNC_TENANTS_PER_RUN", value)

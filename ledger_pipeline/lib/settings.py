@@ -35,12 +35,12 @@ def duckdb_memory_limit() -> str:
 
 
 def sync_tenants_per_run() -> int:
-    """How many tenants one scheduled sync run takes at most: LEDGER_SYNC_TENANTS_PER_RUN, default 50.
+    """How many tenants one scheduled sync run takes at most: LEDGER_SYNC_TENANTS_PER_RUN, default 100.
 
     A run has a fixed cost (launch, planning, the event log) that a run over many tenants pays once;
     1 gives every tenant a run of its own.
     """
-    value = os.environ.get("LEDGER_SYNC_TENANTS_PER_RUN") or "50"
+    value = os.environ.get("LEDGER_SYNC_TENANTS_PER_RUN") or "100"
     if not value.strip().isdigit() or not 1 <= int(value) <= 1000:
         raise ValueError(f"LEDGER_SYNC_TENANTS_PER_RUN={value!r} is not a whole number of tenants from 1 to 1000")
     return int(value)
