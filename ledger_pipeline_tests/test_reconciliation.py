@@ -139,6 +139,19 @@ def test_unlinked_payment_fails_the_balance_invariant_naming_the_bill(project):
     assert meta["violations"] == 1 and meta["sample"][0]["qbo_id"] == bill_id
 
 
+def test_an_assertion_over_a_table_not_built_yet_fails_naming_it(project):
+    """Materialising bills alone on a new ledger: the balance invariant reads the bill payments mirror too."""
+    project.add_tenant("acme")
+
+    result = project.sync("acme", asset_selection=[dg.AssetKey(["raw", "qbo_bills"]), BILLS], raise_on_error=False)
+
+    assert not result.success
+    text = failure_text(result)
+    assert "balance_matches_payments on mirror.qbo_bills" in text and "mirror.qbo_bill_payments" in text
+    assert "materialise them first" in text
+    assert project.sync("acme").success, "with every table built the same assertion runs"
+
+
 def test_stale_and_never_synced_tenants_fail_freshness(project):
     _synced(project)
     project.add_tenant("globex", company=1)

@@ -43,27 +43,21 @@ def failed_tenants(instance: dg.DagsterInstance, tenants: Sequence[str]) -> set[
 def sync_requests(tenants: Sequence[str], alone: Collection[str], per_run: int, stamp: str) -> list[dg.RunRequest]:
     """One tick's runs, in partition order: consecutive tenants share a run of at most `per_run`, each of
     `alone` runs by itself (a range covers every tenant between its ends, so those split the ranges)."""
-    requests: list[dg.RunRequest] = []
-    shared: list[str] = []
-
-    def close_range() -> None:
-        if len(shared) == 1:
-            requests.append(dg.RunRequest(run_key=f"{shared[0]}:{stamp}", partition_key=shared[0]))
-        elif shared:
-            requests.append(dg.RunRequest(run_key=f"{shared[0]}..{shared[-1]}:{stamp}", tags=range_tags(shared)))
-        shared.clear()
-
+    groups: list[list[str]] = [[]]
     for tenant in tenants:
         if tenant in alone:
-            close_range()
-            shared.append(tenant)
-            close_range()
-            continue
-        shared.append(tenant)
-        if len(shared) == per_run:
-            close_range()
-    close_range()
-    return requests
+            groups += [[tenant], []]
+        elif len(groups[-1]) < per_run:
+            groups[-1].append(tenant)
+        else:
+            groups.append([tenant])
+    return [_run_request(group, stamp) for group in groups if group]
+
+
+def _run_request(tenants: list[str], stamp: str) -> dg.RunRequest:
+    if len(tenants) == 1:
+        return dg.RunRequest(run_key=f"{tenants[0]}:{stamp}", partition_key=tenants[0])
+    return dg.RunRequest(run_key=f"{tenants[0]}..{tenants[-1]}:{stamp}", tags=range_tags(tenants))
 
 
 @dg.schedule(job=SYNC_JOB, cron_schedule="0 * * * *", default_status=dg.DefaultScheduleStatus.RUNNING)

@@ -10,6 +10,7 @@ than one per assertion); the UI can still run any subset.
 from collections.abc import Iterator
 
 import dagster as dg
+import duckdb
 
 from ledger_pipeline.defs.partitions import DUCKDB_POOL, tenants_in_run
 from ledger_pipeline.defs.resources import LedgerDuckDB, TenantRegistryResource
@@ -44,7 +45,7 @@ def build_assertion_checks(assertions: list[SqlAssertion]) -> dg.AssetChecksDefi
             for key in sorted(context.selected_asset_check_keys, key=str):
                 found = {
                     tenant_id: {"violations": count, "sample": sample}
-                    for tenant_id, (count, sample) in assertion_violations(conn, by_key[key].body, tenant_ids).items()
+                    for tenant_id, (count, sample) in _violations(conn, by_key[key], tenant_ids).items()
                 }
                 total = sum(v["violations"] for v in found.values())
                 yield dg.AssetCheckResult(
@@ -55,6 +56,20 @@ def build_assertion_checks(assertions: list[SqlAssertion]) -> dg.AssetChecksDefi
                 )
 
     return _assertions
+
+
+def _violations(
+    conn: duckdb.DuckDBPyConnection, assertion: SqlAssertion, tenant_ids: list[str]
+) -> dict[str, tuple[int, list[dict]]]:
+    """The assertion's violations per tenant; a table it reads that was never built fails the step naming it."""
+    try:
+        return assertion_violations(conn, assertion.body, tenant_ids)
+    except duckdb.CatalogException as exc:
+        reads = ", ".join(".".join(dep) for dep in assertion.depends_on)
+        raise dg.Failure(
+            description=f"SQL assertion {assertion.name} on {assertion.target} ({assertion.path.name}) reads {reads}, "
+            f"and the ledger does not have all of them yet: materialise them first ({exc})"
+        ) from exc
 
 
 ASSERTION_CHECKS = [build_assertion_checks(load_assertions())]
