@@ -40,15 +40,23 @@ def test_definitions_load_with_every_asset_check_job_schedule_and_sensor():
 
 def test_sensor_turns_new_registry_entries_into_partitions_and_first_runs(project):
     project.add_tenant("acme")
-    project.registry.add(Tenant("globex", QboConnection(DEMO_COMPANIES[1].realm_id)))
+    for company, tenant in ((1, "initech"), (2, "globex")):
+        project.registry.add(Tenant(tenant, QboConnection(DEMO_COMPANIES[company].realm_id)))
     resource = TenantRegistryResource(path=str(project.root / "tenants.json"))
 
     result = tenant_registry_sensor(dg.build_sensor_context(instance=project.instance, resources={"tenants": resource}))
 
-    assert [r.partition_key for r in result.run_requests] == ["globex"]
     (request,) = result.dynamic_partitions_requests
-    assert list(request.partition_keys) == ["globex"]
-    project.instance.add_dynamic_partitions(TENANTS.name, list(request.partition_keys))
+    assert list(request.partition_keys) == ["globex", "initech"]
+    (first_sync,) = result.run_requests  # the new tenants share one run: a range over the partitions just added
+    assert first_sync.tags == {"dagster/asset_partition_range_start": "globex",
+                               "dagster/asset_partition_range_end": "initech"}  # fmt: skip
+    project.instance.add_dynamic_partitions(TENANTS.name, list(request.partition_keys))  # as the daemon does first
+    vendors = dg.AssetKey(["raw", "qbo_vendors"])
+    run = project.defs.resolve_job_def("sync_tenants").execute_in_process(
+        instance=project.instance, tags=first_sync.tags, asset_selection=[vendors]
+    )
+    assert run.success and {e.partition for e in run.get_asset_materialization_events()} == {"globex", "initech"}
     again = tenant_registry_sensor(dg.build_sensor_context(instance=project.instance, resources={"tenants": resource}))
     assert isinstance(again, dg.SkipReason)
 

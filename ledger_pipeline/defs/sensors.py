@@ -1,10 +1,16 @@
-"""The tenant sensor: a tenant added to the registry file becomes a partition and gets its first sync."""
+"""The tenant sensor: a tenant added to the registry file becomes a partition and gets its first sync.
+
+Tenants added together share first-sync runs as the hourly ones do (ranges of up to
+LEDGER_SYNC_TENANTS_PER_RUN): the new partitions are added in that order after the known ones.
+"""
 
 import dagster as dg
 
 from ledger_pipeline.defs.jobs import SYNC_JOB
 from ledger_pipeline.defs.partitions import TENANTS
 from ledger_pipeline.defs.resources import TenantRegistryResource
+from ledger_pipeline.defs.schedules import sync_requests
+from ledger_pipeline.lib import settings
 from ledger_pipeline.lib.tenants import TenantError
 
 
@@ -22,6 +28,6 @@ def tenant_registry_sensor(
     if not new:
         return dg.SkipReason(f"{len(known)} tenants, none new")
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(run_key=f"initial-sync:{t}", partition_key=t) for t in new],
+        run_requests=sync_requests(new, (), settings.sync_tenants_per_run(), "initial-sync"),
         dynamic_partitions_requests=[TENANTS.build_add_request(new)],
     )
