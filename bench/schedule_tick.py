@@ -7,6 +7,8 @@ of LEDGER_SYNC_TENANTS_PER_RUN (1 = a run per tenant, as before ranges), the ord
 other round; it prints each tick, the medians and each setting's ratio to the first per round.
 Runs execute in this process (`execute_in_process`): a deployment's run launcher also starts a
 process and loads the code for every run, which this leaves out, so it understates a run's cost.
+`--latency-ms` makes every request wait that long after the first sync (the sandbox's `slow`
+fault on every company), as against QBO across a network.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from bench.run import fresh_folder
 from bench.storage import STORAGES, describe, missing_settings, storage_settings
 from bench.workload import Paths, Workload, serve
 from ledger_pipeline.defs.schedules import hourly_sync
+from ledger_pipeline.rails.qbo.sandbox import Fault
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "out-tick"
 
@@ -54,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--per-run", default="1,100", help="settings of LEDGER_SYNC_TENANTS_PER_RUN to compare")
     parser.add_argument("--dagster-storage", choices=STORAGES, default="sqlite")
+    parser.add_argument("--latency-ms", type=float, default=0.0,
+                        help="every request to the sandbox waits this long first (a network's round trip)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="working folder (wiped first)")
     args = parser.parse_args(argv)
     settings = [int(s) for s in args.per_run.split(",")]
@@ -61,13 +66,17 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"bench.schedule_tick: --dagster-storage postgres reads {', '.join(missing)}")
     workload, paths = Workload(args.tenants, args.objects, depths=()), Paths(args.out.resolve())
     fresh_folder(paths.root)
-    print(f"bench.schedule_tick: {args.tenants} x {args.objects}, {describe(storage_settings(args.dagster_storage))}")
+    print(f"bench.schedule_tick: {args.tenants} x {args.objects}, {describe(storage_settings(args.dagster_storage))}, "
+          f"{args.latency_ms:g} ms a request")
     ticks: dict[int, list[dict]] = {s: [] for s in settings}
     with serve(workload, paths) as served, ours.open_instance(paths, args.dagster_storage) as instance:
         instance.wipe()  # a Postgres database keeps the previous run's events (sqlite files start empty)
         ours.register_tenants(workload, paths, instance)
         defs = ours.definitions(paths, served.base_url)
         first = tick(defs, instance, max(settings))
+        if args.latency_ms:  # armed after the first sync: the ticks are what it is about
+            for company in workload.companies:  # the sandbox's own `slow` fault, armed until cleared
+                served.sandbox.inject(company.realm_id, Fault("slow", count=-1, delay=args.latency_ms / 1000))
         print(f"  first sync of every tenant: {first['seconds']:.1f} s in {first['runs']} runs (untimed below)")
         for number in range(args.rounds):
             for per_run in settings if number % 2 == 0 else settings[::-1]:
