@@ -1,7 +1,7 @@
-"""hourly_sync: tenants share runs (partition ranges), and a tenant whose last sync failed runs alone.
+"""hourly_sync: tenants share runs (partition ranges); tenants whose last sync failed are retried apart.
 
-The integration test evaluates the schedule on the project's instance and runs exactly what it asks
-for, through the real job, DuckDB file and sandbox: a tenant that starts failing costs its range one
+The integration test evaluates the schedule on the project's instance and runs what it asks for,
+through the real job, DuckDB file and sandbox: a tenant that starts failing costs its range one
 failed tick, then runs alone while the others share runs again.
 """
 
@@ -59,6 +59,25 @@ def test_a_run_takes_a_hundred_tenants_unless_told_otherwise(monkeypatch):
     assert settings.sync_tenants_per_run() == 7
 
 
+def test_failed_tenants_are_retried_in_ranges_shrinking_to_one():
+    """A failed range of n is retried as runs of about the square root of n, so a fleet-wide failure
+    (the nightly audit) does not turn the next tick into a run per tenant, and a tenant that keeps
+    failing is alone within a few ticks."""
+    fleet = [f"t{i:03d}" for i in range(100)]
+    retried = sync_requests(fleet, set(fleet), 100, "t0")
+    assert [len(_covered(r, fleet)) for r in retried] == [10] * 10
+    one_range_failed_again = set(_covered(retried[4], fleet))
+    assert [len(_covered(r, fleet)) for r in sync_requests(fleet, one_range_failed_again, 100, "t1")] == [
+        40, 3, 3, 3, 1, 50,
+    ]  # fmt: skip
+    letters = list("abcdefghijkl")
+    assert [_covered(r, letters) for r in sync_requests(letters, set("abcdefghi"), 50, "t0")] == [
+        list("abc"), list("def"), list("ghi"), list("jkl"),
+    ]  # fmt: skip
+    retried_by_two = sync_requests(letters, set("abcdefghi"), 2, "t0")  # never more than a run takes
+    assert [len(_covered(r, letters)) for r in retried_by_two] == [2, 2, 2, 2, 1, 2, 1]
+
+
 @pytest.mark.parametrize("value", ["0", "1001", "ten", "-3", "2.5"])
 def test_a_tenants_per_run_setting_out_of_range_names_the_variable(monkeypatch, value):
     monkeypatch.setenv("LEDGER_SYNC_TENANTS_PER_RUN", value)
@@ -102,12 +121,13 @@ def test_a_failing_tenant_costs_its_range_one_tick_then_runs_alone(scheduled, mo
     bill = entity_named("Bill")
     assert all(mirror(project, t, bill) == truth(project, realms[t], bill) for t in TENANT_IDS)
 
-    project.sandbox.inject(realms["globex"], Fault("server_error", endpoint="query", entity="Bill", count=-1, status=400))
+    refused = Fault("server_error", endpoint="query", entity="Bill", count=-1, status=400)
+    project.sandbox.inject(realms["globex"], refused)
     failed = [_run(project, r, BILLS) for r in _tick(project)]
     assert [r.success for r in failed] == [False, True]
     assert "globex" in failure_text(failed[0]) and "Bill" in failure_text(failed[0])
 
-    # Dagster marked the whole range failed: this tick runs each of its tenants alone, the last one shares as before.
+    # Dagster marked the whole range failed: three retried apart (runs of isqrt(3) = 1); the last one as before.
     apart = _tick(project)
     assert [_covered(r, TENANT_IDS) for r in apart] == [["acme"], ["globex"], ["initech"], ["umbrella"]]
     assert [_run(project, r, BILLS).success for r in apart] == [True, False, True, True]

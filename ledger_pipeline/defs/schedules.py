@@ -1,10 +1,11 @@
 """The schedules: every registered tenant synced every hour, and a nightly audit run over every tenant.
 
 The hourly runs take tenants in partition ranges: a run's fixed cost (launch, planning, the event log)
-is paid once per range instead of once per tenant. A tenant whose last sync failed runs alone, so a
-tenant that keeps failing holds back the other tenants of its range for the one tick it failed in only.
+is paid once per range instead of once per tenant. Tenants whose last sync failed are retried apart in
+shrinking ranges, so a tenant that keeps failing soon runs alone and holds back no one else.
 """
 
+import math
 from collections.abc import Collection, Sequence
 
 import dagster as dg
@@ -19,6 +20,7 @@ NO_TENANTS = "no tenants registered yet: `ledger-pipeline tenants add ...`"
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 # Every tenant-partitioned asset a sync run materialises: a failure in any of them marks its tenants failed.
 SYNCED_KEYS = [key for asset in (*LOG_ASSETS, *REFRESHED_ASSETS, *TABLE_ASSETS) for key in asset.keys]
+SHOWN = 10  # failed tenants named in a tick's log line
 
 
 def range_tags(tenants: Sequence[str]) -> dict[str, str]:
@@ -29,8 +31,8 @@ def range_tags(tenants: Sequence[str]) -> dict[str, str]:
 def failed_tenants(instance: dg.DagsterInstance, tenants: Sequence[str]) -> set[str]:
     """Tenants whose latest attempt at any synced asset failed (Dagster's partition status).
 
-    A failed range run marks every tenant of its failed step, so after one tick of runs alone only the
-    tenants that still fail stay apart. With DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS set, Dagster
+    A failed range run marks every tenant of its failed step; the retries in smaller ranges clear the
+    ones that did not cause it. With DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS set, Dagster
     does not mark a failed run's partitions, and failing tenants keep sharing runs.
     """
     failed: set[str] = set()
@@ -40,18 +42,24 @@ def failed_tenants(instance: dg.DagsterInstance, tenants: Sequence[str]) -> set[
     return failed
 
 
-def sync_requests(tenants: Sequence[str], alone: Collection[str], per_run: int, stamp: str) -> list[dg.RunRequest]:
-    """One tick's runs, in partition order: consecutive tenants share a run of at most `per_run`, each of
-    `alone` runs by itself (a range covers every tenant between its ends, so those split the ranges)."""
-    groups: list[list[str]] = [[]]
+def sync_requests(tenants: Sequence[str], failed: Collection[str], per_run: int, stamp: str) -> list[dg.RunRequest]:
+    """One tick's runs, in partition order: consecutive tenants share a run of at most `per_run`.
+
+    Tenants whose last sync failed are retried apart from the others, in runs of at most the square
+    root of how many failed: a failed range of 100 comes back as 10 runs of 10, the one of those that
+    fails again as 3 runs of 3, then as runs of one. A tenant that keeps failing is alone within a few
+    ticks, and a failed run over every tenant (the nightly audit) does not become a run per tenant.
+    A range covers every tenant between its ends, so healthy and failed tenants never share one.
+    """
+    retry_size = max(1, min(per_run, math.isqrt(len(failed))))
+    groups: list[tuple[bool, list[str]]] = []
     for tenant in tenants:
-        if tenant in alone:
-            groups += [[tenant], []]
-        elif len(groups[-1]) < per_run:
-            groups[-1].append(tenant)
+        retried = tenant in failed
+        if groups and groups[-1][0] == retried and len(groups[-1][1]) < (retry_size if retried else per_run):
+            groups[-1][1].append(tenant)
         else:
-            groups.append([tenant])
-    return [_run_request(group, stamp) for group in groups if group]
+            groups.append((retried, [tenant]))
+    return [_run_request(group, stamp) for _, group in groups]
 
 
 def _run_request(tenants: list[str], stamp: str) -> dg.RunRequest:
@@ -62,7 +70,7 @@ def _run_request(tenants: list[str], stamp: str) -> dg.RunRequest:
 
 @dg.schedule(job=SYNC_JOB, cron_schedule="0 * * * *", default_status=dg.DefaultScheduleStatus.RUNNING)
 def hourly_sync(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest] | dg.SkipReason:
-    """Queue every tenant's sync: ranges of up to LEDGER_SYNC_TENANTS_PER_RUN tenants, a failing tenant alone.
+    """Queue every tenant's sync: ranges of up to LEDGER_SYNC_TENANTS_PER_RUN tenants, failed ones apart.
 
     The DuckDB pool makes the runs write one at a time.
     """
@@ -70,12 +78,11 @@ def hourly_sync(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest] | 
     if not tenants:
         return dg.SkipReason(NO_TENANTS)
     stamp = context.scheduled_execution_time.isoformat()  # every tick has one (Dagster refuses the read otherwise)
-    alone = failed_tenants(context.instance, tenants)
-    requests = sync_requests(tenants, alone, settings.sync_tenants_per_run(), stamp)
-    context.log.info(
-        f"{len(tenants)} tenants in {len(requests)} runs"
-        + (f"; alone after a failed sync: {', '.join(sorted(alone))}" if alone else "")
-    )
+    failed = failed_tenants(context.instance, tenants)
+    requests = sync_requests(tenants, failed, settings.sync_tenants_per_run(), stamp)
+    named = ", ".join(sorted(failed)[:SHOWN]) + (f" and {len(failed) - SHOWN} more" if len(failed) > SHOWN else "")
+    retried = f"; retried apart after a failed sync: {named}" if failed else ""
+    context.log.info(f"{len(tenants)} tenants in {len(requests)} runs{retried}")
     return requests
 
 
