@@ -24,6 +24,7 @@ from ledger_pipeline.definitions import build_definitions
 from ledger_pipeline.defs.models.assets import REFRESHED_ASSETS
 from ledger_pipeline.defs.partitions import TENANTS
 from ledger_pipeline.defs.resources import LedgerDuckDB, QboResource, TenantRegistryResource
+from ledger_pipeline.defs.schedules import range_tags
 from ledger_pipeline.lib.tenants import QboConnection, Tenant, TenantRegistry
 from ledger_pipeline.rails.qbo.entities import ENTITIES
 from ledger_pipeline.rails.qbo.sync import sync_entity
@@ -135,7 +136,7 @@ def sync_all(
 ) -> RunFigures:
     """One run of sync_tenants over every tenant (a partition range: the single-run backfill shape)."""
     job = defs.resolve_job_def("sync_tenants")
-    tags = {"dagster/asset_partition_range_start": tenant_ids[0], "dagster/asset_partition_range_end": tenant_ids[-1]}
+    tags = range_tags(tenant_ids)
     watch.reset()
     started = time.perf_counter()
     result = job.execute_in_process(
