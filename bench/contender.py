@@ -66,6 +66,7 @@ def _floor(job: dict, workload: Workload, paths: Paths) -> dict:
 def _ours(job: dict, workload: Workload, paths: Paths) -> dict:
     from bench import ours
     from bench.stopwatch import instrumented
+    from ledger_pipeline.defs.qbo.checks import whole_book_ops
 
     defs = ours.definitions(paths, job["sandbox_url"])
     phase = job["phase"]
@@ -82,7 +83,9 @@ def _ours(job: dict, workload: Workload, paths: Paths) -> dict:
             figures["direct_step_seconds"] = ours.deepen_directly(workload, paths, job["sandbox_url"],
                                                                   job["steps"] - 1)
             ours.advance_clock(job["sandbox_url"])
-        run = ours.sync_all(defs, instance, workload.tenant_ids, watch)
+        # Each deepened log's run compares the whole book with QBO, as the nightly audit does: the last run is whole.
+        whole_book = {"ops": whole_book_ops()} if phase == "deepen" else None
+        run = ours.sync_all(defs, instance, workload.tenant_ids, watch, run_config=whole_book)
         return figures | {"runs": [run.to_json()], "finished_at": datetime.now().astimezone().isoformat(),
                           "log_rows": _log_rows(paths)}
 

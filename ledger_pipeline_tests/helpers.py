@@ -56,6 +56,15 @@ def op_config(asset_prefix: str, **config) -> dict:
     return {"ops": ops}
 
 
+def whole_book_config(*reports: str) -> dict:
+    """Run config that has the control totals of those reports (default: all) compare every party with QBO's
+    whole report, as the nightly audit does."""
+    from ledger_pipeline.defs.qbo.checks import whole_book_ops
+
+    ops = whole_book_ops()
+    return {"ops": {n: c for n, c in ops.items() if not reports or any(n.endswith(f"_{r.lower()}") for r in reports)}}
+
+
 def threads_left(prefix: str, wait: float = 10.0) -> list[str]:
     """Names of live threads starting with `prefix` once they had up to `wait` seconds to end."""
     import threading

@@ -11,7 +11,7 @@ import pytest
 from ledger_pipeline.lib.reconcile import assertion_violations, open_balances, published_counts
 from ledger_pipeline.lib.sql_models import load_assertions, load_models
 from ledger_pipeline.rails.qbo.sandbox import Fault
-from ledger_pipeline_tests.helpers import failure_text, threads_left
+from ledger_pipeline_tests.helpers import failure_text, threads_left, whole_book_config
 from ledger_pipeline_tests.shared_ledger import TENANTS, SharedLedger
 from ledger_pipeline_tests.test_mirror_refresh_scope import RecordingConnection
 
@@ -48,7 +48,9 @@ def test_each_check_names_only_the_tenant_whose_ledger_differs_in_a_run_over_two
         dg.AssetCheckKey(BILLS, name) for name in ("rail_count_matches", "matches_agedpayables", "voided_is_zero")
     }
     job = project.defs.resolve_job_def("sync_tenants").get_subset(asset_selection=set(), asset_check_selection=checks)
-    result = job.execute_in_process(instance=project.instance, tags=tags, raise_on_error=False)
+    result = job.execute_in_process(
+        instance=project.instance, tags=tags, run_config=whole_book_config("AgedPayables"), raise_on_error=False
+    )
 
     checks = {c.check_name: c.metadata["tenants"].value for c in result.get_asset_check_evaluations()}
     counts = checks["rail_count_matches"]
@@ -103,7 +105,9 @@ def test_a_rail_fault_of_the_middle_tenant_fails_the_check_naming_it_and_leaves_
     payables = {dg.AssetCheckKey(BILLS, "matches_agedpayables")}
     job = project.defs.resolve_job_def("sync_tenants").get_subset(asset_selection=set(), asset_check_selection=payables)
 
-    result = job.execute_in_process(instance=project.instance, tags=tags, raise_on_error=False)
+    result = job.execute_in_process(
+        instance=project.instance, tags=tags, run_config=whole_book_config("AgedPayables"), raise_on_error=False
+    )
 
     assert not result.success
     message = failure_text(result)

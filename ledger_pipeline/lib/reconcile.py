@@ -51,22 +51,106 @@ def published_ids(conn: duckdb.DuckDBPyConnection, model: SqlModel, tenant_id: s
 
 
 def open_balances(
-    conn: duckdb.DuckDBPyConnection, table: str, party_column: str, tenant_ids: list[str]
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    party_column: str,
+    tenant_ids: list[str],
+    parties: dict[str, set[str]] | None = None,
 ) -> dict[str, dict[str, Decimal]]:
     """Open balance per party (vendor or customer) of each tenant, from a mirror of documents with balance and
-    is_voided; every tenant of a run in one query."""
+    is_voided; every tenant of a run in one query. `parties` keeps only those parties of the tenants it names
+    (the other tenants' parties all count)."""
     balances: dict[str, dict[str, Decimal]] = {tenant_id: {} for tenant_id in tenant_ids}
     if not tenant_ids:
         return balances
     where, params = tenants_condition("tenant_id", tenant_ids)
+    scoped = {t: sorted(p) for t, p in (parties or {}).items() if t in balances}
+    pairs = [(t, party) for t, kept in scoped.items() for party in kept]
     rows = conn.execute(
-        f"select tenant_id, {party_column}, sum(balance) from {table} "
-        f"where {where} and balance <> 0 and not is_voided and {party_column} is not null group by 1, 2",
-        params,
+        "with kept as (select unnest(?::varchar[]) as tenant_id, unnest(?::varchar[]) as party) "
+        f"select tenant_id, {party_column}, sum(balance) from {table} b "
+        f"where {where} and balance <> 0 and not is_voided and {party_column} is not null "
+        "and (not list_contains(?::varchar[], tenant_id) or exists (select 1 from kept k "
+        f"where k.tenant_id = b.tenant_id and k.party = b.{party_column})) group by 1, 2",
+        [[t for t, _ in pairs], [p for _, p in pairs], *params, list(scoped)],
     ).fetchall()
     for tenant_id, party, amount in rows:
         balances[tenant_id][party] = Decimal(amount)
     return balances
+
+
+@dataclass(frozen=True)
+class CheckMark:
+    """How far a tenant's log was compared by a check (`log_seq`) and when it last compared the whole book."""
+
+    log_seq: int
+    whole_book_at: datetime
+
+
+def check_marks(conn: duckdb.DuckDBPyConnection, check_name: str, tenant_ids: list[str]) -> dict[str, CheckMark]:
+    """The check's mark per tenant of the run; a tenant never compared has none."""
+    rows = conn.execute(
+        "select tenant_id, log_seq, whole_book_at from meta.check_marks "
+        "where check_name = ? and list_contains(?::varchar[], tenant_id)",
+        [check_name, tenant_ids],
+    ).fetchall()
+    return {tenant_id: CheckMark(seq, at) for tenant_id, seq, at in rows}
+
+
+def set_check_marks(
+    conn: duckdb.DuckDBPyConnection, check_name: str, marks: dict[str, CheckMark], now: datetime
+) -> None:
+    """Record the tenants the check compared and found equal, up to the log seq each comparison covered."""
+    if marks:
+        conn.execute(
+            "insert or replace into meta.check_marks select ?, unnest(?::varchar[]), unnest(?::bigint[]), "
+            "unnest(?::timestamptz[]), ?",
+            [check_name, list(marks), [m.log_seq for m in marks.values()], [m.whole_book_at for m in marks.values()],
+             now],
+        )  # fmt: skip
+
+
+def log_heads(
+    conn: duckdb.DuckDBPyConnection, rail: str, entity_types: list[str], tenant_ids: list[str]
+) -> dict[str, int]:
+    """The last log seq of those entity types per tenant (-1: none logged)."""
+    if not tenant_ids:
+        return {}
+    where, params = tenants_condition("tenant_id", tenant_ids)
+    rows = dict(
+        conn.execute(
+            f"select tenant_id, max(seq) from raw.entity_log where {where} and rail = ? "
+            "and list_contains(?::varchar[], entity_type) group by 1",
+            [*params, rail, entity_types],
+        ).fetchall()
+    )
+    return {tenant_id: rows.get(tenant_id, -1) for tenant_id in tenant_ids}
+
+
+def changed_parties(
+    conn: duckdb.DuckDBPyConnection, rail: str, entity_types: list[str], party_path: str, since: dict[str, int]
+) -> dict[str, set[str]]:
+    """The parties of every version of each document logged after the tenant's seq in `since`: a document
+    that moved from one party to another changed both balances. `party_path` is the JSON path of the
+    party's Id in the payload; versions without one (deletions) name none."""
+    found: dict[str, set[str]] = {tenant_id: set() for tenant_id in since}
+    if not since:
+        return found
+    where, params = tenants_condition("l.tenant_id", list(since))
+    rows = conn.execute(
+        "with marks as (select unnest(?::varchar[]) as tenant_id, unnest(?::bigint[]) as mark), "
+        "changed as (select distinct l.tenant_id, l.entity_type, l.entity_id from raw.entity_log l "
+        "join marks m on l.tenant_id = m.tenant_id and l.seq > m.mark "
+        "where l.rail = ? and list_contains(?::varchar[], l.entity_type)) "
+        "select distinct l.tenant_id, json_extract_string(l.payload, ?) as party from raw.entity_log l "
+        "semi join changed c on l.tenant_id = c.tenant_id and l.entity_type = c.entity_type "
+        f"and l.entity_id = c.entity_id where {where} and l.rail = ? and list_contains(?::varchar[], l.entity_type) "
+        "and party is not null",
+        [list(since), list(since.values()), rail, entity_types, party_path, *params, rail, entity_types],
+    ).fetchall()
+    for tenant_id, party in rows:
+        found[tenant_id].add(party)
+    return found
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import pyarrow as pa
 from ledger_pipeline.lib import duckdb_host, settings
 from ledger_pipeline.lib.writer_lock import LedgerConnection, WriterLock, WriterLockTimeout
 
-SCHEMA_VERSION = "2"  # 2: unique index on raw.entity_log(seq)
+SCHEMA_VERSION = "3"  # 2: unique index on raw.entity_log(seq); 3: meta.check_marks
 DUCKDB_MAGIC = b"DUCK"
 LOCK_WAIT_SECONDS = 60.0
 
@@ -71,6 +71,16 @@ create table if not exists meta.model_watermarks (
     log_seq bigint not null,
     refreshed_at timestamptz not null,
     primary key (model, tenant_id)
+);
+
+-- How far each tenant's log has been compared with the rail by a check that compares what changed.
+create table if not exists meta.check_marks (
+    check_name varchar not null,
+    tenant_id varchar not null,
+    log_seq bigint not null,
+    whole_book_at timestamptz not null,
+    checked_at timestamptz not null,
+    primary key (check_name, tenant_id)
 );
 
 create table if not exists quarantine.mirror_rows (

@@ -73,6 +73,35 @@ def test_client_sees_a_skewed_row_as_one_difference_from_the_books(sandbox: QboS
     assert {k: v for k, v in diffs.items() if v} == {victim: Decimal("-40.01")}
 
 
+@pytest.mark.parametrize("name", SIDES)
+def test_a_report_filtered_to_some_parties_has_their_rows_in_requests_of_a_few(sandbox: QboSandbox, name: str,
+                                                                               monkeypatch) -> None:
+    """QBO's vendor / customer filter, asked PARTIES_PER_REQUEST at a time and answered as one report."""
+    from ledger_pipeline.rails.qbo import client as client_module
+
+    monkeypatch.setattr(client_module, "PARTIES_PER_REQUEST", 2)
+    sandbox.advance(timedelta(days=2))
+    counting = CountingTransport(sandbox.transport())
+    client = sandbox_client(sandbox, REALM, transport=counting)
+    whole = client.report(name)
+    kept = [row.entity_id for row in whole.rows[1:10:2]] + ["999999"]  # five owing, one that owes nothing
+    counting.seen.clear()
+
+    report = client.report(name, parties=[*reversed(kept), kept[0]])
+
+    assert {row.entity_id: row.amounts for row in report.rows} == {
+        row.entity_id: row.amounts for row in whole.rows if row.entity_id in kept}
+    check_consistent(report)
+    assert report.report_date == whole.report_date
+    party = "vendor" if name == "AgedPayables" else "customer"
+    asked = [params[party].split(",") for path, params in counting.seen if path.endswith(name)]
+    assert [len(ids) for ids in asked] == [2, 2, 2] and sorted(sum(asked, [])) == sorted(kept)
+    assert client.report(name, parties=[]).rows == [] and len(counting.seen) == 3, "no parties, no request"
+    with pytest.raises(ValueError, match="Ids"):
+        client.report(name, parties=["12", "1,2"])
+    assert len(counting.seen) == 3
+
+
 @pytest.mark.parametrize("name", ["ProfitAndLoss", "agedpayables", "", None])
 def test_unknown_report_names_fail_before_any_request(sandbox: QboSandbox, name) -> None:
     counting = CountingTransport(sandbox.transport())

@@ -161,6 +161,8 @@ def test_report_date_moves_documents_between_buckets_but_not_the_totals(sandbox:
     ("reports/AgedPayables", {"report_date": "20261004"}, "4001"),
     ("reports/AgedReceivables", {"num_periods": "0"}, "4001"),
     ("reports/AgedReceivables", {"aging_period": "x"}, "4001"),
+    ("reports/AgedPayables", {"vendor": "3,x"}, "4001"),
+    ("reports/AgedReceivables", {"customer": "0"}, "4001"),
 ])
 def test_bad_report_requests_get_validation_faults(sandbox: QboSandbox, qbo_api, path, params, code) -> None:
     response = qbo_api(sandbox, REALM).get(f"/v3/company/{REALM}/{path}", params=params)

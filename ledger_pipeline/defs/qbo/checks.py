@@ -2,26 +2,38 @@
 
 Standalone checks on the mirror assets: they run after the mirror in every
 sync run (or alone from the UI) and ask the rail, per tenant of the run.
+The counts are compared every run. The control totals compare the parties
+whose documents changed since the tenant's last comparison that passed
+(`meta.check_marks`), so a sync pays for what changed, not for the book;
+the whole book is compared on a tenant's first run, once a day and in the
+nightly audit, which is what finds a change the syncs missed.
 """
 
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import dagster as dg
 import duckdb
+from pydantic import Field
 
 from ledger_pipeline.defs.partitions import DUCKDB_POOL, tenants_in_run
 from ledger_pipeline.defs.resources import LedgerDuckDB, QboResource, TenantRegistryResource
 from ledger_pipeline.lib.reconcile import (
     AmountDifference,
+    CheckMark,
+    changed_parties,
+    check_marks,
     compare_amounts,
+    log_heads,
     open_balances,
     published_counts,
     published_ids,
+    set_check_marks,
 )
 from ledger_pipeline.lib.prefetch import read_ahead
 from ledger_pipeline.lib.sql_models import SqlModel, load_models
@@ -32,8 +44,6 @@ from ledger_pipeline.rails.qbo.errors import QboError
 COUNT_REREADS = 3
 TENANTS_AHEAD = 4  # tenants whose rail answers are read in threads ahead of the one being compared
 SAMPLE = 10
-# (mirror table, party column, QBO report) of the control totals.
-CONTROL_TOTALS = (("bills", "vendor_id", "AgedPayables"), ("invoices", "customer_id", "AgedReceivables"))
 
 
 def _count_until_stable(client: QboClient, entity: str, published: int) -> tuple[int, int]:
@@ -125,40 +135,97 @@ def _count_matches(
     return result
 
 
-def build_control_total_check(table: str, party_column: str, report_name: str) -> dg.AssetChecksDefinition:
+@dataclass(frozen=True)
+class ControlTotal:
+    """A control total: a mirror's open balance per party against a QBO aging report's Total column."""
+
+    table: str  # mirror table of the documents
+    party_column: str
+    report: str
+    documents: tuple[str, ...]  # QBO entities whose versions move a party's open balance
+    party_path: str  # JSON path of the party's Id in those entities' payloads
+
+
+CONTROL_TOTALS = (
+    ControlTotal("bills", "vendor_id", "AgedPayables", ("Bill", "BillPayment"), "$.VendorRef.value"),
+    ControlTotal("invoices", "customer_id", "AgedReceivables", ("Invoice", "Payment"), "$.CustomerRef.value"),
+)
+WHOLE_BOOK_EVERY = timedelta(hours=24)
+MAX_PARTIES_COMPARED = 5_000  # more changed parties than this: one whole-book report costs less
+
+
+class ControlTotalConfig(dg.Config):
+    whole_book: bool = Field(
+        default=False,
+        description="compare every party's open balance with the whole report, not only the parties whose "
+        "documents changed since the last comparison that passed (the nightly audit sets it)",
+    )
+
+
+def build_control_total_check(total: ControlTotal) -> dg.AssetChecksDefinition:
+    party = total.party_column.removesuffix("_id")
+    name = f"matches_{total.report.lower()}"
+
     @dg.asset_check(
-        asset=dg.AssetKey(["mirror", f"qbo_{table}"]),
-        name=f"matches_{report_name.lower()}",
-        description=f"Open balance per {party_column.removesuffix('_id')} in mirror.qbo_{table} equals the Total "
-        f"column of QBO's {report_name} report, to the cent. Blocking: the aging marts wait for it.",
+        asset=dg.AssetKey(["mirror", f"qbo_{total.table}"]),
+        name=name,
+        description=f"Open balance per {party} in mirror.qbo_{total.table} equals the Total column of QBO's "
+        f"{total.report} report, to the cent, for every {party} whose {' or '.join(total.documents)} versions "
+        "changed since the tenant's last comparison that passed (QBO's report filtered to them); the whole "
+        f"book on a tenant's first comparison, once a day, in the nightly audit and past "
+        f"{MAX_PARTIES_COMPARED:,} changed {party}s. Blocking: the aging marts wait for it.",
         pool=DUCKDB_POOL,
         blocking=True,
     )
     def _control_total(
         context: dg.AssetCheckExecutionContext,
+        config: ControlTotalConfig,
         warehouse: LedgerDuckDB,
         qbo: QboResource,
         tenants: TenantRegistryResource,
     ) -> dg.AssetCheckResult:
         def comparisons(conn: duckdb.DuckDBPyConnection, tenant_ids: list[str]) -> RailComparison:
-            balances = open_balances(conn, f"mirror.qbo_{table}", party_column, tenant_ids)
+            now = datetime.now(UTC)
+            marks = check_marks(conn, name, tenant_ids)
+            heads = log_heads(conn, "qbo", list(total.documents), tenant_ids)
+            since = {
+                t: mark.log_seq
+                for t, mark in marks.items()
+                if not config.whole_book and now - mark.whole_book_at < WHOLE_BOOK_EVERY
+            }
+            scoped = changed_parties(conn, "qbo", list(total.documents), total.party_path, since)
+            scoped = {t: parties for t, parties in scoped.items() if len(parties) <= MAX_PARTIES_COMPARED}
+            balances = open_balances(conn, f"mirror.qbo_{total.table}", total.party_column, tenant_ids, scoped)
+            passed: dict[str, CheckMark] = {}
 
-            def judge(_client: QboClient, tenant_id: str, report: QboReport) -> dict:
+            def ask(client: QboClient, tenant_id: str) -> QboReport | None:
+                if tenant_id not in scoped:
+                    return client.report(total.report)
+                return client.report(total.report, parties=sorted(scoped[tenant_id])) if scoped[tenant_id] else None
+
+            def judge(_client: QboClient, tenant_id: str, report: QboReport | None) -> dict:
                 mirror = balances[tenant_id]
-                rail = {row.entity_id: row.amounts.get("Total", Decimal(0)) for row in report.rows if row.entity_id}
+                rows = report.rows if report is not None else []
+                rail = {row.entity_id: row.amounts.get("Total", Decimal(0)) for row in rows if row.entity_id}
                 differences = compare_amounts(mirror, rail)
+                whole = tenant_id not in scoped
+                if not differences:
+                    passed[tenant_id] = CheckMark(heads[tenant_id], now if whole else marks[tenant_id].whole_book_at)
+                compared = "whole book" if whole else f"{party}s changed after log seq {since[tenant_id]}"
                 return {
                     "ok": not differences,
-                    "report_date": str(report.report_date),
+                    "compared": compared,
+                    f"{party}s_compared": len(rail.keys() | mirror.keys()) if whole else len(scoped[tenant_id]),
+                    "report_date": str(report.report_date) if report is not None else None,
                     "mirror_total": str(sum(mirror.values(), Decimal(0))),
-                    "report_total": str(report.total.get("Total", Decimal(0))),
+                    "report_total": str(report.total.get("Total", Decimal(0))) if report is not None else "0",
                     "parties_differing": len(differences),
                     "first_differences": [_difference(d) for d in differences[:SAMPLE]],
                 }
 
-            return RailComparison(lambda client, _tenant_id: client.report(report_name), judge)
+            return RailComparison(ask, judge, lambda: set_check_marks(conn, name, passed, datetime.now(UTC)))
 
-        return _result(None, _per_tenant(context, warehouse, qbo, tenants, report_name, comparisons))
+        return _result(None, _per_tenant(context, warehouse, qbo, tenants, total.report, comparisons))
 
     return _control_total
 
@@ -173,6 +240,7 @@ class RailComparison:
 
     ask: Callable[[QboClient, str], Any]
     judge: Callable[[QboClient, str, Any], dict]
+    finish: Callable[[], None] = lambda: None  # after every tenant is judged, with the ledger still open
 
 
 def _per_tenant(
@@ -215,6 +283,7 @@ def _per_tenant(
                         ) from exc
                     finally:
                         client.close()
+            comparison.finish()
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
     return per_tenant
@@ -239,4 +308,11 @@ def _id_order(value: str) -> tuple[int, str]:
     return (len(value), value)
 
 
-RAIL_CHECKS = [build_rail_count_checks(list(ENTITIES)), *(build_control_total_check(*c) for c in CONTROL_TOTALS)]
+CONTROL_TOTAL_CHECKS = [build_control_total_check(c) for c in CONTROL_TOTALS]
+
+
+def whole_book_ops() -> dict[str, dict]:
+    """The `ops` run config that has every control total compare the whole book (the nightly audit's)."""
+    return {check.node_def.name: {"config": {"whole_book": True}} for check in CONTROL_TOTAL_CHECKS}
+
+RAIL_CHECKS = [build_rail_count_checks(list(ENTITIES)), *CONTROL_TOTAL_CHECKS]

@@ -52,6 +52,29 @@ def check_report_name(name: str) -> str:
     return name
 
 
+def check_parties(name: str, parties: list[str]) -> list[str]:
+    """Party Ids for the report's filter (`vendor` / `customer`): QBO Ids, which are digits, listed once each."""
+    if not all(isinstance(p, str) and p.isascii() and p.isdigit() for p in parties):
+        bad = next(p for p in parties if not (isinstance(p, str) and p.isascii() and p.isdigit()))
+        raise ValueError(f"{name} filter takes QBO {SUPPORTED_REPORTS[name]} Ids (digits), got {bad!r}")
+    return sorted(set(parties), key=lambda p: (len(p), p))
+
+
+def party_param(name: str) -> str:
+    """The query parameter that filters the report by party: `vendor` or `customer`."""
+    return SUPPORTED_REPORTS[name].lower()
+
+
+def merged(parts: list[QboReport]) -> QboReport:
+    """One report from the answers to the same report filtered to disjoint sets of parties."""
+    first = parts[0]
+    if any(p.columns != first.columns or p.report_date != first.report_date for p in parts):
+        raise PageShapeError("the parts of a filtered report differ in columns or report date")
+    total = {title: sum((p.total.get(title, _ZERO) for p in parts), _ZERO) for title in first.columns}
+    rows = [row for p in parts for row in p.rows]
+    return QboReport(first.name, first.report_date, first.currency, first.columns, rows, total)
+
+
 def check_report_date(value: date | None) -> date | None:
     if value is not None and (not isinstance(value, date) or isinstance(value, datetime)):
         raise ValueError(f"report_date must be a datetime.date, got {value!r}")

@@ -154,7 +154,7 @@ def _route(sb: QboSandbox, request: httpx.Request, realm: str, rest: str, now_us
 def _report(sb: QboSandbox, realm: str, name: str, params: httpx.QueryParams, now_us: int) -> dict[str, Any]:
     """A report body, which (as in QBO) carries its time in Header.Time rather than a top-level `time`."""
     check_report_name(name)
-    settings = parse_params(params, now_us // 1_000_000, sb.specs[realm].offset_minutes)
+    settings = parse_params(params, now_us // 1_000_000, sb.specs[realm].offset_minutes, name)
     skews = sb.store.view().skews.get(realm, {}).get(name, {})
     with sb.lock:
         company = sb.searcher(realm, now_us).company

@@ -36,12 +36,14 @@ MAX_PERIODS = 12
 
 @dataclass(frozen=True)
 class ReportParams:
-    """The aging parameters of one request; `explicit_date` says whether report_date was given."""
+    """The aging parameters of one request; `explicit_date` says whether report_date was given, `parties`
+    the party slots QBO's `vendor` / `customer` filter kept (None: every party)."""
 
     report_date: date
     aging_period: int = 30
     num_periods: int = 4
     explicit_date: bool = False
+    parties: frozenset[int] | None = None
 
 
 def check_report_name(name: str) -> str:
@@ -64,8 +66,20 @@ def _int_param(params: Mapping[str, str], name: str, default: int, top: int) -> 
     return int(raw)
 
 
-def parse_params(params: Mapping[str, str], now_sec: int, offset_minutes: int) -> ReportParams:
-    """report_date (default: the company's local date at the clock), aging_period, num_periods."""
+def _parties_param(params: Mapping[str, str], name: str) -> frozenset[int] | None:
+    """QBO's party filter (`vendor` on AgedPayables, `customer` on AgedReceivables): comma-separated Ids."""
+    raw = params.get(REPORTS[name][1].lower())
+    if raw is None:
+        return None
+    ids = [part.strip() for part in raw.split(",")]
+    if not all(i.isascii() and i.isdigit() and int(i) > 0 for i in ids):
+        raise _bad_param(f"{REPORTS[name][1].lower()} must be comma-separated Ids, got {raw[:40]!r}")
+    return frozenset(int(i) - 1 for i in ids)
+
+
+def parse_params(params: Mapping[str, str], now_sec: int, offset_minutes: int, name: str) -> ReportParams:
+    """report_date (default: the company's local date at the clock), aging_period, num_periods, and the
+    report's party filter."""
     raw = params.get("report_date")
     if raw is None:
         day, explicit = local_date(now_sec, offset_minutes), False
@@ -77,7 +91,7 @@ def parse_params(params: Mapping[str, str], now_sec: int, offset_minutes: int) -
         if day is None or len(raw) != 10:
             raise _bad_param(f"report_date must be YYYY-MM-DD, got {raw[:20]!r}")
     return ReportParams(day, _int_param(params, "aging_period", 30, MAX_AGING_PERIOD),
-                        _int_param(params, "num_periods", 4, MAX_PERIODS), explicit)
+                        _int_param(params, "num_periods", 4, MAX_PERIODS), explicit, _parties_param(params, name))
 
 
 def bucket_titles(aging_period: int, num_periods: int) -> list[str]:
@@ -150,15 +164,20 @@ def aging_cents(company: Company, name: str, params: ReportParams,
     doc_entity = REPORTS[name][2]
     width = params.num_periods + 1
     report_day = params.report_date.toordinal()
-    base_due = _base_dues(company, doc_entity, side.doc, (s for docs in side.open_by_party.values() for s in docs))
+    by_party = side.open_by_party
+    if params.parties is not None:  # a filtered report costs its parties' documents, not the book's
+        by_party = {p: by_party[p] for p in params.parties if p in by_party}
+    base_due = _base_dues(company, doc_entity, side.doc, (s for docs in by_party.values() for s in docs))
     out: dict[int, list[int]] = {}
-    for party, docs in side.open_by_party.items():
+    for party, docs in by_party.items():
         for slot in docs:
             days_past_due = report_day - base_due[slot] - edit_push_days(side.doc, slot)
             index = bucket_index(days_past_due, params.aging_period, params.num_periods)
             out.setdefault(party, [0] * width)[index] += side.doc_balance(slot)
     for entity_id, cents in (skews or {}).items():
         slot = int(entity_id) - 1
+        if params.parties is not None and slot not in params.parties:
+            continue
         if 0 <= slot < len(side.party) and side.party.is_live(slot):  # the party may not exist at this instant
             out.setdefault(slot, [0] * width)[0] += cents
     return out
