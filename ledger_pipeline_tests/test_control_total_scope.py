@@ -108,3 +108,18 @@ def test_the_whole_book_comes_back_a_day_after_the_last_one(project):
 
     assert passed and meta["compared"] == "whole book" and meta["vendors_compared"] > 0
     assert _mark(project)[1] > day_ago + timedelta(hours=24)
+
+
+def test_a_realm_that_ignores_the_filter_costs_a_whole_report_not_a_false_alarm(project, monkeypatch):
+    from ledger_pipeline.rails.qbo.sandbox import reports as sandbox_reports
+
+    realm = project.add_tenant("acme")
+    assert project.sync("acme").success
+    (bill,) = project.query("select min(qbo_id) from mirror.qbo_bills where balance > 0 and not is_voided")[0]
+    project.sandbox.touch(realm, "Bill", bill)
+    monkeypatch.setattr(sandbox_reports, "_parties_param", lambda params, name: None)  # every vendor answered
+
+    passed, meta = _payables(project.sync("acme"))
+
+    assert passed and meta["compared"].startswith("vendors changed after log seq")
+    assert meta["vendors_compared"] == 1
