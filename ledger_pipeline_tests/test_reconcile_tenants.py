@@ -8,7 +8,13 @@ from decimal import Decimal
 import dagster as dg
 import pytest
 
-from ledger_pipeline.lib.reconcile import assertion_violations, open_balances, published_counts
+from ledger_pipeline.lib.reconcile import (
+    assertion_violations,
+    changed_parties,
+    log_heads,
+    open_balances,
+    published_counts,
+)
 from ledger_pipeline.lib.sql_models import load_assertions, load_models
 from ledger_pipeline.rails.qbo.sandbox import Fault
 from ledger_pipeline_tests.helpers import failure_text, threads_left, whole_book_config
@@ -92,6 +98,43 @@ def test_the_ledger_side_of_every_tenant_comes_from_one_query_and_equals_each_te
                 [tenant],
             ).fetchone()[0]
         assert published_counts(conn, BILL_MODEL, ["nobody"]) == {"nobody": 0}
+    finally:
+        conn.close()
+
+
+def test_changed_parties_and_their_balances_for_many_tenants_equal_each_tenant_alone(project):
+    """Each tenant's own mark; one tenant compared whole while the others are scoped to their parties."""
+    conn = project.connect()
+    try:
+        heads = {t: conn.execute(
+            "select max(seq) from raw.entity_log where tenant_id = ? and entity_type in ('Bill', 'BillPayment')", [t]
+        ).fetchone()[0] for t in TENANTS}  # fmt: skip
+        since = {"acme": heads["acme"] - 40, "globex": heads["globex"] - 5, "initech": heads["initech"]}
+        recording = RecordingConnection(conn)
+        documents = ["Bill", "BillPayment"]
+
+        together = changed_parties(recording, "qbo", documents, "$.VendorRef.value", since)
+
+        assert len(recording.statements) == 2
+        for tenant, mark in since.items():
+            alone = changed_parties(conn, "qbo", documents, "$.VendorRef.value", {tenant: mark})
+            assert together[tenant] == alone[tenant]
+            expected = {row[0] for row in conn.execute(
+                "select vendor_id from stg.qbo_bills where tenant_id = $t and vendor_id is not null and qbo_id in "
+                "(select qbo_id from stg.qbo_bills where tenant_id = $t and log_seq > $m) union "
+                "select vendor_id from stg.qbo_bill_payments where tenant_id = $t and vendor_id is not null and "
+                "qbo_id in (select qbo_id from stg.qbo_bill_payments where tenant_id = $t and log_seq > $m)",
+                {"t": tenant, "m": mark},
+            ).fetchall()}  # fmt: skip
+            assert together[tenant] == expected
+        assert together["acme"] and together["globex"] and together["initech"] == set()
+        assert log_heads(conn, "qbo", documents, [*TENANTS, "nobody"]) == {**heads, "nobody": -1}
+
+        scoped = {"acme": together["acme"], "initech": set()}
+        balances = open_balances(conn, "mirror.qbo_bills", "vendor_id", list(TENANTS), scoped)
+        whole = open_balances(conn, "mirror.qbo_bills", "vendor_id", list(TENANTS))
+        assert balances["acme"] == {v: a for v, a in whole["acme"].items() if v in together["acme"]}
+        assert balances["globex"] == whole["globex"] and balances["initech"] == {}
     finally:
         conn.close()
 
