@@ -320,4 +320,5 @@ def whole_book_ops() -> dict[str, dict]:
     """The `ops` run config that has every control total compare the whole book (the nightly audit's)."""
     return {check.node_def.name: {"config": {"whole_book": True}} for check in CONTROL_TOTAL_CHECKS}
 
+
 RAIL_CHECKS = [build_rail_count_checks(list(ENTITIES)), *CONTROL_TOTAL_CHECKS]

@@ -54,9 +54,9 @@ def check_report_name(name: str) -> str:
 
 def check_parties(name: str, parties: list[str]) -> list[str]:
     """Party Ids for the report's filter (`vendor` / `customer`): QBO Ids, which are digits, listed once each."""
-    if not all(isinstance(p, str) and p.isascii() and p.isdigit() for p in parties):
-        bad = next(p for p in parties if not (isinstance(p, str) and p.isascii() and p.isdigit()))
-        raise ValueError(f"{name} filter takes QBO {SUPPORTED_REPORTS[name]} Ids (digits), got {bad!r}")
+    bad = [p for p in parties if not (isinstance(p, str) and p.isascii() and p.isdigit())]
+    if bad:
+        raise ValueError(f"{name} filter takes QBO {SUPPORTED_REPORTS[name]} Ids (digits), got {bad[0]!r}")
     return sorted(set(parties), key=lambda p: (len(p), p))
 
 
