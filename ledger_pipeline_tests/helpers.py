@@ -56,6 +56,17 @@ def op_config(asset_prefix: str, **config) -> dict:
     return {"ops": ops}
 
 
+# Every vendor named by any version of a bill or bill payment with a version logged after the mark, read
+# through the staging models (not the check's own query).
+CHANGED_VENDORS = """
+select distinct vendor_id from stg.qbo_bills where tenant_id = $t and vendor_id is not null
+  and qbo_id in (select qbo_id from stg.qbo_bills where tenant_id = $t and log_seq > $mark)
+union
+select distinct vendor_id from stg.qbo_bill_payments where tenant_id = $t and vendor_id is not null
+  and qbo_id in (select qbo_id from stg.qbo_bill_payments where tenant_id = $t and log_seq > $mark)
+"""
+
+
 def whole_book_config(*reports: str) -> dict:
     """Run config that has the control totals of those reports (default: all) compare every party with QBO's
     whole report, as the nightly audit does."""

@@ -11,19 +11,11 @@ from decimal import Decimal
 import dagster as dg
 
 from ledger_pipeline.rails.qbo.sandbox import Fault
+from ledger_pipeline_tests.helpers import CHANGED_VENDORS
 
 BILLS = dg.AssetKey(["mirror", "qbo_bills"])
 AP_AGING = dg.AssetKey(["marts", "ap_aging"])
 PAYABLES = "matches_agedpayables"
-# Every vendor named by any version of a bill or bill payment with a version logged after the mark, read
-# through the staging models (not the check's own query).
-CHANGED_VENDORS = """
-select distinct vendor_id from stg.qbo_bills where tenant_id = $t and vendor_id is not null
-  and qbo_id in (select qbo_id from stg.qbo_bills where tenant_id = $t and log_seq > $mark)
-union
-select distinct vendor_id from stg.qbo_bill_payments where tenant_id = $t and vendor_id is not null
-  and qbo_id in (select qbo_id from stg.qbo_bill_payments where tenant_id = $t and log_seq > $mark)
-"""
 
 
 def _payables(result: dg.ExecuteInProcessResult) -> tuple[bool, dict]:

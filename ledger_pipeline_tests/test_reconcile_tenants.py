@@ -17,7 +17,7 @@ from ledger_pipeline.lib.reconcile import (
 )
 from ledger_pipeline.lib.sql_models import load_assertions, load_models
 from ledger_pipeline.rails.qbo.sandbox import Fault
-from ledger_pipeline_tests.helpers import failure_text, threads_left, whole_book_config
+from ledger_pipeline_tests.helpers import CHANGED_VENDORS, failure_text, threads_left, whole_book_config
 from ledger_pipeline_tests.shared_ledger import TENANTS, SharedLedger
 from ledger_pipeline_tests.test_mirror_refresh_scope import RecordingConnection
 
@@ -119,13 +119,7 @@ def test_changed_parties_and_their_balances_for_many_tenants_equal_each_tenant_a
         for tenant, mark in since.items():
             alone = changed_parties(conn, "qbo", documents, "$.VendorRef.value", {tenant: mark})
             assert together[tenant] == alone[tenant]
-            expected = {row[0] for row in conn.execute(
-                "select vendor_id from stg.qbo_bills where tenant_id = $t and vendor_id is not null and qbo_id in "
-                "(select qbo_id from stg.qbo_bills where tenant_id = $t and log_seq > $m) union "
-                "select vendor_id from stg.qbo_bill_payments where tenant_id = $t and vendor_id is not null and "
-                "qbo_id in (select qbo_id from stg.qbo_bill_payments where tenant_id = $t and log_seq > $m)",
-                {"t": tenant, "m": mark},
-            ).fetchall()}  # fmt: skip
+            expected = {row[0] for row in conn.execute(CHANGED_VENDORS, {"t": tenant, "mark": mark}).fetchall()}
             assert together[tenant] == expected
         assert together["acme"] and together["globex"] and together["initech"] == set()
         assert log_heads(conn, "qbo", documents, [*TENANTS, "nobody"]) == {**heads, "nobody": -1}
