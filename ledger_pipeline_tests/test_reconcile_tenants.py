@@ -112,12 +112,13 @@ def test_changed_parties_and_their_balances_for_many_tenants_equal_each_tenant_a
         since = {"acme": heads["acme"] - 40, "globex": heads["globex"] - 5, "initech": heads["initech"]}
         recording = RecordingConnection(conn)
         documents = ["Bill", "BillPayment"]
+        views = ["raw.qbo_bills", "raw.qbo_bill_payments"]
 
-        together = changed_parties(recording, "qbo", documents, "$.VendorRef.value", since)
+        together = changed_parties(recording, views, "$.VendorRef.value", since)
 
-        assert len(recording.statements) == 2
+        assert len(recording.statements) == 4  # per view: the changed documents, then their parties
         for tenant, mark in since.items():
-            alone = changed_parties(conn, "qbo", documents, "$.VendorRef.value", {tenant: mark})
+            alone = changed_parties(conn, views, "$.VendorRef.value", {tenant: mark})
             assert together[tenant] == alone[tenant]
             expected = {row[0] for row in conn.execute(CHANGED_VENDORS, {"t": tenant, "mark": mark}).fetchall()}
             assert together[tenant] == expected

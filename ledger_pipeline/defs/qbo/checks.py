@@ -38,7 +38,7 @@ from ledger_pipeline.lib.reconcile import (
 from ledger_pipeline.lib.prefetch import read_ahead
 from ledger_pipeline.lib.sql_models import SqlModel, load_models
 from ledger_pipeline.rails.qbo.client import QboClient, QboReport
-from ledger_pipeline.rails.qbo.entities import ENTITIES, QboEntity
+from ledger_pipeline.rails.qbo.entities import ENTITIES, QboEntity, entity
 from ledger_pipeline.rails.qbo.errors import QboError
 
 COUNT_REREADS = 3
@@ -193,7 +193,8 @@ def build_control_total_check(total: ControlTotal) -> dg.AssetChecksDefinition:
                 for t, mark in marks.items()
                 if not config.whole_book and now - mark.whole_book_at < WHOLE_BOOK_EVERY
             }
-            scoped = changed_parties(conn, "qbo", list(total.documents), total.party_path, since)
+            views = [f"raw.qbo_{entity(name).table}" for name in total.documents]
+            scoped = changed_parties(conn, views, total.party_path, since)
             scoped = {t: parties for t, parties in scoped.items() if len(parties) <= MAX_PARTIES_COMPARED}
             balances = open_balances(conn, f"mirror.qbo_{total.table}", total.party_column, tenant_ids, scoped)
             passed: dict[str, CheckMark] = {}
@@ -201,7 +202,7 @@ def build_control_total_check(total: ControlTotal) -> dg.AssetChecksDefinition:
             def ask(client: QboClient, tenant_id: str) -> QboReport | None:
                 if tenant_id not in scoped:
                     return client.report(total.report)
-                return client.report(total.report, parties=sorted(scoped[tenant_id])) if scoped[tenant_id] else None
+                return client.report(total.report, parties=list(scoped[tenant_id])) if scoped[tenant_id] else None
 
             def judge(_client: QboClient, tenant_id: str, report: QboReport | None) -> dict:
                 mirror = balances[tenant_id]
