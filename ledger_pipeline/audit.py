@@ -78,6 +78,11 @@ def instant(text: str) -> datetime:
         raise InvalidInput(f"invalid timestamp {text!r}: expected ISO 8601 with a timezone, e.g. 2026-03-31T23:59:59Z")
     if match.group(1) is None:
         raise InvalidInput(f"timestamp {text!r} has no timezone: add Z (UTC) or an offset such as +02:00")
+    offset = match.group(1)
+    if offset != "Z" and (int(offset[1:3]) > 23 or int(offset[4:6]) > 59):
+        raise InvalidInput(
+            f"invalid timestamp {text!r}: UTC offset {offset} is out of range (hours 00-23, minutes 00-59)"
+        )
     try:
         return datetime.fromisoformat(text.strip()).astimezone(UTC)
     except ValueError as exc:

@@ -10,8 +10,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import NoReturn
 
-from ledger_pipeline.lib import ids, settings, warehouse
+from ledger_pipeline.lib import ids, output_files, settings, warehouse
 from ledger_pipeline.lib.tenants import QboConnection, Tenant, TenantError, TenantRegistry
+from ledger_pipeline.lib.dagster_home import DagsterHomeError
 from ledger_pipeline.lib.warehouse import WarehouseError
 
 
@@ -34,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8765)
     serve.add_argument("--host", default="127.0.0.1")
     advance = sandbox.add_parser("advance", help="move the shared sandbox clock forward so the books change")
-    advance.add_argument("--days", type=float, default=1.0)
+    advance.add_argument("--days", default="1", help="a plain decimal such as 3, 0.5 or 2.25: one minute to 365 days")
 
     tenants = commands.add_parser("tenants", help="the tenant registry").add_subparsers(
         dest="tenants_command", required=True
@@ -45,6 +46,19 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--credentials", choices=["sandbox", "env"], default="sandbox")
     add.add_argument("--refresh-token-env", help="with --credentials env: variable holding the first refresh token")
     tenants.add_parser("list", help="list registered tenants")
+    retire = tenants.add_parser(
+        "retire", help="stop syncing a tenant: out of the registry and Dagster's partitions; its log stays"
+    )
+    retire.add_argument("tenant_id")
+
+    approve = commands.add_parser(
+        "approve-sync", help="let one sync through that the circuit breaker stopped (recorded with who and why)"
+    )
+    approve.add_argument("--tenant", required=True)
+    approve.add_argument("--rail", required=True, choices=["qbo"])
+    approve.add_argument("--entity", help="the entity the breaker named (default: every entity of the next run)")
+    approve.add_argument("--reason", required=True, help="why the deletions or the rail's earlier clock are real")
+    approve.add_argument("--by", help="who approves (default: the login name)")
 
     verify = commands.add_parser("verify", help="recompute every hash chain of the log; exit 1 if one is broken")
     verify.add_argument("--tenant")
@@ -55,7 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     as_of.add_argument("--tenant", required=True)
     as_of.add_argument("--entity", required=True, help='"bills", "Bill" or "bill"; likewise for every QBO entity')
     as_of.add_argument("--at", required=True, help="ISO 8601 with a timezone, e.g. 2026-03-31T23:59:59Z")
-    as_of.add_argument("--output", help="write every row to a .parquet or .csv file instead of printing")
+    as_of.add_argument("--output", help="write every row to a new .parquet or .csv file instead of printing")
+    as_of.add_argument("--force", action="store_true", help="replace an existing output file")
     history = commands.add_parser("history", help="every logged version of one object, oldest first")
     history.add_argument("--tenant", required=True)
     history.add_argument("--entity", required=True)
@@ -73,8 +88,12 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _dispatch(_parser().parse_args(argv))
-    except (ids.InvalidInput, TenantError, WarehouseError) as exc:
-        print(f"ledger-pipeline: error: {exc}", file=sys.stderr)
+    except (ids.InvalidInput, TenantError, WarehouseError, DagsterHomeError) as exc:
+        print(f"ledger-pipeline: error: {warehouse.one_line(exc)}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the last resort for a file problem: one line naming the file, never a traceback
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        print(f"ledger-pipeline: error: {where}{exc.strerror or warehouse.one_line(exc)}", file=sys.stderr)
         return 2
 
 
@@ -91,10 +110,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         from ledger_pipeline.rails.qbo.sandbox.server import serve
 
         host, port = ids.loopback_host(args.host), ids.port(args.port)
-        serve(shared_sandbox(settings.state_dir()), host, port)
+        serve(lambda: shared_sandbox(settings.state_dir()), host, port)  # built once the port is bound
         return 0
     if args.command == "tenants":
         return _tenants(args)
+    if args.command == "approve-sync":
+        return _approve_sync(args)
     if args.command == "verify":
         from ledger_pipeline.commands import verify_command
 
@@ -120,6 +141,16 @@ def _tenants(args: argparse.Namespace) -> int:
             source = tenant.qbo.credentials if tenant.qbo else "-"
             print(f"{tenant.tenant_id}\tqbo realm {realm}\tcredentials: {source}")
         return 0
+    if args.tenants_command == "retire":
+        from ledger_pipeline.commands import remove_partition
+
+        retired = registry.retire(ids.tenant_id(args.tenant_id))
+        remove_partition(retired.tenant_id)
+        print(
+            f"tenant {retired.tenant_id} retired: nothing syncs it now; its log, mirrors and history stay in the "
+            "ledger, and the id can only come back with the same company"
+        )
+        return 0
     tenant = Tenant(
         ids.tenant_id(args.tenant_id),
         QboConnection(ids.qbo_realm_id(args.qbo_realm), args.credentials, args.refresh_token_env),
@@ -139,6 +170,32 @@ def _tenants(args: argparse.Namespace) -> int:
     return 0
 
 
+def _approve_sync(args: argparse.Namespace) -> int:
+    """Record the approval in the ledger; the next sync the breaker stops for that tenant (and entity) uses it."""
+    import getpass
+
+    from ledger_pipeline import audit
+    from ledger_pipeline.lib import breaker
+
+    tenant = ids.tenant_id(args.tenant)
+    entity = audit.entity_named(ids.entity_name(args.entity)).name if args.entity is not None else None
+    by = args.by if args.by is not None else getpass.getuser()
+    conn = warehouse.connect(settings.duckdb_path())
+    try:
+        if tenant not in audit.logged_tenants(conn):
+            raise ids.InvalidInput(f"tenant {tenant!r} has nothing in the log: there is no sync to approve")
+        try:
+            approval_id = breaker.approve(conn, tenant, args.rail, entity, by, args.reason)
+        except ValueError as exc:
+            raise ids.InvalidInput(str(exc)) from None
+    finally:
+        conn.close()
+    scope = f"entity {entity}" if entity else "every entity of the next run"
+    print(f"approval #{approval_id} recorded by {by}: the next {args.rail} sync of tenant {tenant} ({scope}) that the "
+          "circuit breaker stops goes through")  # fmt: skip
+    return 0
+
+
 def _as_of(args: argparse.Namespace) -> int:
     """Print (or write) the macro's answer; every argument is checked before the ledger is opened."""
     from ledger_pipeline import audit
@@ -148,13 +205,14 @@ def _as_of(args: argparse.Namespace) -> int:
         at = audit.instant(ids.timestamp_text(args.at))
     except OverflowError:
         raise ids.InvalidInput(f"timestamp {ids.shown(args.at)} is out of range once converted to UTC") from None
-    output = ids.output_file(args.output, audit.OUTPUT_SUFFIXES) if args.output is not None else None
-    conn = warehouse.connect(settings.duckdb_path(), read_only=True)
-    try:
+    if args.force and args.output is None:
+        raise ids.InvalidInput("as-of: --force only applies with --output")
+    output = None
+    if args.output is not None:
+        output = output_files.checked_output(args.output, audit.OUTPUT_SUFFIXES, force=args.force)
+    with warehouse.reading(settings.duckdb_path()) as conn:
         known = audit.logged_tenants(conn)
         frame = audit.as_of(conn, tenant, entity, at)
-    finally:
-        conn.close()
     if tenant not in known:
         return _not_found(f"tenant {tenant!r} has nothing in the log (logged tenants: {', '.join(known) or 'none'})")
     label = f"{entity.table} of tenant {tenant} as of {at.isoformat()}"
@@ -166,11 +224,8 @@ def _as_of(args: argparse.Namespace) -> int:
             print(frame)
         print(f"{frame.height} {label}")
         return 0
-    try:
-        audit.write_frame(frame, output)
-    except OSError as exc:
-        raise ids.InvalidInput(f"cannot write {output}: {exc.strerror or exc}") from None
-    print(f"wrote {frame.height} {label} to {output}")
+    replaced = output_files.write_output(output, lambda tmp: audit.write_frame(frame, tmp), force=args.force)
+    print(f"wrote {frame.height} {label} to {output}{' (replaced the existing file)' if replaced else ''}")
     return 0
 
 
@@ -180,11 +235,8 @@ def _history(args: argparse.Namespace) -> int:
 
     tenant, entity = ids.tenant_id(args.tenant), audit.entity_named(ids.entity_name(args.entity))
     object_id = ids.qbo_id(args.object_id)
-    conn = warehouse.connect(settings.duckdb_path(), read_only=True)
-    try:
+    with warehouse.reading(settings.duckdb_path()) as conn:
         versions = audit.object_history(conn, tenant, entity, object_id)
-    finally:
-        conn.close()
     if not versions:
         return _not_found(f"no {entity.name} with Id {object_id} in the log of tenant {tenant!r}")
     print(f"{entity.name} {object_id} of tenant {tenant}: {len(versions)} version(s), oldest first")

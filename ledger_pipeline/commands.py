@@ -4,23 +4,59 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ledger_pipeline.lib import settings, warehouse
+from ledger_pipeline.lib import dagster_home, settings, warehouse
 from ledger_pipeline.lib.verify import VerifyReport, compare_heads, verify
+
+if TYPE_CHECKING:
+    import dagster as dg
+
+
+def dagster_instance() -> dg.DagsterInstance:
+    """The Dagster instance under DAGSTER_HOME, checked first: a bad DAGSTER_HOME (unset, relative, not a folder,
+    a dagster.yaml that is not settings) is one DagsterHomeError naming it and the fix, not a Dagster traceback."""
+    home = dagster_home.check()
+    import dagster as dg
+
+    try:
+        return dg.DagsterInstance.get()
+    except (dg.DagsterInvalidConfigError, dg.DagsterInvariantViolationError) as exc:
+        errors = getattr(exc, "errors", None)
+        reason = errors[0].message.split(" Expected:")[0] if errors else warehouse.one_line(exc)
+        raise dagster_home.DagsterHomeError(
+            f"Dagster refuses the settings in {home / dagster_home.CONFIG_FILE} (DAGSTER_HOME): "
+            f"{' '.join(reason.split()).rstrip('.')}; fix it or replace it with deploy/dagster.yaml"
+        ) from None
 
 
 def verify_command(tenant_id: str | None) -> int:
-    """Print the verification of every chain (or one tenant's); 0 when intact, 1 when not.
+    """Print the verification of every chain (or one tenant's); 0 when intact, 1 when not (or when the tenant
+    has nothing in the log: a misspelt tenant must not pass as a clean audit).
 
     Besides recomputing the chains in DuckDB, compares them with the chain heads
     that log materialisations recorded in Dagster's event log (DAGSTER_HOME), so
-    a log rewritten wholesale with fresh hashes is caught too.
+    a log rewritten wholesale with fresh hashes is caught too. A bad DAGSTER_HOME
+    is refused before the ledger is read.
     """
+    home, not_compared = _home_to_compare()
     report = run_verify(tenant_id)
     scope = f"tenant {tenant_id}" if tenant_id else "all tenants"
+    if tenant_id is not None and report.rows == 0:
+        with warehouse.reading(settings.duckdb_path()) as conn:
+            logged = [row[0] for row in conn.execute("select distinct tenant_id from raw.entity_log order by 1").fetchall()]
+        print(
+            f"verify: FAILED - tenant {tenant_id!r} has no rows in the log of {settings.duckdb_path()}, so there is "
+            f"nothing to verify (logged tenants: {', '.join(logged) or 'none'})",
+            file=sys.stderr,
+        )
+        return 1
+    if not_compared:  # said after the audit: a ledger that cannot be read, or an unknown tenant, is the one line
+        print(f"verify: {not_compared}", file=sys.stderr)
     for problem in report.problems:
         print(f"verify: BROKEN - {problem}", file=sys.stderr)
-    head_problems, heads = compare_recorded_heads(tenant_id)
+    head_problems, heads = compare_recorded_heads(tenant_id) if home is not None else ([], None)
     for problem in head_problems:
         print(f"verify: BROKEN - {problem}", file=sys.stderr)
     if report.ok and not head_problems:
@@ -34,23 +70,32 @@ def verify_command(tenant_id: str | None) -> int:
 
 def compare_recorded_heads(tenant_id: str | None) -> tuple[list[str], int | None]:
     """Problems found against Dagster's recorded chain heads, and how many heads were compared (None: no instance)."""
-    home = os.environ.get("DAGSTER_HOME")
-    if not home or not os.path.isdir(home):
-        why = "is not set" if not home else f"({home}) is not a directory"
-        print(f"verify: DAGSTER_HOME {why}, so chain heads recorded by Dagster were not compared", file=sys.stderr)
+    home, not_compared = _home_to_compare()
+    if home is None:
+        print(f"verify: {not_compared}", file=sys.stderr)
         return [], None
-    import dagster as dg
-
     from ledger_pipeline.defs.heads import recorded_heads
     from ledger_pipeline.defs.qbo.assets import LOG_ASSETS
 
-    with dg.DagsterInstance.get() as instance:
+    with dagster_instance() as instance:
         heads = recorded_heads(instance, [a.key for a in LOG_ASSETS], None if tenant_id is None else [tenant_id])
-    conn = warehouse.connect(settings.duckdb_path(), read_only=True)
-    try:
+    with warehouse.reading(settings.duckdb_path()) as conn:
         return compare_heads(conn, heads), len(heads)
-    finally:
-        conn.close()
+
+
+def _home_to_compare() -> tuple[Path | None, str | None]:
+    """(DAGSTER_HOME, None) when it holds an instance to compare with; (None, why not) when it is unset or holds
+    no instance yet (opening one there would create Dagster's database files: an audit creates nothing). A bad
+    DAGSTER_HOME is a DagsterHomeError."""
+    if dagster_home.configured() is None:
+        return None, "DAGSTER_HOME is not set, so chain heads recorded by Dagster were not compared"
+    home = dagster_home.check()
+    if not dagster_home.holds_instance(home):
+        return None, (
+            f"DAGSTER_HOME ({home}) holds no Dagster instance (no {dagster_home.CONFIG_FILE}, no history/), "
+            "so chain heads recorded by Dagster were not compared"
+        )
+    return home, None
 
 
 def run_verify(tenant_id: str | None = None) -> VerifyReport:
@@ -58,24 +103,39 @@ def run_verify(tenant_id: str | None = None) -> VerifyReport:
 
     if tenant_id is not None:
         ids.tenant_id(tenant_id)
-    conn = warehouse.connect(settings.duckdb_path(), read_only=True)
-    try:
+    with warehouse.reading(settings.duckdb_path()) as conn:
         return verify(conn, tenant_id)
-    finally:
-        conn.close()
 
 
-def add_partition(tenant_id: str) -> bool:
-    """Add the tenant's Dagster partition now when an instance is configured; otherwise the sensor will."""
+def add_partition(tenant_id: str, instance: dg.DagsterInstance | None = None) -> bool:
+    """Add the tenant's Dagster partition now when an instance is configured (or given); otherwise the sensor will.
+
+    A DAGSTER_HOME that is set but unusable is a DagsterHomeError (`dagster_instance`)."""
+    if instance is None:
+        if dagster_home.configured() is None:
+            print("DAGSTER_HOME is not set: the tenant sensor adds the partition when Dagster runs")
+            return False
+        with dagster_instance() as own:
+            return add_partition(tenant_id, own)
+    from ledger_pipeline.defs.partitions import TENANTS
+
+    if instance.has_dynamic_partition(TENANTS.name, tenant_id):
+        return False
+    instance.add_dynamic_partitions(TENANTS.name, [tenant_id])
+    return True
+
+
+def remove_partition(tenant_id: str) -> bool:
+    """Drop a retired tenant's Dagster partition (its runs and materialisations stay in the event log)."""
     if not os.environ.get("DAGSTER_HOME"):
-        print("DAGSTER_HOME is not set: the tenant sensor adds the partition when Dagster runs")
+        print("DAGSTER_HOME is not set: remove the tenant's partition in Dagster by hand, or it fails its syncs")
         return False
     import dagster as dg
 
     from ledger_pipeline.defs.partitions import TENANTS
 
     instance = dg.DagsterInstance.get()
-    if instance.has_dynamic_partition(TENANTS.name, tenant_id):
+    if not instance.has_dynamic_partition(TENANTS.name, tenant_id):
         return False
-    instance.add_dynamic_partitions(TENANTS.name, [tenant_id])
+    instance.delete_dynamic_partition(TENANTS.name, tenant_id)
     return True

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 
-from ledger_pipeline.lib import ids, warehouse
+from ledger_pipeline.lib import ids, output_files, warehouse
 from ledger_pipeline.lib.verify import VerifyReport, verify
 from ledger_pipeline.lib.warehouse import WarehouseError, fetch_one
 
@@ -54,25 +54,20 @@ Copied = tuple[dict[str, int], tuple[str, ...]]  # rows per table copied, tables
 
 
 def export_path(value: object, *, ledger: Path, force: bool) -> Path:
-    """The output file: a valid new .duckdb path (or, with force, an existing regular file), never the ledger."""
-    path = ids.output_file(value, EXPORT_SUFFIXES)
-    if path.resolve() == Path(ledger).resolve():
-        raise ids.InvalidInput(f"output {str(path)!r} is the ledger itself; choose another file")
-    if path.is_symlink() or (path.exists() and not path.is_file()):
-        raise ids.InvalidInput(f"output {str(path)!r} exists and is not a regular file; choose another path")
-    if path.exists() and not force:
-        raise ids.InvalidInput(f"output {str(path)!r} already exists; choose a new file or pass --force to replace it")
-    return path
+    """The output file: a valid new .duckdb path (or, with force, an existing regular file), never the ledger.
+
+    The same rules as every `--output` (output_files), with this export's source ledger protected too.
+    """
+    return output_files.checked_output(value, EXPORT_SUFFIXES, force=force, ledger=Path(ledger))
 
 
 def export_tenant(ledger: Path, tenant_id: str, output: Path | str, *, force: bool = False) -> ExportReport:
     """Write tenant_id's rows of every tenant table, with views and macros, to a new read-only file at output."""
     tenant_id = ids.tenant_id(tenant_id)
     output = export_path(str(output), ledger=ledger, force=force)
-    replaced = output.exists()
     tmp = output.parent / f".ledger-export-{secrets.token_hex(8)}.tmp"
     try:
-        source = warehouse.connect(ledger, read_only=True)
+        source = _open_ledger(ledger)
         try:
             if not fetch_one(source, "select count(*) from raw.entity_log where tenant_id = ?", [tenant_id])[0]:
                 raise NothingToExport(f"tenant {tenant_id!r} has nothing in the log of {ledger}; nothing exported")
@@ -82,7 +77,7 @@ def export_tenant(ledger: Path, tenant_id: str, output: Path | str, *, force: bo
             source.close()
         _add_views(tmp, tenant_id)
         report = _check(tmp, tenant_id, rows)
-        _publish(tmp, output)
+        replaced = _publish(tmp, output, force=force, ledger=ledger)
     except duckdb.Error as exc:
         _remove(tmp)
         raise ExportError(f"export of tenant {tenant_id} failed: {exc}") from None
@@ -201,8 +196,18 @@ def _check(tmp: Path, tenant_id: str, rows: dict[str, int]) -> VerifyReport:
         conn.close()
 
 
-def _publish(tmp: Path, output: Path) -> None:
-    """Make the finished file read-only and durable, then move it into place in one rename."""
+def _open_ledger(ledger: Path) -> duckdb.DuckDBPyConnection:
+    """The source, read-only; a ledger that cannot be opened is named as the cause (not the output)."""
+    try:
+        return warehouse.connect(ledger, read_only=True)
+    except (OSError, duckdb.Error) as exc:
+        cause = getattr(exc, "strerror", None) or exc
+        raise ExportError(f"cannot read the ledger {ledger}: {cause}") from None
+
+
+def _publish(tmp: Path, output: Path, *, force: bool, ledger: Path) -> bool:
+    """Make the finished file read-only and durable, then move it into place (output_files.publish re-checks
+    the path, which may have changed during the export); returns whether a file was replaced."""
     if Path(f"{tmp}.wal").exists():
         raise ExportError(f"the export left a write-ahead log behind ({tmp}.wal); export discarded")
     os.chmod(tmp, READ_ONLY_MODE)
@@ -211,13 +216,7 @@ def _publish(tmp: Path, output: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-    os.replace(tmp, output)
-    with contextlib.suppress(OSError):
-        fd = os.open(output.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    return output_files.publish(tmp, output, force=force, ledger=Path(ledger))
 
 
 def _remove(tmp: Path) -> None:

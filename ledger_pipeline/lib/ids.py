@@ -6,6 +6,7 @@ import ipaddress
 import math
 import os
 import re
+from fractions import Fraction
 from pathlib import Path
 
 TENANT_ID = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
@@ -18,6 +19,7 @@ MAX_TIMESTAMP_CHARS = 40
 MAX_PATH_CHARS = 1024
 MAX_NAME_BYTES = 255  # one path component, as Linux file systems allow
 MAX_ADVANCE_DAYS = 365.0
+PLAIN_DECIMAL = re.compile(r"[0-9]{1,6}(?:\.[0-9]{1,12})?")  # --days: ASCII digits only
 # Output files never go here, even for root: a typo or a hostile argument must not overwrite the system.
 SYSTEM_DIRECTORIES = tuple(
     Path(p)
@@ -59,7 +61,11 @@ def qbo_realm_id(value: object) -> str:
 def env_var_name(value: object) -> str:
     """The name of an environment variable that holds a secret (never the secret itself)."""
     if not isinstance(value, str) or not ENV_VAR_NAME.fullmatch(value):
-        raise InvalidInput(f"invalid environment variable name {shown(value)}: expected A-Z, 0-9 and '_'")
+        # Not echoed: a secret pasted where its variable's name belongs must not reach a terminal or a log.
+        raise InvalidInput(
+            "invalid environment variable name (value not shown, in case it is a secret): expected the NAME of a "
+            "variable, an upper-case letter then A-Z, 0-9 or '_', at most 128 characters"
+        )
     return value
 
 
@@ -113,11 +119,32 @@ def output_file(value: object, suffixes: tuple[str, ...]) -> Path:
     return path
 
 
-def advance_days(value: float) -> float:
-    """How far to move the sandbox clock: a finite number of days in (0, 365]."""
-    if not math.isfinite(value) or not 0 < value <= MAX_ADVANCE_DAYS:
-        raise InvalidInput(f"invalid --days {value!r}: expected a number of days above 0, at most {MAX_ADVANCE_DAYS:g}")
-    return value
+def advance_days(value: str | float) -> float:
+    """How far to move the sandbox clock: one minute (1/1440 day) to 365 days.
+
+    Text (what `--days` receives) must be a plain ASCII decimal such as 3, 0.5 or 2.25: no exponent,
+    sign, '_', spaces, other scripts' digits, nan or inf, all of which float() would take.
+    """
+    expected = (
+        f"expected a plain decimal number of days such as 3, 0.5 or 2.25, "
+        f"from one minute (0.0007) to {MAX_ADVANCE_DAYS:g}"
+    )
+    if isinstance(value, str):
+        if not PLAIN_DECIMAL.fullmatch(value):
+            try:
+                float(value)
+                unparsable = ""
+            except ValueError:
+                unparsable = "invalid float value; "
+            raise InvalidInput(f"invalid --days {shown(value)}: {unparsable}{expected}")
+        days = Fraction(value)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        days = Fraction(value)
+    else:
+        raise InvalidInput(f"invalid --days {shown(value)}: {expected}")
+    if not Fraction(1, 1440) <= days <= MAX_ADVANCE_DAYS:
+        raise InvalidInput(f"invalid --days {shown(value)}: {expected}")
+    return value if isinstance(value, float) else float(days)
 
 
 def port(value: int) -> int:

@@ -7,10 +7,12 @@ It names where credentials come from, never the credentials themselves.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -74,13 +76,24 @@ class TenantRegistry:
         self.path = path
 
     def load(self) -> dict[str, Tenant]:
+        """Every registered tenant; a file that is not exactly a registry is refused whole, naming the cause."""
+        if self.path.is_symlink() and not self.path.exists():
+            raise TenantError(f"tenant registry {self.path} is a symlink to {os.readlink(self.path)}, which does not exist")
         if not self.path.exists():
             return {}
         try:
-            raw = json.loads(self.path.read_text())
-            return {tid: _tenant(tid, entry) for tid, entry in raw["tenants"].items()}
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise TenantError(f"tenant registry {self.path} is unreadable: {exc}") from exc
+            raw = json.loads(self.path.read_text(encoding="utf-8"), object_pairs_hook=_no_duplicate_keys)
+        except OSError as exc:
+            raise TenantError(f"tenant registry {self.path} cannot be read: {exc.strerror or exc}") from None
+        except RecursionError:
+            raise TenantError(f"tenant registry {self.path} is nested too deeply to be a registry") from None
+        except (ValueError, TenantError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            raise TenantError(f"tenant registry {self.path} is not valid JSON: {exc}") from None
+        try:
+            tenants = _tenants(raw)
+        except (TenantError, ids.InvalidInput, TypeError) as exc:
+            raise TenantError(f"tenant registry {self.path}: {exc}") from None
+        return tenants
 
     def get(self, tenant_id: str) -> Tenant:
         try:
@@ -95,22 +108,99 @@ class TenantRegistry:
 
     def add(self, tenant: Tenant) -> bool:
         """Register a tenant; True if it was new. Re-adding the same entry is a no-op, a different one an error."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_suffix(".lock"), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            tenants = self.load()
+        with self._locked() as tenants:
             existing = tenants.get(tenant.tenant_id)
             if existing == tenant:
                 return False
             if existing is not None:
                 raise TenantError(f"tenant {tenant.tenant_id!r} is already registered with a different connection")
             tenants[tenant.tenant_id] = tenant
-            body = {"tenants": {tid: _entry(t) for tid, t in sorted(tenants.items())}}
+            _check_companies(tenants)
+            self._write(tenants)
+        return True
+
+    def retire(self, tenant_id: str) -> Tenant:
+        """Take a tenant out of the registry (nothing syncs it again); its log stays in the ledger, bound to its
+        company, so the id can come back only with the same company."""
+        with self._locked() as tenants:
+            if tenant_id not in tenants:
+                known = ", ".join(sorted(tenants)) or "none registered"
+                raise TenantError(f"unknown tenant {tenant_id!r} (known: {known})")
+            retired = tenants.pop(tenant_id)
+            self._write(tenants)
+        return retired
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[dict[str, Tenant]]:
+        """The registry, loaded under the file lock that serialises writers."""
+        if self.path.is_symlink():
+            raise TenantError(
+                f"tenant registry {self.path} is a symlink; registry writes replace the file atomically, "
+                "so point LEDGER_TENANTS_PATH at the file itself"
+            )
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            lock = open(self.path.with_suffix(".lock"), "w")
+        except OSError as exc:
+            raise TenantError(f"cannot write the tenant registry beside {self.path}: {exc.strerror or exc}") from None
+        with lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield self.load()
+
+    def _write(self, tenants: dict[str, Tenant]) -> None:
+        body = {"tenants": {tid: _entry(t) for tid, t in sorted(tenants.items())}}
+        try:
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tenants-")
             with os.fdopen(fd, "w") as fh:
                 json.dump(body, fh, indent=2)
             os.replace(tmp, self.path)
-        return True
+        except OSError as exc:
+            raise TenantError(f"cannot write the tenant registry {self.path}: {exc.strerror or exc}") from None
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """json's object hook: a key given twice is refused (json.loads would keep the last one silently)."""
+    out: dict[str, object] = {}
+    for key, value in pairs:
+        if key in out:
+            raise TenantError(f"the key {ids.shown(key)} appears twice in one object")
+        out[key] = value
+    return out
+
+
+_TENANT_KEYS = {"qbo", "max_sync_age_minutes"}
+_QBO_KEYS = {"realm_id", "credentials", "refresh_token_env"}
+
+
+def _tenants(raw: object) -> dict[str, Tenant]:
+    """The registry's JSON as tenants, refusing any shape or key it does not know (a typo must not pass)."""
+    if not isinstance(raw, dict) or set(raw) != {"tenants"} or not isinstance(raw["tenants"], dict):
+        raise TenantError('expected an object {"tenants": {"<tenant id>": {...}, ...}} and nothing else')
+    tenants = {}
+    for tenant_id, entry in raw["tenants"].items():
+        if not isinstance(entry, dict):
+            raise TenantError(f"the entry of tenant {ids.shown(tenant_id)} is not an object")
+        if unknown := set(entry) - _TENANT_KEYS:
+            raise TenantError(f"tenant {ids.shown(tenant_id)} has unknown keys {sorted(unknown)}")
+        qbo = entry.get("qbo")
+        if qbo is not None and not isinstance(qbo, dict):
+            raise TenantError(f"the qbo connection of tenant {ids.shown(tenant_id)} is not an object")
+        if qbo is not None and (unknown := set(qbo) - _QBO_KEYS or {"realm_id"} - set(qbo)):
+            raise TenantError(f"the qbo connection of tenant {ids.shown(tenant_id)} has unknown or missing keys {sorted(unknown)}")
+        tenants[tenant_id] = _tenant(tenant_id, entry)
+    _check_companies(tenants)
+    return tenants
+
+
+def _check_companies(tenants: dict[str, Tenant]) -> None:
+    """Two tenants never share a company: they would share its books and its one rotating refresh token."""
+    holder: dict[str, str] = {}
+    for tenant in tenants.values():
+        if tenant.qbo is None:
+            continue
+        other = holder.setdefault(tenant.qbo.realm_id, tenant.tenant_id)
+        if other != tenant.tenant_id:
+            raise TenantError(f"tenants {other} and {tenant.tenant_id} both name QBO realm {tenant.qbo.realm_id}")
 
 
 def _tenant(tenant_id: str, entry: dict) -> Tenant:

@@ -19,7 +19,7 @@ import pyarrow as pa
 from ledger_pipeline.lib import duckdb_host, settings
 from ledger_pipeline.lib.writer_lock import LedgerConnection, WriterLock, WriterLockTimeout
 
-SCHEMA_VERSION = "3"  # 2: unique index on raw.entity_log(seq); 3: meta.check_marks
+SCHEMA_VERSION = "4"  # 2: unique index on raw.entity_log(seq); 3: meta.check_marks; 4: bindings, sync approvals
 DUCKDB_MAGIC = b"DUCK"
 LOCK_WAIT_SECONDS = 60.0
 
@@ -83,6 +83,31 @@ create table if not exists meta.check_marks (
     primary key (check_name, tenant_id)
 );
 
+-- The company each tenant's log holds per rail (lib/bindings.py): one company, one tenant, for ever.
+create table if not exists meta.tenant_bindings (
+    tenant_id varchar not null,
+    rail varchar not null,
+    account_id varchar not null,
+    bound_at timestamptz not null,
+    run_id varchar not null,
+    primary key (tenant_id, rail)
+);
+create unique index if not exists tenant_bindings_account on meta.tenant_bindings (rail, account_id);
+
+-- Operators' approvals of a sync the circuit breaker stopped (lib/breaker.py); each one lets one sync through.
+create table if not exists meta.sync_approvals (
+    approval_id bigint not null primary key,
+    tenant_id varchar not null,
+    rail varchar not null,
+    entity_type varchar,
+    approved_by varchar not null,
+    reason varchar not null,
+    approved_at timestamptz not null,
+    used_by_run varchar,
+    used_at timestamptz,
+    used_for varchar
+);
+
 create table if not exists quarantine.mirror_rows (
     model varchar not null,
     tenant_id varchar not null,
@@ -100,6 +125,43 @@ class WarehouseError(RuntimeError):
     """The DuckDB file cannot be used: missing, foreign, corrupt or locked."""
 
 
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line (DuckDB puts hints and context on lines of their own)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+@contextlib.contextmanager
+def unreadable_as_error(db_path: Path | str) -> Iterator[None]:
+    """A DuckDB error raised in the block becomes one WarehouseError naming the file.
+
+    DuckDB notices a damaged block only when a query reads it, so the commands
+    that read the ledger run their queries in this block, not just the open.
+    """
+    try:
+        yield
+    except (duckdb.Error, OSError) as exc:
+        # DuckDB's errors also surface through an Arrow stream of its results, where pyarrow raises a bare
+        # OSError (no errno, no file name); an OSError naming a file is the caller's own, let through.
+        if isinstance(exc, OSError) and (exc.errno is not None or exc.filename is not None):
+            raise
+        damaged = isinstance(exc, duckdb.IOException | duckdb.InternalException | duckdb.SerializationException) or any(
+            word in str(exc).lower() for word in ("corrupt", "checksum")
+        )
+        hint = "; the file looks damaged: restore it from a backup" if damaged else ""
+        raise WarehouseError(f"cannot read the ledger {db_path}: {one_line(exc)}{hint}") from exc
+
+
+@contextlib.contextmanager
+def reading(path: str | Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to the ledger for the block, any DuckDB error in it a WarehouseError naming the file."""
+    conn = connect(path, read_only=True)
+    try:
+        with unreadable_as_error(path):
+            yield conn
+    finally:
+        conn.close()
+
+
 def connect(path: str | Path, *, read_only: bool = False, wait: float = LOCK_WAIT_SECONDS) -> duckdb.DuckDBPyConnection:
     """Open the ledger database, creating it (and its tables) when absent.
 
@@ -111,12 +173,17 @@ def connect(path: str | Path, *, read_only: bool = False, wait: float = LOCK_WAI
     naming the writer in its way. Readers take no lock.
     """
     db_path = Path(path)
-    if db_path.exists():
-        _check_is_duckdb(db_path)
-    elif read_only:
-        raise WarehouseError(f"no ledger database at {db_path}: run a sync first")
-    else:
-        db_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if db_path.exists():
+            _check_is_duckdb(db_path)
+        elif blocker := next((p for p in db_path.parents if p.exists() and not p.is_dir()), None):
+            raise WarehouseError(f"cannot use {db_path} as the ledger: {blocker} is a file, not a folder")
+        elif read_only:
+            raise WarehouseError(f"no ledger database at {db_path}: run a sync first")
+        else:
+            db_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a parent that is a file, a folder that cannot be made or read: name the path
+        raise WarehouseError(f"cannot use {db_path} as the ledger: {_os_reason(exc)}") from None
 
     deadline = time.monotonic() + wait
     try:
@@ -128,11 +195,13 @@ def connect(path: str | Path, *, read_only: bool = False, wait: float = LOCK_WAI
     try:
         conn, close = _open(db_path, read_only, deadline)
         try:
-            conn.execute("set TimeZone = 'UTC'")
-            if read_only:
-                _check_is_ledger(conn, db_path)
-            else:
-                ensure_schema(conn, db_path)
+            with unreadable_as_error(db_path):
+                conn.execute("set TimeZone = 'UTC'")
+                if read_only:
+                    _check_is_ledger(conn, db_path)
+                else:
+                    _refuse_export(conn, db_path)  # before ensure_schema, which may write
+                    ensure_schema(conn, db_path)
         except BaseException:
             close()
             raise
@@ -160,7 +229,7 @@ def _open(db_path: Path, read_only: bool, deadline: float) -> tuple[duckdb.DuckD
                 raise WarehouseError(f"cannot open {db_path}: {exc}") from exc
             time.sleep(0.2)
         except duckdb.Error as exc:
-            raise WarehouseError(f"cannot open {db_path} as a DuckDB database: {exc}") from exc
+            raise WarehouseError(f"cannot open {db_path} as a DuckDB database: {one_line(exc)}") from exc
 
 
 def ensure_schema(conn: duckdb.DuckDBPyConnection, db_path: Path | str = "<memory>") -> None:
@@ -227,6 +296,23 @@ def _check_is_duckdb(db_path: Path) -> None:
         header = fh.read(16)
     if db_path.stat().st_size and DUCKDB_MAGIC not in header:
         raise WarehouseError(f"{db_path} is not a DuckDB database (unrecognised file header)")
+
+
+def _os_reason(exc: OSError) -> str:
+    if isinstance(exc, FileExistsError) and exc.filename:  # mkdir of a folder whose name a file already has
+        return f"{exc.filename} exists and is not a folder"
+    return f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
+
+
+def _refuse_export(conn: duckdb.DuckDBPyConnection, db_path: Path | str) -> None:
+    """An export (`export-tenant`) is one tenant's read-only copy: never a sync target, whatever its file mode
+    says to root."""
+    tenant = info(conn, "export_tenant_id")
+    if tenant is not None:
+        raise WarehouseError(
+            f"{db_path} is an export of tenant {tenant}, not a ledger: it is never written to; "
+            "point LEDGER_DUCKDB_PATH at the ledger"
+        )
 
 
 def _check_is_ledger(conn: duckdb.DuckDBPyConnection, db_path: Path | str, *, allow_empty: bool = False) -> None:

@@ -1,5 +1,6 @@
 """One extract-and-log asset per QBO entity, built from the entity table."""
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from typing import Literal
@@ -10,6 +11,7 @@ from pydantic import Field
 from ledger_pipeline.defs.heads import CHAIN_CHECK, head_record, recorded_heads, vouched_baselines
 from ledger_pipeline.defs.partitions import DUCKDB_POOL, SINGLE_RUN_BACKFILL, TENANTS, per_tenant_metadata
 from ledger_pipeline.defs.resources import LedgerDuckDB, QboResource, TenantRegistryResource
+from ledger_pipeline.lib.breaker import SyncHalted
 from ledger_pipeline.lib.prefetch import read_ahead
 from ledger_pipeline.lib.tenants import TenantError, TenantRegistry
 from ledger_pipeline.lib.verify import RecordedHead, head_mismatches, verify
@@ -54,6 +56,9 @@ def _metadata(entity: QboEntity, results: list[EntitySyncResult]) -> dict[str, d
         "seen": dg.MetadataValue.int(sum(r.stats.seen for r in results)),
         **per_tenant_metadata("tenants", per_tenant),
     }
+    approvals = {r.tenant_id: dataclasses.asdict(r.approval) for r in results if r.approval}
+    if approvals:  # a sync the circuit breaker stopped, let through by an operator: always shown
+        meta["breaker_approvals"] = dg.MetadataValue.json(approvals)
     if len(results) == 1:
         r = results[0]
         meta |= {
@@ -213,7 +218,7 @@ def build_log_asset(entity: QboEntity) -> dg.AssetsDefinition:
                     for r in results
                 ))  # fmt: skip
                 chain = _chain_check(context, conn, key, entity, results, full_audit=config.full_audit)
-        except (QboError, TenantError, WarehouseError) as exc:
+        except (QboError, TenantError, WarehouseError, SyncHalted) as exc:
             raise dg.Failure(
                 description=f"tenant {tenant_id}, rail qbo, entity {entity.name}: {exc}",
                 allow_retries=isinstance(exc, QboError),

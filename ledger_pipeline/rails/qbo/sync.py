@@ -6,7 +6,9 @@ Order of work inside a single DuckDB transaction:
 2. the CDC feed for transactions, which is the only place QBO shows deletes;
 3. a count check against the rail and, when counts disagree or CDC cannot
    reach back far enough (30 days), a full id sweep that logs what vanished;
-4. the cursor. Any failure rolls all of it back.
+4. the circuit breaker (lib/breaker.py): a mass disappearance or the rail's clock gone back stops
+   the sync here unless an operator approved it;
+5. the cursor. Any failure rolls all of it back.
 
 The feeds' and the count's requests run in a reader thread (`rail_reads`, lib/prefetch.py) a page
 ahead of the logging, and may start while earlier tenants are still being logged (`EntitySync`).
@@ -22,7 +24,7 @@ from typing import Any
 
 import duckdb
 
-from ledger_pipeline.lib import cursors
+from ledger_pipeline.lib import bindings, breaker, cursors
 from ledger_pipeline.lib.entity_log import AppendStats, LogWriter, Observation, live_entity_count, live_entity_ids
 from ledger_pipeline.lib.prefetch import Prefetch
 from ledger_pipeline.lib.warehouse import rollback
@@ -47,6 +49,7 @@ class EntitySyncResult:
     tombstones: int
     swept: bool
     sweep_reason: str | None
+    approval: breaker.Approval | None = None  # the operator's approval a tripped breaker used
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,7 @@ class EntitySync:
         if sweep not in SWEEP_MODES:
             raise ValueError(f"sweep must be one of {SWEEP_MODES}, got {sweep!r}")
         self.client, self.tenant_id, self.entity, self.sweep = client, tenant_id, entity, sweep
+        self.bound = bindings.check(conn, tenant_id, RAIL, client.realm_id)  # before anything is read
         self.previous = cursors.load(conn, tenant_id, RAIL, entity.name)
         self.started_at = datetime.now(UTC)  # when the rail was first asked: what the versions were observed at
         self.reads = Prefetch(rail_reads(client, entity, self.previous, sweep), depth=PAGES_AHEAD)
@@ -135,6 +139,15 @@ class EntitySync:
             if sweep_reason:
                 _sweep(conn, client, writer, tenant_id, entity)
             rail_now = client.server_now()
+            clock_back = breaker.clock_trip(rail_now, previous.rail_now)
+            approval = _breaker(conn, tenant_id, entity, writer, clock_back, run_id)
+            if clock_back:  # approved: positions on the old clock mean nothing now, so the entity is read whole
+                feeds = _Feeds(writer, entity, client.realm_id, cursors.Cursor(), batch_size)
+                for page in client.pages(entity.name, updated_since=None):
+                    feeds.take(page)
+                feeds.end()
+                sweep_reason = "the rail's clock went back (approved)"
+                _sweep(conn, client, writer, tenant_id, entity)
             cursor = cursors.Cursor(
                 updated_since=feeds.high,
                 cdc_since=feeds.cdc_since or rail_now,  # an empty entity's changes are read from now on
@@ -142,6 +155,8 @@ class EntitySync:
                 last_synced_at=observed_at,
                 rail_now=rail_now,
             )
+            if not self.bound:
+                bindings.bind(conn, tenant_id, RAIL, client.realm_id, run_id)
             cursors.save(conn, tenant_id, RAIL, entity.name, cursor, run_id)
             conn.execute("commit")
         except BaseException:
@@ -149,7 +164,7 @@ class EntitySync:
             raise
         return EntitySyncResult(
             tenant_id, entity.name, writer.stats, cursor, feeds.pages, feeds.tombstones, bool(sweep_reason),
-            sweep_reason,
+            sweep_reason, approval,
         )  # fmt: skip
 
 
@@ -223,6 +238,27 @@ class _Feeds:
                 newest = obs.source_updated_at
         self.writer.append(observed)
         self.cdc_since, self.tombstones = newest, sum(o.deleted for o in observed)
+
+
+def _breaker(
+    conn: duckdb.DuckDBPyConnection, tenant_id: str, entity: QboEntity, writer: LogWriter, clock_back: str | None,
+    run_id: str,
+) -> breaker.Approval | None:
+    """Stop the sync before its commit when it trips the breaker and no operator approved it."""
+    reasons = [clock_back] if clock_back else []
+    stats = writer.stats
+    if stats.deleted >= breaker.MIN_DELETIONS:  # counted only then: the live count reads the entity's whole log
+        live_before = live_entity_count(conn, tenant_id, RAIL, entity.name) + stats.deleted - stats.created
+        if tripped := breaker.deletions_trip(stats.deleted, live_before):
+            reasons.append(tripped)
+    if not reasons:
+        return None
+    approval = breaker.use_approval(conn, tenant_id, RAIL, entity.name, run_id, "; ".join(reasons))
+    if approval is None:
+        raise breaker.halted(tenant_id, RAIL, entity.name, reasons)
+    log.warning("%s %s: breaker tripped (%s); approval %s by %s lets it through: %s", tenant_id, entity.name,
+                "; ".join(reasons), approval.approval_id, approval.approved_by, approval.reason)  # fmt: skip
+    return approval
 
 
 def _sweep_reason(

@@ -1,0 +1,96 @@
+"""The circuit breaker: a rail that lost its data, or whose clock went back, stops the sync before it commits,
+until an operator approves one sync (issue 20, defect 3)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from ledger_pipeline import cli
+from ledger_pipeline_tests.helpers import failure_text, log_count
+
+
+def _approve(monkeypatch: pytest.MonkeyPatch, project, *argv: str) -> int:
+    monkeypatch.setenv("LEDGER_DUCKDB_PATH", str(project.db_path))
+    return cli.main(["approve-sync", "--tenant", "acme", "--rail", "qbo", *argv])
+
+
+def _state(project) -> list[tuple]:
+    """The log and the cursors: what a halted sync must leave as they were."""
+    return project.query("select count(*), max(seq) from raw.entity_log") + project.query(
+        "select entity_type, updated_since, cdc_since, rail_now from meta.sync_cursors order by 1"
+    )
+
+
+def test_a_rail_clock_gone_back_halts_until_approved(project, monkeypatch, capsys) -> None:
+    project.add_tenant("acme")
+    start = project.sandbox.now
+    project.sync("acme")
+    project.sandbox.advance(timedelta(days=3))
+    project.sync("acme")
+    before = _state(project)
+    project.sandbox.set_clock(start)  # the rail restored from an older state
+
+    halted = project.sync("acme", raise_on_error=False)
+    message = failure_text(halted)
+    assert not halted.success
+    assert "tenant acme, rail qbo, entity" in message and "circuit breaker: the rail's clock reads" in message
+    assert "ledger-pipeline approve-sync --tenant acme --rail qbo" in message
+    assert _state(project) == before
+    assert project.sync("acme", raise_on_error=False).success is False  # still halted: nothing approved yet
+
+    assert _approve(monkeypatch, project, "--reason", "rail restored from backup; its books are right", "--by", "ops") == 0
+    assert "approval #1 recorded by ops" in capsys.readouterr().out
+    approved = project.sync("acme")
+    approvals = [
+        m.metadata["breaker_approvals"].value
+        for e in approved.get_asset_materialization_events()
+        if "breaker_approvals" in (m := e.step_materialization_data.materialization).metadata
+    ]
+    assert approvals and all(a["acme"]["approved_by"] == "ops" for a in approvals)
+    used = project.query("select used_by_run, used_for from meta.sync_approvals")
+    assert used[0][0] == approved.run_id and "clock" in used[0][1]
+    clocks = project.query("select distinct rail_now::date from meta.sync_cursors where tenant_id = 'acme'")
+    assert clocks == [(start.date(),)]
+    quiet = project.sync("acme")  # the next one needs no approval, and the approved one left nothing to read
+    assert sum(
+        e.step_materialization_data.materialization.metadata["appended"].value
+        for e in quiet.get_asset_materialization_events()
+        if "appended" in e.step_materialization_data.materialization.metadata
+    ) == 0
+
+
+def test_a_mass_disappearance_halts_until_approved(project, monkeypatch) -> None:
+    """The same company, shrunk to a fifth with the clock unchanged: the sweep would log most of it as deleted."""
+    project.add_tenant("acme")
+    project.sync("acme")
+    logged = log_count(project, "acme")
+    shrunk = project.with_qbo(sandbox_scale=0.05, state_dir=str(project.root / "state-lost"))
+
+    halted = shrunk.sync("acme", raise_on_error=False)
+    message = failure_text(halted)
+    assert not halted.success and "circuit breaker: the sync would log" in message and "deletions" in message
+    assert "clock" not in message.split("circuit breaker:")[1].split("Nothing was committed")[0]
+    assert log_count(project, "acme") == logged
+
+    assert _approve(monkeypatch, project, "--reason", "the company archived most of its books") == 0
+    # The smaller company's remaining books differ too, so the control totals may fail after it: the log is the point.
+    approved = shrunk.sync("acme", raise_on_error=False)
+    logged_assets = {e.asset_key.path[-1] for e in approved.get_asset_materialization_events()}
+    assert {"qbo_vendors", "qbo_customers", "qbo_bills"} <= logged_assets
+    deleted = project.query("select count(*) from raw.entity_log where tenant_id = 'acme' and op = 'deleted'")[0][0]
+    assert deleted >= 10
+    assert project.query("select count(*) from meta.sync_approvals where used_by_run is not null") == [(1,)]
+
+
+def test_approve_sync_refuses_what_it_cannot_record(project, monkeypatch, capsys) -> None:
+    project.add_tenant("acme")
+    project.sync("acme")
+    assert _approve(monkeypatch, project, "--reason", "  ") == 2
+    assert "reason" in capsys.readouterr().err
+    monkeypatch.setenv("LEDGER_DUCKDB_PATH", str(project.db_path))
+    argv = ["approve-sync", "--tenant", "nosuchco", "--rail", "qbo", "--reason", "x"]
+    assert cli.main(argv) == 2
+    assert "nosuchco" in capsys.readouterr().err
+    assert project.query("select count(*) from meta.sync_approvals") == [(0,)]
