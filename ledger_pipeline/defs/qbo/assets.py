@@ -12,6 +12,7 @@ from ledger_pipeline.defs.heads import CHAIN_CHECK, head_record, recorded_heads,
 from ledger_pipeline.defs.partitions import DUCKDB_POOL, SINGLE_RUN_BACKFILL, TENANTS, per_tenant_metadata
 from ledger_pipeline.defs.resources import LedgerDuckDB, QboResource, TenantRegistryResource
 from ledger_pipeline.lib.breaker import SyncHalted
+from ledger_pipeline.lib.ids import InvalidInput
 from ledger_pipeline.lib.prefetch import read_ahead
 from ledger_pipeline.lib.tenants import TenantError, TenantRegistry
 from ledger_pipeline.lib.verify import RecordedHead, head_mismatches, verify
@@ -218,7 +219,7 @@ def build_log_asset(entity: QboEntity) -> dg.AssetsDefinition:
                     for r in results
                 ))  # fmt: skip
                 chain = _chain_check(context, conn, key, entity, results, full_audit=config.full_audit)
-        except (QboError, TenantError, WarehouseError, SyncHalted) as exc:
+        except (QboError, TenantError, WarehouseError, SyncHalted, InvalidInput) as exc:  # InvalidInput: sandbox state
             raise dg.Failure(
                 description=f"tenant {tenant_id}, rail qbo, entity {entity.name}: {exc}",
                 allow_retries=isinstance(exc, QboError),

@@ -7,6 +7,7 @@ by several processes). Companies are built lazily on their first request.
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -21,7 +22,8 @@ from .history import GENESIS_SEC, Company, stable_seed
 from .render_txn import render
 from .reports import REPORTS
 from .search import Searcher
-from .spec import DEFAULT_START, DEMO_COMPANIES, GENESIS, QBO_RATE_LIMIT, CompanySpec, Fault, RateLimit
+from .spec import (DEFAULT_START, DEMO_COMPANIES, GENESIS, MAX_CLOCK_STEP, MAX_SKEW, QBO_RATE_LIMIT, CompanySpec,
+                   Fault, InvalidSetting, RateLimit)
 from .state import FaultSlot, SharedState, StateStore
 from .switches import SandboxSwitches
 from .throttle import Limiter
@@ -87,6 +89,10 @@ class QboSandbox(SandboxSwitches):
         return from_epoch_us(self.store.view().clock_us)
 
     def advance(self, delta: timedelta) -> None:
+        """Move the clock forward by `delta`: from 0 up to MAX_CLOCK_STEP (365 days) at a time."""
+        if not isinstance(delta, timedelta) or not timedelta(0) <= delta <= MAX_CLOCK_STEP:
+            raise InvalidSetting("advance", f"a duration from 0 to {MAX_CLOCK_STEP.days} days (set_clock goes back)",
+                                 delta)
         step = delta // timedelta(microseconds=1)
         self.store.mutate(lambda s: self._set(s, s.clock_us + step))
 
@@ -98,6 +104,12 @@ class QboSandbox(SandboxSwitches):
     def _set(state: SharedState, target: int) -> None:
         if target < GENESIS_SEC * 1_000_000:
             raise ValueError(f"sandbox books start at {GENESIS.isoformat()}; cannot move the clock before it")
+        if target - state.clock_us > MAX_CLOCK_STEP // timedelta(microseconds=1):
+            raise InvalidSetting("set", f"an instant at most {MAX_CLOCK_STEP.days} days after the clock "
+                                 f"({from_epoch_us(state.clock_us).isoformat()})", None,
+                                 f"set must be an instant at most {MAX_CLOCK_STEP.days} days after the clock "
+                                 f"({from_epoch_us(state.clock_us).isoformat()}), got one "
+                                 f"{(target - state.clock_us) // 86_400_000_000} days after it")
         if target < state.clock_us:  # history after the new instant is regenerated: manual touches go
             state.touches = [t for t in state.touches if t[0] <= target // 1_000_000]
         state.clock_us = target
@@ -158,13 +170,12 @@ class QboSandbox(SandboxSwitches):
         if report_name not in REPORTS:
             raise ValueError(f"unknown report {report_name!r}; known: {', '.join(REPORTS)}")
         if isinstance(delta, bool) or not isinstance(delta, (Decimal, int)) or not Decimal(delta).is_finite() \
-                or Decimal(delta) != Decimal(delta).quantize(Decimal("0.01")):
-            raise ValueError(f"delta must be a Decimal with at most two decimals, got {delta!r}")
+                or abs(Decimal(delta)) > MAX_SKEW or Decimal(delta) != Decimal(delta).quantize(Decimal("0.01")):
+            raise InvalidSetting("delta", f"a Decimal with at most two decimals from -{MAX_SKEW} to {MAX_SKEW}", delta)
         party = REPORTS[report_name][1]
         with self.lock:
             _, table = self._table(realm_id, party)
-            slot = int(entity_id) - 1 if isinstance(entity_id, str) and entity_id.isascii() and entity_id.isdigit() \
-                else -1
+            slot = _slot(entity_id)
             if not (0 <= slot < len(table) and table.is_live(slot)):
                 raise ValueError(f"realm {realm_id}: no {party} with Id {entity_id!r}")
         cents = int(Decimal(delta) * 100)
@@ -241,7 +252,17 @@ class QboSandbox(SandboxSwitches):
             raise ValueError(f"backdate must not be negative, got {backdate}")
         with self.lock:
             _, table = self._table(realm_id, entity)
-            slot = int(object_id) - 1 if str(object_id).isdigit() else -1
+            slot = _slot(object_id)
             if not (0 <= slot < len(table) and table.is_live(slot)):
                 raise ValueError(f"realm {realm_id}: no live {entity} with Id {object_id!r}")
             self.store.mutate(lambda s: s.touches.append((s.clock_us // 1_000_000, realm_id, entity, slot, seconds)))
+
+
+_OBJECT_ID = re.compile(r"[1-9][0-9]{0,19}")
+
+
+def _slot(object_id: object) -> int:
+    """The table slot of a QBO Id as QBO writes it (ASCII digits, no leading zero), or -1 for anything else."""
+    if isinstance(object_id, int) and not isinstance(object_id, bool):
+        object_id = str(object_id)
+    return int(object_id) - 1 if isinstance(object_id, str) and _OBJECT_ID.fullmatch(object_id) else -1

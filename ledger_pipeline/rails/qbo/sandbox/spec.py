@@ -5,8 +5,10 @@ Kept apart from the machinery so that tests, the CLI and the pipeline can import
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 from ..entities import BY_NAME
@@ -23,6 +25,44 @@ FAULT_KINDS = frozenset(
      "wrong_content_type", "shift", "duplicate"}
 )
 FAULT_ENDPOINTS = frozenset({"query", "cdc", "reports", "token", "any"})
+
+# Sane ranges of every number a test or the admin API can set (docs/sandbox.md, Admin endpoints).
+MAX_CLOCK_STEP = timedelta(days=365)  # one move of the clock forward (advance, or set to a later instant)
+MAX_FAULT_COUNT = 10_000  # a fault's `after` and `count` (count -1: until cleared)
+MAX_FAULT_SECONDS = 60.0  # a fault's `delay` and `retry_after`
+MAX_FAULT_ROWS = 1000  # a shift/duplicate fault's `rows` (a page holds at most 1000)
+MAX_SKEW = Decimal("1000000000.00")  # a report skew's largest |delta|
+
+
+class InvalidSetting(ValueError):
+    """A sandbox switch given a value outside its stated range; `field` and `allowed` name them."""
+
+    def __init__(self, field: str, allowed: str, value: object, message: str | None = None) -> None:
+        self.field = field
+        self.allowed = allowed
+        text = repr(value)
+        shown = text if len(text) <= 60 else f"{text[:55]}...{text[-1]}"
+        super().__init__(message or f"{field} must be {allowed}, got {shown}")
+
+
+def whole_number(field: str, value: object, low: int, high: int, *, also: tuple[int, ...] = ()) -> int:
+    """`value` if it is an int (not a bool) in [low, high] or one of `also`; else InvalidSetting."""
+    if isinstance(value, int) and not isinstance(value, bool) and (low <= value <= high or value in also):
+        return value
+    extra = "".join(f" or {a}" for a in also)
+    raise InvalidSetting(field, f"a whole number from {low} to {high}{extra}", value)
+
+
+def real_number(field: str, value: object, low: float, high: float, unit: str = "") -> float:
+    """`value` if it is a finite int or float (not a bool) in [low, high]; else InvalidSetting."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high \
+            and math.isfinite(value):
+        return value
+    raise InvalidSetting(field, f"a finite number from {_number(low)} to {_number(high)}{unit}", value)
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def check_realm_id(realm_id: str) -> str:
@@ -91,26 +131,31 @@ class Fault:
     rows: int = 1  # shift / duplicate: how many rows move or are repeated
 
     def __post_init__(self) -> None:
-        if self.kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {self.kind!r}; known: {', '.join(sorted(FAULT_KINDS))}")
-        if self.endpoint not in FAULT_ENDPOINTS:
-            raise ValueError(f"unknown fault endpoint {self.endpoint!r}; known: {', '.join(sorted(FAULT_ENDPOINTS))}")
-        if self.after < 0 or self.count == 0 or self.count < -1:
-            raise ValueError("fault after must be >= 0 and count >= 1 (or -1 for until cleared)")
-        if not 400 <= self.status <= 599:
-            raise ValueError(f"fault status must be an HTTP error status, got {self.status}")
-        if self.delay < 0 or (self.retry_after is not None and self.retry_after < 0):
-            raise ValueError("fault delay and retry_after must not be negative")
-        if self.entity is not None and self.entity not in BY_NAME:
-            raise ValueError(f"unknown fault entity {self.entity!r}; known: {', '.join(BY_NAME)}")
-        if self.rows < 1:
-            raise ValueError(f"fault rows must be >= 1, got {self.rows}")
+        for name, value, known in (("kind", self.kind, sorted(FAULT_KINDS)),
+                                   ("endpoint", self.endpoint, sorted(FAULT_ENDPOINTS))):
+            if not isinstance(value, str) or value not in known:
+                raise InvalidSetting(name, ", ".join(known), value,
+                                     f"unknown fault {name} {value!r:.60}; known: {', '.join(known)}")
+        whole_number("after", self.after, 0, MAX_FAULT_COUNT)
+        whole_number("count", self.count, 1, MAX_FAULT_COUNT, also=(-1,))
+        whole_number("status", self.status, 400, 599)
+        real_number("delay", self.delay, 0, MAX_FAULT_SECONDS, " seconds")
+        if self.retry_after is not None:
+            real_number("retry_after", self.retry_after, 0, MAX_FAULT_SECONDS, " seconds (or null)")
+        if self.entity is not None and (not isinstance(self.entity, str) or self.entity not in BY_NAME):
+            raise InvalidSetting("entity", ", ".join(BY_NAME), self.entity,
+                                 f"unknown fault entity {self.entity!r:.60}; known: {', '.join(BY_NAME)}")
+        whole_number("rows", self.rows, 1, MAX_FAULT_ROWS)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Fault:
+        if not isinstance(data, dict):
+            raise ValueError(f"a fault must be a JSON object, got {type(data).__name__}")
+        if "kind" not in data:
+            raise ValueError("a fault needs a kind")
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
