@@ -45,7 +45,8 @@ def verify_command(tenant_id: str | None) -> int:
     scope = f"tenant {tenant_id}" if tenant_id else "all tenants"
     if tenant_id is not None and report.rows == 0:
         with warehouse.reading(settings.duckdb_path()) as conn:
-            logged = [row[0] for row in conn.execute("select distinct tenant_id from raw.entity_log order by 1").fetchall()]
+            rows = conn.execute("select distinct tenant_id from raw.entity_log order by 1").fetchall()
+        logged = [row[0] for row in rows]
         print(
             f"verify: FAILED - tenant {tenant_id!r} has no rows in the log of {settings.duckdb_path()}, so there is "
             f"nothing to verify (logged tenants: {', '.join(logged) or 'none'})",
@@ -130,11 +131,9 @@ def remove_partition(tenant_id: str) -> bool:
     if not os.environ.get("DAGSTER_HOME"):
         print("DAGSTER_HOME is not set: remove the tenant's partition in Dagster by hand, or it fails its syncs")
         return False
-    import dagster as dg
-
     from ledger_pipeline.defs.partitions import TENANTS
 
-    instance = dg.DagsterInstance.get()
+    instance = dagster_instance()  # DAGSTER_HOME checked: one line, not a Dagster traceback
     if not instance.has_dynamic_partition(TENANTS.name, tenant_id):
         return False
     instance.delete_dynamic_partition(TENANTS.name, tenant_id)

@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from ledger_pipeline.commands import add_partition, compare_recorded_heads, run_verify
+from ledger_pipeline.commands import add_partition, compare_recorded_heads, dagster_instance, run_verify
 from ledger_pipeline.definitions import build_definitions
 from ledger_pipeline.defs.resources import shared_sandbox
-from ledger_pipeline.lib import settings, warehouse
+from ledger_pipeline.lib import dagster_home, settings, warehouse
 from ledger_pipeline.lib.tenants import QboConnection, Tenant, TenantRegistry
 from ledger_pipeline.rails.qbo.entities import ENTITIES
 from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES
@@ -64,18 +64,34 @@ def demo_tenants() -> list[Tenant]:
 
 
 def run_demo() -> int:
-    instance = dg.DagsterInstance.get()
+    """0 when every run, check and the verify passed. Otherwise the demo stops after the round with a failed
+    run, and ends with what failed (tenant, asset, check) and exit 1, not a traceback."""
+    if dagster_home.configured() is None:
+        raise dagster_home.DagsterHomeError(
+            "DAGSTER_HOME is not set: the demo records its runs in a Dagster instance; run `make demo`, or set "
+            "DAGSTER_HOME to the absolute path of an existing folder (e.g. export DAGSTER_HOME=$PWD/.dagster_home)"
+        )
+    with dagster_instance() as instance:
+        return _run_demo(instance)
+
+
+def _run_demo(instance: dg.DagsterInstance) -> int:
     registry = TenantRegistry(settings.tenants_path())
     tenants = demo_tenants()
     for tenant in tenants:
         registry.add(tenant)
-        add_partition(tenant.tenant_id)
+        add_partition(tenant.tenant_id, instance)
     print(f"Registered {len(tenants)} demo tenants: {', '.join(t.tenant_id for t in tenants)}")
     job = build_definitions().resolve_job_def("sync_tenants")
     checks: dict[str, list[dg.AssetCheckEvaluation]] = {}
+    failures: list[str] = []
+    run_failed = False
     first_sync_done = datetime.now(UTC)
 
     for round_no, label in ((1, "initial sync"), (2, "incremental sync")):
+        if run_failed:
+            print(f"\nThe {label} was not run: a run of the previous round failed.")
+            break
         if round_no == 2:
             first_sync_done = datetime.now(UTC)
             box = shared_sandbox(settings.state_dir())
@@ -83,26 +99,63 @@ def run_demo() -> int:
             print(f"\nSandbox clock advanced {CHANGE_DAYS} days to {box.now:%Y-%m-%d %H:%M} UTC: the books changed.")
         print(f"\n== {label} ==")
         for tenant in tenants:
-            result = job.execute_in_process(partition_key=tenant.tenant_id, instance=instance, run_config=QUIET)
+            result = job.execute_in_process(
+                partition_key=tenant.tenant_id, instance=instance, run_config=QUIET, raise_on_error=False
+            )
             checks[tenant.tenant_id] = result.get_asset_check_evaluations()
             appended = sum(
                 e.step_materialization_data.materialization.metadata["appended"].value
                 for e in result.get_asset_materialization_events()
                 if "appended" in e.step_materialization_data.materialization.metadata
             )
-            print(f"  {tenant.tenant_id:<10} run {result.run_id[:8]}: {appended:>6} versions appended to the log")
+            outcome = "" if result.success else "  RUN FAILED"
+            print(f"  {tenant.tenant_id:<10} run {result.run_id[:8]}: {appended:>6} versions appended to the log"
+                  + outcome)  # fmt: skip
+            failures += _failures(tenant.tenant_id, label, result)
+            run_failed = run_failed or not result.success
 
     intact = _print_verify()
     _print_checks(checks)
-    _summary(tenants, first_sync_done)
-    return 0 if intact and all(c.passed for evaluations in checks.values() for c in evaluations) else 1
+    if not run_failed:
+        with warehouse.unreadable_as_error(settings.duckdb_path()):
+            _summary(tenants, first_sync_done)
+    if failures or not intact:
+        print("\n== demo FAILED ==")
+        for line in failures:
+            print(f"  {line}")
+        if not intact:
+            print("  verify: the log does not verify (see == verify == above)")
+        print("`make ui` shows the runs, their failed steps and check results in Dagster.")
+        return 1
+    return 0  # every check of every run passed: a failed one is in `failures`
+
+
+def _failures(tenant_id: str, label: str, result: dg.ExecuteInProcessResult) -> list[str]:
+    """One line per failed check of the run, and for a failed run without one, per failed step."""
+    lines = [
+        f"tenant {tenant_id}, asset {c.asset_key.to_user_string()}, check {c.check_name}: FAILED ({label}"
+        + ("; the run failed)" if not result.success else ")")
+        for c in result.get_asset_check_evaluations()
+        if not c.passed
+    ]
+    if lines or result.success:
+        return lines
+    for event in result.get_step_failure_events():
+        data = event.step_failure_data
+        reason = (data.user_failure_data.description if data.user_failure_data else None) or (
+            data.error.message if data.error else "failed"
+        )
+        reason = " ".join(reason.split())
+        lines.append(f"tenant {tenant_id}, step {event.step_key}: FAILED ({label}): {reason[:200]}")
+    return lines or [f"tenant {tenant_id}: run {result.run_id[:8]} FAILED ({label})"]
 
 
 def _print_verify() -> bool:
     report = run_verify()
     head_problems, heads = compare_recorded_heads(None)
     print(f"\n== verify ==\n  {'OK' if report.ok else 'BROKEN'}: {report.rows} log rows in {report.chains} hash chains")
-    print(f"  {heads} chain heads recorded in Dagster's event log: {len(head_problems) or 'none'} disagree")
+    if heads is not None:
+        print(f"  {heads} chain heads recorded in Dagster's event log: {len(head_problems) or 'none'} disagree")
     for problem in [*map(str, report.problems), *head_problems]:
         print(f"  {problem}")
     return report.ok and not head_problems
