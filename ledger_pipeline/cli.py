@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import NoReturn
 
-from ledger_pipeline.lib import ids, output_files, settings, warehouse
-from ledger_pipeline.lib.tenants import QboConnection, Tenant, TenantError, TenantRegistry
+from ledger_pipeline.lib import dagster_home, ids, output_files, settings, warehouse
 from ledger_pipeline.lib.dagster_home import DagsterHomeError
+from ledger_pipeline.lib.tenants import QboConnection, Tenant, TenantError, TenantRegistry
 from ledger_pipeline.lib.warehouse import WarehouseError
 
 
@@ -162,6 +162,8 @@ def _tenants(args: argparse.Namespace) -> int:
         if args.qbo_realm not in realms:
             known = ", ".join(f"{r} ({n})" for r, n in realms.items())
             raise TenantError(f"QBO realm {args.qbo_realm} is not a sandbox company; sandbox realms: {known}")
+    if dagster_home.configured() is not None:
+        dagster_home.check()  # a bad DAGSTER_HOME is refused before the registry changes
     added = registry.add(tenant)
     from ledger_pipeline.commands import add_partition
 

@@ -128,13 +128,13 @@ def add_partition(tenant_id: str, instance: dg.DagsterInstance | None = None) ->
 
 def remove_partition(tenant_id: str) -> bool:
     """Drop a retired tenant's Dagster partition (its runs and materialisations stay in the event log)."""
-    if not os.environ.get("DAGSTER_HOME"):
-        print("DAGSTER_HOME is not set: remove the tenant's partition in Dagster by hand, or it fails its syncs")
+    if dagster_home.configured() is None:
+        print("DAGSTER_HOME is not set: delete the tenant's partition in Dagster, or its syncs fail as unknown")
         return False
     from ledger_pipeline.defs.partitions import TENANTS
 
-    instance = dagster_instance()  # DAGSTER_HOME checked: one line, not a Dagster traceback
-    if not instance.has_dynamic_partition(TENANTS.name, tenant_id):
-        return False
-    instance.delete_dynamic_partition(TENANTS.name, tenant_id)
+    with dagster_instance() as instance:
+        if not instance.has_dynamic_partition(TENANTS.name, tenant_id):
+            return False
+        instance.delete_dynamic_partition(TENANTS.name, tenant_id)
     return True

@@ -80,7 +80,7 @@ def export_tenant(ledger: Path, tenant_id: str, output: Path | str, *, force: bo
         replaced = _publish(tmp, output, force=force, ledger=ledger)
     except duckdb.Error as exc:
         _remove(tmp)
-        raise ExportError(f"export of tenant {tenant_id} failed: {exc}") from None
+        raise ExportError(f"export of tenant {tenant_id} from {ledger} failed: {warehouse.one_line(exc)}") from None
     except OSError as exc:
         _remove(tmp)
         raise ExportError(f"cannot write {output}: {exc.strerror or exc}") from None

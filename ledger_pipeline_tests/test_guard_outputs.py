@@ -19,7 +19,7 @@ import pytest
 from ledger_pipeline import cli
 from ledger_pipeline_tests.shared_ledger import SharedLedger
 
-AT = "2026-12-05T09:00:00Z"
+AT = "2099-01-01T00:00:00Z"  # after the shared ledger was built (as-of reads when versions were observed)
 AS_OF = ["as-of", "--tenant", "acme", "--entity", "bills", "--at", AT, "--output"]
 
 

@@ -17,6 +17,9 @@ import pytest
 from ledger_pipeline.defs.partitions import TENANTS
 from ledger_pipeline.defs.schedules import RANGE_END, RANGE_START, hourly_sync, sync_requests
 from ledger_pipeline.lib import settings
+from ledger_pipeline.lib.tenants import QboConnection, Tenant
+from ledger_pipeline.rails.qbo import sandbox as qbo_sandbox
+from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES
 from ledger_pipeline.rails.qbo.entities import entity as entity_named
 from ledger_pipeline.rails.qbo.sandbox.spec import Fault
 from ledger_pipeline_tests.conftest import Project
@@ -111,8 +114,13 @@ def scheduled(project, tmp_path) -> Iterator[Project]:
 def test_a_failing_tenant_costs_its_range_one_tick_then_runs_alone(scheduled, monkeypatch):
     project = scheduled
     monkeypatch.setenv("LEDGER_SYNC_TENANTS_PER_RUN", "3")
-    # The sandbox has three demo companies: umbrella keeps the same books as acme, in its own partition.
-    realms = {tenant: project.add_tenant(tenant, company % 3) for company, tenant in enumerate(TENANT_IDS)}
+    # Two tenants never share a company, and the sandbox has three demo companies: umbrella gets a fourth.
+    umbrella = replace(DEMO_COMPANIES[0], realm_id="9130350000000004", name="Umbrella Holdings Inc.")
+    monkeypatch.setattr(qbo_sandbox, "DEMO_COMPANIES", (*DEMO_COMPANIES, umbrella))
+    realms = {tenant: project.add_tenant(tenant, company) for company, tenant in enumerate(TENANT_IDS[:3])}
+    project.registry.add(Tenant("umbrella", QboConnection(umbrella.realm_id)))
+    project.instance.add_dynamic_partitions(TENANTS.name, ["umbrella"])
+    realms["umbrella"] = umbrella.realm_id
     assert TENANTS.get_partition_keys(dynamic_partitions_store=project.instance) == TENANT_IDS
 
     first = _tick(project)
