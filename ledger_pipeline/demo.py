@@ -44,7 +44,7 @@ where then_open.open_balance is distinct from now_open.open_balance
 order by abs(coalesce(now_open.open_balance, 0) - coalesce(then_open.open_balance, 0)) desc
 limit 5
 """
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # the full event log is in the UI
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # the full event log is in the UI
 EXAMPLE_QUERY = """
 select vendor_name, count(*) as open_bills, sum(balance) as open_balance, currency
 from mirror.qbo_bills
@@ -125,7 +125,8 @@ def _run_demo(instance: dg.DagsterInstance) -> int:
             print(f"  {line}")
         if not intact:
             print("  verify: the log does not verify (see == verify == above)")
-        print("`make ui` shows the runs, their failed steps and check results in Dagster.")
+        print("`make ui` shows the runs, their failed steps and check results in Dagster; "
+              "`rm -rf data .dagster_home && make demo` starts the demo afresh.")  # fmt: skip
         return 1
     return 0  # every check of every run passed: a failed one is in `failures`
 
@@ -140,14 +141,19 @@ def _failures(tenant_id: str, label: str, result: dg.ExecuteInProcessResult) -> 
     ]
     if lines or result.success:
         return lines
+    steps: list[tuple[str, str]] = []
     for event in result.get_step_failure_events():
         data = event.step_failure_data
         reason = (data.user_failure_data.description if data.user_failure_data else None) or (
             data.error.message if data.error else "failed"
         )
-        reason = " ".join(reason.split())
-        lines.append(f"tenant {tenant_id}, step {event.step_key}: FAILED ({label}): {reason[:200]}")
-    return lines or [f"tenant {tenant_id}: run {result.run_id[:8]} FAILED ({label})"]
+        steps.append((event.step_key, " ".join(reason.split())))
+    if not steps:
+        return [f"tenant {tenant_id}: run {result.run_id[:8]} FAILED ({label})"]
+    # Every entity of a tenant often fails for one cause: name the steps, then the first one's reason in full.
+    first_step, first_reason = steps[0]
+    why = textwrap.fill(f"{first_step}: {first_reason}", 108, initial_indent="  ", subsequent_indent="    ")
+    return [f"tenant {tenant_id}: {len(steps)} step(s) FAILED ({label}): {', '.join(s for s, _ in steps)}\n{why}"]
 
 
 def _print_verify() -> bool:
@@ -163,12 +169,17 @@ def _print_verify() -> bool:
 
 def _print_checks(checks: dict[str, list[dg.AssetCheckEvaluation]]) -> None:
     print("\n== asset checks of the last sync ==")
+    names: list[str] = []
     for tenant_id, evaluations in checks.items():
-        names = sorted({c.check_name for c in evaluations})
+        names = sorted({*names, *(c.check_name for c in evaluations)})
+        if not evaluations:
+            print(f"  {tenant_id:<10} none ran (the run failed before its checks)")
+            continue
         failed = sorted(f"{c.asset_key.to_user_string()}:{c.check_name}" for c in evaluations if not c.passed)
         passed = sum(c.passed for c in evaluations)
         print(f"  {tenant_id:<10} {passed} of {len(evaluations)} passed" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
-    print(f"  checks: {', '.join(names)}")
+    if names:
+        print(f"  checks: {', '.join(names)}")
 
 
 def _summary(tenants: list[Tenant], first_sync_done: datetime) -> None:

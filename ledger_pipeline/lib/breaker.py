@@ -62,7 +62,8 @@ def halted(tenant_id: str, rail: str, entity_type: str, reasons: list[str]) -> S
         f"circuit breaker: {'; and '.join(reasons)}. Nothing was committed. If the rail's data were lost "
         "(a restore, a reset sandbox), bring them back and run again. If the change is real, approve one sync: "
         f"`ledger-pipeline approve-sync --tenant {tenant_id} --rail {rail} --entity {entity_type} "
-        "--reason '...'`, then run again (docs/reliability.md, circuit breaker)"
+        "--reason '...'` (without --entity: every entity of the next run), then run again (docs/reliability.md, "
+        "circuit breaker)"
     )
 
 

@@ -256,7 +256,7 @@ def _breaker(
     approval = breaker.use_approval(conn, tenant_id, RAIL, entity.name, run_id, "; ".join(reasons))
     if approval is None:
         raise breaker.halted(tenant_id, RAIL, entity.name, reasons)
-    log.warning("%s %s: breaker tripped (%s); approval %s by %s lets it through: %s", tenant_id, entity.name,
+    log.info("%s %s: breaker tripped (%s); approval %s by %s lets it through: %s", tenant_id, entity.name,
                 "; ".join(reasons), approval.approval_id, approval.approved_by, approval.reason)  # fmt: skip
     return approval
 
