@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import dagster as dg
 
 from ledger_pipeline.lib.canonical import canonical_json, sha256_hex
@@ -87,3 +90,15 @@ def threads_left(prefix: str, wait: float = 10.0) -> list[str]:
         if not left or time.monotonic() >= deadline:
             return left
         time.sleep(0.05)
+
+
+def tree_snapshot(root: Path) -> dict[str, bytes | str]:
+    """Every path under root (root itself as "") with its bytes (files), target (symlinks, not followed) or "dir":
+    equal before and after a refused command means it changed nothing there."""
+    found: dict[str, bytes | str] = {"": "dir" if root.is_dir() else root.read_bytes()}
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = Path(folder) / name
+            key = str(path.relative_to(root))
+            found[key] = os.readlink(path) if path.is_symlink() else "dir" if path.is_dir() else path.read_bytes()
+    return found

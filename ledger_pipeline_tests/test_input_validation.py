@@ -8,7 +8,6 @@ before anything is written: the temporary project folder stays as it was.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import dagster as dg
@@ -20,7 +19,7 @@ from ledger_pipeline.defs.resources import TenantRegistryResource
 from ledger_pipeline.defs.sensors import tenant_registry_sensor
 from ledger_pipeline.lib import ids
 from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES
-from ledger_pipeline_tests.helpers import failure_text
+from ledger_pipeline_tests.helpers import failure_text, tree_snapshot
 
 REALM = DEMO_COMPANIES[0].realm_id
 AT = "2026-10-02T00:00:00Z"
@@ -123,20 +122,9 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def _snapshot(root: Path) -> dict[str, bytes | str]:
-    """Every path under root with its content (files), target (symlinks, not followed) or "dir"."""
-    found: dict[str, bytes | str] = {}
-    for folder, dirs, files in os.walk(root):
-        for name in dirs + files:
-            path = Path(folder) / name
-            key = str(path.relative_to(root))
-            found[key] = os.readlink(path) if path.is_symlink() else "dir" if path.is_dir() else path.read_bytes()
-    return found
-
-
 @pytest.mark.parametrize(("argv", "expected"), _cases(), ids=lambda v: repr(v)[:60] if isinstance(v, list) else None)
 def test_cli_refuses_bad_arguments_with_one_line_and_writes_nothing(env, capsys, argv, expected):
-    before = _snapshot(env)
+    before = tree_snapshot(env)
     argv = [a.replace("{tmp}", str(env)) for a in argv]
 
     assert cli.main(argv) == 2
@@ -145,7 +133,7 @@ def test_cli_refuses_bad_arguments_with_one_line_and_writes_nothing(env, capsys,
     assert out == ""
     assert err.startswith("ledger-pipeline: error: ") and expected in err, err
     assert err.endswith("\n") and err.count("\n") == 1 and len(err) < 400, err
-    assert _snapshot(env) == before
+    assert tree_snapshot(env) == before
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,6 @@ silently would move the clock back and lose the books, so a corrupt one is alway
 from __future__ import annotations
 
 import json
-import os
 import socket
 from collections.abc import Callable
 from datetime import timedelta
@@ -24,7 +23,7 @@ from ledger_pipeline.lib import ids
 from ledger_pipeline.rails.qbo.sandbox import SANDBOX_BASE_URL, Fault, QboSandbox
 from ledger_pipeline.rails.qbo.sandbox import server as sandbox_server
 from ledger_pipeline.rails.qbo.sandbox.state import SandboxStateError
-from ledger_pipeline_tests.helpers import failure_text
+from ledger_pipeline_tests.helpers import failure_text, tree_snapshot
 
 from .conftest import SMALL_COMPANIES, fetch_access_token
 
@@ -122,17 +121,6 @@ def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "state"
 
 
-def _snapshot(root: Path) -> dict[str, bytes | str]:
-    """Every path under root with its bytes (files), target (symlinks, not followed) or "dir"."""
-    found: dict[str, bytes | str] = {"": "dir" if root.is_dir() else root.read_bytes()}
-    for folder, dirs, files in os.walk(root):
-        for name in dirs + files:
-            path = Path(folder) / name
-            key = str(path.relative_to(root))
-            found[key] = os.readlink(path) if path.is_symlink() else "dir" if path.is_dir() else path.read_bytes()
-    return found
-
-
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -152,7 +140,7 @@ def test_a_corrupt_state_file_is_one_line_from_advance_and_serve_and_is_left_as_
     state_file = cli_env / STATE_FILE
     corrupt(state_file)
     capsys.readouterr()
-    before = _snapshot(cli_env)
+    before = tree_snapshot(cli_env)
 
     for argv in (["sandbox", "advance", "--days", "1"], ["sandbox", "serve", "--port", str(_free_port())]):
         assert cli.main(argv) == 2, argv
@@ -160,7 +148,7 @@ def test_a_corrupt_state_file_is_one_line_from_advance_and_serve_and_is_left_as_
         assert f"sandbox state file {state_file}" in err and cause in err, err
         if name not in ("another sandbox's", "lock file a directory"):
             assert "restore the file" in err and f"remove the state directory {cli_env}" in err, err
-        assert _snapshot(cli_env) == before, "a corrupt state file must never be repaired or reset"
+        assert tree_snapshot(cli_env) == before, "a corrupt state file must never be repaired or reset"
 
 
 def test_a_state_directory_that_is_a_file_is_one_line(tmp_path, monkeypatch, capsys):
