@@ -134,3 +134,25 @@ def test_tenants_add_refuses_another_tenants_company(monkeypatch, tmp_path: Path
     assert _cli(monkeypatch, tmp_path, "tenants", "add", "bluebird", "--qbo-realm", REALM_A) == 2
     assert f"both name QBO realm {REALM_A}" in capsys.readouterr().err
     assert list(TenantRegistry(tmp_path / "tenants.json").load()) == ["acme"]
+
+
+def test_tenants_retire_drops_the_partition_and_the_registry_entry(monkeypatch, tmp_path: Path, capsys):
+    import dagster as dg
+
+    from ledger_pipeline.defs.partitions import TENANTS
+
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    assert _cli(monkeypatch, tmp_path, "tenants", "add", "acme", "--qbo-realm", REALM_A) == 0
+    with dg.DagsterInstance.get() as instance:
+        assert instance.has_dynamic_partition(TENANTS.name, "acme")
+
+    assert _cli(monkeypatch, tmp_path, "tenants", "retire", "acme") == 0
+    assert "tenant acme retired" in capsys.readouterr().out
+    with dg.DagsterInstance.get() as instance:
+        assert not instance.has_dynamic_partition(TENANTS.name, "acme")
+    assert TenantRegistry(tmp_path / "tenants.json").load() == {}
+    assert _cli(monkeypatch, tmp_path, "tenants", "retire", "acme") == 2
+    assert "unknown tenant 'acme'" in capsys.readouterr().err
