@@ -12,39 +12,32 @@ from datetime import UTC, datetime
 
 import duckdb
 
-from ledger_pipeline.lib.warehouse import WarehouseError, fetch_one
+from ledger_pipeline.lib.warehouse import WarehouseError
 
 
 class BindingError(WarehouseError):
     """The registry points a tenant at another company than the one its log holds, or at another tenant's."""
 
 
-def bound_account(conn: duckdb.DuckDBPyConnection, tenant_id: str, rail: str) -> str | None:
-    """The company (QBO realm, Stripe account, ...) the tenant's log holds on the rail, or None before its first sync."""
-    row = fetch_one(
-        conn, "select account_id from meta.tenant_bindings where tenant_id = ? and rail = ?", [tenant_id, rail]
-    )
-    return row[0] if row else None
-
-
 def check(conn: duckdb.DuckDBPyConnection, tenant_id: str, rail: str, account_id: str) -> bool:
     """Refuse a sync whose company differs from the one the tenant's log holds, or that another tenant holds;
-    True when the tenant is bound already (False: its first sync on the rail binds it)."""
-    bound = bound_account(conn, tenant_id, rail)
+    True when the tenant is bound already (False: its first sync on the rail binds it). One query: every
+    entity of every tenant asks it on every sync."""
+    rows = conn.execute(
+        "select tenant_id, account_id from meta.tenant_bindings where rail = ? and (tenant_id = ? or account_id = ?)",
+        [rail, tenant_id, account_id],
+    ).fetchall()
+    bound = next((account for tenant, account in rows if tenant == tenant_id), None)
     if bound is not None and bound != account_id:
         raise BindingError(
             f"tenant {tenant_id}'s {rail} log holds company {bound}, but the registry now names {account_id}; "
             "nothing was read. A tenant's log keeps one company for ever: restore the registry entry, or register "
             "the new company as a new tenant and retire this one (docs/reliability.md, moving a tenant)"
         )
-    other = fetch_one(
-        conn,
-        "select tenant_id from meta.tenant_bindings where rail = ? and account_id = ? and tenant_id <> ?",
-        [rail, account_id, tenant_id],
-    )
+    other = next((tenant for tenant, account in rows if tenant != tenant_id and account == account_id), None)
     if other is not None:
         raise BindingError(
-            f"{rail} company {account_id} is already the company of tenant {other[0]}'s log, so tenant {tenant_id} "
+            f"{rail} company {account_id} is already the company of tenant {other}'s log, so tenant {tenant_id} "
             "cannot sync it; nothing was read. One company's books belong to one tenant"
         )
     return bound is not None
