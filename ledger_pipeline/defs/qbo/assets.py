@@ -1,7 +1,7 @@
 """One extract-and-log asset per QBO entity, built from the entity table."""
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing
 from typing import Literal
 
@@ -11,6 +11,7 @@ from pydantic import Field
 from ledger_pipeline.defs.heads import CHAIN_CHECK, head_record, recorded_heads, vouched_baselines
 from ledger_pipeline.defs.partitions import DUCKDB_POOL, SINGLE_RUN_BACKFILL, TENANTS, per_tenant_metadata
 from ledger_pipeline.defs.resources import LedgerDuckDB, QboResource, TenantRegistryResource
+from ledger_pipeline.lib import bindings
 from ledger_pipeline.lib.breaker import SyncHalted
 from ledger_pipeline.lib.ids import InvalidInput
 from ledger_pipeline.lib.prefetch import read_ahead
@@ -141,20 +142,22 @@ def _started_ahead(
     Starting opens the tenant's client and reads its cursor here, in the step's thread, between two
     tenants' transactions; a tenant that cannot start (unknown, no QBO connection) fails at its turn.
     """
+    bound = bindings.load(conn, "qbo")  # once per step; each tenant's sync checks its company against it
     return read_ahead(
         tenant_ids,
-        lambda tenant_id: _start_sync(conn, qbo, registry, tenant_id, entity, config.sweep),
+        lambda tenant_id: _start_sync(conn, qbo, registry, tenant_id, entity, config.sweep, bound),
         _close,
         ahead=config.tenants_ahead,
     )
 
 
 def _start_sync(
-    conn, qbo: QboResource, registry: TenantRegistry, tenant_id: str, entity: QboEntity, sweep: str
-) -> EntitySync:
+    conn, qbo: QboResource, registry: TenantRegistry, tenant_id: str, entity: QboEntity, sweep: str,
+    bound: Mapping[str, str],
+) -> EntitySync:  # fmt: skip
     client = qbo.client(registry.get(tenant_id))
     try:
-        return EntitySync(conn, client, tenant_id, entity, sweep=sweep)
+        return EntitySync(conn, client, tenant_id, entity, sweep=sweep, bound=bound)
     except BaseException:
         client.close()
         raise

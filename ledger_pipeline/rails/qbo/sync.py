@@ -17,7 +17,7 @@ ahead of the logging, and may start while earlier tenants are still being logged
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -106,12 +106,14 @@ class EntitySync:
 
     def __init__(
         self, conn: duckdb.DuckDBPyConnection, client: QboClient, tenant_id: str, entity: QboEntity, *,
-        sweep: str = "auto",
+        sweep: str = "auto", bound: Mapping[str, str] | None = None,
     ) -> None:  # fmt: skip
+        """`bound`: the rail's tenant bindings (lib/bindings.py) when the caller read them for many tenants."""
         if sweep not in SWEEP_MODES:
             raise ValueError(f"sweep must be one of {SWEEP_MODES}, got {sweep!r}")
         self.client, self.tenant_id, self.entity, self.sweep = client, tenant_id, entity, sweep
-        self.bound = bindings.check(conn, tenant_id, RAIL, client.realm_id)  # before anything is read
+        bound = bindings.load(conn, RAIL) if bound is None else bound
+        self.bound = bindings.check(bound, tenant_id, RAIL, client.realm_id)  # before anything is read
         self.previous = cursors.load(conn, tenant_id, RAIL, entity.name)
         self.started_at = datetime.now(UTC)  # when the rail was first asked: what the versions were observed at
         self.reads = Prefetch(rail_reads(client, entity, self.previous, sweep), depth=PAGES_AHEAD)
