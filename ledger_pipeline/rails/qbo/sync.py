@@ -113,7 +113,7 @@ class EntitySync:
             raise ValueError(f"sweep must be one of {SWEEP_MODES}, got {sweep!r}")
         self.client, self.tenant_id, self.entity, self.sweep = client, tenant_id, entity, sweep
         bound = bindings.load(conn, RAIL) if bound is None else bound
-        self.bound = bindings.check(bound, tenant_id, RAIL, client.realm_id)  # before anything is read
+        self.already_bound = bindings.check(bound, tenant_id, RAIL, client.realm_id)  # before anything is read
         self.previous = cursors.load(conn, tenant_id, RAIL, entity.name)
         self.started_at = datetime.now(UTC)  # when the rail was first asked: what the versions were observed at
         self.reads = Prefetch(rail_reads(client, entity, self.previous, sweep), depth=PAGES_AHEAD)
@@ -157,7 +157,7 @@ class EntitySync:
                 last_synced_at=observed_at,
                 rail_now=rail_now,
             )
-            if not self.bound:
+            if not self.already_bound:
                 bindings.bind(conn, tenant_id, RAIL, client.realm_id, run_id)
             cursors.save(conn, tenant_id, RAIL, entity.name, cursor, run_id)
             conn.execute("commit")
