@@ -27,6 +27,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
                         help="Dagster's instance storage: the sqlite files of deploy/dagster.yaml, or the Postgres "
                         "database of deploy/dagster-postgres.yaml named by DAGSTER_PG_* (emptied first)")
     parser.add_argument("--profile", action="store_true", help="run our phases under cProfile (timings inflate)")
+    parser.add_argument("--no-stripe", action="store_true", help="skip the Stripe rail's floor and phases")
+    parser.add_argument("--stripe-memory-scale", type=int, default=4,
+                        help="Stripe's peak memory at N and at this x N objects per company (0: skip)")
     parser.add_argument("--no-warmup", action="store_true", help="skip the untimed first read (tiny smoke runs)")
     return parser.parse_args(argv)
 
@@ -37,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     workload = Workload(args.tenants, args.objects, args.change, depths)
     dlt_modes = tuple(m for m in args.dlt.split(",") if m.strip())
     figures = run(workload, args.out.resolve(), dlt_modes=dlt_modes, profile=args.profile, warmup=not args.no_warmup,
-                  storage=args.dagster_storage)
+                  storage=args.dagster_storage, stripe=not args.no_stripe,
+                  stripe_memory_scale=args.stripe_memory_scale)
     default = args.out.resolve() / "results-profile.json" if args.profile else DEFAULT_OUT.parent / "results.json"
     results_path = args.results or default
     report.write(figures, results_path)

@@ -2,7 +2,8 @@
 
 Kinds: `floor` (fetch and parse), `ours` (one phase of the pipeline: initial, incremental,
 nochange, rebuild or deepen), `verify`, `queries`, `explain` (DuckDB's EXPLAIN ANALYZE of the
-SQL-bound phases) and `dlt` (default or tuned). With `profile` set in the job, the timed part runs
+SQL-bound phases), `dlt` (default or tuned), and Stripe's `stripe_floor` and `stripe_ours` (initial
+or incremental; bench/stripe_rail.py). With `profile` set in the job, the timed part runs
 under cProfile (imports done first) and its top functions are written beside the .prof file.
 """
 
@@ -27,6 +28,8 @@ PREIMPORT = {
     "ours": ("bench.ours", "bench.stopwatch"),
     "verify": ("bench.ours", "ledger_pipeline.defs.heads", "ledger_pipeline.defs.qbo.assets"),
     "queries": ("bench.queries",),
+    "stripe_floor": ("bench.stripe_rail",),
+    "stripe_ours": ("bench.stripe_rail", "bench.stopwatch"),
 }
 
 
@@ -35,7 +38,7 @@ def main(job_path: str, result_path: str) -> int:
     workload, paths = Workload.from_json(job["workload"]), Paths(Path(job["root"]))
     kind = job["kind"]
     runner = {"floor": _floor, "ours": _ours, "verify": _verify, "queries": _queries, "dlt": _dlt,
-              "explain": _explain}[kind]
+              "explain": _explain, "stripe_floor": _stripe_floor, "stripe_ours": _stripe_ours}[kind]
     for module in PREIMPORT.get(kind, ()):  # imports are not what a profile should show
         importlib.import_module(module)
     result = _profiled(job.get("profile"), lambda: runner(job, workload, paths))
@@ -61,6 +64,21 @@ def _floor(job: dict, workload: Workload, paths: Paths) -> dict:
     from bench.floor import fetch_and_parse
 
     return fetch_and_parse(workload, paths, job["sandbox_url"])
+
+
+def _stripe_floor(job: dict, workload: Workload, paths: Paths) -> dict:
+    from bench.stripe_rail import fetch_and_parse
+
+    return fetch_and_parse([tuple(t) for t in job["stripe_tenants"]], job["stripe_url"])
+
+
+def _stripe_ours(job: dict, workload: Workload, paths: Paths) -> dict:
+    from bench import stripe_rail
+
+    tenants, ledger = [tuple(t) for t in job["stripe_tenants"]], Path(job["stripe_ledger"])
+    if job["phase"] == "incremental":  # the clock moves through the QBO sandbox's admin endpoint: one clock
+        return stripe_rail.incremental(tenants, job["stripe_url"], job["sandbox_url"], ledger)
+    return stripe_rail.initial(tenants, job["stripe_url"], ledger)
 
 
 def _ours(job: dict, workload: Workload, paths: Paths) -> dict:

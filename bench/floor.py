@@ -9,8 +9,9 @@ from __future__ import annotations
 import time
 
 from bench.workload import Paths, Workload
-from ledger_pipeline.defs.resources import QboResource
-from ledger_pipeline.lib.tenants import QboConnection, Tenant
+from ledger_pipeline.defs.qbo.resources import QboResource
+from ledger_pipeline.lib.tenants import Tenant
+from ledger_pipeline.rails.qbo.rail import QboConnection
 from ledger_pipeline.rails.qbo.entities import ENTITIES
 
 

@@ -59,10 +59,44 @@ def targets(figures: dict) -> str:
     return "\n".join(rows)
 
 
+def stripe(figures: dict) -> str:
+    """Stripe's floor and first sync, the ratio beside QBO's, incremental steps and memory at two sizes."""
+    st, phases = figures["stripe"], figures["phases"]
+    rows = ["| Stripe | seconds | objects/s | peak RSS MB | vs Stripe floor | CPU s | others' CPU s |",
+            "|---|---:|---:|---:|---:|---:|---:|"]
+    for key, label in (("stripe_floor", "floor: fetch + parse"), ("stripe_initial", "ours: extract + log")):
+        e = phases[key]
+        rows.append(f"| {label} | {e['seconds']:.2f} | {st['objects_total'] / e['seconds']:,.0f} | "
+                    f"{e['peak_rss_mb']:.0f} | {e['seconds'] / st['floor_seconds']:.2f}x | "
+                    f"{e['cpu_seconds'] + e['server_cpu_seconds']:.1f} | {e['others_cpu_seconds']} |")
+    qbo = st["qbo_extract_log_vs_floor"]
+    rows += ["", f"Extract + log over the floor: QBO {f'{qbo:.2f}x' if qbo is not None else 'n/a'}, Stripe "
+                 f"{st['extract_log_vs_floor']:.2f}x. Stripe objects: {st['objects_total']:,} "
+                 f"({st['share_of_qbo_objects']:.1%} of QBO's): "
+                 + ", ".join(f"{k} {v:,}" for k, v in st["objects_by_entity"].items()) + ".", ""]
+    rows += ["| incremental step | clock | seconds | events (fetched across entities) | requests | rows logged "
+             "| ms/event | ms/event beyond nothing changed |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for s in st.get("incremental", []):
+        rows.append(f"| {s['step']} | +{s['clock_step_hours']:g} h | {s['seconds']:.2f} | {s['events']:,} "
+                    f"({s['events_fetched']:,}) | {s['requests']} | {s['log_rows_added']:,} | "
+                    f"{s['ms_per_event'] if s['ms_per_event'] is not None else 'n/a'} | "
+                    f"{s.get('ms_per_event_beyond_nothing_changed') or 'n/a'} |")
+    if "memory" in st:
+        m = st["memory"]
+        rows += ["", "| one account, first sync | QBO objects | Stripe objects | seconds | peak RSS MB | RSS before MB |",
+                 "|---|---:|---:|---:|---:|---:|"]
+        for k in ("n", "scaled"):
+            rows.append(f"| {k} | {m[k]['qbo_objects']:,} | {m[k]['stripe_objects']:,} | {m[k]['seconds']:.2f} | "
+                        f"{m[k]['peak_rss_mb']:.0f} | {m[k]['rss_before_sync_mb']:.0f} |")
+    return "\n".join(rows)
+
+
 def main(argv: list[str]) -> int:
     path = Path(argv[0]) if argv else Path(__file__).resolve().parent / "results.json"
     figures = json.loads(path.read_text())
     print(f"### Machine\n\n{machine(figures)}\n\n### Figures\n\n{table(figures)}\n\n### Targets\n\n{targets(figures)}")
+    if "stripe" in figures:
+        print(f"\n### Stripe\n\n{stripe(figures)}")
     return 0
 
 

@@ -23,9 +23,11 @@ from bench.workload import CHANGE_STEP, Paths, Workload
 from ledger_pipeline.definitions import build_definitions
 from ledger_pipeline.defs.models.assets import REFRESHED_ASSETS
 from ledger_pipeline.defs.partitions import TENANTS
-from ledger_pipeline.defs.resources import LedgerDuckDB, QboResource, TenantRegistryResource
+from ledger_pipeline.defs.resources import LedgerDuckDB, TenantRegistryResource
+from ledger_pipeline.defs.qbo.resources import QboResource
 from ledger_pipeline.defs.schedules import range_tags
-from ledger_pipeline.lib.tenants import QboConnection, Tenant, TenantRegistry
+from ledger_pipeline.lib.tenants import Tenant, TenantRegistry
+from ledger_pipeline.rails.qbo.rail import QboConnection
 from ledger_pipeline.rails.qbo.entities import ENTITIES
 from ledger_pipeline.rails.qbo.sync import sync_entity
 

@@ -89,10 +89,46 @@ def finish(figures: dict) -> dict:
         k: by_step_kind(phases[k]["runs"][0]["parts"]["per_op_seconds"])
         for k in ("phase1_initial", "phase2_incremental", "phase3_nochange", "phase4_rebuild")
     }
+    if "stripe_floor" in phases:
+        figures["stripe"] = stripe_summary(figures)
     figures["gate"] = gate(figures)
     figures["targets"] = targets(figures)
     figures["machine"] = machine()
     return figures
+
+
+def stripe_summary(figures: dict) -> dict:
+    """Stripe's figures beside QBO's: its size, extract + log over its floor, memory at two sizes, incremental steps."""
+    phases = figures["phases"]
+    floor, initial = phases["stripe_floor"], phases["stripe_initial"]
+    per_entity: dict[str, int] = {}
+    for counts in floor["per_tenant"].values():
+        for name, n in counts.items():
+            per_entity[name] = per_entity.get(name, 0) + n
+    summary = {
+        "objects_total": floor["objects"], "objects_per_tenant": round(floor["objects"] / len(floor["per_tenant"])),
+        "objects_by_entity": per_entity, "pages": floor["pages"],
+        "share_of_qbo_objects": _div(floor["objects"], figures["floor_objects"]),
+        "floor_seconds": floor["seconds"], "extract_log_seconds": initial["seconds"],
+        "extract_log_vs_floor": _div(initial["seconds"], floor["seconds"]),
+        "qbo_extract_log_vs_floor": figures["ratios"]["extract_log_vs_floor"],
+        "log_rows_initial": initial["log_rows"],
+        "peak_rss_mb": {"floor": floor["peak_rss_mb"], "initial": initial["peak_rss_mb"]},
+    }  # fmt: skip
+    if "stripe_incremental" in phases:
+        keep = ("step", "clock_step_hours", "seconds", "events", "events_fetched", "requests", "log_rows_added",
+                "ms_per_event", "ms_per_event_beyond_nothing_changed")
+        summary["incremental"] = [{k: step.get(k) for k in keep} for step in phases["stripe_incremental"]["steps"]]
+    if "stripe_memory_n" in phases and "stripe_memory_scaled" in phases:
+        sizes = {}
+        for label in ("n", "scaled"):
+            e = phases[f"stripe_memory_{label}"]
+            sizes[label] = {"qbo_objects": e.get("qbo_objects"), "stripe_objects": e["log_rows"],
+                            "seconds": e["seconds"], "peak_rss_mb": e["peak_rss_mb"],
+                            "rss_before_sync_mb": e["rss_before_mb"]}
+        sizes["peak_growth_mb"] = round(sizes["scaled"]["peak_rss_mb"] - sizes["n"]["peak_rss_mb"], 1)
+        summary["memory"] = sizes
+    return summary
 
 
 def gate(figures: dict) -> dict:
@@ -116,6 +152,9 @@ def gate(figures: dict) -> dict:
         if mode in phases and phases[mode]["objects"] != figures["floor_objects"]:
             failures.append(f"{mode} loaded {phases[mode]['objects']} objects, "
                             f"the floor read {figures['floor_objects']}")
+    if "stripe" in figures and figures["stripe"]["log_rows_initial"] != figures["stripe"]["objects_total"]:
+        failures.append(f"Stripe's initial sync logged {figures['stripe']['log_rows_initial']} rows for "
+                        f"{figures['stripe']['objects_total']} objects")
     return {"passed": not failures, "failures": failures, "runs_checked": len(runs)}
 
 
@@ -152,7 +191,8 @@ def targets(figures: dict) -> list[dict]:
         latency,
         _target(f"analyst query slow-down, depth {max(queries, key=int)} / depth {min(queries, key=int)} "
                 "(1.0 = flat)", round(growth, 3), 1.5, False, "x"),
-    ]
+    ] + ([_target("Stripe extract + log seconds / Stripe floor seconds", figures["stripe"]["extract_log_vs_floor"],
+                  1.5, False, "x")] if "stripe" in figures else [])
 
 
 def table(figures: dict) -> str:
@@ -178,12 +218,50 @@ def table(figures: dict) -> str:
     for depth, q in sorted(figures["queries"].items(), key=lambda kv: int(kv[0])):
         cells = ", ".join(f"{n} {v['median_ms']:.1f} ms" for n, v in q["queries"].items())
         lines.append(f"ours 6: queries at depth {depth:>3} ({q['log_rows']:,} log rows): {cells}")
+    if "stripe" in figures:
+        lines += stripe_lines(figures)
     d = figures["dagster_overhead_phase3"]
     storage = recorded_storage(figures)
     lines.append(f"phase 3 Dagster overhead: {d['dagster_overhead_seconds']:.2f}s of {d['seconds']:.2f}s "
                  f"({d['dagster_overhead_share']:.0%}); asset code {d['asset_code_seconds']:.2f}s; "
                  f"{d['events']:,} events; {describe(storage)}")
     return "\n".join(lines)
+
+
+STRIPE_LABELS = (("stripe_floor", "stripe floor: fetch + parse"), ("stripe_initial", "stripe ours: extract + log"))
+
+
+def stripe_lines(figures: dict) -> list[str]:
+    """Stripe's floor and first sync in the table's columns (vs floor: Stripe's), then the side-by-side ratio,
+    the incremental steps and memory at two sizes."""
+    phases, st = figures["phases"], figures["stripe"]
+    lines = []
+    for key, label in STRIPE_LABELS:
+        e = phases[key]
+        cpu = e["cpu_seconds"] + e["server_cpu_seconds"]
+        lines.append(f"{label:34} {e['seconds']:9.2f} {st['objects_total'] / e['seconds']:>10,.0f} "
+                     f"{e['peak_rss_mb']:11.0f} {'':>11} {e['seconds'] / st['floor_seconds']:8.2f}x {cpu:7.1f} "
+                     f"{e['others_cpu_seconds']:6.1f}")
+    qbo = st["qbo_extract_log_vs_floor"]
+    qbo = f"{qbo:.2f}x" if qbo is not None else "n/a"
+    lines.append(f"extract + log / floor: QBO {qbo} (target 3.0x), Stripe {st['extract_log_vs_floor']:.2f}x "
+                 f"(target 1.5x); Stripe {st['objects_total']:,} objects ({st['share_of_qbo_objects']:.1%} of "
+                 f"QBO's {figures['floor_objects']:,}): " + ", ".join(f"{k} {v:,}" for k, v in
+                                                                     st["objects_by_entity"].items()))
+    for step in st.get("incremental", []):
+        per = f"{step['ms_per_event']:.1f} ms/event" if step["ms_per_event"] is not None else "no events"
+        beyond = step.get("ms_per_event_beyond_nothing_changed")
+        beyond = f", {beyond:.1f} ms/event beyond nothing changed" if beyond is not None else ""
+        lines.append(f"stripe incremental, {step['step']} (+{step['clock_step_hours']:g} h): {step['seconds']:.2f}s, "
+                     f"{step['events']:,} events read ({step['events_fetched']:,} across entities), "
+                     f"{step['requests']} requests, {step['log_rows_added']:,} rows logged; {per}{beyond}")
+    if "memory" in st:
+        m = st["memory"]
+        cells = "; ".join(f"{m[k]['qbo_objects']:,} QBO / {m[k]['stripe_objects']:,} Stripe objects: peak "
+                          f"{m[k]['peak_rss_mb']:.0f} MB ({m[k]['rss_before_sync_mb']:.0f} MB before the sync)"
+                          for k in ("n", "scaled"))
+        lines.append(f"stripe extract peak RSS, one account: {cells}; growth {m['peak_growth_mb']:+.0f} MB")
+    return lines
 
 
 def targets_text(figures: dict) -> str:

@@ -3,7 +3,7 @@
 Analysts and auditors ask two things the mirrors cannot answer: what did the
 books say at an instant (a month-end close), and how did one object get to
 its current state. Both read only; every value is bound, and the only names
-put in SQL text come from the entity table. The CLI formats what these return.
+put in SQL text come from the rails' entity tables. The CLI formats what these return.
 """
 
 from __future__ import annotations
@@ -19,10 +19,9 @@ import duckdb
 import polars as pl
 
 from ledger_pipeline.lib.ids import InvalidInput
+from ledger_pipeline.lib.rails import Entity, Rail
 from ledger_pipeline.lib.warehouse import WarehouseError, fetch_polars
-from ledger_pipeline.rails.qbo.entities import ENTITIES, QboEntity
 
-RAIL = "qbo"
 OUTPUT_SUFFIXES = (".parquet", ".csv")
 _INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(Z|[+-]\d{2}:\d{2})?")
 _TABLE = re.compile(r"[a-z][a-z_]*")
@@ -34,7 +33,7 @@ class AuditError(WarehouseError):
 
 @dataclass(frozen=True)
 class FieldChange:
-    path: str  # QBO field path as the log's `changes` names it, e.g. "Line[0].Amount"
+    path: str  # the rail's field path as the log's `changes` names it, e.g. "Line[0].Amount"
     old: Any
     new: Any
 
@@ -53,21 +52,20 @@ class Version:
     run_id: str
 
 
-def _aliases(e: QboEntity) -> set[str]:
-    """Spellings accepted for an entity: table name, QBO name, singular, compact, all case-insensitive."""
+def _aliases(e: Entity) -> set[str]:
+    """Spellings accepted for an entity: table name, the rail's name, singular, compact, all case-insensitive."""
     singular = e.table.removesuffix("s")
     return {e.table, e.name.lower(), singular, singular.replace("_", ""), e.table.replace("_", "")}
 
 
-_BY_ALIAS: dict[str, QboEntity] = {alias: e for e in ENTITIES for alias in _aliases(e)}
-
-
-def entity_named(name: str) -> QboEntity:
-    """The entity an analyst means by "bills", "Bill", "bill", "bill_payments" or "BillPayment"."""
-    found = _BY_ALIAS.get(name.strip().lower())
+def entity_named(rail: Rail, name: str) -> Entity:
+    """The entity of `rail` an analyst means by "bills", "Bill", "bill", "bill_payments" or "BillPayment"."""
+    by_alias = {alias: e for e in rail.entities for alias in _aliases(e)}
+    found = by_alias.get(name.strip().lower())
     if found is None:
-        known = ", ".join(e.table for e in ENTITIES)
-        raise InvalidInput(f"unknown entity {name!r}: use one of {known} (or QBO's name, e.g. Bill, BillPayment)")
+        known = ", ".join(e.table for e in rail.entities)
+        example = ", ".join(e.name for e in rail.entities[-2:])
+        raise InvalidInput(f"unknown entity {name!r} on {rail.title}: use one of {known} (or its own name, e.g. {example})")
     return found
 
 
@@ -94,27 +92,32 @@ def logged_tenants(conn: duckdb.DuckDBPyConnection) -> list[str]:
     return [row[0] for row in conn.execute("select distinct tenant_id from raw.entity_log order by 1").fetchall()]
 
 
-def as_of(conn: duckdb.DuckDBPyConnection, tenant_id: str, entity: QboEntity, at: datetime) -> pl.DataFrame:
-    """The mirror of one entity for one tenant as the log knew it at `at`, ordered by QBO id."""
-    if not _TABLE.fullmatch(entity.table):
-        raise ValueError(f"entity table {entity.table!r} is not an identifier")
-    macro = f"history.qbo_{entity.table}_as_of"
+def as_of(
+    conn: duckdb.DuckDBPyConnection, tenant_id: str, rail: Rail, entity: Entity, at: datetime
+) -> pl.DataFrame:
+    """The mirror of one entity for one tenant as the log knew it at `at`, ordered by the rail's id (numerically
+    where ids are numbers)."""
+    if not (_TABLE.fullmatch(entity.table) and _TABLE.fullmatch(rail.name)):
+        raise ValueError(f"entity table {rail.name}_{entity.table!r} is not an identifier")
+    macro, key = f"history.{rail.name}_{entity.table}_as_of", f"{rail.name}_id"
     try:
         return fetch_polars(
             conn,
-            f"select * from {macro}(?, ?) order by try_cast(qbo_id as hugeint) nulls last, qbo_id",
+            f"select * from {macro}(?, ?) order by try_cast({key} as hugeint) nulls last, {key}",
             [tenant_id, at],
         )
     except duckdb.CatalogException as exc:
         raise AuditError(f"{macro} is missing: this ledger predates the history tables; run a sync ({exc})") from None
 
 
-def object_history(conn: duckdb.DuckDBPyConnection, tenant_id: str, entity: QboEntity, object_id: str) -> list[Version]:
+def object_history(
+    conn: duckdb.DuckDBPyConnection, tenant_id: str, rail: Rail, entity: Entity, object_id: str
+) -> list[Version]:
     """Every logged version of one object, oldest first (empty when it was never logged)."""
     rows = conn.execute(
         "select seq, op, changes, source, source_version, source_updated_at, observed_at, run_id "
         "from raw.entity_log where tenant_id = ? and rail = ? and entity_type = ? and entity_id = ? order by seq",
-        [tenant_id, RAIL, entity.name, object_id],
+        [tenant_id, rail.name, entity.name, object_id],
     ).fetchall()
     return [Version(seq, op, _changes(changes), *rest) for seq, op, changes, *rest in rows]
 

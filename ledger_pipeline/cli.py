@@ -10,10 +10,13 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import NoReturn
 
-from ledger_pipeline.lib import dagster_home, ids, output_files, settings, warehouse
+from ledger_pipeline.lib import dagster_home, ids, output_files, rails, settings, warehouse
 from ledger_pipeline.lib.dagster_home import DagsterHomeError
-from ledger_pipeline.lib.tenants import QboConnection, Tenant, TenantError, TenantRegistry
+from ledger_pipeline.lib.rails import Connection, Rail
+from ledger_pipeline.lib.tenants import Tenant, TenantError, TenantRegistry
 from ledger_pipeline.lib.warehouse import WarehouseError
+
+DEFAULT_RAIL = "qbo"  # the ledger of record: what `sandbox`, `as-of` and `history` mean without --rail
 
 
 class _Parser(argparse.ArgumentParser):
@@ -28,24 +31,39 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="ledger-pipeline", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    sandbox = commands.add_parser("sandbox", help="the built-in QBO emulator").add_subparsers(
+    rail_names = list(rails.all_rails())
+    sandbox = commands.add_parser("sandbox", help="the built-in emulators of the rails").add_subparsers(
         dest="sandbox_command", required=True
     )
-    serve = sandbox.add_parser("serve", help="serve the QBO sandbox over HTTP on localhost")
-    serve.add_argument("--port", type=int, default=8765)
+    serve = sandbox.add_parser("serve", help="serve one rail's sandbox over HTTP on localhost")
+    serve.add_argument("--rail", choices=rail_names, default=DEFAULT_RAIL)
+    serve.add_argument("--port", type=int, help="default: the rail's own (8765 for qbo)")
     serve.add_argument("--host", default="127.0.0.1")
     advance = sandbox.add_parser("advance", help="move the shared sandbox clock forward so the books change")
     advance.add_argument("--days", default="1", help="a plain decimal such as 3, 0.5 or 2.25: one minute to 365 days")
+    credentials = sandbox.add_parser(
+        "credentials", help="a tenant's demo credentials for one rail's sandbox, as one JSON object"
+    )
+    credentials.add_argument("--rail", choices=rail_names, required=True)
+    credentials.add_argument("--tenant", required=True)
 
     tenants = commands.add_parser("tenants", help="the tenant registry").add_subparsers(
         dest="tenants_command", required=True
     )
-    add = tenants.add_parser("add", help="register a tenant and add its Dagster partition")
+    add = tenants.add_parser("add", help="register a tenant with one or more rails and add its Dagster partition")
     add.add_argument("tenant_id")
-    add.add_argument("--qbo-realm", required=True, help="the QBO company (realm) id, digits only")
-    add.add_argument("--credentials", choices=["sandbox", "env"], default="sandbox")
-    add.add_argument("--refresh-token-env", help="with --credentials env: variable holding the first refresh token")
-    tenants.add_parser("list", help="list registered tenants")
+    for rail in rails.all_rails().values():
+        add.add_argument(rail.account_option, dest=f"account_{rail.name}", help=f"the tenant's {rail.account_noun}")
+    _connection_options(add)
+    connect = tenants.add_parser("connect", help="connect a registered tenant to one more rail")
+    connect.add_argument("tenant_id")
+    connect.add_argument("--rail", choices=rail_names, required=True)
+    connect.add_argument("--account", required=True, help="the tenant's account on that rail (QBO: the realm id)")
+    _connection_options(connect)
+    disconnect = tenants.add_parser("disconnect", help="stop syncing one rail of a tenant; its log stays")
+    disconnect.add_argument("tenant_id")
+    disconnect.add_argument("--rail", choices=rail_names, required=True)
+    tenants.add_parser("list", help="list registered tenants and their rails")
     retire = tenants.add_parser(
         "retire", help="stop syncing a tenant: out of the registry and Dagster's partitions; its log stays"
     )
@@ -55,7 +73,7 @@ def _parser() -> argparse.ArgumentParser:
         "approve-sync", help="let one sync through that the circuit breaker stopped (recorded with who and why)"
     )
     approve.add_argument("--tenant", required=True)
-    approve.add_argument("--rail", required=True, choices=["qbo"])
+    approve.add_argument("--rail", required=True, choices=rail_names)
     approve.add_argument("--entity", help="the entity the breaker named (default: every entity of the next run)")
     approve.add_argument("--reason", required=True, help="why the deletions or the rail's earlier clock are real")
     approve.add_argument("--by", help="who approves (default: the login name)")
@@ -67,14 +85,16 @@ def _parser() -> argparse.ArgumentParser:
 
     as_of = commands.add_parser("as-of", help="one entity's mirror for a tenant as it stood at an instant")
     as_of.add_argument("--tenant", required=True)
-    as_of.add_argument("--entity", required=True, help='"bills", "Bill" or "bill"; likewise for every QBO entity')
+    as_of.add_argument("--rail", choices=rail_names, default=DEFAULT_RAIL)
+    as_of.add_argument("--entity", required=True, help='"bills", "Bill" or "bill"; likewise for every entity')
     as_of.add_argument("--at", required=True, help="ISO 8601 with a timezone, e.g. 2026-03-31T23:59:59Z")
     as_of.add_argument("--output", help="write every row to a new .parquet or .csv file instead of printing")
     as_of.add_argument("--force", action="store_true", help="replace an existing output file")
     history = commands.add_parser("history", help="every logged version of one object, oldest first")
     history.add_argument("--tenant", required=True)
+    history.add_argument("--rail", choices=rail_names, default=DEFAULT_RAIL)
     history.add_argument("--entity", required=True)
-    history.add_argument("--id", required=True, dest="object_id", help="the QBO Id")
+    history.add_argument("--id", required=True, dest="object_id", help="the rail's id of the object (QBO: its Id)")
 
     export = commands.add_parser(
         "export-tenant", help="one tenant's log, mirrors, history and marts as a new read-only DuckDB file"
@@ -83,6 +103,13 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--output", required=True, help="the new .duckdb file (an existing file is refused)")
     export.add_argument("--force", action="store_true", help="replace an existing output file")
     return parser
+
+
+def _connection_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--credentials", choices=["sandbox", "env"], default="sandbox")
+    parser.add_argument(
+        "--refresh-token-env", help="QBO with --credentials env: the variable holding the first refresh token"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -99,19 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "sandbox":
-        from ledger_pipeline.defs.resources import shared_sandbox
-
-        if args.sandbox_command == "advance":
-            days = ids.advance_days(args.days)
-            box = shared_sandbox(settings.state_dir())
-            box.advance(timedelta(days=days))
-            print(f"sandbox clock now {box.now.isoformat()}")
-            return 0
-        from ledger_pipeline.rails.qbo.sandbox.server import serve
-
-        host, port = ids.loopback_host(args.host), ids.port(args.port)
-        serve(lambda: shared_sandbox(settings.state_dir()), host, port)  # built once the port is bound
-        return 0
+        return _sandbox(args)
     if args.command == "tenants":
         return _tenants(args)
     if args.command == "approve-sync":
@@ -133,13 +148,57 @@ def _dispatch(args: argparse.Namespace) -> int:
     raise AssertionError(args.command)
 
 
+def _sandbox(args: argparse.Namespace) -> int:
+    """The sandboxes share one clock (the QBO sandbox's state file): advancing it moves every rail's world."""
+    if args.sandbox_command == "advance":
+        from ledger_pipeline.rails.qbo.sandbox import advance_shared_clock
+
+        days = ids.advance_days(args.days)
+        print(f"sandbox clock now {advance_shared_clock(settings.state_dir(), timedelta(days=days)).isoformat()}")
+        return 0
+    rail = rails.rail(args.rail)
+    if args.sandbox_command == "credentials":
+        tenant = TenantRegistry(settings.tenants_path()).get(ids.tenant_id(args.tenant))
+        connection = _connected(tenant, rail)
+        if connection.credentials != "sandbox":
+            raise TenantError(f"tenant {tenant.tenant_id} reaches {rail.title} with its own credentials, not the sandbox's")
+        print(json.dumps(rail.sandbox().credentials(connection, settings.state_dir()), indent=2))
+        return 0
+    sandbox = rail.sandbox()
+    host = ids.loopback_host(args.host)
+    port = ids.port(args.port if args.port is not None else sandbox.DEFAULT_PORT)
+    sandbox.serve_shared(settings.state_dir(), host, port)
+    return 0
+
+
+def _connected(tenant: Tenant, rail: Rail) -> Connection:
+    connection = tenant.connection(rail.name)
+    if connection is None:
+        connected = ", ".join(tenant.rails) or "none"
+        raise TenantError(f"tenant {tenant.tenant_id} is not connected to {rail.name} (connected: {connected})")
+    return connection
+
+
+def _connection(rail: Rail, account: str, args: argparse.Namespace) -> Connection:
+    """A connection from the command line, refusing a non-demo account for sandbox credentials by name."""
+    connection = rail.connection_from_cli(account, args.credentials, args.refresh_token_env)
+    if args.credentials == "sandbox":
+        demo = rail.sandbox().demo_accounts()
+        if account not in demo:
+            known = ", ".join(f"{a} ({name})" for a, name in demo.items())
+            raise TenantError(f"{rail.account_noun} {account} is not a sandbox account; sandbox accounts: {known}")
+    return connection
+
+
 def _tenants(args: argparse.Namespace) -> int:
     registry = TenantRegistry(settings.tenants_path())
     if args.tenants_command == "list":
         for tenant in registry.load().values():
-            realm = tenant.qbo.realm_id if tenant.qbo else "-"
-            source = tenant.qbo.credentials if tenant.qbo else "-"
-            print(f"{tenant.tenant_id}\tqbo realm {realm}\tcredentials: {source}")
+            parts = [
+                f"{c.rail} {rails.rail(c.rail).account_noun.split()[-1]} {c.account_id} ({c.credentials})"
+                for c in tenant.connections
+            ] or ["no rails"]
+            print("\t".join([tenant.tenant_id, *parts]))
         return 0
     if args.tenants_command == "retire":
         from ledger_pipeline.commands import remove_partition
@@ -151,24 +210,32 @@ def _tenants(args: argparse.Namespace) -> int:
             "ledger, and the id can only come back with the same company"
         )
         return 0
-    tenant = Tenant(
-        ids.tenant_id(args.tenant_id),
-        QboConnection(ids.qbo_realm_id(args.qbo_realm), args.credentials, args.refresh_token_env),
-    )
-    if args.credentials == "sandbox":
-        from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES
-
-        realms = {c.realm_id: c.name for c in DEMO_COMPANIES}
-        if args.qbo_realm not in realms:
-            known = ", ".join(f"{r} ({n})" for r, n in realms.items())
-            raise TenantError(f"QBO realm {args.qbo_realm} is not a sandbox company; sandbox realms: {known}")
+    tenant_id = ids.tenant_id(args.tenant_id)
+    if args.tenants_command == "disconnect":
+        gone = registry.disconnect(tenant_id, rails.rail(args.rail).name)
+        print(f"tenant {tenant_id} disconnected from {gone.rail} {gone.account_id}: its syncs stop, its log stays")
+        return 0
+    if args.tenants_command == "connect":
+        rail = rails.rail(args.rail)
+        connection = _connection(rail, args.account, args)
+        changed = registry.connect(tenant_id, connection)
+        print(f"tenant {tenant_id} {'connected to' if changed else 'already connected to'} "
+              f"{rail.name} {connection.account_id}")  # fmt: skip
+        return 0
+    given = {name: getattr(args, f"account_{name}") for name in rails.all_rails()}
+    connections = [_connection(rails.rail(n), account, args) for n, account in given.items() if account is not None]
+    if not connections:
+        options = " and/or ".join(r.account_option for r in rails.all_rails().values())
+        raise ids.InvalidInput(f"tenants add: name at least one rail account: {options}")
+    tenant = Tenant(tenant_id, *connections)
     if dagster_home.configured() is not None:
         dagster_home.check()  # a bad DAGSTER_HOME is refused before the registry changes
     added = registry.add(tenant)
     from ledger_pipeline.commands import add_partition
 
     add_partition(tenant.tenant_id)
-    print(f"tenant {tenant.tenant_id} {'registered' if added else 'already registered'} (QBO realm {args.qbo_realm})")
+    accounts = ", ".join(f"{rails.rail(c.rail).account_noun} {c.account_id}" for c in connections)
+    print(f"tenant {tenant.tenant_id} {'registered' if added else 'already registered'} ({accounts})")
     return 0
 
 
@@ -180,7 +247,8 @@ def _approve_sync(args: argparse.Namespace) -> int:
     from ledger_pipeline.lib import breaker
 
     tenant = ids.tenant_id(args.tenant)
-    entity = audit.entity_named(ids.entity_name(args.entity)).name if args.entity is not None else None
+    rail = rails.rail(args.rail)
+    entity = audit.entity_named(rail, ids.entity_name(args.entity)).name if args.entity is not None else None
     by = args.by if args.by is not None else getpass.getuser()
     conn = warehouse.connect(settings.duckdb_path())
     try:
@@ -202,7 +270,8 @@ def _as_of(args: argparse.Namespace) -> int:
     """Print (or write) the macro's answer; every argument is checked before the ledger is opened."""
     from ledger_pipeline import audit
 
-    tenant, entity = ids.tenant_id(args.tenant), audit.entity_named(ids.entity_name(args.entity))
+    rail = rails.rail(args.rail)
+    tenant, entity = ids.tenant_id(args.tenant), audit.entity_named(rail, ids.entity_name(args.entity))
     try:
         at = audit.instant(ids.timestamp_text(args.at))
     except OverflowError:
@@ -214,7 +283,7 @@ def _as_of(args: argparse.Namespace) -> int:
         output = output_files.checked_output(args.output, audit.OUTPUT_SUFFIXES, force=args.force)
     with warehouse.reading(settings.duckdb_path()) as conn:
         known = audit.logged_tenants(conn)
-        frame = audit.as_of(conn, tenant, entity, at)
+        frame = audit.as_of(conn, tenant, rail, entity, at)
     if tenant not in known:
         return _not_found(f"tenant {tenant!r} has nothing in the log (logged tenants: {', '.join(known) or 'none'})")
     label = f"{entity.table} of tenant {tenant} as of {at.isoformat()}"
@@ -235,17 +304,18 @@ def _history(args: argparse.Namespace) -> int:
     """Print each version of one object with what changed, the sync source and the run that logged it."""
     from ledger_pipeline import audit
 
-    tenant, entity = ids.tenant_id(args.tenant), audit.entity_named(ids.entity_name(args.entity))
-    object_id = ids.qbo_id(args.object_id)
+    rail = rails.rail(args.rail)
+    tenant, entity = ids.tenant_id(args.tenant), audit.entity_named(rail, ids.entity_name(args.entity))
+    object_id = rail.object_id(args.object_id)
     with warehouse.reading(settings.duckdb_path()) as conn:
-        versions = audit.object_history(conn, tenant, entity, object_id)
+        versions = audit.object_history(conn, tenant, rail, entity, object_id)
     if not versions:
         return _not_found(f"no {entity.name} with Id {object_id} in the log of tenant {tenant!r}")
     print(f"{entity.name} {object_id} of tenant {tenant}: {len(versions)} version(s), oldest first")
     for v in versions:
         print(
-            f"seq {v.seq}  {v.op}  source={v.source}  SyncToken={v.source_version}  "
-            f"qbo_updated={_iso(v.source_updated_at)}  observed={_iso(v.observed_at)}  run={v.run_id}"
+            f"seq {v.seq}  {v.op}  source={v.source}  {rail.version_label}={v.source_version}  "
+            f"{rail.name}_updated={_iso(v.source_updated_at)}  observed={_iso(v.observed_at)}  run={v.run_id}"
         )
         if v.op != "updated":
             print(f"    {v.op}")

@@ -76,7 +76,7 @@ def compare_recorded_heads(tenant_id: str | None) -> tuple[list[str], int | None
         print(f"verify: {not_compared}", file=sys.stderr)
         return [], None
     from ledger_pipeline.defs.heads import recorded_heads
-    from ledger_pipeline.defs.qbo.assets import LOG_ASSETS
+    from ledger_pipeline.defs.rails import LOG_ASSETS
 
     with dagster_instance() as instance:
         heads = recorded_heads(instance, [a.key for a in LOG_ASSETS], None if tenant_id is None else [tenant_id])

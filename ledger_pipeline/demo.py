@@ -1,4 +1,5 @@
-"""`make demo`: three sandbox companies synced, changed, synced again, verified and summarised.
+"""`make demo`: three sandbox businesses, each on QBO and Stripe, synced, changed, synced again, verified and
+summarised per rail.
 
 Runs go into the Dagster instance under DAGSTER_HOME, so `make ui` afterwards
 shows them with their partitions, materialisations and check results.
@@ -15,11 +16,12 @@ import dagster as dg
 
 from ledger_pipeline.commands import add_partition, compare_recorded_heads, dagster_instance, run_verify
 from ledger_pipeline.definitions import build_definitions
-from ledger_pipeline.defs.resources import shared_sandbox
-from ledger_pipeline.lib import dagster_home, settings, warehouse
-from ledger_pipeline.lib.tenants import QboConnection, Tenant, TenantRegistry
-from ledger_pipeline.rails.qbo.entities import ENTITIES
-from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES
+from ledger_pipeline.lib import dagster_home, rails, settings, warehouse
+from ledger_pipeline.lib.tenants import Tenant, TenantRegistry
+from ledger_pipeline.rails.qbo.rail import QboConnection
+from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES, advance_shared_clock
+from ledger_pipeline.rails.stripe.rail import StripeConnection
+from ledger_pipeline.rails.stripe.sandbox import DEMO_ACCOUNTS
 
 CHANGE_DAYS = 3
 AS_OF_QUERY = """
@@ -56,11 +58,26 @@ limit 5
 
 
 def demo_tenants() -> list[Tenant]:
-    """One tenant per sandbox demo company, named after the company's first word."""
+    """One tenant per sandbox business, named after its first word: its QBO company and its Stripe account."""
+    stripe = {a.realm_id: a.account_id for a in DEMO_ACCOUNTS}
     return [
-        Tenant(re.sub(r"[^a-z0-9]+", "-", c.name.split()[0].lower()).strip("-"), QboConnection(c.realm_id))
+        Tenant(
+            re.sub(r"[^a-z0-9]+", "-", c.name.split()[0].lower()).strip("-"),
+            QboConnection(c.realm_id), StripeConnection(stripe[c.realm_id]),
+        )  # fmt: skip
         for c in DEMO_COMPANIES
     ]
+
+
+def _register(registry: TenantRegistry, tenant: Tenant) -> None:
+    """Add the demo tenant, or connect the rails an earlier demo's registry lacks (a QBO-only one, say)."""
+    existing = registry.load().get(tenant.tenant_id)
+    if existing is None:
+        registry.add(tenant)
+        return
+    for connection in tenant.connections:
+        if existing.connection(connection.rail) is None:
+            registry.connect(tenant.tenant_id, connection)
 
 
 def run_demo() -> int:
@@ -79,9 +96,10 @@ def _run_demo(instance: dg.DagsterInstance) -> int:
     registry = TenantRegistry(settings.tenants_path())
     tenants = demo_tenants()
     for tenant in tenants:
-        registry.add(tenant)
+        _register(registry, tenant)
         add_partition(tenant.tenant_id, instance)
-    print(f"Registered {len(tenants)} demo tenants: {', '.join(t.tenant_id for t in tenants)}")
+    print(f"Registered {len(tenants)} demo tenants, each on {' and '.join(r.title for r in rails.all_rails().values())}: "
+          f"{', '.join(t.tenant_id for t in tenants)}")  # fmt: skip
     job = build_definitions().resolve_job_def("sync_tenants")
     checks: dict[str, list[dg.AssetCheckEvaluation]] = {}
     failures: list[str] = []
@@ -94,23 +112,23 @@ def _run_demo(instance: dg.DagsterInstance) -> int:
             break
         if round_no == 2:
             first_sync_done = datetime.now(UTC)
-            box = shared_sandbox(settings.state_dir())
-            box.advance(timedelta(days=CHANGE_DAYS))
-            print(f"\nSandbox clock advanced {CHANGE_DAYS} days to {box.now:%Y-%m-%d %H:%M} UTC: the books changed.")
+            now = advance_shared_clock(settings.state_dir(), timedelta(days=CHANGE_DAYS))
+            print(f"\nSandbox clock advanced {CHANGE_DAYS} days to {now:%Y-%m-%d %H:%M} UTC: the businesses moved on.")
         print(f"\n== {label} ==")
         for tenant in tenants:
             result = job.execute_in_process(
                 partition_key=tenant.tenant_id, instance=instance, run_config=QUIET, raise_on_error=False
             )
             checks[tenant.tenant_id] = result.get_asset_check_evaluations()
-            appended = sum(
-                e.step_materialization_data.materialization.metadata["appended"].value
-                for e in result.get_asset_materialization_events()
-                if "appended" in e.step_materialization_data.materialization.metadata
-            )
+            appended = {name: 0 for name in rails.all_rails()}
+            for event in result.get_asset_materialization_events():
+                metadata = event.step_materialization_data.materialization.metadata
+                if "appended" in metadata and "rail" in metadata:
+                    appended[metadata["rail"].value] += metadata["appended"].value
             outcome = "" if result.success else "  RUN FAILED"
-            print(f"  {tenant.tenant_id:<10} run {result.run_id[:8]}: {appended:>6} versions appended to the log"
-                  + outcome)  # fmt: skip
+            per_rail = ", ".join(f"{n:>5} {name}" for name, n in appended.items())
+            print(f"  {tenant.tenant_id:<10} run {result.run_id[:8]}: {sum(appended.values()):>6} versions appended to "
+                  f"the log ({per_rail})" + outcome)  # fmt: skip
             failures += _failures(tenant.tenant_id, label, result)
             run_failed = run_failed or not result.success
 
@@ -182,19 +200,29 @@ def _print_checks(checks: dict[str, list[dg.AssetCheckEvaluation]]) -> None:
         print(f"  checks: {', '.join(names)}")
 
 
+def _rail_summary(conn, rail: rails.Rail, tenants: list[Tenant]) -> None:
+    """Mirror rows per entity and log versions of one rail, one line per tenant."""
+    width = max(12, *(len(e.table) + 2 for e in rail.entities))
+    print(f"\n== {rail.title}: mirror rows per entity, and log versions ==")
+    print("  " + f"{'tenant':<11}" + "".join(f"{e.table:>{width}}" for e in rail.entities) + f"{'log':>8}")
+    for tenant in tenants:
+        params = [tenant.tenant_id, rail.name]
+        versions = conn.execute(
+            "select count(*) from raw.entity_log where tenant_id = ? and rail = ?", params
+        ).fetchall()[0][0]
+        counts = [  # table names come from the rail's entity table, never from input
+            conn.execute(f"select count(*) from mirror.{rail.name}_{e.table} where tenant_id = ?", params[:1])
+            .fetchall()[0][0]
+            for e in rail.entities
+        ]
+        print("  " + f"{tenant.tenant_id:<11}" + "".join(f"{n:>{width}}" for n in counts) + f"{versions:>8}")
+
+
 def _summary(tenants: list[Tenant], first_sync_done: datetime) -> None:
     conn = warehouse.connect(settings.duckdb_path(), read_only=True)
     try:
-        print("\n== summary: mirror rows per entity, and log versions ==")
-        print("  " + f"{'tenant':<11}" + "".join(f"{e.table:>14}" for e in ENTITIES) + f"{'log':>8}")
-        for tenant in tenants:
-            params = [tenant.tenant_id]
-            versions = conn.execute("select count(*) from raw.entity_log where tenant_id = ?", params).fetchall()[0][0]
-            counts = [
-                conn.execute(f"select count(*) from mirror.qbo_{e.table} where tenant_id = ?", params).fetchall()[0][0]
-                for e in ENTITIES
-            ]
-            print("  " + f"{tenant.tenant_id:<11}" + "".join(f"{n:>14}" for n in counts) + f"{versions:>8}")
+        for rail in rails.all_rails().values():
+            _rail_summary(conn, rail, tenants)
         sample = conn.execute(
             "select entity_id, source_version, payload, changes from raw.qbo_bills "
             "where tenant_id = ? and op = 'updated' order by seq desc limit 1",

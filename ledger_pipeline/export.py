@@ -21,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 
-from ledger_pipeline.lib import ids, output_files, warehouse
+from ledger_pipeline.lib import ids, ledger_views, output_files, warehouse
 from ledger_pipeline.lib.verify import VerifyReport, verify
 from ledger_pipeline.lib.warehouse import WarehouseError, fetch_one
 
@@ -159,11 +159,9 @@ def _has_tenant_column(conn: duckdb.DuckDBPyConnection, schema: str, table: str)
 
 def _add_views(tmp: Path, tenant_id: str) -> None:
     """The per-entity log views, stg and history views and as-of macros, built as a ledger writer builds them."""
-    from ledger_pipeline.defs.resources import _ensure_views  # the one place that knows the log views
-
     conn = warehouse.connect(tmp)
     try:
-        _ensure_views(conn)
+        ledger_views.ensure(conn)
         warehouse.set_info(conn, "export_tenant_id", tenant_id)
         warehouse.set_info(conn, "export_created_at", datetime.now(UTC).isoformat())
         conn.execute("checkpoint")

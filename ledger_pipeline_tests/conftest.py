@@ -13,12 +13,18 @@ import dagster as dg
 import duckdb
 import pytest
 
+from ledger_pipeline.defs.jobs import rails_selection
 from ledger_pipeline.defs.partitions import TENANTS
-from ledger_pipeline.defs.resources import LedgerDuckDB, QboResource, TenantRegistryResource, shared_sandbox
+from ledger_pipeline.defs.resources import LedgerDuckDB, TenantRegistryResource
+from ledger_pipeline.defs.qbo.resources import QboResource, shared_sandbox
+from ledger_pipeline.defs.stripe.resources import StripeResource
 from ledger_pipeline.definitions import build_definitions
 from ledger_pipeline.lib import warehouse
-from ledger_pipeline.lib.tenants import QboConnection, Tenant, TenantRegistry
+from ledger_pipeline.lib.tenants import Tenant, TenantRegistry
+from ledger_pipeline.rails.qbo.rail import QboConnection
 from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES, QboSandbox
+from ledger_pipeline.rails.stripe.rail import StripeConnection
+from ledger_pipeline.rails.stripe.sandbox import DEMO_ACCOUNTS
 from ledger_pipeline_tests.shared_ledger import SharedLedger, built_once, open_project, start_building
 
 TEST_SCALE = 0.25  # demo companies shrunk to keep each sync well under a second
@@ -45,14 +51,22 @@ class Project:
     def sandbox(self) -> QboSandbox:
         return shared_sandbox(self.qbo.state_path, self.qbo.sandbox_scale, self.qbo.sandbox_rate_limit)
 
-    def add_tenant(self, tenant_id: str, company: int = 0) -> str:
+    def add_tenant(self, tenant_id: str, company: int = 0, *, rails: tuple[str, ...] = ("qbo",)) -> str:
+        """Register a tenant on demo company `company` with the rails named; returns its QBO realm id."""
         realm = DEMO_COMPANIES[company].realm_id
-        self.registry.add(Tenant(tenant_id, QboConnection(realm)))
+        connections = {"qbo": QboConnection(realm), "stripe": StripeConnection(DEMO_ACCOUNTS[company].account_id)}
+        self.registry.add(Tenant(tenant_id, *(connections[r] for r in rails)))
         self.instance.add_dynamic_partitions(TENANTS.name, [tenant_id])
         return realm
 
     def sync(self, tenant_id: str, *, run_config: dict | None = None, raise_on_error: bool = True, **kw):
+        """The sync job for one tenant, over the rails it connected (defs/jobs.rails_selection): the steps of the
+        others would only skip it."""
         job = self.defs.resolve_job_def("sync_tenants")
+        tenant = self.registry.load().get(tenant_id)
+        if tenant is not None and tenant.rails and "asset_selection" not in kw:
+            keys = rails_selection(tenant.rails).resolve(self.defs.resolve_asset_graph())
+            job = job.get_subset(asset_selection=keys)
         return job.execute_in_process(
             partition_key=tenant_id,
             instance=self.instance,
@@ -67,7 +81,8 @@ class Project:
             **{"state_dir": self.qbo.state_dir, "sandbox_scale": TEST_SCALE, "sandbox_rate_limit": False, **settings}
         )
         defs = build_definitions(
-            warehouse=self.defs.resources["warehouse"], qbo=qbo, tenants=self.defs.resources["tenants"]
+            warehouse=self.defs.resources["warehouse"], qbo=qbo, tenants=self.defs.resources["tenants"],
+            stripe=self.defs.resources["stripe"],
         )
         return Project(self.root, self.instance, qbo, defs)
 
@@ -96,6 +111,7 @@ def project(tmp_path: Path) -> Iterator[Project]:
         warehouse=LedgerDuckDB(database=str(tmp_path / "ledger.duckdb")),
         qbo=qbo,
         tenants=TenantRegistryResource(path=str(tmp_path / "tenants.json")),
+        stripe=StripeResource(state_dir=str(tmp_path / "state"), sandbox_scale=TEST_SCALE, sandbox_rate_limit=False),
     )
     with dg.DagsterInstance.ephemeral() as instance:
         yield Project(tmp_path, instance, qbo, defs)

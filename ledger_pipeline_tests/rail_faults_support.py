@@ -10,7 +10,7 @@ import dagster as dg
 import httpx
 import pytest
 
-from ledger_pipeline.defs import resources
+from ledger_pipeline.defs.qbo import resources
 from ledger_pipeline.lib.verify import verify
 from ledger_pipeline.rails.qbo.client import QboClient
 from ledger_pipeline.rails.qbo.entities import BY_NAME

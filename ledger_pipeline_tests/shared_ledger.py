@@ -35,7 +35,8 @@ import dagster as dg
 import pytest
 
 from ledger_pipeline.defs.partitions import TENANTS as TENANT_PARTITIONS
-from ledger_pipeline.defs.resources import LedgerDuckDB, QboResource, TenantRegistryResource
+from ledger_pipeline.defs.resources import LedgerDuckDB, TenantRegistryResource
+from ledger_pipeline.defs.qbo.resources import QboResource
 from ledger_pipeline.definitions import build_definitions
 from ledger_pipeline.lib import warehouse
 from ledger_pipeline.rails.qbo.entities import ENTITIES

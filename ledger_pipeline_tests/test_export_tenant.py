@@ -137,7 +137,7 @@ def test_no_row_id_or_value_of_another_tenant_reaches_the_export(ledger):
     assert set(long_needles["run_id"]) == other_runs and counts.pop("run_id") == len(other_runs) >= len(OTHERS)
     assert min(counts.values()) >= 5, counts
     long_needles["tenant id"] = list(OTHERS)
-    long_needles["realm id"] = [p.registry.get(t).qbo.realm_id for t in OTHERS]
+    long_needles["realm id"] = [p.registry.get(t).connection("qbo").realm_id for t in OTHERS]
 
     text, cells = _contents(ledger.export)
     found = {kind: [v for v in values if v in text] for kind, values in long_needles.items()}

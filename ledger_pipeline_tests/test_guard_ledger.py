@@ -20,9 +20,11 @@ import pytest
 
 from ledger_pipeline import audit, cli, commands, demo, export
 from ledger_pipeline.definitions import build_definitions
-from ledger_pipeline.defs.resources import LedgerDuckDB, QboResource, shared_sandbox
-from ledger_pipeline.lib import warehouse
-from ledger_pipeline.lib.tenants import QboConnection, Tenant
+from ledger_pipeline.defs.resources import LedgerDuckDB
+from ledger_pipeline.defs.qbo.resources import QboResource, shared_sandbox
+from ledger_pipeline.lib import rails, warehouse
+from ledger_pipeline.lib.tenants import Tenant
+from ledger_pipeline.rails.qbo.rail import QboConnection
 from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES
 from ledger_pipeline_tests.conftest import TEST_SCALE, Project
 from ledger_pipeline_tests.helpers import failure_text
@@ -166,13 +168,14 @@ def test_a_damaged_block_is_one_line_and_exit_2_from_every_command_that_reads_it
 ):
     ledger = env / "damaged.duckdb"
     bill_id = _first_bill(shared_ledger.project.db_path)
-    bills = audit.entity_named("bills")
+    qbo = rails.rail("qbo")
+    bills = audit.entity_named(qbo, "bills")
 
     def acme_bills_unreadable(conn) -> bool:  # opens, but acme's bills (and that bill's history) cannot be read
         return conn is not None and _fails(
             lambda: conn.execute("select * from raw.entity_log where tenant_id = 'acme' and entity_type = 'Bill'")
             .fetchall()
-        ) and _fails(lambda: audit.object_history(conn, "acme", bills, bill_id))
+        ) and _fails(lambda: audit.object_history(conn, "acme", qbo, bills, bill_id))
 
     _damaged_copy(shared_ledger.project.db_path, ledger, acme_bills_unreadable)
     monkeypatch.setenv("LEDGER_DUCKDB_PATH", str(ledger))
@@ -263,7 +266,7 @@ def test_demo_with_a_failed_blocking_check_ends_with_a_summary_naming_it(env, mo
     monkeypatch.setattr(demo, "build_definitions", lambda: build_definitions(qbo=qbo))
     monkeypatch.setattr(demo, "demo_tenants", lambda: [Tenant("acme", QboConnection(DEMO_COMPANIES[0].realm_id))])
 
-    def tamper_then_sandbox(state_dir: Path):
+    def tamper_then_advance(state_dir: Path, delta):
         conn = warehouse.connect(env / "ledger.duckdb")
         try:
             conn.execute(
@@ -272,9 +275,11 @@ def test_demo_with_a_failed_blocking_check_ends_with_a_summary_naming_it(env, mo
             )
         finally:
             conn.close()
-        return shared_sandbox(state_dir, DEMO_SCALE, False)
+        box = shared_sandbox(state_dir, DEMO_SCALE, False)
+        box.advance(delta)
+        return box.now
 
-    monkeypatch.setattr(demo, "shared_sandbox", tamper_then_sandbox)
+    monkeypatch.setattr(demo, "advance_shared_clock", tamper_then_advance)
     # An in-memory instance: a sqlite one under DAGSTER_HOME makes this test three times slower. DAGSTER_HOME
     # (empty) is still checked first; verify then says it holds no instance to compare heads with.
     monkeypatch.setattr(demo, "dagster_instance", dg.DagsterInstance.ephemeral)

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from ledger_pipeline import cli
-from ledger_pipeline.lib.tenants import QboConnection, Tenant, TenantError, TenantRegistry
+from ledger_pipeline.lib.tenants import Tenant, TenantError, TenantRegistry
+from ledger_pipeline.rails.qbo.rail import QboConnection
 from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES
 from ledger_pipeline_tests.helpers import failure_text, log_count
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from ledger_pipeline.defs.resources import LedgerDuckDB, QboResource, TenantRegistryResource
+from ledger_pipeline.defs.resources import LedgerDuckDB, TenantRegistryResource
+from ledger_pipeline.defs.qbo.resources import QboResource
 from ledger_pipeline.definitions import build_definitions
 from ledger_pipeline.rails.qbo.entities import ENTITIES
 from ledger_pipeline.rails.qbo.sandbox.drift import SHARED_DOC_NUMBER, SQL_LOOKING_ID, UNICODE_TEXT

@@ -17,7 +17,8 @@ import pytest
 from ledger_pipeline.defs.partitions import TENANTS
 from ledger_pipeline.defs.schedules import RANGE_END, RANGE_START, hourly_sync, sync_requests
 from ledger_pipeline.lib import settings
-from ledger_pipeline.lib.tenants import QboConnection, Tenant
+from ledger_pipeline.lib.tenants import Tenant
+from ledger_pipeline.rails.qbo.rail import QboConnection
 from ledger_pipeline.rails.qbo import sandbox as qbo_sandbox
 from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES
 from ledger_pipeline.rails.qbo.entities import entity as entity_named

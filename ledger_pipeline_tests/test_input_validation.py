@@ -18,6 +18,7 @@ from ledger_pipeline.defs.partitions import TENANTS
 from ledger_pipeline.defs.resources import TenantRegistryResource
 from ledger_pipeline.defs.sensors import tenant_registry_sensor
 from ledger_pipeline.lib import ids
+from ledger_pipeline.rails.qbo import rail as qbo_rail
 from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES
 from ledger_pipeline_tests.helpers import failure_text, tree_snapshot
 
@@ -45,7 +46,7 @@ def _cases() -> list:
     for realm in ["1 or 1=1", "9130350000000001'--", "../1", "-1", "", "1" * 21, "١٢٣", "0x10", LONG]:
         cases.append((["tenants", "add", "acme", "--qbo-realm", realm], "invalid QBO realm id"))
     cases += [
-        (["tenants", "add", "acme", "--qbo-realm", "42"], "not a sandbox company"),
+        (["tenants", "add", "acme", "--qbo-realm", "42"], "not a sandbox account"),
         (["tenants", "add", "acme", "--qbo-realm", REALM, "--credentials", "ldap"], "invalid choice: 'ldap'"),
         (["tenants", "add", "acme", "--qbo-realm", REALM, "--credentials", "env"], "environment variable name"),
         (["tenants", "add", "acme", "--qbo-realm", REALM, "--credentials", "env", "--refresh-token-env", "X;rm"],
@@ -55,7 +56,7 @@ def _cases() -> list:
         (["tenants", "add", "acme", "--qbo-realm", REALM, "--refresh-token-env", "QBO_RT"],
          "only used with credentials 'env'"),
         (["tenants", "add", "acme", "--qbo-realm", REALM, "--refresh-token-env", "a b"], "environment variable name"),
-        (["tenants", "add", "acme"], "required: --qbo-realm"),
+        (["tenants", "add", "acme"], "name at least one rail account: --qbo-realm"),
         (["tenants", "list", "--all"], "unrecognized arguments"),
         (["demo", "acme"], "unrecognized arguments"),
         (["nosuch"], "invalid choice"),
@@ -140,7 +141,7 @@ def test_cli_refuses_bad_arguments_with_one_line_and_writes_nothing(env, capsys,
     ("check", "value"),
     [
         (ids.tenant_id, "a"), (ids.tenant_id, "a" * 63), (ids.tenant_id, "acme-eu_2"),
-        (ids.qbo_realm_id, "1"), (ids.qbo_realm_id, "9" * 20), (ids.env_var_name, "QBO_REFRESH_TOKEN_ACME"),
+        (qbo_rail.realm_id, "1"), (qbo_rail.realm_id, "9" * 20), (ids.env_var_name, "QBO_REFRESH_TOKEN_ACME"),
         (ids.advance_days, 0.01), (ids.advance_days, 365.0), (ids.port, 1), (ids.port, 65535),
         (ids.loopback_host, "127.0.0.1"), (ids.loopback_host, "127.0.0.2"), (ids.loopback_host, "::1"),
         (ids.loopback_host, "localhost"),

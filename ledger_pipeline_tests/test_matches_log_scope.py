@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from ledger_pipeline.defs.models import assets as model_assets
-from ledger_pipeline.defs.qbo.assets import LOG_ASSETS
+from ledger_pipeline.defs.rails import LOG_ASSETS
 from ledger_pipeline.defs.schedules import nightly_audit
 
 LOG = dg.AssetKey(["raw", "qbo_bills"])
@@ -142,10 +142,11 @@ def test_nightly_audit_is_one_run_over_every_tenant_with_full_checks():
     assert request.tags["dagster/asset_partition_range_start"] == "acme"
     assert request.tags["dagster/asset_partition_range_end"] == "initech"
     refreshed_ops = {a.op.name for a in model_assets.REFRESHED_ASSETS}
-    assert len(refreshed_ops) == 8 and "history_tables" in refreshed_ops  # 7 mirrors and the history step
+    # 14 mirrors (8 QBO, 6 Stripe) and the history step
+    assert len(refreshed_ops) == 15 and "history_tables" in refreshed_ops
     assert {name for name, op in request.run_config["ops"].items() if op["config"].get("full_check")} == refreshed_ops
     log_ops = {a.op.name for a in LOG_ASSETS}
-    assert len(log_ops) == 7
+    assert len(log_ops) == 8 + 6  # every rail's log assets
     assert {name for name, op in request.run_config["ops"].items() if op["config"].get("full_audit")} == log_ops
 
 

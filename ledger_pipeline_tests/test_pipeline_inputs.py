@@ -14,7 +14,8 @@ from ledger_pipeline.defs.resources import LedgerDuckDB, TenantRegistryResource
 from ledger_pipeline.defs.sensors import tenant_registry_sensor
 from ledger_pipeline.definitions import build_definitions, defs
 from ledger_pipeline.lib import warehouse
-from ledger_pipeline.lib.tenants import QboConnection, Tenant
+from ledger_pipeline.lib.tenants import Tenant
+from ledger_pipeline.rails.qbo.rail import QboConnection
 from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES
 from ledger_pipeline_tests.conftest import Project
 from ledger_pipeline_tests.helpers import failure_text
@@ -24,7 +25,7 @@ def test_definitions_load_with_every_asset_check_job_schedule_and_sensor():
     repo = defs.get_repository_def()
     keys = {k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()}
     assert {"raw/qbo_bills", "mirror/qbo_bills", "raw/qbo_vendors", "mirror/qbo_payments"} <= keys
-    assert len(keys) == 4 * 7 + 3 + 1  # raw, stg, mirror, history per entity; 3 marts; meta.sync_cursors
+    assert len(keys) == 4 * (8 + 6) + 3 + 1  # raw, stg, mirror, history per QBO and Stripe entity; marts; cursors
     bills = repo.asset_graph.get(dg.AssetKey(["mirror", "qbo_bills"]))
     # The view it reads (lineage) and the log asset under that view (the step the mirror's step waits for).
     assert bills.parent_keys == {dg.AssetKey(["stg", "qbo_bills"]), dg.AssetKey(["raw", "qbo_bills"])}
@@ -137,7 +138,7 @@ def test_unusable_database_file_fails_clearly(project, content):
         (["tenants", "add", "../../etc", "--qbo-realm", "1"], "invalid tenant id"),
         (["tenants", "add", "acme", "--qbo-realm", "1 or 1=1"], "invalid QBO realm id"),
         (["tenants", "add", "acme", "--qbo-realm", "1", "--credentials", "env"], "environment variable name"),
-        (["tenants", "add", "acme", "--qbo-realm", "42"], "not a sandbox company"),
+        (["tenants", "add", "acme", "--qbo-realm", "42"], "not a sandbox account"),
         (["verify", "--tenant", "x' or '1'='1"], "invalid tenant id"),
     ],
 )

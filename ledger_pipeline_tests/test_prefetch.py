@@ -21,6 +21,8 @@ from ledger_pipeline.lib.tenants import Tenant
 from ledger_pipeline.lib.verify import verify
 from ledger_pipeline.rails.qbo.entities import entity as entity_named
 from ledger_pipeline.rails.qbo.errors import QboError
+from ledger_pipeline.rails.qbo.rail import QboConnection
+from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES
 from ledger_pipeline.rails.qbo.sync import sync_entity
 from ledger_pipeline_tests.helpers import op_config, threads_left, truth
 
@@ -155,7 +157,8 @@ def test_a_rail_error_in_the_middle_of_the_feed_fails_the_sync_and_commits_nothi
 
 def test_a_range_run_commits_the_tenants_before_one_that_cannot_start_and_leaves_no_reader_running(project):
     project.add_tenant("alpha", 0)
-    project.registry.add(Tenant("beta", None))  # registered, but no QBO connection
+    # Registered with live credentials whose refresh-token variable is not set: it cannot start.
+    project.registry.add(Tenant("beta", QboConnection(DEMO_COMPANIES[2].realm_id, "env", "QBO_RT_BETA_NOT_SET")))
     project.instance.add_dynamic_partitions("tenants", ["beta"])
     project.add_tenant("gamma", 1)
     bills = dg.AssetKey(["raw", "qbo_bills"])

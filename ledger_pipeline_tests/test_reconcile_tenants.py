@@ -34,7 +34,7 @@ def project(shared_ledger: SharedLedger, tmp_path):
 
 
 def test_each_check_names_only_the_tenant_whose_ledger_differs_in_a_run_over_two(project):
-    realm = project.registry.get("acme").qbo.realm_id
+    realm = project.registry.get("acme").connection("qbo").realm_id
     conn = project.connect()
     try:
         (voided,) = conn.execute(SETTLED_BILL, ["acme"]).fetchone()
@@ -136,7 +136,7 @@ def test_changed_parties_and_their_balances_for_many_tenants_equal_each_tenant_a
 
 def test_a_rail_fault_of_the_middle_tenant_fails_the_check_naming_it_and_leaves_no_question_running(project):
     """The next tenants' reports are asked in threads while one is compared: a fault still lands on its tenant."""
-    realm = project.registry.get("globex").qbo.realm_id
+    realm = project.registry.get("globex").connection("qbo").realm_id
     project = project.with_qbo(max_retries=1, backoff_base=0.0)
     project.sandbox.inject(realm, Fault("server_error", endpoint="reports", count=-1, status=500))
     tags = {"dagster/asset_partition_range_start": "acme", "dagster/asset_partition_range_end": "initech"}

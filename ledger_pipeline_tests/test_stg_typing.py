@@ -14,8 +14,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from ledger_pipeline.defs.resources import LOG_VIEWS
-from ledger_pipeline.lib import model_views, warehouse
+from ledger_pipeline.lib import model_views, rails, warehouse
 from ledger_pipeline.lib.entity_log import LogWriter, Observation
 from ledger_pipeline.lib.sql_models import load_models
 
@@ -43,8 +42,8 @@ PAYMENT_LINES = [
 def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyConnection]:
     """A ledger whose log holds the odd payloads, with the log views and model views built as a writer builds them."""
     conn = warehouse.connect(Path(tmp_path_factory.mktemp("stg")) / "ledger.duckdb")
-    warehouse.create_entity_views(conn, LOG_VIEWS)
-    model_views.ensure_views(conn, load_models())
+    warehouse.create_entity_views(conn, rails.log_views())
+    model_views.ensure_views(conn, load_models(), rails.macros())
     now = datetime.now(UTC)
     conn.execute("begin")
     LogWriter(conn, "t1", "qbo", "Bill", "typing", now).append(

@@ -2,6 +2,8 @@
 -- Money is typed by json_money (lib/model_views.py): a JSON number with at most two decimals (USD);
 -- a string, a third decimal or an absent amount is null here, never rounded; the mirror contract quarantines it.
 -- config: materialized=view
+-- config: key=qbo_id
+-- config: derive=mirror,history
 
 with log as (
     select * from raw.qbo_bills

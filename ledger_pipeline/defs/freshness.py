@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from ledger_pipeline.defs.qbo.assets import SYNC_CURSORS
+from ledger_pipeline.defs.log_assets import SYNC_CURSORS
 from ledger_pipeline.defs.resources import LedgerDuckDB, TenantRegistryResource
 from ledger_pipeline.lib.reconcile import sync_ages
 
@@ -13,13 +13,13 @@ from ledger_pipeline.lib.reconcile import sync_ages
 @dg.asset_check(
     asset=SYNC_CURSORS.key,
     name="tenants_fresh",
-    description="Every registered tenant's stalest QBO entity synced within the tenant's max_sync_age_minutes "
-    "(registry; default 180).",
+    description="Every registered tenant's stalest entity, on every rail it connected, synced within the tenant's "
+    "max_sync_age_minutes (registry; default 180).",
 )
 def tenants_fresh(warehouse: LedgerDuckDB, tenants: TenantRegistryResource) -> dg.AssetCheckResult:
     registered = tenants.registry().load()
     with warehouse.ledger() as conn:
-        ages = sync_ages(conn, sorted(registered), "qbo", datetime.now(UTC))
+        ages = sync_ages(conn, {t: registered[t].rails for t in sorted(registered)}, datetime.now(UTC))
     stale = {
         t: "never synced" if age is None else f"{age:.0f} min since last sync (allowed {registered[t].max_sync_age_minutes})"
         for t, age in ages.items()

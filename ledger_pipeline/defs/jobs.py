@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import dagster as dg
 
-from ledger_pipeline.defs.qbo.assets import SYNC_CURSORS
+from ledger_pipeline.defs.log_assets import SYNC_CURSORS
 
 SYNC_JOB = dg.define_asset_job(
     "sync_tenants",
     selection=dg.AssetSelection.all() - dg.AssetSelection.checks_for_assets(SYNC_CURSORS.key),
-    description="Extract every rail entity of the tenant into the log, then refresh its mirrors and checks.",
+    description="Extract every entity of every rail the tenant connected into the log (the rest are skipped), then "
+    "refresh its mirrors and checks.",
 )
+
+
+def rails_selection(rails: Iterable[str]) -> dg.AssetSelection:
+    """The part of the sync job that concerns these rails: their log assets and everything downstream of them
+    (mirrors, history, marts and their checks). A run over tenants that connected only some rails can run this
+    subset: the other rails' steps would only skip every tenant."""
+    logs = dg.AssetSelection.groups(*(f"{rail}_log" for rail in sorted(set(rails))))
+    return logs.downstream().materializable()  # the stg views are specs without a step

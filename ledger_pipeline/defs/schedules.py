@@ -13,8 +13,7 @@ import dagster as dg
 from ledger_pipeline.defs.jobs import SYNC_JOB
 from ledger_pipeline.defs.models.assets import REFRESHED_ASSETS, TABLE_ASSETS
 from ledger_pipeline.defs.partitions import TENANTS
-from ledger_pipeline.defs.qbo.assets import LOG_ASSETS
-from ledger_pipeline.defs.qbo.checks import whole_book_ops
+from ledger_pipeline.defs.rails import LOG_ASSETS, audit_ops
 from ledger_pipeline.lib import settings
 
 NO_TENANTS = "no tenants registered yet: `ledger-pipeline tenants add ...`"
@@ -90,10 +89,10 @@ def hourly_sync(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest] | 
 def audit_run_config() -> dict:
     """Run config of the nightly audit: every log op re-verifies its whole chains and every recorded head
     (full_audit), every mirror and history op compares all of its rows with the model (full_check), and the
-    control totals compare every party with QBO's whole report (whole_book)."""
+    rails' own checks compare everything (QBO's control totals: every party with the whole report)."""
     log_ops = {asset.op.name: {"config": {"full_audit": True}} for asset in LOG_ASSETS}
     mirror_ops = {asset.op.name: {"config": {"full_check": True}} for asset in REFRESHED_ASSETS}
-    return {"ops": log_ops | mirror_ops | whole_book_ops()}
+    return {"ops": log_ops | mirror_ops | audit_ops()}
 
 
 @dg.schedule(job=SYNC_JOB, cron_schedule="0 3 * * *", default_status=dg.DefaultScheduleStatus.RUNNING)

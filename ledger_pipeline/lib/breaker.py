@@ -45,9 +45,10 @@ def deletions_trip(deleted: int, live_before: int) -> str | None:
     )
 
 
-def clock_trip(rail_now: datetime, last_rail_now: datetime | None) -> str | None:
-    """Why the rail's clock now stops the sync (it went back since the last sync), or None."""
-    if last_rail_now is None or rail_now >= last_rail_now - CLOCK_SLACK:
+def clock_trip(rail_now: datetime | None, last_rail_now: datetime | None) -> str | None:
+    """Why the rail's clock now stops the sync (it went back since the last sync), or None (also when the rail
+    tells no clock)."""
+    if rail_now is None or last_rail_now is None or rail_now >= last_rail_now - CLOCK_SLACK:
         return None
     return (
         f"the rail's clock reads {rail_now.isoformat(timespec='seconds')}, earlier than "

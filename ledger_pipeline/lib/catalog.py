@@ -6,22 +6,20 @@ real database, and they stay true to the SQL because DuckDB derives them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import duckdb
 
-from ledger_pipeline.lib import model_views, warehouse
+from ledger_pipeline.lib import model_views, rails, warehouse
 from ledger_pipeline.lib.sql_models import SqlModel
 
 
-def model_columns(models: list[SqlModel], log_views: Iterable[tuple[str, str, str]]) -> dict[str, list[tuple[str, str]]]:
-    """{model name: [(column, type), ...]} for models given in dependency order."""
+def model_columns(models: list[SqlModel]) -> dict[str, list[tuple[str, str]]]:
+    """{model name: [(column, type), ...]} for models given in dependency order, over every rail's log views."""
     conn = duckdb.connect()
     try:
         conn.execute("set TimeZone = 'UTC'")
         warehouse.ensure_schema(conn)
-        warehouse.create_entity_views(conn, log_views)
-        model_views.ensure_views(conn, models)
+        warehouse.create_entity_views(conn, rails.log_views())
+        model_views.ensure_views(conn, models, rails.macros())
         columns = {}
         for model in models:
             described = conn.execute(f"describe select * from ({model.body})").fetchall()

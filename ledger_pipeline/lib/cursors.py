@@ -21,12 +21,13 @@ class Cursor:
     last_sweep_at: datetime | None = None
     last_synced_at: datetime | None = None
     rail_now: datetime | None = None  # the rail's own clock at the end of the sync (aging marts use its date)
+    position: str | None = None  # the rail's own opaque change-feed position (an event id, a sync cursor)
 
 
 def load(conn: duckdb.DuckDBPyConnection, tenant_id: str, rail: str, entity_type: str) -> Cursor:
     row = fetch_one(
         conn,
-        "select updated_since, cdc_since, last_sweep_at, last_synced_at, rail_now from meta.sync_cursors "
+        "select updated_since, cdc_since, last_sweep_at, last_synced_at, rail_now, position from meta.sync_cursors "
         "where tenant_id = ? and rail = ? and entity_type = ?",
         [tenant_id, rail, entity_type],
     )
@@ -39,16 +40,16 @@ def save(
     """Update the cursor's row, or insert it on a first sync: an `insert or replace` on the keyed table cost
     ~3x an update (2.1 against 0.7 ms), paid by every entity of every tenant on every sync."""
     c = cursor
-    values = [c.updated_since, c.cdc_since, c.last_sweep_at, c.last_synced_at, run_id, c.rail_now]
+    values = [c.updated_since, c.cdc_since, c.last_sweep_at, c.last_synced_at, run_id, c.rail_now, c.position]
     (updated,) = fetch_one(
         conn,
         "update meta.sync_cursors set updated_since = ?, cdc_since = ?, last_sweep_at = ?, last_synced_at = ?, "
-        "run_id = ?, rail_now = ? where tenant_id = ? and rail = ? and entity_type = ?",
+        "run_id = ?, rail_now = ?, position = ? where tenant_id = ? and rail = ? and entity_type = ?",
         [*values, tenant_id, rail, entity_type],
     )
     if not updated:
         conn.execute(
             "insert into meta.sync_cursors (updated_since, cdc_since, last_sweep_at, last_synced_at, run_id, rail_now, "
-            "tenant_id, rail, entity_type) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "position, tenant_id, rail, entity_type) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [*values, tenant_id, rail, entity_type],
         )

@@ -10,10 +10,8 @@ from fractions import Fraction
 from pathlib import Path
 
 TENANT_ID = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
-QBO_REALM_ID = re.compile(r"^[0-9]{1,20}$")
 ENV_VAR_NAME = re.compile(r"^[A-Z][A-Z0-9_]{0,127}$")
 ENTITY_NAME = re.compile(r"^[A-Za-z][A-Za-z_]{0,39}$")
-QBO_ID = re.compile(r"^[0-9]{1,20}$")
 MAX_TIMESTAMP_CHARS = 40
 
 MAX_PATH_CHARS = 1024
@@ -51,13 +49,6 @@ def tenant_id(value: object) -> str:
     return value
 
 
-def qbo_realm_id(value: object) -> str:
-    """A QBO realm (company) id: 1-20 digits."""
-    if not isinstance(value, str) or not QBO_REALM_ID.fullmatch(value):
-        raise InvalidInput(f"invalid QBO realm id {shown(value)}: expected 1-20 digits")
-    return value
-
-
 def env_var_name(value: object) -> str:
     """The name of an environment variable that holds a secret (never the secret itself)."""
     if not isinstance(value, str) or not ENV_VAR_NAME.fullmatch(value):
@@ -74,13 +65,6 @@ def entity_name(value: object) -> str:
     if not isinstance(value, str) or not ENTITY_NAME.fullmatch(value.strip()):
         raise InvalidInput(f"unknown entity {shown(value)}: entity names are letters and '_', e.g. bills or Bill")
     return value.strip()
-
-
-def qbo_id(value: object) -> str:
-    """A QBO object Id: 1-20 digits."""
-    if not isinstance(value, str) or not QBO_ID.fullmatch(value):
-        raise InvalidInput(f"invalid QBO id {shown(value)}: expected 1-20 digits")
-    return value
 
 
 def timestamp_text(value: object) -> str:

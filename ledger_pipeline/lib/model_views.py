@@ -24,17 +24,6 @@ MONEY_MACRO = (
     "and regexp_full_match(amount::varchar, '-?[0-9]{1,16}([.][0-9]{1,2})?') "
     "then cast(amount::varchar as decimal(18, 2)) end"
 )
-# Document lines: each line's Amount as money, subtotal lines left out (QBO repeats the sum there); the ids of
-# the transactions the lines link to (a payment's invoices, a bill payment's bills), lines without one skipped.
-LINE_MACROS = (
-    "create or replace macro json_line_amounts(lines) as "
-    "[json_money(line.Amount) for line in coalesce(lines, []) "
-    "if coalesce(line.DetailType ->> '$', '') <> 'SubTotalLineDetail']",
-    "create or replace macro json_linked_txn_ids(lines) as "
-    "flatten([[linked ->> '$.TxnId' for linked in coalesce(line.LinkedTxn, []) if json_exists(linked, '$.TxnId')] "
-    "for line in coalesce(lines, [])])",
-)
-MACROS = (MONEY_MACRO, *LINE_MACROS)
 HISTORY_COLUMNS = ("op", "valid_from", "valid_to", "is_current")
 AS_OF_MACRO = (
     "create or replace macro {name}_as_of(tenant, as_of_ts) as table "
@@ -44,12 +33,13 @@ AS_OF_MACRO = (
 )
 
 
-def ensure_views(conn: duckdb.DuckDBPyConnection, models: list[SqlModel]) -> None:
+def ensure_views(conn: duckdb.DuckDBPyConnection, models: list[SqlModel], macros: tuple[str, ...]) -> None:
     """Create or replace every view model; create missing history tables and (re)create their as-of macros.
 
-    Models come in dependency order; the stg views call the macros, created first.
+    Models come in dependency order; the stg views call the macros (the money macro, then the rails'),
+    created first.
     """
-    for macro in MACROS:
+    for macro in (MONEY_MACRO, *macros):
         conn.execute(macro)
     for model in models:
         if model.materialized == "view":

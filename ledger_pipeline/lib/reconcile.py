@@ -6,6 +6,7 @@ check's logic is testable without Dagster; the checks only gather inputs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -201,12 +202,16 @@ def assertion_violations(
 
 
 def sync_ages(
-    conn: duckdb.DuckDBPyConnection, tenant_ids: list[str], rail: str, now: datetime
+    conn: duckdb.DuckDBPyConnection, tenant_rails: Mapping[str, Sequence[str]], now: datetime
 ) -> dict[str, float | None]:
-    """Minutes since each tenant's stalest entity last synced on the rail (None: never synced)."""
-    rows = dict(
-        conn.execute(
-            "select tenant_id, min(last_synced_at) from meta.sync_cursors where rail = ? group by tenant_id", [rail]
-        ).fetchall()
-    )
-    return {t: (now - rows[t]).total_seconds() / 60 if rows.get(t) else None for t in tenant_ids}
+    """Minutes since each tenant's stalest entity last synced, over the rails it connected (None: one of them
+    never synced; a tenant with no rail has nothing to be stale)."""
+    rows = conn.execute(
+        "select tenant_id, rail, min(last_synced_at) from meta.sync_cursors group by tenant_id, rail"
+    ).fetchall()
+    synced = {(tenant, rail): at for tenant, rail, at in rows}
+    ages: dict[str, float | None] = {}
+    for tenant, connected in tenant_rails.items():
+        times = [synced.get((tenant, rail)) for rail in connected]
+        ages[tenant] = None if None in times else max(((now - t).total_seconds() / 60 for t in times), default=0.0)
+    return ages

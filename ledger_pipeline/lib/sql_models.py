@@ -7,6 +7,18 @@ model is adding a file. Optional header lines configure it:
     -- config: materialized=mirror
     -- config: key=qbo_id
 
+A model that only restates another is not written out: the model it restates
+declares it, and `<schema>/_template.sql` supplies its SQL. A stg view with
+
+    -- config: key=qbo_id
+    -- config: derive=mirror,history
+
+gets `mirror.<table>` and `history.<table>` from `mirror/_template.sql` and
+`history/_template.sql`, whose `{{source}}`, `{{table}}` and `{{key}}` are
+filled with the view's name, its table name and its key (identifiers checked
+here, never user input). A file `<schema>/<table>.sql` replaces the template
+for that model: it is written only where a model says something specific.
+
 Materializations: `view` (a DuckDB view), `mirror` (a table refreshed per
 tenant for the entities whose log changed, validated, see lib/mirrors.py),
 `history` (every version, refreshed the same way but with no contract: it keeps
@@ -28,6 +40,8 @@ from sqlglot import exp
 MODELS_ROOT = Path(__file__).resolve().parents[2] / "dbt_like_sql"
 _CONFIG_LINE = re.compile(r"^--\s*config:\s*(\w+)\s*=\s*([\w,]+)\s*$")
 _IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]*$")
+_PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+TEMPLATE_FILE = "_template.sql"
 
 
 class ModelError(ValueError):
@@ -38,12 +52,20 @@ class ModelError(ValueError):
 class SqlModel:
     schema: str
     table: str
-    path: Path
+    path: Path  # the model's file, or for a derived model the template it was made from
     sql: str
+    declared_by: Path | None = None  # a derived model: the file of the model whose `derive=` made it
 
     @property
     def name(self) -> str:
         return f"{self.schema}.{self.table}"
+
+    @property
+    def origin(self) -> str:
+        """Where the model is defined, for messages: its file, or its template and the file that declared it."""
+        if self.declared_by is None:
+            return str(self.path)
+        return f"{self.path} (as {self.name}, declared by {self.declared_by})"
 
     @cached_property
     def config(self) -> dict[str, str]:
@@ -62,7 +84,7 @@ class SqlModel:
     def key(self) -> str:
         key = self.config.get("key", "")
         if not _IDENTIFIER.match(key):
-            raise ModelError(f"{self.path}: {self.materialized} models need '-- config: key=<column>'")
+            raise ModelError(f"{self.origin}: {self.materialized} models need '-- config: key=<column>'")
         return key
 
     @cached_property
@@ -84,7 +106,7 @@ class SqlModel:
             if table.name in ctes and not table.db:
                 continue
             if not table.db:
-                raise ModelError(f"{self.path}: table {table.name!r} must be schema-qualified")
+                raise ModelError(f"{self.origin}: table {table.name!r} must be schema-qualified")
             deps.add((table.db, table.name))
         return tuple(sorted(deps))
 
@@ -149,7 +171,7 @@ def log_source(model: SqlModel, models: dict[str, SqlModel]) -> str:
             elif name in models:
                 pending.append(models[name])
     if len(found) != 1:
-        raise ModelError(f"{model.path}: expected exactly one raw.* log view upstream, found {sorted(found)}")
+        raise ModelError(f"{model.origin}: expected exactly one raw.* log view upstream, found {sorted(found)}")
     return found.pop()
 
 
@@ -163,7 +185,7 @@ def in_dependency_order(models: list[SqlModel]) -> list[SqlModel]:
         if state.get(model.name) == "done":
             return
         if state.get(model.name) == "visiting":
-            raise ModelError(f"{model.path}: dependency cycle through {model.name}")
+            raise ModelError(f"{model.origin}: dependency cycle through {model.name}")
         state[model.name] = "visiting"
         for schema, table in model.depends_on:
             upstream = by_name.get(f"{schema}.{table}")
@@ -177,18 +199,63 @@ def in_dependency_order(models: list[SqlModel]) -> list[SqlModel]:
     return ordered
 
 
+def _render(template: Path, text: str, values: dict[str, str]) -> str:
+    """The template's text with each `{{name}}` replaced by its value (every value a checked identifier)."""
+
+    def fill(match: re.Match) -> str:
+        if match.group(1) not in values:
+            raise ModelError(f"{template}: unknown placeholder {match.group(0)}; use one of {sorted(values)}")
+        return values[match.group(1)]
+
+    return _PLACEHOLDER.sub(fill, text)
+
+
+def _derived(model: SqlModel, root: Path) -> list[SqlModel]:
+    """The models a model's `-- config: derive=<schema>,...` line declares, each from `<schema>/_template.sql`."""
+    schemas = [s for s in model.config.get("derive", "").split(",") if s]
+    if not schemas:
+        return []
+    key = model.config.get("key", "")
+    if not _IDENTIFIER.match(key):
+        raise ModelError(f"{model.path}: derive= needs '-- config: key=<column>' (the key of every derived model)")
+    if len(set(schemas)) != len(schemas):
+        raise ModelError(f"{model.path}: derive={model.config['derive']} names a schema twice")
+    derived = []
+    for schema in schemas:
+        template = root / schema / TEMPLATE_FILE
+        if not _IDENTIFIER.match(schema) or not template.is_file():
+            raise ModelError(f"{model.path}: derive={schema!r} has no template {template}")
+        values = {"source": model.name, "table": model.table, "key": key}
+        sql = _render(template, template.read_text(), values)
+        derived.append(SqlModel(schema=schema, table=model.table, path=template, sql=sql, declared_by=model.path))
+    return derived
+
+
 @functools.cache
 def load_models(root: Path = MODELS_ROOT) -> tuple[SqlModel, ...]:
-    """Every model under root, each after the models it reads (read once per process)."""
-    models = []
+    """Every model under root, written or derived, each after the models it reads (read once per process)."""
+    written: dict[str, SqlModel] = {}
     for path in sorted(root.glob("*/*.sql")):
-        if path.name.startswith(ASSERTION_PREFIX):
+        if path.name.startswith(ASSERTION_PREFIX) or path.name == TEMPLATE_FILE:
             continue
         schema, table = path.parent.name, path.stem
         if not (_IDENTIFIER.match(schema) and _IDENTIFIER.match(table)):
             raise ModelError(f"{path}: schema and table names must be lower-case identifiers")
         model = SqlModel(schema=schema, table=table, path=path, sql=path.read_text())
+        written[model.name] = model
+    derived: dict[str, SqlModel] = {}
+    for declaring in written.values():
+        for model in _derived(declaring, root):
+            if model.name in derived:
+                raise ModelError(
+                    f"{model.name} is defined twice: derived by {derived[model.name].declared_by} "
+                    f"and by {model.declared_by}; keep one derive= or write {model.schema}/{model.table}.sql"
+                )
+            derived[model.name] = model
+    # A written file replaces the template for its model.
+    models = {**derived, **written}
+    for model in models.values():
         if model.materialized not in MATERIALIZATIONS:
-            raise ModelError(f"{path}: materialized={model.materialized!r}; use one of {MATERIALIZATIONS}")
-        models.append(model)
-    return tuple(in_dependency_order(models))
+            raise ModelError(f"{model.origin}: materialized={model.materialized!r}; use one of {MATERIALIZATIONS}")
+    ordered = sorted(models.values(), key=lambda m: (m.schema, m.table))
+    return tuple(in_dependency_order(ordered))

@@ -1,8 +1,10 @@
-"""The tenant registry: which tenants exist and how each one reaches its rails.
+"""The tenant registry: which tenants exist and how each one reaches each of its rails.
 
 A JSON file (LEDGER_TENANTS_PATH) rather than a DuckDB table, so that the
 Dagster sensor can read it while a sync holds the database's write lock.
-It names where credentials come from, never the credentials themselves.
+It names where credentials come from, never the credentials themselves. A tenant connects any subset of the
+rails (lib/rails.py); each connection's keys are its rail's, under the rail's name:
+`{"tenants": {"<tenant id>": {"<rail>": {<the rail's connection keys>}, ...}}}`.
 """
 
 from __future__ import annotations
@@ -14,59 +16,66 @@ import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from typing import Any
 from pathlib import Path
 
-from ledger_pipeline.lib import ids
-
-CREDENTIAL_SOURCES = ("sandbox", "env")
-
+from ledger_pipeline.lib import ids, rails
+from ledger_pipeline.lib.rails import Connection
 
 class TenantError(ValueError):
     """An unknown tenant, or a registry entry that cannot be used."""
-
-
-@dataclass(frozen=True)
-class QboConnection:
-    """How a tenant reaches QuickBooks Online.
-
-    `credentials="sandbox"`: the built-in emulator with its documented demo keys.
-    `credentials="env"`: the live API; the app's client id and secret come from
-    QBO_CLIENT_ID / QBO_CLIENT_SECRET and this company's first refresh token
-    from the variable named by `refresh_token_env`.
-    """
-
-    realm_id: str
-    credentials: str = "sandbox"
-    refresh_token_env: str | None = None
-
-    def __post_init__(self) -> None:
-        ids.qbo_realm_id(self.realm_id)
-        if self.credentials not in CREDENTIAL_SOURCES:
-            raise TenantError(f"QBO credentials must be one of {CREDENTIAL_SOURCES}, got {ids.shown(self.credentials)}")
-        if self.credentials == "env" or self.refresh_token_env is not None:
-            ids.env_var_name(self.refresh_token_env)
-        if self.credentials == "sandbox" and self.refresh_token_env is not None:
-            raise TenantError("a refresh token variable is only used with credentials 'env' (sandbox uses demo keys)")
 
 
 DEFAULT_MAX_SYNC_AGE_MINUTES = 180  # the hourly schedule plus slack for a failed run or two
 MAX_SYNC_AGE_MINUTES = 366 * 24 * 60  # a year: anything staler is no longer a freshness promise
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Tenant:
-    tenant_id: str
-    qbo: QboConnection | None = None
-    max_sync_age_minutes: int = DEFAULT_MAX_SYNC_AGE_MINUTES  # the freshness check fails past this
+    """A tenant and its connections, at most one per rail; a rail it has not connected is skipped, not failed."""
 
-    def __post_init__(self) -> None:
-        ids.tenant_id(self.tenant_id)
-        age = self.max_sync_age_minutes
+    tenant_id: str
+    connections: tuple[Connection, ...]  # ordered by rail name
+    max_sync_age_minutes: int  # the freshness check fails past this
+
+    def __init__(
+        self, tenant_id: str, *connections: Connection, max_sync_age_minutes: int = DEFAULT_MAX_SYNC_AGE_MINUTES
+    ) -> None:
+        ids.tenant_id(tenant_id)
+        by_rail: dict[str, Connection] = {}
+        for connection in connections:
+            rail = rails.rail(getattr(connection, "rail", None)).name
+            if not isinstance(connection, rails.rail(rail).connection):
+                raise TenantError(f"tenant {tenant_id}: {ids.shown(connection)} is not a {rail} connection")
+            if rail in by_rail:
+                raise TenantError(f"tenant {tenant_id}: two {rail} connections; a tenant has at most one per rail")
+            by_rail[rail] = connection
+        age = max_sync_age_minutes
         if not isinstance(age, int) or isinstance(age, bool) or not 0 < age <= MAX_SYNC_AGE_MINUTES:
             raise TenantError(
-                f"tenant {self.tenant_id}: max_sync_age_minutes must be a whole number of minutes "
+                f"tenant {tenant_id}: max_sync_age_minutes must be a whole number of minutes "
                 f"from 1 to {MAX_SYNC_AGE_MINUTES}, got {ids.shown(age)}"
             )
+        object.__setattr__(self, "tenant_id", tenant_id)
+        object.__setattr__(self, "connections", tuple(by_rail[r] for r in sorted(by_rail)))
+        object.__setattr__(self, "max_sync_age_minutes", age)
+
+    def connection(self, rail: str) -> Connection | None:
+        """This tenant's connection to `rail`, or None when it has not connected it."""
+        return next((c for c in self.connections if c.rail == rail), None)
+
+    @property
+    def rails(self) -> tuple[str, ...]:
+        return tuple(c.rail for c in self.connections)
+
+    def connected(self, connection: Connection) -> Tenant:
+        """This tenant with `connection` added (or replacing its rail's)."""
+        others = (c for c in self.connections if c.rail != connection.rail)
+        return Tenant(self.tenant_id, *others, connection, max_sync_age_minutes=self.max_sync_age_minutes)
+
+    def disconnected(self, rail: str) -> Tenant:
+        others = (c for c in self.connections if c.rail != rail)
+        return Tenant(self.tenant_id, *others, max_sync_age_minutes=self.max_sync_age_minutes)
 
 
 class TenantRegistry:
@@ -123,12 +132,47 @@ class TenantRegistry:
         """Take a tenant out of the registry (nothing syncs it again); its log stays in the ledger, bound to its
         company, so the id can come back only with the same company."""
         with self._locked() as tenants:
-            if tenant_id not in tenants:
-                known = ", ".join(sorted(tenants)) or "none registered"
-                raise TenantError(f"unknown tenant {tenant_id!r} (known: {known})")
-            retired = tenants.pop(tenant_id)
+            retired = self._registered(tenants, tenant_id)
+            del tenants[tenant_id]
             self._write(tenants)
         return retired
+
+    def connect(self, tenant_id: str, connection: Connection) -> bool:
+        """Connect a registered tenant to one more rail; True if it changed. A rail already connected to another
+        account is refused: disconnect it first (its log stays bound to that account, lib/bindings.py)."""
+        with self._locked() as tenants:
+            tenant = self._registered(tenants, tenant_id)
+            existing = tenant.connection(connection.rail)
+            if existing == connection:
+                return False
+            if existing is not None:
+                raise TenantError(
+                    f"tenant {tenant_id} is already connected to {connection.rail} account {existing.account_id}; "
+                    f"disconnect it first"
+                )
+            tenants[tenant_id] = tenant.connected(connection)
+            _check_companies(tenants)
+            self._write(tenants)
+        return True
+
+    def disconnect(self, tenant_id: str, rail: str) -> Connection:
+        """Stop syncing one rail of a tenant; its log, mirrors and history stay in the ledger."""
+        with self._locked() as tenants:
+            tenant = self._registered(tenants, tenant_id)
+            connection = tenant.connection(rail)
+            if connection is None:
+                connected = ", ".join(tenant.rails) or "none"
+                raise TenantError(f"tenant {tenant_id} is not connected to {rail} (connected: {connected})")
+            tenants[tenant_id] = tenant.disconnected(rail)
+            self._write(tenants)
+        return connection
+
+    @staticmethod
+    def _registered(tenants: dict[str, Tenant], tenant_id: str) -> Tenant:
+        if tenant_id not in tenants:
+            known = ", ".join(sorted(tenants)) or "none registered"
+            raise TenantError(f"unknown tenant {tenant_id!r} (known: {known})")
+        return tenants[tenant_id]
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[dict[str, Tenant]]:
@@ -168,54 +212,48 @@ def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
     return out
 
 
-_TENANT_KEYS = {"qbo", "max_sync_age_minutes"}
-_QBO_KEYS = {"realm_id", "credentials", "refresh_token_env"}
+_TENANT_SETTINGS = {"max_sync_age_minutes"}
 
 
 def _tenants(raw: object) -> dict[str, Tenant]:
     """The registry's JSON as tenants, refusing any shape or key it does not know (a typo must not pass)."""
     if not isinstance(raw, dict) or set(raw) != {"tenants"} or not isinstance(raw["tenants"], dict):
         raise TenantError('expected an object {"tenants": {"<tenant id>": {...}, ...}} and nothing else')
+    known_rails = rails.all_rails()
     tenants = {}
     for tenant_id, entry in raw["tenants"].items():
         if not isinstance(entry, dict):
             raise TenantError(f"the entry of tenant {ids.shown(tenant_id)} is not an object")
-        if unknown := set(entry) - _TENANT_KEYS:
-            raise TenantError(f"tenant {ids.shown(tenant_id)} has unknown keys {sorted(unknown)}")
-        qbo = entry.get("qbo")
-        if qbo is not None and not isinstance(qbo, dict):
-            raise TenantError(f"the qbo connection of tenant {ids.shown(tenant_id)} is not an object")
-        if qbo is not None and (unknown := set(qbo) - _QBO_KEYS or {"realm_id"} - set(qbo)):
-            raise TenantError(f"the qbo connection of tenant {ids.shown(tenant_id)} has unknown or missing keys {sorted(unknown)}")
-        tenants[tenant_id] = _tenant(tenant_id, entry)
+        if unknown := set(entry) - _TENANT_SETTINGS - set(known_rails):
+            raise TenantError(
+                f"tenant {ids.shown(tenant_id)} has unknown keys {sorted(unknown)} "
+                f"(known: the rails {', '.join(known_rails)} and {', '.join(sorted(_TENANT_SETTINGS))})"
+            )
+        connections = [known_rails[r].connection_from_json(tenant_id, entry[r]) for r in known_rails if r in entry]
+        tenants[tenant_id] = Tenant(
+            tenant_id, *connections,
+            max_sync_age_minutes=entry.get("max_sync_age_minutes", DEFAULT_MAX_SYNC_AGE_MINUTES),
+        )  # fmt: skip
     _check_companies(tenants)
     return tenants
 
 
 def _check_companies(tenants: dict[str, Tenant]) -> None:
-    """Two tenants never share a company: they would share its books and its one rotating refresh token."""
-    holder: dict[str, str] = {}
+    """Two tenants never share a company or account on a rail: they would share its books (and, on QBO, its one
+    rotating refresh token)."""
+    holder: dict[tuple[str, str], str] = {}
     for tenant in tenants.values():
-        if tenant.qbo is None:
-            continue
-        other = holder.setdefault(tenant.qbo.realm_id, tenant.tenant_id)
-        if other != tenant.tenant_id:
-            raise TenantError(f"tenants {other} and {tenant.tenant_id} both name QBO realm {tenant.qbo.realm_id}")
+        for connection in tenant.connections:
+            other = holder.setdefault((connection.rail, connection.account_id), tenant.tenant_id)
+            if other != tenant.tenant_id:
+                noun = rails.rail(connection.rail).account_noun
+                raise TenantError(f"tenants {other} and {tenant.tenant_id} both name {noun} {connection.account_id}")
 
 
-def _tenant(tenant_id: str, entry: dict) -> Tenant:
-    qbo = entry.get("qbo")
-    return Tenant(
-        tenant_id=tenant_id,
-        qbo=QboConnection(**qbo) if qbo is not None else None,
-        max_sync_age_minutes=entry.get("max_sync_age_minutes", DEFAULT_MAX_SYNC_AGE_MINUTES),
-    )
-
-
-def _entry(tenant: Tenant) -> dict:
-    out: dict = {}
-    if tenant.qbo is not None:
-        out["qbo"] = {k: v for k, v in asdict(tenant.qbo).items() if v is not None}
+def _entry(tenant: Tenant) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        c.rail: {k: v for k, v in asdict(c).items() if v is not None} for c in tenant.connections  # type: ignore[call-overload]
+    }
     if tenant.max_sync_age_minutes != DEFAULT_MAX_SYNC_AGE_MINUTES:
         out["max_sync_age_minutes"] = tenant.max_sync_age_minutes
     return out

@@ -8,6 +8,7 @@ calls it, not across the code base.
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -19,7 +20,8 @@ import pyarrow as pa
 from ledger_pipeline.lib import duckdb_host, settings
 from ledger_pipeline.lib.writer_lock import LedgerConnection, WriterLock, WriterLockTimeout
 
-SCHEMA_VERSION = "4"  # 2: unique index on raw.entity_log(seq); 3: meta.check_marks; 4: bindings, sync approvals
+SCHEMA_VERSION = "5"  # 2: unique index on raw.entity_log(seq); 3: meta.check_marks; 4: bindings, sync approvals;
+# 5: sync_cursors.position (a rail's opaque change-feed position)
 DUCKDB_MAGIC = b"DUCK"
 LOCK_WAIT_SECONDS = 60.0
 
@@ -62,8 +64,11 @@ create table if not exists meta.sync_cursors (
     last_synced_at timestamptz not null,
     run_id varchar not null,
     rail_now timestamptz,
+    position varchar,
     primary key (tenant_id, rail, entity_type)
 );
+-- Ledgers made before schema 5 have no position: their cursors keep every timestamp and gain an empty one.
+alter table meta.sync_cursors add column if not exists position varchar;
 
 create table if not exists meta.model_watermarks (
     model varchar not null,
@@ -284,8 +289,8 @@ def create_entity_views(conn: duckdb.DuckDBPyConnection, views: Iterable[tuple[s
 
 def _sql_literal(value: str) -> str:
     """Quote a code-defined constant (rail or entity name) for a view definition."""
-    if not value.isalnum():
-        raise ValueError(f"refusing to quote {value!r}: only code-defined alphanumeric names belong in a view")
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,63}", value):
+        raise ValueError(f"refusing to quote {value!r}: only code-defined identifiers belong in a view")
     return f"'{value}'"
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ledger_pipeline.rails.qbo.client import QboClient, QboCredentials, shared_ssl_context
+from ledger_pipeline.lib.tls import shared_ssl_context
+from ledger_pipeline.rails.qbo.client import QboClient, QboCredentials
 from ledger_pipeline.rails.qbo.errors import QboError
 from ledger_pipeline.rails.qbo.oauth import FileTokenStore
 from ledger_pipeline.rails.qbo.sandbox import sandbox_credentials

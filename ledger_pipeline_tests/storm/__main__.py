@@ -9,14 +9,18 @@ from pathlib import Path
 
 from ledger_pipeline_tests.storm.driver import StormConfig, StormReport, run_storm
 from ledger_pipeline_tests.storm.layout import fast_folder
-from ledger_pipeline_tests.storm.probes import GROUP_NAMES, PHASES
+from ledger_pipeline_tests.storm.probes import GROUP_NAMES, PHASES, RAIL_NAMES
 
 
 def table(report: StormReport) -> str:
     """What was tried and what came of it, as a Markdown table (pasteable into docs/reliability.md)."""
-    groups, phases = report.kills_per_group, report.kills_per_phase
+    groups, phases, rails = report.kills_per_group, report.kills_per_phase, report.kills_per_rail
     rows = [("kills", str(len(report.kills)))]
     rows += [(f"kills during {name}", str(groups[name])) for name in GROUP_NAMES]
+    rows.append(("kills per rail (its step running)", ", ".join(f"{r} {rails[r]}" for r in RAIL_NAMES)
+                 + f", before any step {rails['']}"))  # fmt: skip
+    in_stripe = report.kills_per_group_in("stripe")
+    rows.append(("kills inside Stripe syncs, per group", ", ".join(f"{g} {in_stripe[g]}" for g in GROUP_NAMES)))
     rows.append(("kills per fine phase", ", ".join(f"{p} {phases[p]}" for p in PHASES if phases[p])))
     rows += [
         ("attempts (incl. final, rebuild)", str(len(report.attempts))),

@@ -67,6 +67,14 @@ class StormReport:
         return Counter(probes.group(a.phase) for a in self.kills)
 
     @property
+    def kills_per_rail(self) -> Counter:
+        """Kills by the rail whose log or mirror step was running ("" when none had started yet)."""
+        return Counter(a.rail for a in self.kills)
+
+    def kills_per_group_in(self, rail: str) -> Counter:
+        return Counter(probes.group(a.phase) for a in self.kills if a.rail == rail)
+
+    @property
     def restarts(self) -> int:
         """Children started on a file a killed child had left (the final clean sync included)."""
         return sum(1 for before, after in zip(self.attempts, self.attempts[1:]) if before.killed)
@@ -111,9 +119,10 @@ def run_storm(workdir: Path, config: StormConfig, *, say=lambda line: None) -> S
         attempt = launcher.run(len(report.attempts), project, settings, plan)
         report.attempts.append(attempt)
         _judge(attempt, project, config, report)
+        landed = f"killed in {attempt.phase:<14} ({attempt.rail or '-':<6})"
         say(
             f"attempt {attempt.index:>3}: aimed at {plan.target:<14} "
-            + (f"killed in {attempt.phase:<14}" if attempt.killed else f"{'ran to the end':<24}")
+            + (landed if attempt.killed else f"{'ran to the end':<33}")
             + f" {attempt.seconds:5.2f}s; {len(report.kills)} kills in {time.monotonic() - started:.0f}s"
         )
     report.storm_seconds = time.monotonic() - started

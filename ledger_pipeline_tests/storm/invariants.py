@@ -13,11 +13,15 @@ from datetime import datetime
 
 import duckdb
 
-from ledger_pipeline.lib import warehouse
+from ledger_pipeline.defs.stripe.resources import API_VERSION
+from ledger_pipeline.lib import rails, warehouse
 from ledger_pipeline.lib.canonical import canonical_json, sha256_hex
 from ledger_pipeline.lib.verify import verify
 from ledger_pipeline.rails.qbo.entities import ENTITIES
 from ledger_pipeline.rails.qbo.sandbox.render_txn import tombstone
+from ledger_pipeline.rails.stripe.client import StripeClient
+from ledger_pipeline.rails.stripe.entities import ENTITIES as STRIPE_ENTITIES
+from ledger_pipeline.rails.stripe.sandbox import PLATFORM_KEY, SANDBOX_BASE_URL
 from ledger_pipeline_tests.storm.layout import StormProject
 
 # Columns that say when and how a version reached the mirror, not what it holds: they may differ from a reference.
@@ -31,10 +35,12 @@ select tenant_id, entity_type, entity_id, seq from (
 """
 _TWICE_SQL = """
 select tenant_id, entity_type, entity_id, payload_hash, count(*) - 1 from raw.entity_log
-group by all having count(*) > 1
+group by tenant_id, rail, entity_type, entity_id, payload_hash having count(*) > 1
 """
+# A Stripe list version has no update time: its cursor is the newest `created` listed (Stripe's epoch seconds).
 _CURSOR_SQL = """
-select c.tenant_id, c.entity_type, c.updated_since, max(l.source_updated_at) as newest
+select c.tenant_id, c.entity_type, c.updated_since,
+    max(coalesce(l.source_updated_at, to_timestamp(try_cast(l.payload ->> 'created' as bigint)))) as newest
 from meta.sync_cursors c left join raw.entity_log l
   on l.tenant_id = c.tenant_id and l.rail = c.rail and l.entity_type = c.entity_type
 where c.updated_since is not null
@@ -96,44 +102,72 @@ def final(project: StormProject, reference: StormProject, instants: list[datetim
     return found
 
 
-def published(conn: duckdb.DuckDBPyConnection, tenant_id: str, table: str) -> dict[str, str]:
+def mirrors() -> list[tuple[str, str]]:
+    """(mirror, key column) of every entity of every rail, e.g. ("mirror.stripe_charges", "stripe_id")."""
+    return [(f"mirror.{r.name}_{e.table}", f"{r.name}_id") for r in rails.all_rails().values() for e in r.entities]
+
+
+def published(conn: duckdb.DuckDBPyConnection, tenant_id: str, mirror: str, key: str) -> dict[str, str]:
     """{id: payload hash} of what a mirror publishes for a tenant, its quarantined rows included."""
     rows = conn.execute(
-        f"select qbo_id, payload_hash from mirror.qbo_{table} where tenant_id = ? union all "
+        f"select {key}, payload_hash from {mirror} where tenant_id = ? union all "
         "select entity_id, payload_hash from quarantine.mirror_rows where model = ? and tenant_id = ?",
-        [tenant_id, f"mirror.qbo_{table}", tenant_id],
+        [tenant_id, mirror, tenant_id],
     ).fetchall()
     return dict(rows)
 
 
+def rail_truth(project: StormProject) -> dict[str, dict[str, str]]:
+    """Mirror -> {id: payload hash} of every object the rails hold now: QBO's live objects, what Stripe lists."""
+    box = project.sandbox()
+    truth = {
+        f"mirror.qbo_{e.table}": {i: _hash(p) for i, p in box.live_objects(project.realm_id, e.name).items()}
+        for e in ENTITIES
+    }
+    transport = project.stripe_sandbox().transport()
+    with StripeClient(project.stripe_account_id, PLATFORM_KEY, base_url=SANDBOX_BASE_URL, transport=transport,
+                      stripe_version=API_VERSION) as client:  # fmt: skip
+        for e in STRIPE_ENTITIES:
+            listed = (o for page in client.pages(e.path) for o in page.objects)
+            truth[f"mirror.stripe_{e.table}"] = {o["id"]: _hash(o) for o in listed}
+    return truth
+
+
+def _hash(payload: dict) -> str:
+    return sha256_hex(canonical_json(payload))
+
+
 def _mirrors_equal_truth(conn: duckdb.DuckDBPyConnection, project: StormProject) -> Findings:
     found = Findings()
-    box = project.sandbox()
-    for entity in ENTITIES:
-        truth = {i: sha256_hex(canonical_json(p)) for i, p in box.live_objects(project.realm_id, entity.name).items()}
+    truths = rail_truth(project)
+    for table, key in mirrors():
+        truth = truths[table]
         rows = conn.execute(
-            f"select count(*) - count(distinct qbo_id) from mirror.qbo_{entity.table} where tenant_id = ?",
-            [project.tenant_id],
+            f"select count(*) - count(distinct {key}) from {table} where tenant_id = ?", [project.tenant_id]
         ).fetchall()[0][0]
         found.duplicated += rows
-        mirror = published(conn, project.tenant_id, entity.table)
+        mirror = published(conn, project.tenant_id, table, key)
         missing = sorted(i for i in truth if mirror.get(i) != truth[i])
         extra = sorted(set(mirror) - set(truth))
         found.lost += len(missing)
         if missing or extra or rows:
             found.problems.append(
-                f"mirror.qbo_{entity.table}: {len(missing)} missing or stale (e.g. {missing[:5]}), "
-                f"{len(extra)} not in the sandbox (e.g. {extra[:5]}), {rows} duplicated"
+                f"{table}: {len(missing)} missing or stale (e.g. {missing[:5]}), "
+                f"{len(extra)} not on the rail (e.g. {extra[:5]}), {rows} duplicated"
             )
     return found
 
 
 def _payloads_were_produced(conn: duckdb.DuckDBPyConnection, project: StormProject, instants: list[datetime]) -> Findings:
-    """Every logged payload is one the sandbox served at one of the instants the children ran at."""
+    """Every logged QBO payload is one the sandbox served at one of the instants the children ran at.
+
+    Stripe's are not replayed: an event carries its object as of the event, between the instants.
+    """
     produced = sandbox_versions(project, instants)
     found = Findings()
     rows = conn.execute(
-        "select entity_type, entity_id, payload_hash, seq from raw.entity_log where tenant_id = ? order by seq",
+        "select entity_type, entity_id, payload_hash, seq from raw.entity_log where tenant_id = ? and rail = 'qbo' "
+        "order by seq",
         [project.tenant_id],
     ).fetchall()
     foreign = [(entity, entity_id, seq) for entity, entity_id, h, seq in rows if h not in produced.get(entity, ())]
@@ -179,8 +213,7 @@ def _tombstones(box, realm_id: str, entity: str) -> set[str]:
 def _matches_reference(conn: duckdb.DuckDBPyConnection, ref: duckdb.DuckDBPyConnection, tenant_id: str) -> Findings:
     """The storm's mirrors equal a clean run's, and its log holds every version the clean run logged."""
     found = Findings()
-    for entity in ENTITIES:
-        table = f"mirror.qbo_{entity.table}"
+    for table, _ in mirrors():
         query = f"select * exclude ({', '.join(RUN_COLUMNS)}) from {table} where tenant_id = ? order by all"
         storm_rows = conn.execute(query, [tenant_id]).fetchall()
         ref_rows = ref.execute(query, [tenant_id]).fetchall()
@@ -190,7 +223,7 @@ def _matches_reference(conn: duckdb.DuckDBPyConnection, ref: duckdb.DuckDBPyConn
                 f"{table}: {len(storm_rows)} rows after the storm, {len(ref_rows)} in the reference run, "
                 f"{sum(absent.values())} of the reference's rows absent or different"
             )
-    versions = "select entity_type, entity_id, payload_hash from raw.entity_log where tenant_id = ?"
+    versions = "select rail, entity_type, entity_id, payload_hash from raw.entity_log where tenant_id = ?"
     logged = Counter(conn.execute(versions, [tenant_id]).fetchall())
     missing = [v for v in ref.execute(versions, [tenant_id]).fetchall() if v not in logged]
     found.lost += len(missing)
@@ -204,10 +237,8 @@ def mirror_snapshot(project: StormProject) -> dict[str, list[tuple]]:
     conn = warehouse.connect(project.db_path, read_only=True)
     try:
         return {
-            e.table: conn.execute(
-                f"select * from mirror.qbo_{e.table} where tenant_id = ? order by all", [project.tenant_id]
-            ).fetchall()
-            for e in ENTITIES
+            table: conn.execute(f"select * from {table} where tenant_id = ? order by all", [project.tenant_id]).fetchall()
+            for table, _ in mirrors()
         }
     finally:
         conn.close()

@@ -18,14 +18,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from ledger_pipeline_tests.storm import child
+from ledger_pipeline_tests.storm import child, probes
 from ledger_pipeline_tests.storm.layout import StormProject
 
 # Target -> the marker that starts it ("anywhere" is a time after boot instead).
 TARGET_MARKERS = {"paging": "paging", "duckdb_write": "log_write", "commit": "commit", "mirror_refresh": "mirror_refresh"}
 TARGETS = (*TARGET_MARKERS, "anywhere")
-# How often a complete incremental sync enters each phase, until one has been seen (seven entities).
-DEFAULT_OCCURRENCES = {"paging": 40, "log_write": 10, "commit": 7, "mirror_refresh": 7}
+# How often a complete incremental sync enters each phase, until one has been seen (8 QBO and 6 Stripe entities).
+DEFAULT_OCCURRENCES = {"paging": 46, "log_write": 14, "commit": 14, "mirror_refresh": 14}
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ class Attempt:
     plan: KillPlan | None
     killed: bool = False
     phase: str = "boot"  # the last phase the child announced
+    rail: str = ""  # the rail of the last log or mirror step the child started ("" before the first)
     markers: Counter = field(default_factory=Counter)
     seconds: float = 0.0
     outcome: dict[str, Any] | None = None  # the child's own summary when it ran to the end
@@ -112,6 +113,9 @@ class Launcher:
                 attempt.outcome = json.loads(marker[len(child.DONE) :])
                 fire_at = None  # it finished: let it exit
                 continue
+            if marker.startswith(probes.RAIL):
+                attempt.rail = marker.removeprefix(probes.RAIL)
+                continue
             attempt.markers[marker] += 1
             attempt.first_seen.setdefault(marker, time.perf_counter() - started)
             attempt.phase = marker
@@ -136,6 +140,9 @@ class Launcher:
             if marker.startswith(child.DONE):
                 attempt.outcome = json.loads(marker[len(child.DONE) :])
                 attempt.killed = False  # the kill came after the sync had finished
+                continue
+            if marker.startswith(probes.RAIL):
+                attempt.rail = marker.removeprefix(probes.RAIL)
                 continue
             attempt.markers[marker] += 1
             attempt.phase = marker

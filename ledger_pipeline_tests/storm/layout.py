@@ -14,9 +14,13 @@ from pathlib import Path
 import dagster as dg
 
 from ledger_pipeline.defs.partitions import TENANTS
-from ledger_pipeline.defs.resources import shared_sandbox
-from ledger_pipeline.lib.tenants import QboConnection, Tenant, TenantRegistry
+from ledger_pipeline.defs.qbo.resources import shared_sandbox
+from ledger_pipeline.lib.tenants import Tenant, TenantRegistry
+from ledger_pipeline.rails.qbo.rail import QboConnection
 from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES, QboSandbox
+from ledger_pipeline.rails.stripe.rail import StripeConnection
+from ledger_pipeline.rails.stripe.sandbox import DEMO_ACCOUNTS, StripeSandbox
+from ledger_pipeline.rails.stripe.sandbox.shared import shared_sandbox as shared_stripe_sandbox
 
 DEPLOYED_INSTANCE = Path(__file__).resolve().parents[2] / "deploy" / "dagster.yaml"
 NO_STEP_CAPTURE = "\ncompute_logs:\n  module: dagster.core.storage.noop_compute_log_manager\n  class: NoOpComputeLogManager\n"
@@ -38,7 +42,11 @@ def fast_folder(fallback: Path) -> Iterator[Path]:
 
 @dataclass(frozen=True)
 class StormProject:
-    """Paths and sandbox settings shared by the driver and every child it starts (picklable)."""
+    """Paths and sandbox settings shared by the driver and every child it starts (picklable).
+
+    The tenant connects both rails: QBO on demo company `company` and Stripe on that company's demo account,
+    a window on the same books and clock, so every sync (and every kill) goes through both.
+    """
 
     root: str
     tenant_id: str = "storm"
@@ -65,15 +73,23 @@ class StormProject:
     def realm_id(self) -> str:
         return DEMO_COMPANIES[self.company].realm_id
 
+    @property
+    def stripe_account_id(self) -> str:
+        return DEMO_ACCOUNTS[self.company].account_id
+
     def sandbox(self) -> QboSandbox:
         """The sandbox whose clock, tokens and faults the children share through the state file."""
         return shared_sandbox(self.state_dir, self.scale, False)
+
+    def stripe_sandbox(self) -> StripeSandbox:
+        """The Stripe view of that sandbox (its clock; its faults would be this process's own)."""
+        return shared_stripe_sandbox(self.state_dir, self.scale, False)
 
     def instance(self) -> dg.DagsterInstance:
         return dg.DagsterInstance.from_config(str(self.dagster_home))
 
     def create(self, *, clock: datetime | None = None, pools: bool = True) -> StormProject:
-        """Lay the project down: tenant registered, its partition added, sandbox clock set if asked.
+        """Lay the project down: tenant registered (QBO and Stripe), its partition added, sandbox clock set if asked.
 
         With `pools`, the Dagster instance gets the deployment's settings (deploy/dagster.yaml: one
         slot in the ledger_duckdb pool); without, writers are not queued by Dagster at all, and the
@@ -86,7 +102,8 @@ class StormProject:
         self.dagster_home.mkdir(exist_ok=True)
         settings = DEPLOYED_INSTANCE.read_text() if pools else ""
         (self.dagster_home / "dagster.yaml").write_text(settings + NO_STEP_CAPTURE)
-        TenantRegistry(self.tenants_path).add(Tenant(self.tenant_id, QboConnection(self.realm_id)))
+        connections = QboConnection(self.realm_id), StripeConnection(self.stripe_account_id)
+        TenantRegistry(self.tenants_path).add(Tenant(self.tenant_id, *connections))
         with self.instance() as instance:
             instance.add_dynamic_partitions(TENANTS.name, [self.tenant_id])
         if clock is not None:

@@ -22,6 +22,10 @@ GROUPS = {
     "mirror_refresh": "mirror_refresh",
 }
 GROUP_NAMES = ("paging", "duckdb_write", "commit", "mirror_refresh", "other")
+# Markers "rail qbo", "rail stripe" name the rail whose step starts (a log step, a mirror step); they are not
+# phases: the driver keeps the last one apart, so a kill is attributed to a phase and to a rail.
+RAIL = "rail "
+RAIL_NAMES = ("qbo", "stripe")
 
 
 def group(phase: str) -> str:
@@ -35,17 +39,26 @@ def install(send: Callable[[str], None]) -> None:
     from ledger_pipeline.lib.entity_log import LogWriter
     from ledger_pipeline.rails.qbo.sandbox.sandbox import SandboxTransport
     from ledger_pipeline.rails.qbo.sync import EntitySync
+    from ledger_pipeline.rails.stripe.sandbox import SandboxTransport as StripeTransport
 
     def request_phase(_transport: Any, request: Any, *_: Any, **__: Any) -> str:
         return "auth" if "oauth2" in request.url.path else "paging"
 
     _wrap(SandboxTransport, "handle_request", send, on_entry=request_phase)
+    _wrap(StripeTransport, "handle_request", send, on_entry="paging")  # one platform key: no token requests
     # Appending hashes and inserts a batch (uncommitted); control then returns to the paging loop.
     _wrap(LogWriter, "append", send, on_entry="log_write", on_exit="paging")
     # A sync saves the cursor right before its commit: from here to its return is the commit.
     _wrap(cursors, "save", send, on_entry="commit")
     _wrap(EntitySync, "run", send, on_exit="committed")
     _wrap(model_assets, "refresh_tenants", send, on_entry="mirror_refresh", on_exit="mirror_check")
+    # A log step makes its entity's sync before it reads; a mirror step refreshes one model (mirror.<rail>_<table>).
+    _wrap(EntitySync, "__init__", send, on_entry=lambda _sync, _conn, session, *_, **__: RAIL + session.rail)
+    _wrap(model_assets, "refresh_tenants", send, on_entry=lambda _conn, model, *_, **__: RAIL + _rail_of(model))
+
+
+def _rail_of(model: Any) -> str:
+    return model.table.split("_")[0]
 
 
 def _wrap(

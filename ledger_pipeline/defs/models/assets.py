@@ -1,4 +1,5 @@
-"""Every SQL file in dbt_like_sql/ becomes an asset; its upstream assets are the tables its SQL reads.
+"""Every SQL model in dbt_like_sql/ (a file, or a mirror or history a stg view derives from a template) becomes an
+asset; its upstream assets are the tables its SQL reads.
 
 All are tenant-partitioned. Views (stg) are recreated whenever a writer opens
 the ledger, so no step materialises them: they are asset specs that show the
@@ -30,17 +31,19 @@ from ledger_pipeline.defs.partitions import (
     per_tenant_metadata,
     run_tenant_ids,
 )
-from ledger_pipeline.defs.resources import LOG_VIEWS, LedgerDuckDB
+from ledger_pipeline.defs.resources import LedgerDuckDB
+from ledger_pipeline.lib import rails
 from ledger_pipeline.lib.catalog import model_columns
 from ledger_pipeline.lib.marts import refresh_tenant_tables
 from ledger_pipeline.lib.mirrors import refresh_tenants
 from ledger_pipeline.lib.sql_models import SqlModel, load_models, log_source
 from ledger_pipeline.lib.validation import row_failures
 from ledger_pipeline.lib.warehouse import WarehouseError
-from ledger_pipeline.rails.qbo.schemas import MIRROR_SCHEMAS
 
 MODELS = load_models()
-COLUMNS = model_columns(list(MODELS), LOG_VIEWS)
+# Model name -> pandera contract, from every rail's declaration.
+MIRROR_CONTRACTS = {name: c for rail in rails.all_rails().values() for name, c in rail.mirror_contracts().items()}
+COLUMNS = model_columns(list(MODELS))
 
 
 class MirrorConfig(dg.Config):
@@ -101,7 +104,7 @@ def view_spec(model: SqlModel) -> dg.AssetSpec:
 
 
 def build_mirror_asset(model: SqlModel) -> dg.AssetsDefinition:
-    contract = MIRROR_SCHEMAS[model.name]
+    contract = MIRROR_CONTRACTS[model.name]
     source = log_source(model, {m.name: m for m in MODELS})
     kwargs = _asset_kwargs(model)
     kwargs["check_specs"] = [

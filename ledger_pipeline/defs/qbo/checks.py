@@ -22,7 +22,8 @@ import duckdb
 from pydantic import Field
 
 from ledger_pipeline.defs.partitions import DUCKDB_POOL, tenants_in_run
-from ledger_pipeline.defs.resources import LedgerDuckDB, QboResource, TenantRegistryResource
+from ledger_pipeline.defs.resources import LedgerDuckDB, TenantRegistryResource
+from ledger_pipeline.defs.qbo.resources import QboResource
 from ledger_pipeline.lib.reconcile import (
     AmountDifference,
     CheckMark,
@@ -40,6 +41,7 @@ from ledger_pipeline.lib.sql_models import SqlModel, load_models
 from ledger_pipeline.rails.qbo.client import QboClient, QboReport
 from ledger_pipeline.rails.qbo.entities import ENTITIES, QboEntity, entity
 from ledger_pipeline.rails.qbo.errors import QboError
+from ledger_pipeline.rails.qbo.rail import NAME
 
 COUNT_REREADS = 3
 TENANTS_AHEAD = 4  # tenants whose rail answers are read in threads ahead of the one being compared
@@ -265,8 +267,12 @@ def _per_tenant(
     registry = tenants.registry()
     per_tenant: dict[str, dict] = {}
     pool = ThreadPoolExecutor(max_workers=TENANTS_AHEAD + 1, thread_name_prefix="rail-check")
+    registered = registry.load()
     with warehouse.ledger() as conn:
-        tenant_ids = tenants_in_run(context, list(registry.load()))
+        # Tenants that have not connected QBO have nothing to compare (an unknown one fails at its turn).
+        tenant_ids = [
+            t for t in tenants_in_run(context, list(registered)) if t not in registered or registered[t].connection(NAME)
+        ]
         comparison = comparisons(conn, tenant_ids)
 
         def start(tenant_id: str) -> tuple[QboClient, Future]:

@@ -9,10 +9,8 @@ Not thread-safe: use one client per thread (they may share a token store).
 
 from __future__ import annotations
 
-import functools
 import logging
 import random
-import ssl
 import time
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta, timezone
@@ -21,6 +19,7 @@ from typing import TypeVar
 
 import httpx
 
+from ledger_pipeline.lib.tls import shared_ssl_context
 from ledger_pipeline.rails.qbo import paging, reports, wire
 from ledger_pipeline.rails.qbo.entities import QboEntity, entity as lookup_entity
 from ledger_pipeline.rails.qbo.errors import (
@@ -52,16 +51,6 @@ T = TypeVar("T")
 
 def _utc_now() -> datetime:
     return datetime.now(timezone.utc)
-
-
-@functools.cache
-def shared_ssl_context() -> ssl.SSLContext:
-    """The verifying TLS context every client of this process shares: loading the CA bundle costs ~30 ms a client.
-
-    httpx's own default (certifi's bundle, or SSL_CERT_FILE / SSL_CERT_DIR when set), built once;
-    certificate and host name checks stay on. An SSLContext is safe to share between threads.
-    """
-    return httpx.create_ssl_context(verify=True)
 
 
 class QboClient:

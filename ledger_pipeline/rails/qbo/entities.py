@@ -29,6 +29,7 @@ ENTITIES: tuple[QboEntity, ...] = (
     QboEntity("Invoice", "invoices", is_name_list=False),
     QboEntity("BillPayment", "bill_payments", is_name_list=False),
     QboEntity("Payment", "payments", is_name_list=False),
+    QboEntity("Deposit", "deposits", is_name_list=False),
 )
 
 BY_NAME: dict[str, QboEntity] = {e.name: e for e in ENTITIES}

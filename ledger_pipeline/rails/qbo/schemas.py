@@ -152,6 +152,11 @@ class QboPaymentMirror(_TransactionRow):
         return _typed(data)
 
 
+class QboDepositMirror(_TransactionRow):
+    deposit_account_id: str = pa.Field(nullable=True)
+    payout_id: str = pa.Field(nullable=True)  # the card payout a deposit's PrivateNote names (`po_...`)
+
+
 MIRROR_SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
     "mirror.qbo_vendors": QboVendorMirror,
     "mirror.qbo_customers": QboCustomerMirror,
@@ -160,4 +165,5 @@ MIRROR_SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
     "mirror.qbo_invoices": QboInvoiceMirror,
     "mirror.qbo_bill_payments": QboBillPaymentMirror,
     "mirror.qbo_payments": QboPaymentMirror,
+    "mirror.qbo_deposits": QboDepositMirror,
 }

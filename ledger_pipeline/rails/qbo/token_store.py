@@ -11,7 +11,6 @@ import contextlib
 import fcntl
 import json
 import os
-import re
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -20,14 +19,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import ContextManager, Protocol, runtime_checkable
 
-_REALM = re.compile(r"[0-9]{1,20}")
+from ledger_pipeline.rails.qbo import rail
+
 
 
 def validate_realm_id(realm_id: object) -> str:
-    """A realm id is 1-20 ASCII digits; anything else is refused before it reaches a URL or a path."""
-    if not isinstance(realm_id, str) or not _REALM.fullmatch(realm_id):
-        raise ValueError(f"invalid QBO realm id {realm_id!r}: expected 1-20 digits")
-    return realm_id
+    """A realm id is 1-20 ASCII digits (the rail's one rule); anything else is refused before it reaches a URL or
+    a path."""
+    return rail.realm_id(realm_id)
 
 
 @dataclass(frozen=True)

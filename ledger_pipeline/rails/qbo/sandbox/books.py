@@ -13,6 +13,8 @@ import random
 from array import array
 from bisect import bisect_left, insort
 
+from ledger_pipeline.world.flows import CardPayment
+
 DELETED, VOIDED, INACTIVE = 1, 2, 4
 ID_BITS = 32
 ID_MASK = (1 << ID_BITS) - 1
@@ -60,7 +62,8 @@ class Table:
 
     def __init__(self, name: str, kind: str) -> None:
         self.name = name
-        self.kind = kind  # "name" (Vendor/Customer/Account), "doc" (Bill/Invoice), "pay" (BillPayment/Payment)
+        self.kind = kind  # "name" (Vendor/Customer/Account), "doc" (Bill/Invoice), "pay" (BillPayment/Payment),
+        # "deposit" (Deposit: party holds the world's payout index)
         self.created = array("q")
         self.updated = array("q")
         self.sync = array("l")
@@ -195,11 +198,12 @@ class Books:
 
     def __init__(self) -> None:
         kinds = {"Vendor": "name", "Customer": "name", "Account": "name", "Bill": "doc", "Invoice": "doc",
-                 "BillPayment": "pay", "Payment": "pay"}
+                 "BillPayment": "pay", "Payment": "pay", "Deposit": "deposit"}
         self.tables: dict[str, Table] = {name: Table(name, kind) for name, kind in kinds.items()}
         t = self.tables
         self.ap = Side(t["Vendor"], t["Bill"], t["BillPayment"])
         self.ar = Side(t["Customer"], t["Invoice"], t["Payment"])
+        self.card_payments: list[CardPayment] = []  # append-only: customer Payments taken by card
 
     def build_indexes(self) -> None:
         for table in self.tables.values():

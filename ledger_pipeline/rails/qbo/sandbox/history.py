@@ -6,6 +6,10 @@ runs in simulated hours: hour h draws its events from `random.Random(stable_seed
 busier in the company's business hours. Replaying to an instant applies every event at or before
 it; the latest replay is kept, so moving forward only applies new events and moving backwards
 replays from scratch. Touches (manual bumps from tests) are replayed at their instants.
+
+Some customer payments are card payments (a choice seeded by the payment alone, so the replay's RNG
+is untouched); the business's card money (ledger_pipeline.world) follows from them, and each paid
+card payout comes back into the books as a Deposit.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from bisect import bisect_right
 from itertools import accumulate
 import math
 import random
+
+from ledger_pipeline.world.flows import CardPayment, Flows
 
 from .books import Books
 from .ledger import Ledger
@@ -26,6 +32,8 @@ GENESIS_SEC = epoch_us(GENESIS) // 1_000_000
 YEAR = 365 * 86400
 MIX = {"Vendor": 0.07, "Customer": 0.09, "Bill": 0.27, "Invoice": 0.27, "BillPayment": 0.14, "Payment": 0.14}
 CONVERSION_SHARE = 0.15  # objects imported at one instant when the company moved to QBO
+CARD_SHARE = 0.4  # customer payments taken by card
+CARDS_SINCE = GENESIS_SEC - 180 * 86400  # the business has taken cards (and had payouts) since then
 _HOUR_WEIGHT = (0.15,) * 6 + (0.5, 1.2, 2.5, 2.5, 2.5, 2.5, 1.8, 2.5, 2.5, 2.5, 2.5, 1.5, 0.7, 0.7, 0.7, 0.3, 0.3, 0.3)
 _WEEKEND = 0.25
 _MEAN_DAY_WEIGHT = sum(_HOUR_WEIGHT) * (5 + 2 * _WEEKEND) / 7
@@ -85,7 +93,10 @@ class Company:
     def _reset(self) -> None:
         self.books = Books()
         self.ledger = Ledger(self.books, self.chart)
+        self.world = Flows(self.seed, self.spec.realm_id, self.spec.offset_minutes, self.books.card_payments,
+                           CARDS_SINCE)
         self._genesis()
+        self._sync_world(GENESIS_SEC - 1)
         self.books.build_indexes()
         self.applied_until = GENESIS_SEC - 1
         self.next_hour = 0
@@ -122,9 +133,26 @@ class Company:
             ti += 1
         self.touches_applied = ti
         self.applied_until = max(sec, self.applied_until)
+        self._sync_world(self.applied_until)
 
     def _touch(self, sec: int, entity: str, slot: int, backdate: int = 0) -> None:
+        self._sync_world(sec)
         self.ledger.touch(self.books.tables[entity], slot, sec, backdate)
+
+    def _sync_world(self, sec: int) -> None:
+        """Advance the card money to `sec` and book a Deposit for each payout the books have recorded by then."""
+        self.world.advance(sec)
+        deposits = self.books.tables["Deposit"]
+        for at, payout in self.world.deposits[len(deposits):]:
+            deposits.add(at, party=payout, total=self.world.payouts[payout].amount)
+
+    def _card(self, slot: int | None, sec: int) -> None:
+        """Record a new customer Payment as a card payment (about CARD_SHARE of them since CARDS_SINCE)."""
+        if slot is None or sec < CARDS_SINCE:
+            return
+        if random.Random(stable_seed(self.seed, self.spec.realm_id, "card", slot)).random() < CARD_SHARE:
+            pay = self.books.ar.pay
+            self.books.card_payments.append(CardPayment(sec, slot, pay.party[slot], pay.total[slot]))
 
     def _plan_hour(self, hour: int, start: int) -> tuple[random.Random, list[int], int]:
         rng = random.Random(stable_seed(self.seed, self.spec.realm_id, "hour", hour))
@@ -166,7 +194,7 @@ class Company:
             elif name == "BillPayment":
                 self.ledger.pay(ap, rng, sec, allow_unapplied=False)
             elif name == "Payment":
-                self.ledger.pay(ar, rng, sec, allow_unapplied=True)
+                self._card(self.ledger.pay(ar, rng, sec, allow_unapplied=True), sec)
             else:
                 self._event(rng, sec, MODIFICATIONS)
 
@@ -185,7 +213,9 @@ class Company:
         elif kind == "pay_bill":
             done = led.pay(ap, rng, sec, allow_unapplied=False) is not None
         elif kind == "pay_invoice":
-            done = led.pay(ar, rng, sec, allow_unapplied=True) is not None
+            slot = led.pay(ar, rng, sec, allow_unapplied=True)
+            self._card(slot, sec)
+            done = slot is not None
         elif kind == "edit_party":
             done = led.edit(side.party, rng, sec)
         elif kind == "void":

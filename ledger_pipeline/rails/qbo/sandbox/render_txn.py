@@ -1,4 +1,4 @@
-"""QBO JSON payloads of transactions (Bill, Invoice, BillPayment, Payment) and the render dispatch.
+"""QBO JSON payloads of transactions (Bill, Invoice, BillPayment, Payment, Deposit) and the render dispatch.
 
 Line amounts always sum to TotalAmt; Balance is TotalAmt minus what live payments apply; LinkedTxn
 points from documents to their payments and from payments to their documents. A voided transaction
@@ -14,7 +14,8 @@ from .books import VOIDED, Table
 from .history import Company
 from .render import (NON_TAXABLE, USD, account_ref, customer_ref, head, money, object_rng, private_note,
                      render_account, render_customer, render_vendor, split_amount, txn_dates, vendor_ref)
-from .timefmt import iso_seconds
+from .timefmt import iso_seconds, iso_utc
+from ledger_pipeline.world.ids import stable_id
 
 _QTYS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 20)
 
@@ -129,9 +130,28 @@ def render_payment(c: Company, t: Table, slot: int) -> dict[str, Any]:
     return obj
 
 
+def payout_id(c: Company, index: int) -> str:
+    """The card processor's id of the world's payout `index` (the Stripe sandbox shows the same id)."""
+    return stable_id("po", c.seed, c.spec.realm_id, "payout", index)
+
+
+def render_deposit(c: Company, t: Table, slot: int) -> dict[str, Any]:
+    """A card payout landing in Checking, moved out of Undeposited Funds; dated the payout's arrival."""
+    payout = c.world.payouts[t.party[slot]]
+    amount = money(t.total[slot])
+    obj: dict[str, Any] = {"DepositToAccountRef": account_ref(c, N.CHECKING), "TotalAmt": amount}
+    obj.update(head(c, t, slot))
+    obj.update({"TxnDate": iso_utc(payout.arrival * 1_000_000)[:10], "CurrencyRef": USD})
+    obj.update(private_note(t, slot, f"Stripe payout {payout_id(c, payout.index)}"))
+    obj["Line"] = [{"Id": "1", "LineNum": 1, "Amount": amount, "DetailType": "DepositLineDetail",
+                    "DepositLineDetail": {"AccountRef": account_ref(c, N.UNDEPOSITED)}}]
+    return obj
+
+
 RENDERERS: dict[str, Callable[[Company, Table, int], dict[str, Any]]] = {
     "Vendor": render_vendor, "Customer": render_customer, "Account": render_account, "Bill": render_bill,
     "Invoice": render_invoice, "BillPayment": render_bill_payment, "Payment": render_payment,
+    "Deposit": render_deposit,
 }
 
 

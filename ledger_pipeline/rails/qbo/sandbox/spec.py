@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+from .. import rail
 from ..entities import BY_NAME
 
 SANDBOX_BASE_URL = "http://qbo-sandbox.local"
@@ -66,10 +67,8 @@ def _number(value: float) -> str:
 
 
 def check_realm_id(realm_id: str) -> str:
-    """QBO realm ids are digit strings; refuse anything else early and by name."""
-    if not isinstance(realm_id, str) or not realm_id.isdigit() or len(realm_id) > 20:
-        raise ValueError(f"invalid QBO realm id {realm_id!r}: expected up to 20 digits")
-    return realm_id
+    """QBO realm ids are digit strings (the rail's one rule, rails/qbo/rail.py); refuse anything else early."""
+    return rail.realm_id(realm_id)
 
 
 @dataclass(frozen=True)

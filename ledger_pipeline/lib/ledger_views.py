@@ -1,0 +1,32 @@
+"""The ledger's derived SQL objects (every rail's log views, the view models, the macros), kept in step with
+the code by every writer that opens the file: the Dagster resource and the operator tools alike."""
+
+from __future__ import annotations
+
+import functools
+
+import duckdb
+
+from ledger_pipeline.lib import model_views, rails, warehouse
+from ledger_pipeline.lib.canonical import sha256_hex
+from ledger_pipeline.lib.sql_models import load_models
+
+
+@functools.cache
+def _fingerprint() -> str:
+    """What the view SQL of this code hashes to (the code and its SQL files do not change within a process)."""
+    models = "".join(m.body for m in load_models())
+    macros = (model_views.MONEY_MACRO, *rails.macros())
+    return sha256_hex(repr(rails.log_views()) + "".join(macros) + model_views.AS_OF_MACRO + models)
+
+
+def ensure(conn: duckdb.DuckDBPyConnection) -> None:
+    """(Re)create the log views and view models when their SQL differs from what the file was built with."""
+    fingerprint = _fingerprint()
+    if warehouse.info(conn, "views_fingerprint") == fingerprint:
+        return
+    conn.execute("begin")
+    warehouse.create_entity_views(conn, rails.log_views())
+    model_views.ensure_views(conn, load_models(), rails.macros())
+    warehouse.set_info(conn, "views_fingerprint", fingerprint)
+    conn.execute("commit")

@@ -1,0 +1,293 @@
+"""One incremental sync of one entity of one rail for one tenant: rail -> log, cursor committed with the rows.
+
+Every rail's sync has the same skeleton; a rail brings a small `RailSession` that reads its feeds and turns
+what the rail sent into log observations. Order of work inside a single DuckDB transaction:
+1. the session's reads, in its order: list pages from the last committed position, the change feed (the
+   only place most rails show deletes; a position the rail refused as too old asks for a sweep), and the
+   rail's count when the session reads one;
+2. a sweep of ids when counts disagree or the change feed could not reach back, logging what vanished;
+3. the circuit breaker (lib/breaker.py): a mass disappearance or the rail's clock gone back stops the sync
+   here unless an operator approved it;
+4. the cursor, with the rail's opaque position. Any failure rolls all of it back.
+
+The session's reads run in a reader thread (lib/prefetch.py) a page ahead of the logging, and may start
+while earlier tenants are still being logged (`EntitySync` is made ahead of its turn).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import duckdb
+
+from ledger_pipeline.lib import bindings, breaker, cursors
+from ledger_pipeline.lib.entity_log import AppendStats, LogWriter, Observation, live_entity_count, live_entity_ids
+from ledger_pipeline.lib.prefetch import Prefetch
+from ledger_pipeline.lib.rails import Entity
+from ledger_pipeline.lib.warehouse import rollback
+
+SWEEP_MODES = ("auto", "always", "never")
+PAGES_AHEAD = 1  # pages read ahead of the one being logged (a QBO page is ~1 MB)
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page of the rail's list feed, as observations; `high`: the newest update time on it (the list's position)."""
+
+    observations: list[Observation]
+    high: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ChangeFeed:
+    """What the rail's change feed returned since the cursor; `position` where it ends (an opaque id the rail
+    gave); `refused`, why the rail would not read back that far (the sweep then finds deletions)."""
+
+    observations: list[Observation] = field(default_factory=list)
+    position: str | None = None
+    refused: str | None = None  # e.g. "change feed window older than 30 days"
+
+
+@dataclass(frozen=True)
+class RailCount:
+    """How many objects of the entity the rail holds now, read after the feeds."""
+
+    value: int
+
+
+Read = Page | ChangeFeed | RailCount
+
+
+class RailSession(Protocol):
+    """One tenant's connection to one rail, as a sync uses it (rails/<rail>/sync.py)."""
+
+    rail: str
+    account_id: str  # the company or account whose data the tenant's log holds
+
+    def reads(self, entity: Entity, previous: cursors.Cursor, sweep: str) -> Iterator[Read]:
+        """Every request the sync makes before it decides whether to sweep, in order."""
+        ...
+
+    def ids(self, entity: Entity) -> set[str]:
+        """Every id of the entity the rail lists now (the sweep)."""
+        ...
+
+    def tombstone(self, entity: Entity, entity_id: str) -> dict[str, Any]:
+        """The payload logged for an object the sweep found gone."""
+        ...
+
+    def server_now(self) -> datetime | None:
+        """The rail's own clock, when it tells it (the breaker compares it with the last sync's)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class EntitySyncResult:
+    tenant_id: str
+    entity: str
+    stats: AppendStats
+    cursor: cursors.Cursor
+    pages: int
+    tombstones: int
+    swept: bool
+    sweep_reason: str | None
+    approval: breaker.Approval | None = None  # the operator's approval a tripped breaker used
+
+
+class EntitySync:
+    """One tenant's sync of one entity, its rail reads under way in a thread from the moment it is made.
+
+    Made ahead of its turn (the cursor is read then; one writer per ledger keeps it current), so
+    the rail answers for the next tenants while this one is logged. `run` does the logging in one
+    transaction; `close` stops reads that will not be used. The session is the reader's until the
+    reads end: `run` uses it again only for the sweep and the rail's clock, after that.
+    """
+
+    def __init__(
+        self, conn: duckdb.DuckDBPyConnection, session: RailSession, tenant_id: str, entity: Entity, *,
+        sweep: str = "auto", bound: Mapping[str, str] | None = None,
+    ) -> None:  # fmt: skip
+        """`bound`: the rail's tenant bindings (lib/bindings.py) when the caller read them for many tenants."""
+        if sweep not in SWEEP_MODES:
+            raise ValueError(f"sweep must be one of {SWEEP_MODES}, got {sweep!r}")
+        self.session, self.tenant_id, self.entity, self.sweep = session, tenant_id, entity, sweep
+        rail = session.rail
+        bound = bindings.load(conn, rail) if bound is None else bound
+        self.already_bound = bindings.check(bound, tenant_id, rail, session.account_id)  # before anything is read
+        self.previous = cursors.load(conn, tenant_id, rail, entity.name)
+        self.started_at = datetime.now(UTC)  # when the rail was first asked: what the versions were observed at
+        self.reads = Prefetch(session.reads(entity, self.previous, sweep), depth=PAGES_AHEAD)
+
+    def close(self) -> None:
+        self.reads.close()
+
+    def run(
+        self, conn: duckdb.DuckDBPyConnection, *, run_id: str, observed_at: datetime | None = None,
+        batch_size: int = 5_000,
+    ) -> EntitySyncResult:
+        """Append every new version to the log and move the cursor, atomically."""
+        session, entity, previous, tenant_id, rail = self.session, self.entity, self.previous, self.tenant_id, \
+            self.session.rail  # fmt: skip
+        observed_at = observed_at or self.started_at
+        first_sync = previous.last_synced_at is None
+        conn.execute("begin")
+        try:
+            with self.reads:
+                writer = LogWriter(conn, tenant_id, rail, entity.name, run_id, observed_at)
+                feeds = _Feeds(writer, entity, previous, batch_size)
+                for read in self.reads:
+                    feeds.take(read)
+                feeds.end()
+            sweep_reason = _sweep_reason(conn, tenant_id, rail, entity, self.sweep, first_sync, feeds)
+            if sweep_reason:
+                _sweep(conn, session, writer, tenant_id, entity)
+            rail_now = session.server_now()
+            clock_back = breaker.clock_trip(rail_now, previous.rail_now)
+            approval = _breaker(conn, tenant_id, rail, entity, writer, clock_back, run_id)
+            if clock_back:  # approved: positions on the old clock mean nothing now, so the entity is read whole
+                feeds = _Feeds(writer, entity, cursors.Cursor(), batch_size)
+                for read in session.reads(entity, cursors.Cursor(), "never"):
+                    feeds.take(read)
+                feeds.end()
+                sweep_reason = "the rail's clock went back (approved)"
+                _sweep(conn, session, writer, tenant_id, entity)
+            cursor = cursors.Cursor(
+                updated_since=feeds.high,
+                cdc_since=feeds.cdc_since or rail_now,  # an empty entity's changes are read from now on
+                last_sweep_at=observed_at if sweep_reason else previous.last_sweep_at,
+                last_synced_at=observed_at,
+                rail_now=rail_now,
+                position=feeds.position,
+            )
+            if not self.already_bound:
+                bindings.bind(conn, tenant_id, rail, session.account_id, run_id)
+            cursors.save(conn, tenant_id, rail, entity.name, cursor, run_id)
+            conn.execute("commit")
+        except BaseException:
+            rollback(conn)
+            raise
+        return EntitySyncResult(
+            tenant_id, entity.name, writer.stats, cursor, feeds.pages, feeds.tombstones, bool(sweep_reason),
+            sweep_reason, approval,
+        )  # fmt: skip
+
+
+def sync_entity(
+    conn: duckdb.DuckDBPyConnection, session: RailSession, tenant_id: str, entity: Entity, *, run_id: str,
+    observed_at: datetime, sweep: str = "auto", batch_size: int = 5_000,
+) -> EntitySyncResult:  # fmt: skip
+    """Append every new version of `entity` to the log and move its cursor, atomically (no read-ahead of tenants)."""
+    sync = EntitySync(conn, session, tenant_id, entity, sweep=sweep)
+    try:
+        return sync.run(conn, run_id=run_id, observed_at=observed_at, batch_size=batch_size)
+    finally:
+        sync.close()
+
+
+class _Feeds:
+    """The rail's reads of one sync as they arrive, logged in batches; where the feeds got to."""
+
+    def __init__(self, writer: LogWriter, entity: Entity, previous: cursors.Cursor, batch_size: int) -> None:
+        self.writer, self.entity, self.batch_size = writer, entity, batch_size
+        self.high, self.pages, self.batch = previous.updated_since, 0, []
+        self.cdc_since: datetime | None = previous.cdc_since
+        self.position = previous.position
+        self.tombstones, self.rail_count = 0, None
+        self.cdc_refused: str | None = None
+
+    def take(self, read: Read) -> None:
+        if isinstance(read, Page):
+            self.pages += 1
+            self.batch.extend(read.observations)
+            if read.high is not None and (self.high is None or read.high > self.high):
+                self.high = read.high
+            if len(self.batch) >= self.batch_size:
+                self._flush()
+            return
+        self._flush()
+        if isinstance(read, ChangeFeed):
+            self._log_changes(read)
+        else:
+            self.rail_count = read.value
+
+    def end(self) -> None:
+        self._flush()
+        if self.cdc_since is None:
+            self.cdc_since = self.high
+
+    def _flush(self) -> None:
+        if self.batch:
+            self.writer.append(self.batch)
+            self.batch = []
+
+    def _log_changes(self, feed: ChangeFeed) -> None:
+        """Log the change feed's versions (deletes above all); the change position moves to the newest seen."""
+        if feed.refused:
+            log.info("%s: %s; the id sweep will find deletions", self.entity.name, feed.refused)
+            self.cdc_since, self.cdc_refused = self.high, feed.refused
+            self.position = feed.position
+            return
+        newest = self.high
+        for obs in feed.observations:
+            if obs.source_updated_at and (newest is None or obs.source_updated_at > newest):
+                newest = obs.source_updated_at
+        self.writer.append(feed.observations)
+        self.cdc_since = newest
+        self.tombstones += sum(o.deleted for o in feed.observations)
+        if feed.position is not None:
+            self.position = feed.position
+
+
+def _breaker(
+    conn: duckdb.DuckDBPyConnection, tenant_id: str, rail: str, entity: Entity, writer: LogWriter,
+    clock_back: str | None, run_id: str,
+) -> breaker.Approval | None:  # fmt: skip
+    """Stop the sync before its commit when it trips the breaker and no operator approved it."""
+    reasons = [clock_back] if clock_back else []
+    stats = writer.stats
+    if stats.deleted >= breaker.MIN_DELETIONS:  # counted only then: the live count reads the entity's whole log
+        live_before = live_entity_count(conn, tenant_id, rail, entity.name) + stats.deleted - stats.created
+        if tripped := breaker.deletions_trip(stats.deleted, live_before):
+            reasons.append(tripped)
+    if not reasons:
+        return None
+    approval = breaker.use_approval(conn, tenant_id, rail, entity.name, run_id, "; ".join(reasons))
+    if approval is None:
+        raise breaker.halted(tenant_id, rail, entity.name, reasons)
+    log.info("%s %s %s: breaker tripped (%s); approval %s by %s lets it through: %s", tenant_id, rail, entity.name,
+             "; ".join(reasons), approval.approval_id, approval.approved_by, approval.reason)  # fmt: skip
+    return approval
+
+
+def _sweep_reason(
+    conn: duckdb.DuckDBPyConnection, tenant_id: str, rail: str, entity: Entity, sweep: str, first_sync: bool,
+    feeds: _Feeds,
+) -> str | None:  # fmt: skip
+    if sweep == "never" or first_sync:
+        return None
+    if sweep == "always":
+        return "requested"
+    if feeds.cdc_refused:
+        return feeds.cdc_refused
+    if feeds.rail_count is None:
+        return None  # the session reads no count for this entity: its change feed is complete
+    logged = live_entity_count(conn, tenant_id, rail, entity.name)
+    if feeds.rail_count != logged:
+        return f"rail count {feeds.rail_count} differs from {logged} live in the log"
+    return None
+
+
+def _sweep(
+    conn: duckdb.DuckDBPyConnection, session: RailSession, writer: LogWriter, tenant_id: str, entity: Entity
+) -> None:
+    """Log a delete for every entity the log holds as live but the rail no longer lists."""
+    on_rail = session.ids(entity)
+    gone = sorted(live_entity_ids(conn, tenant_id, session.rail, entity.name) - on_rail, key=lambda i: (len(i), i))
+    writer.append([Observation(i, session.tombstone(entity, i), "sweep", deleted=True) for i in gone])

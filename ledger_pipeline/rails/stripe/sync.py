@@ -1,0 +1,115 @@
+"""Stripe's side of the sync skeleton (lib/sync.py): lists, the events feed, and a re-list when events aged out.
+
+- First sync: the newest event id is taken as the position *before* the objects are listed, so a change made
+  while listing comes in through the events next time (logged once: a re-read version is skipped by hash).
+- Incremental: the events after the saved position; each event whose `data.object` is this entity is a
+  version (source `event`), a `*.deleted` event an `op = deleted`. Stripe keeps events 30 days: an older
+  position is refused, and the entity is then listed whole and swept for disappeared ids.
+- Balance transactions have no events. They are listed again from `created` LOOKBACK before the newest one
+  seen, which re-reads those whose status still moves (pending -> available within days).
+Stripe has no count endpoint and tells no clock, so the skeleton neither counts nor checks the clock here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ledger_pipeline.lib import cursors
+from ledger_pipeline.lib.entity_log import Observation
+from ledger_pipeline.lib.sync import ChangeFeed, Page, Read
+from ledger_pipeline.rails.stripe.client import StripeClient, StripePage
+from ledger_pipeline.rails.stripe.entities import StripeEntity
+from ledger_pipeline.rails.stripe.errors import StripeEventsExpired, StripeMalformedResponse
+from ledger_pipeline.rails.stripe.rail import NAME
+
+LOOKBACK = timedelta(days=14)  # longer than a balance transaction stays pending
+EVENTS_REFUSED = "events position older than Stripe's 30 days"
+
+
+class StripeSession:
+    """One tenant's connected account as the sync skeleton reads it, through its client."""
+
+    rail = NAME
+
+    def __init__(self, client: StripeClient) -> None:
+        self.client = client
+        self.account_id = client.account_id
+        self._listed: dict[str, set[str]] = {}  # ids a whole listing saw this session: the sweep needs no re-list
+
+    def reads(self, entity: StripeEntity, previous: cursors.Cursor, sweep: str) -> Iterator[Read]:
+        if not entity.has_events:
+            since = previous.updated_since - LOOKBACK if previous.updated_since else None
+            yield from self._list(entity, created_gte=since)
+            return
+        if previous.position is None:  # never read: the feed starts where the listing does
+            yield ChangeFeed(position=self.client.latest_event_id())
+            yield from self._list(entity)
+            return
+        try:
+            events = list(self.client.events(after_event_id=previous.position))
+        except StripeEventsExpired:
+            yield ChangeFeed(refused=EVENTS_REFUSED, position=self.client.latest_event_id())
+            yield from self._list(entity)
+            return
+        mine = [e for e in events if _object(e, self.account_id).get("object") == entity.name]
+        newest = events[-1]["id"] if events else None  # every type moves the position, not only this entity's
+        yield ChangeFeed([self._from_event(e, entity) for e in mine], position=newest)
+
+    def ids(self, entity: StripeEntity) -> set[str]:
+        if entity.name not in self._listed:
+            list(self._list(entity))
+        return self._listed[entity.name]
+
+    def tombstone(self, entity: StripeEntity, entity_id: str) -> dict[str, Any]:
+        return {"id": entity_id, "object": entity.name, "deleted": True}
+
+    def server_now(self) -> datetime | None:
+        return None
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _list(self, entity: StripeEntity, created_gte: datetime | None = None) -> Iterator[Page]:
+        seen: set[str] = set()
+        for page in self.client.pages(entity.path, created_gte=created_gte):
+            observations = [self._listed_version(obj, entity) for obj in page.objects]
+            seen.update(o.entity_id for o in observations)
+            yield Page(observations, _instant(page))
+        if created_gte is None:
+            self._listed[entity.name] = seen
+
+    def _listed_version(self, obj: dict[str, Any], entity: StripeEntity) -> Observation:
+        return Observation(_id(obj, entity, self.account_id, "list"), obj, "list", deleted=bool(obj.get("deleted")))
+
+    def _from_event(self, event: dict[str, Any], entity: StripeEntity) -> Observation:
+        obj = _object(event, self.account_id)
+        created = event.get("created")
+        deleted = str(event.get("type", "")).endswith(".deleted") or bool(obj.get("deleted"))
+        return Observation(
+            entity_id=_id(obj, entity, self.account_id, "events"),
+            payload=obj,
+            source="event",
+            deleted=deleted,
+            source_version=event.get("id"),  # the event that produced this version
+            source_updated_at=datetime.fromtimestamp(created, UTC) if isinstance(created, int) else None,
+        )
+
+
+def _object(event: dict[str, Any], account_id: str) -> dict[str, Any]:
+    obj = (event.get("data") or {}).get("object")
+    if not isinstance(obj, dict):
+        raise StripeMalformedResponse(account_id, "events", f"event {event.get('id')!r} has no data.object")
+    return obj
+
+
+def _id(obj: dict[str, Any], entity: StripeEntity, account_id: str, feed: str) -> str:
+    entity_id = obj.get("id")
+    if not isinstance(entity_id, str) or not entity_id:
+        raise StripeMalformedResponse(account_id, entity.path, f"a {entity.name} without an id came from the {feed}")
+    return entity_id
+
+
+def _instant(page: StripePage) -> datetime | None:
+    return datetime.fromtimestamp(page.newest_created, UTC) if page.newest_created is not None else None

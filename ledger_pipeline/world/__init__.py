@@ -1,0 +1,1 @@
+"""The simulated business behind every sandbox rail: money flows generated once, rendered by each rail."""

@@ -1,0 +1,84 @@
+"""The official `stripe` SDK, unchanged but for its base address, against the sandbox over HTTP and in-process."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import stripe
+
+from ledger_pipeline.rails.stripe.sandbox import PLATFORM_KEY, Fault, RateLimit, StripeSandbox
+from ledger_pipeline.rails.stripe.sandbox.server import RunningServer, start_in_thread
+
+from .conftest import ACCOUNT, build
+
+
+def sdk(base: str, *, key: str = PLATFORM_KEY, account: str = ACCOUNT, http_client=None) -> stripe.StripeClient:
+    return stripe.StripeClient(key, base_addresses={"api": base}, stripe_account=account, max_network_retries=0,
+                               http_client=http_client or stripe.RequestsClient())
+
+
+def in_process(sb: StripeSandbox) -> stripe.StripeClient:
+    """The SDK's own httpx client with its sync httpx.Client swapped for one on the sandbox's transport."""
+    http_client = stripe.HTTPXClient(allow_sync_methods=True)
+    http_client._client = httpx.Client(transport=sb.transport())  # the SDK offers no public transport hook
+    return sdk("http://stripe-sandbox.local", http_client=http_client)
+
+
+@pytest.fixture(scope="module", params=["http", "in_process"])
+def client(request, world: StripeSandbox, served: RunningServer) -> stripe.StripeClient:
+    return sdk(served.base_url) if request.param == "http" else in_process(world)
+
+
+def test_auto_paging_retrieve_and_expand(client: stripe.StripeClient) -> None:
+    charges = list(client.v1.charges.list({"limit": 7}).auto_paging_iter())
+    assert len(charges) > 20 and len({c.id for c in charges}) == len(charges)
+    assert [c.created for c in charges] == sorted((c.created for c in charges), reverse=True)
+    one = client.v1.charges.retrieve(charges[3].id, {"expand": ["balance_transaction"]})
+    assert one.amount == charges[3].amount and one.balance_transaction.net == one.amount - one.balance_transaction.fee
+    expanded = client.v1.charges.list({"limit": 3, "expand": ["data.customer"]})
+    assert all(isinstance(c.customer, stripe.Customer) for c in expanded.data)
+
+
+def test_payout_balance_transactions_balance_and_events(client: stripe.StripeClient) -> None:
+    payout = next(p for p in client.v1.payouts.list({"limit": 100}).auto_paging_iter() if p.status == "paid")
+    txns = list(client.v1.balance_transactions.list({"payout": payout.id, "limit": 3}).auto_paging_iter())
+    assert sum(t.net for t in txns if t.type != "payout") == payout.amount
+    assert [t.source for t in txns if t.type == "payout"] == [payout.id]
+    balance = client.v1.balance.retrieve()
+    assert balance.available[0].currency == "usd" and balance.pending[0].amount >= 0
+    events = list(client.v1.events.list({"limit": 50, "types": ["charge.succeeded"]}).auto_paging_iter())
+    assert events and all(isinstance(e.data.object, stripe.Charge) for e in events)
+
+
+def test_typed_errors(world: StripeSandbox, served: RunningServer) -> None:
+    with pytest.raises(stripe.AuthenticationError):
+        sdk(served.base_url, key="sk_test_notTheKey").v1.charges.list()
+    with pytest.raises(stripe.PermissionError):
+        sdk(served.base_url, account="acct_1Nobody000000000").v1.charges.list()
+    with pytest.raises(stripe.InvalidRequestError) as bad:
+        sdk(served.base_url).v1.charges.list({"limit": 500})
+    assert bad.value.param == "limit"
+    with pytest.raises(stripe.InvalidRequestError) as gone:
+        sdk(served.base_url).v1.charges.retrieve("ch_missing")
+    assert gone.value.code == "resource_missing" and gone.value.http_status == 404
+
+
+def test_rate_limit_and_faults_are_typed() -> None:
+    sb = build(days=1, rate_limit=RateLimit(per_second=1))
+    server = start_in_thread(sb)
+    try:
+        client = sdk(server.base_url)
+        client.v1.balance.retrieve()
+        with pytest.raises(stripe.RateLimitError) as limited:
+            client.v1.balance.retrieve()
+        assert limited.value.json_body["error"]["code"] == "rate_limit" and limited.value.http_status == 429
+        sb.limiter.limit = None
+        sb.inject(ACCOUNT, Fault("server_error", status=500))
+        with pytest.raises(stripe.APIError):
+            client.v1.charges.list()
+        sb.inject(ACCOUNT, Fault("reset"))
+        with pytest.raises(stripe.APIConnectionError):
+            client.v1.charges.list()
+        assert client.v1.charges.list({"limit": 1}).data
+    finally:
+        server.stop()
