@@ -64,13 +64,16 @@ class Project:
         others would only skip it."""
         job = self.defs.resolve_job_def("sync_tenants")
         tenant = self.registry.load().get(tenant_id)
+        run_config = dict(run_config or {})
         if tenant is not None and tenant.rails and "asset_selection" not in kw:
             keys = rails_selection(tenant.rails).resolve(self.defs.resolve_asset_graph())
             job = job.get_subset(asset_selection=keys)
+            ops = {node.name for node in job.graph.node_defs}  # config for the other rails' ops has no op here
+            run_config["ops"] = {op: c for op, c in run_config.get("ops", {}).items() if op in ops}
         return job.execute_in_process(
             partition_key=tenant_id,
             instance=self.instance,
-            run_config=run_config or {},
+            run_config=run_config,
             raise_on_error=raise_on_error,
             **kw,
         )

@@ -33,9 +33,7 @@ parsed as (
 fees as (
     select
         *,
-        [case when json_type(detail, '$.amount') in ('BIGINT', 'UBIGINT')
-            then try_cast(detail ->> '$.amount' as bigint) end
-         for detail in coalesce(json_extract(p.fee_details, '$[*]'), [])] as fee_amounts
+        [json_int(detail -> '$.amount') for detail in coalesce(json_extract(p.fee_details, '$[*]'), [])] as fee_amounts
     from parsed
 ),
 
@@ -44,10 +42,10 @@ final as (
         tenant_id,
         entity_id as stripe_id,
         op,
-        case when json_type(p.amount) in ('BIGINT', 'UBIGINT') then try_cast(p.amount ->> '$' as bigint) end
+        json_int(p.amount)
             as amount,
-        case when json_type(p.fee) in ('BIGINT', 'UBIGINT') then try_cast(p.fee ->> '$' as bigint) end as fee,
-        case when json_type(p.net) in ('BIGINT', 'UBIGINT') then try_cast(p.net ->> '$' as bigint) end as net,
+        json_int(p.fee) as fee,
+        json_int(p.net) as net,
         p.currency ->> '$' as currency,
         p.fee_details as fee_details,
         case when list_count(fee_amounts) = len(fee_amounts)
@@ -58,10 +56,8 @@ final as (
         p.source ->> '$' as source_id,
         p.payout ->> '$' as payout_id,
         p.description ->> '$' as description,
-        try(to_timestamp(case when json_type(p.available_on) in ('BIGINT', 'UBIGINT')
-            then try_cast(p.available_on ->> '$' as bigint) end)) as available_on,
-        try(to_timestamp(case when json_type(p.created) in ('BIGINT', 'UBIGINT')
-            then try_cast(p.created ->> '$' as bigint) end)) as created,
+        json_epoch(p.available_on) as available_on,
+        json_epoch(p.created) as created,
         observed_at as last_synced_at,
         source as sync_source,
         seq as log_seq,

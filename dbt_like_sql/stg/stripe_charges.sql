@@ -33,12 +33,10 @@ final as (
         tenant_id,
         entity_id as stripe_id,
         op,
-        case when json_type(p.amount) in ('BIGINT', 'UBIGINT') then try_cast(p.amount ->> '$' as bigint) end
+        json_int(p.amount)
             as amount,
-        case when json_type(p.amount_captured) in ('BIGINT', 'UBIGINT')
-            then try_cast(p.amount_captured ->> '$' as bigint) end as amount_captured,
-        case when json_type(p.amount_refunded) in ('BIGINT', 'UBIGINT')
-            then try_cast(p.amount_refunded ->> '$' as bigint) end as amount_refunded,
+        json_int(p.amount_captured) as amount_captured,
+        json_int(p.amount_refunded) as amount_refunded,
         p.currency ->> '$' as currency,
         try_cast(p.paid ->> '$' as boolean) as paid,
         try_cast(p.captured ->> '$' as boolean) as captured,
@@ -55,8 +53,7 @@ final as (
         try_cast(p.livemode ->> '$' as boolean) as livemode,
         p.metadata as metadata,
         p.metadata ->> '$.qbo_payment_id' as qbo_payment_id,
-        try(to_timestamp(case when json_type(p.created) in ('BIGINT', 'UBIGINT')
-            then try_cast(p.created ->> '$' as bigint) end)) as created,
+        json_epoch(p.created) as created,
         observed_at as last_synced_at,
         source as sync_source,
         seq as log_seq,

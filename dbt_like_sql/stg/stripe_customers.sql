@@ -37,15 +37,14 @@ final as (
         p.email ->> '$' as email,
         p.description ->> '$' as description,
         p.phone ->> '$' as phone,
-        case when json_type(p.balance) in ('BIGINT', 'UBIGINT') then try_cast(p.balance ->> '$' as bigint) end
+        json_int(p.balance)
             as balance,
         p.currency ->> '$' as currency,
         try_cast(p.delinquent ->> '$' as boolean) as delinquent,
         try_cast(p.livemode ->> '$' as boolean) as livemode,
         p.metadata as metadata,
         p.metadata ->> '$.qbo_customer_id' as qbo_customer_id,
-        try(to_timestamp(case when json_type(p.created) in ('BIGINT', 'UBIGINT')
-            then try_cast(p.created ->> '$' as bigint) end)) as created,
+        json_epoch(p.created) as created,
         observed_at as last_synced_at,
         source as sync_source,
         seq as log_seq,

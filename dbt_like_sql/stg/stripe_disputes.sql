@@ -32,7 +32,7 @@ final as (
         tenant_id,
         entity_id as stripe_id,
         op,
-        case when json_type(p.amount) in ('BIGINT', 'UBIGINT') then try_cast(p.amount ->> '$' as bigint) end
+        json_int(p.amount)
             as amount,
         p.currency ->> '$' as currency,
         p.charge ->> '$' as charge_id,
@@ -41,11 +41,9 @@ final as (
         p.reason ->> '$' as reason,
         p.status ->> '$' as status,
         try_cast(p.is_charge_refundable ->> '$' as boolean) as is_charge_refundable,
-        try(to_timestamp(case when json_type(p.evidence_details.due_by) in ('BIGINT', 'UBIGINT')
-            then try_cast(p.evidence_details.due_by ->> '$' as bigint) end)) as evidence_due_by,
+        json_epoch(p.evidence_details.due_by) as evidence_due_by,
         p.metadata as metadata,
-        try(to_timestamp(case when json_type(p.created) in ('BIGINT', 'UBIGINT')
-            then try_cast(p.created ->> '$' as bigint) end)) as created,
+        json_epoch(p.created) as created,
         observed_at as last_synced_at,
         source as sync_source,
         seq as log_seq,

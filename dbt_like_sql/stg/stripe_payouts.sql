@@ -33,11 +33,10 @@ final as (
         tenant_id,
         entity_id as stripe_id,
         op,
-        case when json_type(p.amount) in ('BIGINT', 'UBIGINT') then try_cast(p.amount ->> '$' as bigint) end
+        json_int(p.amount)
             as amount,
         p.currency ->> '$' as currency,
-        try(cast(timezone('UTC', to_timestamp(case when json_type(p.arrival_date) in ('BIGINT', 'UBIGINT')
-            then try_cast(p.arrival_date ->> '$' as bigint) end)) as date)) as arrival_date,
+        try(cast(timezone('UTC', to_timestamp(json_int(p.arrival_date))) as date)) as arrival_date,
         p.status ->> '$' as status,
         try_cast(p.automatic ->> '$' as boolean) as automatic,
         p.method ->> '$' as method,
@@ -49,8 +48,7 @@ final as (
         p.description ->> '$' as description,
         p.failure_code ->> '$' as failure_code,
         p.metadata as metadata,
-        try(to_timestamp(case when json_type(p.created) in ('BIGINT', 'UBIGINT')
-            then try_cast(p.created ->> '$' as bigint) end)) as created,
+        json_epoch(p.created) as created,
         observed_at as last_synced_at,
         source as sync_source,
         seq as log_seq,

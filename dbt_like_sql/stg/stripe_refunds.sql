@@ -31,7 +31,7 @@ final as (
         tenant_id,
         entity_id as stripe_id,
         op,
-        case when json_type(p.amount) in ('BIGINT', 'UBIGINT') then try_cast(p.amount ->> '$' as bigint) end
+        json_int(p.amount)
             as amount,
         p.currency ->> '$' as currency,
         p.charge ->> '$' as charge_id,
@@ -41,8 +41,7 @@ final as (
         p.status ->> '$' as status,
         p.failure_reason ->> '$' as failure_reason,
         p.metadata as metadata,
-        try(to_timestamp(case when json_type(p.created) in ('BIGINT', 'UBIGINT')
-            then try_cast(p.created ->> '$' as bigint) end)) as created,
+        json_epoch(p.created) as created,
         observed_at as last_synced_at,
         source as sync_source,
         seq as log_seq,

@@ -36,7 +36,7 @@ from ledger_pipeline.rails.stripe.errors import (
     StripePermissionError,
     parse_error,
 )
-from ledger_pipeline.rails.stripe.retry import Retryable, RetryPolicy, parse_retry_after
+from ledger_pipeline.rails.stripe.retry import Retryable, RetryPolicy, final_error, parse_retry_after
 
 __all__ = ["PRODUCTION_BASE_URL", "StripeClient", "StripePage"]
 
@@ -272,7 +272,7 @@ class StripeClient:
         if advice == "false" and (status == 429 or status >= 500):
             retryable = Retryable("throttled" if status == 429 else "server", text, status=status,
                                   code=err.code, request_id=err.request_id)  # fmt: skip
-            return retryable.final(self._ctx, resource, "(Stripe-Should-Retry: false)")
+            return final_error(retryable, self._ctx, resource, "(Stripe-Should-Retry: false)")
         cls: type[StripeError] = {
             400: StripeInvalidRequest, 401: StripeAuthError, 403: StripePermissionError, 404: StripeNotFound
         }.get(status, StripeError)  # fmt: skip

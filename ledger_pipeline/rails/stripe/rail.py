@@ -61,6 +61,14 @@ class StripeConnection:
         return cls(account_id(account), credentials)
 
 
+# Stripe's money and times are JSON integers (minor units, epoch seconds): anything else (a string, a fraction, a
+# number beyond BIGINT) is typed null, never rounded, and the mirror contract says why.
+MACROS = (
+    "create or replace macro json_int(value) as "
+    "case when json_type(value) in ('BIGINT', 'UBIGINT') then try_cast(value ->> '$' as bigint) end",
+    "create or replace macro json_epoch(value) as try(to_timestamp(json_int(value)))",
+)
+
 RAIL = Rail(
     name=NAME,
     title="Stripe",
@@ -70,4 +78,6 @@ RAIL = Rail(
     account_noun="Stripe account",
     object_id=object_id,
     module="ledger_pipeline.rails.stripe",
+    macros=MACROS,
+    version_label="event",
 )
