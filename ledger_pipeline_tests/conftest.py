@@ -59,6 +59,12 @@ class Project:
         self.instance.add_dynamic_partitions(TENANTS.name, [tenant_id])
         return realm
 
+    def job(self) -> dg.JobDefinition:
+        """The sync job over the rails the registered tenants connected: what a run over all of them needs."""
+        job = self.defs.resolve_job_def("sync_tenants")
+        rails = {rail for tenant in self.registry.load().values() for rail in tenant.rails}
+        return job.get_subset(asset_selection=rails_selection(rails).resolve(self.defs.resolve_asset_graph()))
+
     def sync(self, tenant_id: str, *, run_config: dict | None = None, raise_on_error: bool = True, **kw):
         """The sync job for one tenant, over the rails it connected (defs/jobs.rails_selection): the steps of the
         others would only skip it."""

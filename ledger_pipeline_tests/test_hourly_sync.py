@@ -96,8 +96,9 @@ def _tick(project) -> list[dg.RunRequest]:
 
 
 def _run(project, request: dg.RunRequest, selection: list[dg.AssetKey] | None = None) -> dg.ExecuteInProcessResult:
-    """What the run queue launches for a request (one at a time: the DuckDB pool has one slot)."""
-    job = project.defs.resolve_job_def("sync_tenants")
+    """What the run queue launches for a request (one at a time: the DuckDB pool has one slot), over the rails
+    the tenants connected."""
+    job = project.job()
     return job.execute_in_process(
         instance=project.instance, partition_key=request.partition_key, tags=request.tags, asset_selection=selection,
         run_config=QUIET, raise_on_error=False,

@@ -155,7 +155,7 @@ def test_in_a_run_over_many_tenants_each_difference_is_named_under_its_own_tenan
     for company, tenant in enumerate(tenants):
         project.add_tenant(tenant, company)
     history = dg.AssetKey(["history", "qbo_bills"])
-    job = project.defs.resolve_job_def("sync_tenants")
+    job = project.job()
     tags = {"dagster/asset_partition_range_start": tenants[0], "dagster/asset_partition_range_end": tenants[-1]}
     assert job.execute_in_process(instance=project.instance, tags=tags).success
     conn = project.connect()

@@ -79,7 +79,7 @@ def test_rerun_and_multi_tenant_backfill_append_nothing(project):
     logged = log_count(project)
 
     rerun = project.sync("acme")
-    backfill = project.defs.resolve_job_def("sync_tenants").execute_in_process(
+    backfill = project.job().execute_in_process(
         instance=project.instance,
         tags={"dagster/asset_partition_range_start": "acme", "dagster/asset_partition_range_end": "globex"},
     )
