@@ -21,6 +21,7 @@ from bench.stopwatch import Stopwatch
 from bench.storage import instance_settings
 from bench.workload import CHANGE_STEP, Paths, Workload
 from ledger_pipeline.definitions import build_definitions
+from ledger_pipeline.defs.jobs import rails_asset_keys
 from ledger_pipeline.defs.models.assets import REFRESHED_ASSETS
 from ledger_pipeline.defs.partitions import TENANTS
 from ledger_pipeline.defs.resources import LedgerDuckDB, TenantRegistryResource
@@ -136,8 +137,13 @@ def sync_all(
     run_config: dict | None = None,
     selection: list[dg.AssetKey] | None = None,
 ) -> RunFigures:
-    """One run of sync_tenants over every tenant (a partition range: the single-run backfill shape)."""
+    """One run of sync_tenants over every tenant (a partition range: the single-run backfill shape), over the
+    rails they connected as the schedules run it, or over `selection`."""
     job = defs.resolve_job_def("sync_tenants")
+    if selection is None:
+        registered = defs.resources["tenants"].registry().load()
+        rails = {rail for tenant_id in tenant_ids for rail in registered[tenant_id].rails}
+        selection = rails_asset_keys(rails, defs.get_repository_def())
     tags = range_tags(tenant_ids)
     watch.reset()
     started = time.perf_counter()

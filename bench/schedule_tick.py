@@ -37,14 +37,18 @@ def tick(defs: dg.Definitions, instance: dg.DagsterInstance, per_run: int) -> di
     os.environ["LEDGER_SYNC_TENANTS_PER_RUN"] = str(per_run)
     job = defs.resolve_job_def("sync_tenants")
     started = time.perf_counter()
-    requests = hourly_sync(dg.build_schedule_context(instance, datetime.now(UTC)))
+    with dg.build_schedule_context(
+        instance, datetime.now(UTC), resources={"tenants": defs.resources["tenants"]},
+        repository_def=defs.get_repository_def(),
+    ) as context:  # fmt: skip
+        requests = hourly_sync(context)
     evaluated = time.perf_counter() - started
     failed = [
         request.run_key
         for request in requests
         if not job.execute_in_process(
             instance=instance, partition_key=request.partition_key, tags=request.tags, run_config=ours.QUIET,
-            raise_on_error=False,
+            asset_selection=request.asset_selection, raise_on_error=False,
         ).success
     ]  # fmt: skip
     return {"seconds": time.perf_counter() - started, "evaluation": evaluated, "runs": len(requests), "failed": failed}

@@ -107,7 +107,9 @@ def test_an_untouched_version_edited_in_place_is_caught_by_the_nightly_audit(pro
     hourly = project.sync("acme", asset_selection=HISTORY_AFTER_LOG, raise_on_error=False)
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("tenants", ["acme"])
-        request = nightly_audit(dg.build_schedule_context(instance, datetime.now(UTC)))
+        resources = {"tenants": project.defs.resources["tenants"]}
+        with dg.build_schedule_context(instance, datetime.now(UTC), resources=resources) as tick:
+            request = nightly_audit(tick)
     audit = project.defs.resolve_job_def("sync_tenants").execute_in_process(
         instance=project.instance, run_config=request.run_config, tags=request.tags,
         asset_selection=HISTORY_AFTER_LOG, raise_on_error=False,

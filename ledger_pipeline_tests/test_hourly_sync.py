@@ -15,7 +15,7 @@ import dagster as dg
 import pytest
 
 from ledger_pipeline.defs.partitions import TENANTS
-from ledger_pipeline.defs.schedules import RANGE_END, RANGE_START, hourly_sync, sync_requests
+from ledger_pipeline.defs.schedules import RANGE_END, RANGE_START, hourly_sync, nightly_audit, sync_requests
 from ledger_pipeline.lib import settings
 from ledger_pipeline.lib.tenants import Tenant
 from ledger_pipeline.rails.qbo.rail import QboConnection
@@ -89,19 +89,29 @@ def test_a_tenants_per_run_setting_out_of_range_names_the_variable(monkeypatch, 
         settings.sync_tenants_per_run()
 
 
+def _evaluate(project, schedule: dg.ScheduleDefinition):
+    """A tick as the daemon evaluates it: the project's instance, registry and definitions."""
+    with dg.build_schedule_context(
+        project.instance, datetime.now(UTC), resources={"tenants": project.defs.resources["tenants"]},
+        repository_def=project.defs.get_repository_def(),
+    ) as context:  # fmt: skip
+        return schedule(context)
+
+
 def _tick(project) -> list[dg.RunRequest]:
-    requests = hourly_sync(dg.build_schedule_context(project.instance, datetime.now(UTC)))
+    requests = _evaluate(project, hourly_sync)
     assert isinstance(requests, list)
     return requests
 
 
 def _run(project, request: dg.RunRequest, selection: list[dg.AssetKey] | None = None) -> dg.ExecuteInProcessResult:
-    """What the run queue launches for a request (one at a time: the DuckDB pool has one slot), over the rails
-    the tenants connected."""
-    job = project.job()
+    """What the run queue launches for a request (one at a time: the DuckDB pool has one slot): the assets it
+    selected (the rails its tenants connected), or `selection`."""
+    job = project.defs.resolve_job_def("sync_tenants")
     return job.execute_in_process(
-        instance=project.instance, partition_key=request.partition_key, tags=request.tags, asset_selection=selection,
-        run_config=QUIET, raise_on_error=False,
+        instance=project.instance, partition_key=request.partition_key, tags=request.tags,
+        asset_selection=selection or request.asset_selection, run_config=request.run_config | QUIET,
+        raise_on_error=False,
     )  # fmt: skip
 
 
@@ -153,3 +163,35 @@ def test_a_failing_tenant_costs_its_range_one_tick_then_runs_alone(scheduled, mo
     healed = _tick(project)
     assert [_run(project, r, BILLS).success for r in healed] == [True, True, True]
     assert [_covered(r, TENANT_IDS) for r in _tick(project)] == [TENANT_IDS[:3], TENANT_IDS[3:]]
+
+
+def test_each_run_selects_the_rails_its_tenants_connected(scheduled, monkeypatch):
+    """A Stripe-only and a QBO-only tenant share a scheduled run over both rails (each rail's steps skip the
+    other tenant); a range of QBO-only tenants runs QBO's steps only, and the nightly audit's config names only
+    the steps its run has."""
+    project = scheduled
+    monkeypatch.setenv("LEDGER_SYNC_TENANTS_PER_RUN", "2")
+    project.add_tenant("acme", 0)
+    project.add_tenant("globex", 1, rails=("stripe",))
+    project.add_tenant("initech", 2)
+
+    mixed, books = _tick(project)
+    assert [_covered(mixed, TENANT_IDS), _covered(books, TENANT_IDS)] == [["acme", "globex"], ["initech"]]
+    assert mixed.asset_selection is None  # both rails: the whole job
+    qbo_only = set(books.asset_selection)
+    assert dg.AssetKey(["raw", "qbo_bills"]) in qbo_only and dg.AssetKey(["mirror", "qbo_bills"]) in qbo_only
+    assert not any("stripe" in key.to_user_string() for key in qbo_only)
+    runs = [_run(project, mixed), _run(project, books)]
+    assert all(r.success for r in runs), [failure_text(r) for r in runs if not r.success]
+    assert {e.asset_key for e in runs[1].get_asset_materialization_events()} == qbo_only
+    logged = dict(project.query("select tenant_id, list(distinct rail order by rail) from raw.entity_log group by 1"))
+    assert logged == {"acme": ["qbo"], "globex": ["stripe"], "initech": ["qbo"]}
+
+    assert _evaluate(project, nightly_audit).asset_selection is None  # the fleet has both rails
+    project.registry.disconnect("globex", "stripe")
+    project.registry.connect("globex", QboConnection(DEMO_COMPANIES[1].realm_id))
+    audit = _evaluate(project, nightly_audit)
+    assert set(audit.asset_selection) == qbo_only
+    assert audit.run_config["ops"] and not any("stripe" in op for op in audit.run_config["ops"])
+    run = _run(project, audit)
+    assert run.success, failure_text(run)

@@ -8,11 +8,13 @@ nightly audit) every row is compared.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
 
 from ledger_pipeline.defs.models import assets as model_assets
 from ledger_pipeline.defs.rails import LOG_ASSETS
+from ledger_pipeline.defs.resources import TenantRegistryResource
 from ledger_pipeline.defs.schedules import nightly_audit
 
 LOG = dg.AssetKey(["raw", "qbo_bills"])
@@ -104,10 +106,17 @@ def test_missing_extra_stale_and_duplicated_rows_are_caught_for_any_entity_incre
 
 
 def _nightly_audit_request(tenants: list[str]) -> dg.RunRequest:
-    """What the schedule asks for with these tenants registered (schedules evaluate on a persistent instance)."""
+    """What the schedule asks for with these tenants' partitions (schedules evaluate on a persistent instance) and
+    definitions it is not told about: the whole job."""
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("tenants", tenants)
-        return nightly_audit(dg.build_schedule_context(instance, datetime.now(UTC)))
+        return _audit_tick(instance)
+
+
+def _audit_tick(instance: dg.DagsterInstance) -> dg.RunRequest | dg.SkipReason:
+    registry = TenantRegistryResource(path=str(Path(instance.root_directory) / "tenants.json"))
+    with dg.build_schedule_context(instance, datetime.now(UTC), resources={"tenants": registry}) as tick:
+        return nightly_audit(tick)
 
 
 def test_an_untouched_row_edited_in_place_is_caught_by_the_nightly_audit(project):
@@ -135,7 +144,7 @@ def test_an_untouched_row_edited_in_place_is_caught_by_the_nightly_audit(project
 
 def test_nightly_audit_is_one_run_over_every_tenant_with_full_checks():
     with dg.instance_for_test() as instance:
-        assert isinstance(nightly_audit(dg.build_schedule_context(instance, datetime.now(UTC))), dg.SkipReason)
+        assert isinstance(_audit_tick(instance), dg.SkipReason)
 
     request = _nightly_audit_request(["acme", "globex", "initech"])
 

@@ -1,4 +1,5 @@
-"""The job that syncs tenants: every log asset, then every mirror, for the partitions asked."""
+"""The job that syncs tenants: every log asset, then every mirror, for the partitions asked; and the part of it
+that concerns some rails only, which the schedules and the sensor run for tenants that connected only those."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Iterable
 import dagster as dg
 
 from ledger_pipeline.defs.log_assets import SYNC_CURSORS
+from ledger_pipeline.lib import rails as rail_registry
 
 SYNC_JOB = dg.define_asset_job(
     "sync_tenants",
@@ -22,3 +24,12 @@ def rails_selection(rails: Iterable[str]) -> dg.AssetSelection:
     subset: the other rails' steps would only skip every tenant."""
     logs = dg.AssetSelection.groups(*(f"{rail}_log" for rail in sorted(set(rails))))
     return logs.downstream().materializable()  # the stg views are specs without a step
+
+
+def rails_asset_keys(rails: Iterable[str], repository: dg.RepositoryDefinition) -> list[dg.AssetKey] | None:
+    """The assets of `repository` a sync run over tenants that connected these rails materialises (a RunRequest's
+    asset_selection); None when that is the whole sync job (no rail left out, or no rail known)."""
+    wanted = set(rails)
+    if not wanted or wanted >= set(rail_registry.all_rails()):
+        return None
+    return sorted(rails_selection(wanted).resolve(repository.asset_graph))

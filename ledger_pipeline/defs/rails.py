@@ -27,7 +27,3 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
     """Each rail's client resource under the rail's name (the key its assets and checks require)."""
     return {name: m.default_resource() for name, m in RAIL_DEFINITIONS.items()}
 
-
-def audit_ops() -> dict[str, dict]:
-    """The nightly audit's run config for every rail's own checks."""
-    return {op: config for m in RAIL_DEFINITIONS.values() for op, config in m.audit_ops().items()}

@@ -2,19 +2,25 @@
 
 The hourly runs take tenants in partition ranges: a run's fixed cost (launch, planning, the event log)
 is paid once per range instead of once per tenant. Tenants whose last sync failed are retried apart in
-shrinking ranges, so a tenant that keeps failing soon runs alone and holds back no one else.
+shrinking ranges, so a tenant that keeps failing soon runs alone and holds back no one else. A run selects
+the rails its tenants connected: a fleet without Stripe runs no Stripe step at all.
 """
 
 import math
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 import dagster as dg
 
-from ledger_pipeline.defs.jobs import SYNC_JOB
+from ledger_pipeline.defs.jobs import SYNC_JOB, rails_asset_keys
 from ledger_pipeline.defs.models.assets import REFRESHED_ASSETS, TABLE_ASSETS
 from ledger_pipeline.defs.partitions import TENANTS
-from ledger_pipeline.defs.rails import LOG_ASSETS, audit_ops
+from ledger_pipeline.defs.rails import LOG_ASSETS, RAIL_DEFINITIONS
+from ledger_pipeline.defs.resources import TenantRegistryResource
 from ledger_pipeline.lib import settings
+from ledger_pipeline.lib.tenants import Tenant, TenantError
+
+# The assets a run over these tenants materialises; None: the whole sync job.
+Scope = Callable[[Sequence[str]], list[dg.AssetKey] | None]
 
 NO_TENANTS = "no tenants registered yet: `ledger-pipeline tenants add ...`"
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
@@ -42,14 +48,37 @@ def failed_tenants(instance: dg.DagsterInstance, tenants: Sequence[str]) -> set[
     return failed
 
 
-def sync_requests(tenants: Sequence[str], failed: Collection[str], per_run: int, stamp: str) -> list[dg.RunRequest]:
+def rails_scope(context: dg.ScheduleEvaluationContext | dg.SensorEvaluationContext, registered: Mapping[str, Tenant]) -> Scope:
+    """A run's assets: those of the rails its tenants connected, resolved in the definitions being evaluated.
+    A tenant the registry does not know (yet) or definitions not given (a bare test context) take the whole job."""
+    try:
+        repository = context.repository_def
+    except dg.DagsterInvariantViolationError:  # a schedule context built without definitions
+        repository = None
+
+    def scope(tenants: Sequence[str]) -> list[dg.AssetKey] | None:
+        if repository is None or any(t not in registered for t in tenants):
+            return None
+        return rails_asset_keys({rail for t in tenants for rail in registered[t].rails}, repository)
+
+    return scope
+
+
+def whole_job(tenants: Sequence[str]) -> None:
+    return None
+
+
+def sync_requests(
+    tenants: Sequence[str], failed: Collection[str], per_run: int, stamp: str, scope: Scope = whole_job
+) -> list[dg.RunRequest]:
     """One tick's runs, in partition order: consecutive tenants share a run of at most `per_run`.
 
     Tenants whose last sync failed are retried apart from the others, in runs of at most the square
     root of how many failed: a failed range of 100 comes back as 10 runs of 10, the one of those that
     fails again as 3 runs of 3, then as runs of one. A tenant that keeps failing is alone within a few
     ticks, and a failed run over every tenant (the nightly audit) does not become a run per tenant.
-    A range covers every tenant between its ends, so healthy and failed tenants never share one.
+    A range covers every tenant between its ends, so healthy and failed tenants never share one. `scope`
+    says which assets each run selects (the rails its tenants connected).
     """
     retry_size = max(1, min(per_run, math.isqrt(len(failed))))
     groups: list[tuple[bool, list[str]]] = []
@@ -59,47 +88,75 @@ def sync_requests(tenants: Sequence[str], failed: Collection[str], per_run: int,
             groups[-1][1].append(tenant)
         else:
             groups.append((retried, [tenant]))
-    return [_run_request(group, stamp) for _, group in groups]
+    return [_run_request(group, stamp, scope(group)) for _, group in groups]
 
 
-def _run_request(tenants: list[str], stamp: str) -> dg.RunRequest:
+def _run_request(tenants: list[str], stamp: str, assets: list[dg.AssetKey] | None) -> dg.RunRequest:
     if len(tenants) == 1:
-        return dg.RunRequest(run_key=f"{tenants[0]}:{stamp}", partition_key=tenants[0])
-    return dg.RunRequest(run_key=f"{tenants[0]}..{tenants[-1]}:{stamp}", tags=range_tags(tenants))
+        return dg.RunRequest(run_key=f"{tenants[0]}:{stamp}", partition_key=tenants[0], asset_selection=assets)
+    return dg.RunRequest(
+        run_key=f"{tenants[0]}..{tenants[-1]}:{stamp}", tags=range_tags(tenants), asset_selection=assets
+    )
 
 
 @dg.schedule(job=SYNC_JOB, cron_schedule="0 * * * *", default_status=dg.DefaultScheduleStatus.RUNNING)
-def hourly_sync(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest] | dg.SkipReason:
-    """Queue every tenant's sync: ranges of up to LEDGER_SYNC_TENANTS_PER_RUN tenants, failed ones apart.
+def hourly_sync(
+    context: dg.ScheduleEvaluationContext, tenants: TenantRegistryResource
+) -> list[dg.RunRequest] | dg.SkipReason:
+    """Queue every tenant's sync: ranges of up to LEDGER_SYNC_TENANTS_PER_RUN tenants, failed ones apart, each
+    run over the rails its tenants connected.
 
     The DuckDB pool makes the runs write one at a time.
     """
-    tenants = TENANTS.get_partition_keys(dynamic_partitions_store=context.instance)
-    if not tenants:
+    partitions = TENANTS.get_partition_keys(dynamic_partitions_store=context.instance)
+    if not partitions:
         return dg.SkipReason(NO_TENANTS)
+    try:
+        registered = tenants.registry().load()
+    except TenantError as exc:
+        return dg.SkipReason(str(exc))
     stamp = context.scheduled_execution_time.isoformat()  # every tick has one (Dagster refuses the read otherwise)
-    failed = failed_tenants(context.instance, tenants)
-    requests = sync_requests(tenants, failed, settings.sync_tenants_per_run(), stamp)
+    failed = failed_tenants(context.instance, partitions)
+    scope = rails_scope(context, registered)
+    requests = sync_requests(partitions, failed, settings.sync_tenants_per_run(), stamp, scope)
     named = ", ".join(sorted(failed)[:SHOWN]) + (f" and {len(failed) - SHOWN} more" if len(failed) > SHOWN else "")
     retried = f"; retried apart after a failed sync: {named}" if failed else ""
-    context.log.info(f"{len(tenants)} tenants in {len(requests)} runs{retried}")
+    context.log.info(f"{len(partitions)} tenants in {len(requests)} runs{retried}")
     return requests
 
 
-def audit_run_config() -> dict:
-    """Run config of the nightly audit: every log op re-verifies its whole chains and every recorded head
-    (full_audit), every mirror and history op compares all of its rows with the model (full_check), and the
-    rails' own checks compare everything (QBO's control totals: every party with the whole report)."""
-    log_ops = {asset.op.name: {"config": {"full_audit": True}} for asset in LOG_ASSETS}
-    mirror_ops = {asset.op.name: {"config": {"full_check": True}} for asset in REFRESHED_ASSETS}
-    return {"ops": log_ops | mirror_ops | audit_ops()}
+def audit_run_config(assets: Collection[dg.AssetKey] | None = None) -> dict:
+    """Run config of the nightly audit over these assets (None: all): every log op re-verifies its whole chains
+    and every recorded head (full_audit), every mirror and history op compares all of its rows with the model
+    (full_check), and the rails' own checks compare everything (QBO's control totals: every party with the
+    whole report). A rail without a selected log asset has no step in the run, so no config."""
+    def selected(asset: dg.AssetsDefinition) -> bool:
+        return assets is None or any(key in assets for key in asset.keys)
+
+    log_ops = {asset.op.name: {"config": {"full_audit": True}} for asset in LOG_ASSETS if selected(asset)}
+    mirror_ops = {asset.op.name: {"config": {"full_check": True}} for asset in REFRESHED_ASSETS if selected(asset)}
+    rail_ops = {
+        op: config
+        for rail in RAIL_DEFINITIONS.values()
+        if any(selected(asset) for asset in rail.LOG_ASSETS)
+        for op, config in rail.audit_ops().items()
+    }
+    return {"ops": log_ops | mirror_ops | rail_ops}
 
 
 @dg.schedule(job=SYNC_JOB, cron_schedule="0 3 * * *", default_status=dg.DefaultScheduleStatus.RUNNING)
-def nightly_audit(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+def nightly_audit(context: dg.ScheduleEvaluationContext, tenants: TenantRegistryResource) -> dg.RunRequest | dg.SkipReason:
     """Sync every tenant in one run (a partition range) with the full checks the hourly runs keep incremental."""
-    tenants = TENANTS.get_partition_keys(dynamic_partitions_store=context.instance)
-    if not tenants:
+    partitions = TENANTS.get_partition_keys(dynamic_partitions_store=context.instance)
+    if not partitions:
         return dg.SkipReason(NO_TENANTS)
+    try:
+        registered = tenants.registry().load()
+    except TenantError as exc:
+        return dg.SkipReason(str(exc))
     stamp = context.scheduled_execution_time.isoformat()  # every tick has one (Dagster refuses the read otherwise)
-    return dg.RunRequest(run_key=f"audit:{stamp}", run_config=audit_run_config(), tags=range_tags(tenants))
+    assets = rails_scope(context, registered)(partitions)
+    return dg.RunRequest(
+        run_key=f"audit:{stamp}", run_config=audit_run_config(assets), tags=range_tags(partitions),
+        asset_selection=assets,
+    )  # fmt: skip
