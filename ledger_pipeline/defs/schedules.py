@@ -48,7 +48,9 @@ def failed_tenants(instance: dg.DagsterInstance, tenants: Sequence[str]) -> set[
     return failed
 
 
-def rails_scope(context: dg.ScheduleEvaluationContext | dg.SensorEvaluationContext, registered: Mapping[str, Tenant]) -> Scope:
+def rails_scope(
+    context: dg.ScheduleEvaluationContext | dg.SensorEvaluationContext, registered: Mapping[str, Tenant]
+) -> Scope:
     """A run's assets: those of the rails its tenants connected, resolved in the definitions being evaluated.
     A tenant the registry does not know (yet) or definitions not given (a bare test context) take the whole job."""
     try:
@@ -145,7 +147,9 @@ def audit_run_config(assets: Collection[dg.AssetKey] | None = None) -> dict:
 
 
 @dg.schedule(job=SYNC_JOB, cron_schedule="0 3 * * *", default_status=dg.DefaultScheduleStatus.RUNNING)
-def nightly_audit(context: dg.ScheduleEvaluationContext, tenants: TenantRegistryResource) -> dg.RunRequest | dg.SkipReason:
+def nightly_audit(
+    context: dg.ScheduleEvaluationContext, tenants: TenantRegistryResource
+) -> dg.RunRequest | dg.SkipReason:
     """Sync every tenant in one run (a partition range) with the full checks the hourly runs keep incremental."""
     partitions = TENANTS.get_partition_keys(dynamic_partitions_store=context.instance)
     if not partitions:

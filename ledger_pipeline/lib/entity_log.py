@@ -46,7 +46,7 @@ class Observation:
 
     entity_id: str
     payload: dict[str, Any]
-    source: str  # "query" | "cdc" | "sweep"
+    source: str  # how the rail showed it: QBO "query" | "cdc"; Stripe "list" | "event" | "read"; "sweep"
     deleted: bool = False
     source_version: str | None = None
     source_updated_at: datetime | None = None

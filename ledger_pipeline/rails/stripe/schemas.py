@@ -38,7 +38,7 @@ BALANCE_TXN_ID = r"^txn_[A-Za-z0-9]+$"
 PAYMENT_INTENT_ID = r"^pi_[A-Za-z0-9]+$"
 OBJECT_ID = r"^[a-z]{2,5}_[A-Za-z0-9]+$"  # any Stripe object (a balance transaction's source can be of many kinds)
 # What the Stripe sync logs a version from (rails/stripe/sync.py) or the sweep found gone.
-SYNC_SOURCES = ["list", "event", "sweep"]
+SYNC_SOURCES = ["list", "event", "read", "sweep"]
 # Money columns are declared nullable so that a missing or inexact amount is reported by this check, whose
 # reason says what is wrong, rather than by `not_nullable`; the check still rejects every null.
 EXACT_MONEY = "a JSON integer in the currency's minor units"

@@ -2,9 +2,12 @@
 
 - First sync: the newest event id is taken as the position *before* the objects are listed, so a change made
   while listing comes in through the events next time (logged once: a re-read version is skipped by hash).
-- Incremental: the events after the saved position; each event whose `data.object` is this entity is a
-  version (source `event`), a `*.deleted` event an `op = deleted`. Stripe keeps events 30 days: an older
-  position is refused, and the entity is then listed whole and swept for disappeared ids.
+- Incremental: the events of the entity's types after the saved position; each event whose `data.object` is
+  this entity is a version (source `event`), a `*.deleted` event an `op = deleted`. An object another event
+  changed without one of its own (a disputed charge) is read again by id (source `read`). The position is
+  the newest event read, or, when none came, the newest event of any type read just before: a quiet entity's
+  position keeps up, so it does not age out. Stripe keeps events 30 days: an older position is refused, and
+  the entity is then listed whole and swept for disappeared ids.
 - Balance transactions have no events. They are listed again from `created` LOOKBACK before the newest one
   seen, which re-reads those whose status still moves (pending -> available within days).
 Stripe has no count endpoint and tells no clock, so the skeleton neither counts nor checks the clock here.
@@ -47,15 +50,17 @@ class StripeSession:
             yield ChangeFeed(position=self.client.latest_event_id())
             yield from self._list(entity)
             return
+        latest = self.client.latest_event_id()  # before the read: an event of ours after it comes next time
         try:
-            events = list(self.client.events(after_event_id=previous.position))
+            events = list(self.client.events(after_event_id=previous.position, types=list(entity.event_types)))
         except StripeEventsExpired:
-            yield ChangeFeed(refused=EVENTS_REFUSED, position=self.client.latest_event_id())
+            yield ChangeFeed(refused=EVENTS_REFUSED, position=latest)
             yield from self._list(entity)
             return
         mine = [e for e in events if _object(e, self.account_id).get("object") == entity.name]
-        newest = events[-1]["id"] if events else None  # every type moves the position, not only this entity's
-        yield ChangeFeed([self._from_event(e, entity) for e in mine], position=newest)
+        versions = [self._from_event(e, entity) for e in mine]
+        versions += [self._read_again(entity, entity_id) for entity_id in self._touched(entity, events)]
+        yield ChangeFeed(versions, position=events[-1]["id"] if events else latest or previous.position)
 
     def ids(self, entity: StripeEntity) -> set[str]:
         if entity.name not in self._listed:
@@ -79,6 +84,22 @@ class StripeSession:
             yield Page(observations, _instant(page))
         if created_gte is None:
             self._listed[entity.name] = seen
+
+    def _touched(self, entity: StripeEntity, events: list[dict[str, Any]]) -> list[str]:
+        """Ids of this entity that other objects' events changed without an event of its own, in event order."""
+        fields = dict(entity.touched_by)
+        touched: dict[str, None] = {}
+        for event in events:
+            obj = _object(event, self.account_id)
+            ref = obj.get(fields[obj.get("object")]) if obj.get("object") in fields else None
+            ref = ref.get("id") if isinstance(ref, dict) else ref  # an expanded reference is the object itself
+            if isinstance(ref, str) and ref:
+                touched[ref] = None
+        return list(touched)
+
+    def _read_again(self, entity: StripeEntity, entity_id: str) -> Observation:
+        obj = self.client.retrieve(entity.path, entity_id)
+        return Observation(_id(obj, entity, self.account_id, "read"), obj, "read", deleted=bool(obj.get("deleted")))
 
     def _listed_version(self, obj: dict[str, Any], entity: StripeEntity) -> Observation:
         return Observation(_id(obj, entity, self.account_id, "list"), obj, "list", deleted=bool(obj.get("deleted")))
