@@ -67,7 +67,7 @@ def test_a_stripe_only_and_a_qbo_only_tenant_sync_in_one_run(project):
 
 
 def test_incremental_via_events_equals_a_whole_read_and_aged_out_events_relist(project):
-    project.add_tenant("shop", 1, rails=("qbo", "stripe"))
+    project.add_tenant("shop", 1, rails=("stripe",))  # the books move on all the same: one world, one clock
     assert project.sync("shop").success
     sandbox = project.sandbox
     for days in (3, 40):  # 40: past Stripe's 30 days of events, so the saved position is refused

@@ -3,18 +3,18 @@
 Every error the client raises is a `QboError`; the subclass says what the caller can do about it
 (reconnect the company, wait, fix the query, fall back from CDC to a full read). Messages are built
 through `ErrorContext`, which scrubs every secret the client has seen (client secret, refresh and
-access tokens) from any text that came back from the wire before it reaches a message.
+access tokens) from any text that came back from the wire before it reaches a message (lib/redact.py).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import httpx
 
-_REDACTED = "[redacted]"
+from ledger_pipeline.lib.redact import Secrets, clip
 
 
 class QboError(Exception):
@@ -105,14 +105,6 @@ _XML_CODE = re.compile(r"<Error\b[^>]*\bcode=\"([^\"]*)\"", re.S)
 _XML_FAULT_TYPE = re.compile(r"<Fault\b[^>]*\btype=\"([^\"]*)\"", re.S)
 _XML_MESSAGE = re.compile(r"<Message>(.*?)</Message>", re.S)
 _XML_DETAIL = re.compile(r"<Detail>(.*?)</Detail>", re.S)
-_MAX_TEXT = 300
-
-
-def _clip(text: str | None) -> str | None:
-    if text is None:
-        return None
-    text = " ".join(str(text).split())
-    return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 3] + "..."
 
 
 def parse_fault(response: httpx.Response) -> FaultInfo:
@@ -136,20 +128,20 @@ def parse_fault(response: httpx.Response) -> FaultInfo:
         errors = fault.get("Error") or fault.get("error") or []
         first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
         return FaultInfo(
-            code=_clip(first.get("code")),
-            message=_clip(first.get("Message")),
-            detail=_clip(first.get("Detail")),
-            type=_clip(fault.get("type")),
+            code=clip(first.get("code")),
+            message=clip(first.get("Message")),
+            detail=clip(first.get("Detail")),
+            type=clip(fault.get("type")),
         )
     if isinstance(body.get("error"), str):
-        return FaultInfo(code=_clip(body["error"]), detail=_clip(body.get("error_description")))
+        return FaultInfo(code=clip(body["error"]), detail=clip(body.get("error_description")))
     return FaultInfo()
 
 
 def _parse_xml_fault(text: str) -> FaultInfo:
     def first(pattern: re.Pattern[str]) -> str | None:
         match = pattern.search(text)
-        return _clip(match.group(1)) if match else None
+        return clip(match.group(1)) if match else None
 
     return FaultInfo(
         code=first(_XML_CODE),
@@ -159,24 +151,12 @@ def _parse_xml_fault(text: str) -> FaultInfo:
     )
 
 
-@dataclass
-class ErrorContext:
+class ErrorContext(Secrets):
     """Builds errors for one realm and scrubs known secrets out of any text put into them."""
 
-    realm_id: str
-    _secrets: set[str] = field(default_factory=set, repr=False)
-
-    def add_secret(self, value: str | None) -> None:
-        if value and len(value) >= 4:
-            self._secrets.add(value)
-
-    def redact(self, text: str | None) -> str | None:
-        if text is None:
-            return None
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            if secret in text:
-                text = text.replace(secret, _REDACTED)
-        return text
+    def __init__(self, realm_id: str) -> None:
+        super().__init__()
+        self.realm_id = realm_id
 
     def error(
         self,

@@ -3,18 +3,17 @@
 Every error the client raises is a `StripeError`; the subclass says what the caller can do about it
 (fix the platform key, reconnect the account, fall back from events to a full re-list, wait).
 Messages are built through `ErrorContext`, which scrubs the API key out of any text that came back
-from the wire (a sandbox or proxy may echo it) before it reaches a message or a log line.
+from the wire (a sandbox or proxy may echo it) before it reaches a message or a log line (lib/redact.py).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import httpx
 
-_REDACTED = "[redacted]"
-_MAX_TEXT = 300
+from ledger_pipeline.lib.redact import Secrets, clip
 
 
 class StripeError(Exception):
@@ -112,16 +111,9 @@ class WireError:
     request_id: str | None = None
 
 
-def _clip(value: object) -> str | None:
-    if value is None:
-        return None
-    text = " ".join(str(value).split())
-    return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 3] + "..."
-
-
 def parse_error(response: httpx.Response) -> WireError:
     """Read Stripe's error body; anything else (an HTML 502 page, say) gives only the Request-Id."""
-    request_id = _clip(response.headers.get("request-id"))
+    request_id = clip(response.headers.get("request-id"))
     try:
         body = json.loads(response.content[:65536])
     except ValueError:
@@ -130,31 +122,20 @@ def parse_error(response: httpx.Response) -> WireError:
     if not isinstance(err, dict):
         return WireError(request_id=request_id)
     return WireError(
-        type=_clip(err.get("type")),
-        code=_clip(err.get("code")),
-        message=_clip(err.get("message")),
-        param=_clip(err.get("param")),
+        type=clip(err.get("type")),
+        code=clip(err.get("code")),
+        message=clip(err.get("message")),
+        param=clip(err.get("param")),
         request_id=request_id,
     )
 
 
-@dataclass
-class ErrorContext:
+class ErrorContext(Secrets):
     """Builds errors for one connected account and scrubs known secrets out of any text put into them."""
 
-    account_id: str
-    _secrets: set[str] = field(default_factory=set, repr=False)
-
-    def add_secret(self, value: str | None) -> None:
-        if value and len(value) >= 4:
-            self._secrets.add(value)
-
-    def redact(self, text: str | None) -> str | None:
-        if text is None:
-            return None
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            text = text.replace(secret, _REDACTED)
-        return text
+    def __init__(self, account_id: str) -> None:
+        super().__init__()
+        self.account_id = account_id
 
     def error(
         self,
