@@ -66,12 +66,8 @@ def rails_scope(
     return scope
 
 
-def whole_job(tenants: Sequence[str]) -> None:
-    return None
-
-
 def sync_requests(
-    tenants: Sequence[str], failed: Collection[str], per_run: int, stamp: str, scope: Scope = whole_job
+    tenants: Sequence[str], failed: Collection[str], per_run: int, stamp: str, scope: Scope | None = None
 ) -> list[dg.RunRequest]:
     """One tick's runs, in partition order: consecutive tenants share a run of at most `per_run`.
 
@@ -80,7 +76,7 @@ def sync_requests(
     fails again as 3 runs of 3, then as runs of one. A tenant that keeps failing is alone within a few
     ticks, and a failed run over every tenant (the nightly audit) does not become a run per tenant.
     A range covers every tenant between its ends, so healthy and failed tenants never share one. `scope`
-    says which assets each run selects (the rails its tenants connected).
+    says which assets each run selects (the rails its tenants connected); without it, every run is the whole job.
     """
     retry_size = max(1, min(per_run, math.isqrt(len(failed))))
     groups: list[tuple[bool, list[str]]] = []
@@ -90,7 +86,7 @@ def sync_requests(
             groups[-1][1].append(tenant)
         else:
             groups.append((retried, [tenant]))
-    return [_run_request(group, stamp, scope(group)) for _, group in groups]
+    return [_run_request(group, stamp, scope(group) if scope else None) for _, group in groups]
 
 
 def _run_request(tenants: list[str], stamp: str, assets: list[dg.AssetKey] | None) -> dg.RunRequest:

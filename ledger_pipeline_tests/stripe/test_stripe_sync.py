@@ -48,7 +48,8 @@ def test_a_disputed_charge_is_read_again_and_a_quiet_entity_keeps_its_position(t
         # Listed undisputed on day 110; no charge event came, so the charge was read again by id, now disputed.
         assert [(source, p["disputed"]) for source, p in charge_versions] == [("list", False), ("read", True)]
         assert charge_versions[-1][1] == client.retrieve("charges", dispute["charge"])
-        assert charges.stats.updated >= 1 and disputes.cursor.position == _newest_event(client, "charge.dispute.created")
+        assert charges.stats.updated >= 1
+        assert disputes.cursor.position == _newest_event(client, "charge.dispute.created")
 
         sandbox.qbo.advance(timedelta(days=2))  # charges, payouts... and no dispute
         quiet = _sync(conn, session, "dispute", "r3")
