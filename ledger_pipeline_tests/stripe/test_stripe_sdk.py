@@ -17,11 +17,26 @@ def sdk(base: str, *, key: str = PLATFORM_KEY, account: str = ACCOUNT, http_clie
                                http_client=http_client or stripe.RequestsClient())
 
 
+class SandboxHTTPClient(stripe.HTTPClient):
+    """The SDK's public hook for a custom HTTP client (`stripe.HTTPClient`), sending through the sandbox's
+    in-process transport: everything above the socket (paging, parsing, errors) is the SDK's own."""
+
+    name = "sandbox"
+
+    def __init__(self, sb: StripeSandbox) -> None:
+        super().__init__()
+        self._http = httpx.Client(transport=sb.transport())
+
+    def request(self, method, url, headers, post_data=None, *, _usage=None):  # noqa: ANN001, ANN201 - the SDK's
+        response = self._http.request(method.upper(), url, headers=dict(headers or {}), content=post_data)
+        return response.text, response.status_code, response.headers
+
+    def close(self) -> None:
+        self._http.close()
+
+
 def in_process(sb: StripeSandbox) -> stripe.StripeClient:
-    """The SDK's own httpx client with its sync httpx.Client swapped for one on the sandbox's transport."""
-    http_client = stripe.HTTPXClient(allow_sync_methods=True)
-    http_client._client = httpx.Client(transport=sb.transport())  # the SDK offers no public transport hook
-    return sdk("http://stripe-sandbox.local", http_client=http_client)
+    return sdk("http://stripe-sandbox.local", http_client=SandboxHTTPClient(sb))
 
 
 @pytest.fixture(scope="module", params=["http", "in_process"])
