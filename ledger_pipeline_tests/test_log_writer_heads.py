@@ -116,3 +116,16 @@ def test_a_later_sync_reads_each_head_once_and_a_payload_only_for_a_diff(ledger)
     assert verify(conn).ok
     assert counting.count(HEAD_READ) == (3 if overflows else 2)  # kept: only batches 1 and 2 meet unknown entities
     assert counting.count(PAYLOAD_READ) == 2  # the diff of batch 2 (logged 3 of the first sync), of batch 3 (its own)
+
+
+def test_a_delete_or_a_return_carrying_the_last_logged_payload_is_still_logged(ledger) -> None:
+    """Stripe's `customer.deleted` event carries the customer as it was: the same payload as its last version.
+    Found by `make soak`: the hash alone called it unchanged, and the deleted customer stayed live."""
+    conn, _ = ledger
+    sync(conn, [[bill("1", 100), bill("2", 200)]], "r1")
+    same_as_logged = Observation("1", {"Id": "1", "TotalAmt": 100, "PrivateNote": ""}, "event", deleted=True)
+    sync(conn, [[same_as_logged], [same_as_logged]], "r2")  # the second is the same delete seen again
+    sync(conn, [[bill("1", 100)]], "r3")  # back, as it was before the delete
+    assert logged(conn) == [("1", "created", None), ("2", "created", None), ("1", "deleted", None),
+                            ("1", "created", None)]  # fmt: skip
+    assert verify(conn, ["acme"]).ok

@@ -123,7 +123,10 @@ class LogWriter:
             head = heads[obs.entity_id]
             # A delete of something never logged (created and deleted between two syncs) changes no mirror.
             already_gone = obs.deleted and (head is None or head.op == "deleted")
-            if already_gone or (head is not None and head.payload_hash == payload_hash):
+            # Unchanged: the same payload, still live or still deleted. A delete may carry the object exactly as
+            # last logged (Stripe's `customer.deleted` event does), and is a change all the same.
+            same = head is not None and head.payload_hash == payload_hash and obs.deleted == (head.op == "deleted")
+            if already_gone or same:
                 self.stats.unchanged += 1
                 continue
             op = "deleted" if obs.deleted else ("created" if head is None or head.op == "deleted" else "updated")

@@ -27,15 +27,17 @@ from ledger_pipeline_tests.storm.layout import StormProject
 # Columns that say when and how a version reached the mirror, not what it holds: they may differ from a reference.
 RUN_COLUMNS = ("last_synced_at", "sync_source", "log_seq")
 
+# A version repeats when its payload *and* its op do: a delete may carry the object as last logged (Stripe).
 _REPEATED_SQL = """
 select tenant_id, entity_type, entity_id, seq from (
-    select *, lag(payload_hash) over (partition by tenant_id, rail, entity_type, entity_id order by seq) as prev
+    select *, lag(payload_hash) over w as prev, lag(op = 'deleted') over w as prev_deleted
     from raw.entity_log
-) where payload_hash = prev order by seq
+    window w as (partition by tenant_id, rail, entity_type, entity_id order by seq)
+) where payload_hash = prev and (op = 'deleted') = prev_deleted order by seq
 """
 _TWICE_SQL = """
 select tenant_id, entity_type, entity_id, payload_hash, count(*) - 1 from raw.entity_log
-group by tenant_id, rail, entity_type, entity_id, payload_hash having count(*) > 1
+group by tenant_id, rail, entity_type, entity_id, payload_hash, op = 'deleted' having count(*) > 1
 """
 # A Stripe list version has no update time: its cursor is the newest `created` listed (Stripe's epoch seconds).
 _CURSOR_SQL = """
