@@ -8,8 +8,9 @@ without Stripe).
 
 - Floor: one `StripeClient` per tenant lists every page of the six entities and parses it
   (the client's own `json.loads`); ids counted, nothing stored.
-- Ours: `StripeSession` + `lib.sync.sync_entity` for every tenant and entity into a ledger of its
-  own (`stripe_ledger.duckdb`), opened as `LedgerDuckDB.ledger()` opens one; no Dagster.
+- Ours: what each Stripe log asset runs, without Dagster: entity by entity, `lib.sync.EntitySync` for
+  every tenant, the next tenants' reads started ahead as the assets start them, into a ledger of its own
+  (`stripe_ledger.duckdb`), opened as `LedgerDuckDB.ledger()` opens one.
 - Incremental: nothing changed, then the clock moved by a small and a larger step (the QBO
   sandbox's admin endpoint), one sync of everything after each; events read, requests, rows logged.
 - Memory: the same extract for one account alone at N and at K x N objects per company, each in
@@ -21,7 +22,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,14 +31,16 @@ import duckdb
 import httpx
 
 from bench.workload import REALM_BASE, Paths, Workload
-from ledger_pipeline.lib import ledger_views, warehouse
-from ledger_pipeline.lib.sync import sync_entity
+from ledger_pipeline.lib import bindings, ledger_views, warehouse
+from ledger_pipeline.lib.prefetch import read_ahead
+from ledger_pipeline.lib.sync import TENANTS_AHEAD, EntitySync
 from ledger_pipeline.rails.qbo.sandbox import CompanySpec, QboSandbox
 from ledger_pipeline.rails.stripe.client import StripeClient
 from ledger_pipeline.rails.stripe.entities import ENTITIES
 from ledger_pipeline.rails.stripe.sandbox import PLATFORM_KEY, StripeAccount, StripeSandbox
 from ledger_pipeline.rails.stripe.sandbox import server as stripe_server
 from ledger_pipeline.rails.stripe.sandbox.spec import API_VERSION, account_id_for  # the version the resource pins
+from ledger_pipeline.rails.stripe.rail import NAME
 from ledger_pipeline.rails.stripe.sync import StripeSession
 
 ACCOUNT_WORD = "Bench"  # acct_1Bench<hash of the realm>
@@ -185,21 +188,35 @@ class Requests:
 
 
 def sync_all(conn: duckdb.DuckDBPyConnection, tenants: list[tuple[str, str]], url: str, run_id: str) -> dict:
-    """Our extract + log of every entity of every account: one session per tenant, one sync per entity."""
+    """Our extract + log of every entity of every account as the log assets run it: entity by entity (one step
+    each), the tenants' rail reads started TENANTS_AHEAD tenants ahead of the one being logged."""
+    accounts_of = dict(tenants)
     appended = pages = swept = 0
     started = time.perf_counter()
-    for tenant_id, account_id in tenants:
-        session = StripeSession(_client(account_id, url))
-        try:
-            for entity in ENTITIES:
-                result = sync_entity(conn, session, tenant_id, entity, run_id=run_id, observed_at=datetime.now(UTC))
+    for entity in ENTITIES:
+        bound = bindings.load(conn, NAME)  # once per step, as the log assets read it
+
+        def start(tenant_id: str, entity=entity, bound=bound) -> EntitySync:  # noqa: ANN001 - the loop's, bound
+            session = StripeSession(_client(accounts_of[tenant_id], url))
+            return EntitySync(conn, session, tenant_id, entity, bound=bound)
+
+        with closing(read_ahead([t for t, _ in tenants], start, _close, ahead=TENANTS_AHEAD)) as ahead:
+            for _, taken in ahead:
+                sync = taken()
+                try:
+                    result = sync.run(conn, run_id=run_id, observed_at=datetime.now(UTC))
+                finally:
+                    _close(sync)
                 appended += result.stats.appended
                 pages += result.pages
                 swept += result.swept
-        finally:
-            session.close()
     return {"seconds": round(time.perf_counter() - started, 4), "appended": appended, "pages": pages,
             "swept": swept}
+
+
+def _close(sync: EntitySync) -> None:
+    sync.close()
+    sync.session.close()
 
 
 def log_rows(conn: duckdb.DuckDBPyConnection) -> int:

@@ -20,7 +20,7 @@ from ledger_pipeline.lib.breaker import SyncHalted
 from ledger_pipeline.lib.ids import InvalidInput
 from ledger_pipeline.lib.prefetch import read_ahead
 from ledger_pipeline.lib.rails import Entity, Rail
-from ledger_pipeline.lib.sync import EntitySync, EntitySyncResult
+from ledger_pipeline.lib.sync import TENANTS_AHEAD, EntitySync, EntitySyncResult
 from ledger_pipeline.lib.tenants import TenantError, TenantRegistry
 from ledger_pipeline.lib.verify import RecordedHead, head_mismatches, verify
 from ledger_pipeline.lib.warehouse import WarehouseError
@@ -38,7 +38,7 @@ class SyncConfig(dg.Config):
     full_audit: bool = False
     # Tenants whose rail reads start before their turn, so the rail answers for them while earlier ones are
     # logged; each holds a thread, a client and up to two pages (~10 MB) until its turn. 0: one at a time.
-    tenants_ahead: int = Field(default=4, ge=0, le=32)
+    tenants_ahead: int = Field(default=TENANTS_AHEAD, ge=0, le=32)
 
 
 def _metadata(

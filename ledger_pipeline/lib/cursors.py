@@ -35,18 +35,22 @@ def load(conn: duckdb.DuckDBPyConnection, tenant_id: str, rail: str, entity_type
 
 
 def save(
-    conn: duckdb.DuckDBPyConnection, tenant_id: str, rail: str, entity_type: str, cursor: Cursor, run_id: str
+    conn: duckdb.DuckDBPyConnection, tenant_id: str, rail: str, entity_type: str, cursor: Cursor, run_id: str,
+    *, first: bool = False,
 ) -> None:
     """Update the cursor's row, or insert it on a first sync: an `insert or replace` on the keyed table cost
-    ~3x an update (2.1 against 0.7 ms), paid by every entity of every tenant on every sync."""
+    ~3x an update (2.1 against 0.7 ms), paid by every entity of every tenant on every sync. `first`: the caller
+    loaded no cursor (`load` gave an empty one), so the insert goes first (an update would find no row)."""
     c = cursor
     values = [c.updated_since, c.cdc_since, c.last_sweep_at, c.last_synced_at, run_id, c.rail_now, c.position]
-    (updated,) = fetch_one(
-        conn,
-        "update meta.sync_cursors set updated_since = ?, cdc_since = ?, last_sweep_at = ?, last_synced_at = ?, "
-        "run_id = ?, rail_now = ?, position = ? where tenant_id = ? and rail = ? and entity_type = ?",
-        [*values, tenant_id, rail, entity_type],
-    )
+    updated = 0
+    if not first:
+        (updated,) = fetch_one(
+            conn,
+            "update meta.sync_cursors set updated_since = ?, cdc_since = ?, last_sweep_at = ?, last_synced_at = ?, "
+            "run_id = ?, rail_now = ?, position = ? where tenant_id = ? and rail = ? and entity_type = ?",
+            [*values, tenant_id, rail, entity_type],
+        )
     if not updated:
         conn.execute(
             "insert into meta.sync_cursors (updated_since, cdc_since, last_sweep_at, last_synced_at, run_id, rail_now, "

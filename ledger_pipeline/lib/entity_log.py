@@ -29,6 +29,12 @@ LOG_COLUMNS = (
     "source_updated_at", "observed_at", "payload", "changes", "payload_hash", "prev_hash", "row_hash", "run_id",
 )  # fmt: skip
 
+# The columns `LogWriter.append` builds per row, in its tuples' order (the others are the writer's own).
+_VARYING_COLUMNS = (
+    "seq", "entity_id", "op", "source", "source_version", "source_updated_at", "payload", "changes", "payload_hash",
+    "prev_hash", "row_hash",
+)  # fmt: skip
+
 ARROW_SCHEMA = pa.schema(
     [
         ("seq", pa.int64()),
@@ -97,16 +103,21 @@ class LogWriter:
     stats: AppendStats = field(default_factory=AppendStats)
     _known: dict[str, _Head | None] | None = field(default_factory=dict, init=False, repr=False)
     _chain_was_empty: bool = field(default=False, init=False, repr=False)
+    _hash: chain.ChainHasher = field(init=False, repr=False)
+    _next_seq: int = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        head = fetch_one(
+        self._hash = chain.ChainHasher(self.tenant_id, self.rail, self.entity_type, self.observed_at, self.run_id)
+        # The log's next seq, read once: the transaction's only log writer counts on from it (a second writer in
+        # the same transaction would reuse seqs, which the unique index on seq refuses at once).
+        self._next_seq, head_seq, head_hash = fetch_one(
             self.conn,
-            "select seq, row_hash from raw.entity_log where tenant_id = ? and rail = ? and entity_type = ? "
-            "order by seq desc limit 1",
+            "select (select coalesce(max(seq), 0) + 1 from raw.entity_log), max(seq), arg_max(row_hash, seq) "
+            "from raw.entity_log where tenant_id = ? and rail = ? and entity_type = ?",
             [self.tenant_id, self.rail, self.entity_type],
         )
-        self.stats.head_seq, self.stats.head_hash = head if head else (None, None)
-        self._chain_was_empty = head is None
+        self.stats.head_seq, self.stats.head_hash = head_seq, head_hash
+        self._chain_was_empty = head_seq is None
 
     def append(self, observations: Sequence[Observation]) -> int:
         """Log the observations that differ from their entity's last logged version; return how many."""
@@ -116,8 +127,8 @@ class LogWriter:
         hashes = [sha256_hex(text) for text in texts]
         heads = self._heads({obs.entity_id for obs in observations})
         self._read_payloads(heads, observations, hashes)
-        next_seq = fetch_one(self.conn, "select coalesce(max(seq), 0) + 1 from raw.entity_log")[0]
-        rows: list[dict[str, Any]] = []
+        next_seq = self._next_seq
+        rows: list[tuple] = []  # LOG_COLUMNS but the writer's constants (tenant, rail, entity type, observed_at, run)
         for obs, payload, payload_hash in zip(observations, texts, hashes):
             self.stats.seen += 1
             head = heads[obs.entity_id]
@@ -133,31 +144,22 @@ class LogWriter:
             changes = None
             if op == "updated":
                 changes = canonical_json(diff(json.loads(head.payload), obs.payload))
-            row = {
-                "seq": next_seq,
-                "tenant_id": self.tenant_id,
-                "rail": self.rail,
-                "entity_type": self.entity_type,
-                "entity_id": obs.entity_id,
-                "op": op,
-                "source": obs.source,
-                "source_version": obs.source_version,
-                "source_updated_at": obs.source_updated_at,
-                "observed_at": self.observed_at,
-                "payload": payload,
-                "changes": changes,
-                "payload_hash": payload_hash,
-                "prev_hash": self.stats.head_hash,
-                "run_id": self.run_id,
-            }
-            row["row_hash"] = chain.row_hash(row)
-            rows.append(row)
+            prev_hash = self.stats.head_hash
+            row_hash = self._hash(
+                prev_hash, next_seq, obs.entity_id, op, obs.source, obs.source_version, obs.source_updated_at,
+                payload_hash, changes,
+            )  # fmt: skip
+            rows.append((
+                next_seq, obs.entity_id, op, obs.source, obs.source_version, obs.source_updated_at, payload,
+                changes, payload_hash, prev_hash, row_hash,
+            ))  # fmt: skip
             heads[obs.entity_id] = _Head(next_seq, payload_hash, op, payload)
-            self.stats.head_seq, self.stats.head_hash = next_seq, row["row_hash"]
+            self.stats.head_seq, self.stats.head_hash = next_seq, row_hash
             setattr(self.stats, op, getattr(self.stats, op) + 1)
             next_seq += 1
         if rows:
             self._insert(rows)
+            self._next_seq = next_seq
         self._remember(heads)
         return len(rows)
 
@@ -217,8 +219,16 @@ class LogWriter:
         if len(self._known) > HEAD_CACHE_ENTITIES:
             self._known = None
 
-    def _insert(self, rows: list[dict[str, Any]]) -> None:
-        insert_arrow(self.conn, "raw.entity_log", pa.Table.from_pylist(rows, schema=ARROW_SCHEMA))
+    def _insert(self, rows: list[tuple]) -> None:
+        """Insert `append`'s rows, column by column (a pylist of dicts costs a dict per row)."""
+        varying = dict(zip(_VARYING_COLUMNS, zip(*rows)))
+        constant = {"tenant_id": self.tenant_id, "rail": self.rail, "entity_type": self.entity_type,
+                    "observed_at": self.observed_at, "run_id": self.run_id}  # fmt: skip
+        columns = [
+            pa.array(varying[name] if name in varying else [constant[name]] * len(rows), field.type)
+            for name, field in zip(LOG_COLUMNS, ARROW_SCHEMA)
+        ]
+        insert_arrow(self.conn, "raw.entity_log", pa.Table.from_arrays(columns, schema=ARROW_SCHEMA))
 
 
 _LIVE_IDS_SQL = (

@@ -31,6 +31,7 @@ from ledger_pipeline.lib.rails import Entity
 from ledger_pipeline.lib.warehouse import rollback
 
 SWEEP_MODES = ("auto", "always", "never")
+TENANTS_AHEAD = 4  # tenants whose syncs a log step starts (cursor read, rail reads under way) before their turn
 PAGES_AHEAD = 1  # pages read ahead of the one being logged (a QBO page is ~1 MB)
 log = logging.getLogger(__name__)
 
@@ -168,7 +169,7 @@ class EntitySync:
             )
             if not self.already_bound:
                 bindings.bind(conn, tenant_id, rail, session.account_id, run_id)
-            cursors.save(conn, tenant_id, rail, entity.name, cursor, run_id)
+            cursors.save(conn, tenant_id, rail, entity.name, cursor, run_id, first=previous == cursors.Cursor())
             conn.execute("commit")
         except BaseException:
             rollback(conn)

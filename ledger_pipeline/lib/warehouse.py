@@ -205,8 +205,7 @@ def connect(path: str | Path, *, read_only: bool = False, wait: float = LOCK_WAI
                 if read_only:
                     _check_is_ledger(conn, db_path)
                 else:
-                    _refuse_export(conn, db_path)  # before ensure_schema, which may write
-                    ensure_schema(conn, db_path)
+                    ensure_schema(conn, db_path, refuse_export=True)
         except BaseException:
             close()
             raise
@@ -237,10 +236,18 @@ def _open(db_path: Path, read_only: bool, deadline: float) -> tuple[duckdb.DuckD
             raise WarehouseError(f"cannot open {db_path} as a DuckDB database: {one_line(exc)}") from exc
 
 
-def ensure_schema(conn: duckdb.DuckDBPyConnection, db_path: Path | str = "<memory>") -> None:
-    """Create the ledger tables if missing; refuse a database that already holds foreign tables."""
-    _check_is_ledger(conn, db_path, allow_empty=True)
-    if info(conn, "schema_version") == SCHEMA_VERSION:
+def ensure_schema(conn: duckdb.DuckDBPyConnection, db_path: Path | str = "<memory>", *,
+                  refuse_export: bool = False) -> None:  # fmt: skip
+    """Create the ledger tables if missing; refuse a database that already holds foreign tables, and with
+    `refuse_export` a tenant's export (`export-tenant`): one tenant's read-only copy, never a sync target,
+    whatever its file mode says to root. Two queries when the file is up to date (every writer's open)."""
+    ledger_info = _ledger_info(conn, db_path, allow_empty=True)
+    if refuse_export and (tenant := ledger_info.get("export_tenant_id")) is not None:
+        raise WarehouseError(
+            f"{db_path} is an export of tenant {tenant}, not a ledger: it is never written to; "
+            "point LEDGER_DUCKDB_PATH at the ledger"
+        )
+    if ledger_info.get("schema_version") == SCHEMA_VERSION:
         return
     conn.execute("begin")
     try:
@@ -257,12 +264,7 @@ def ensure_schema(conn: duckdb.DuckDBPyConnection, db_path: Path | str = "<memor
 
 def info(conn: duckdb.DuckDBPyConnection, key: str) -> str | None:
     """A value from meta.ledger_info, or None (also when the table does not exist yet)."""
-    exists = fetch_one(  # duckdb_tables(), not information_schema: half the time, paid on every open
-        conn,
-        "select count(*) from duckdb_tables() where schema_name = 'meta' and table_name = 'ledger_info' "
-        "and database_name = current_database()",
-    )[0]
-    if not exists:
+    if not _has_ledger_info(conn):
         return None
     row = fetch_one(conn, "select value from meta.ledger_info where key = ?", [key])
     return row[0] if row else None
@@ -309,31 +311,36 @@ def _os_reason(exc: OSError) -> str:
     return f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
 
 
-def _refuse_export(conn: duckdb.DuckDBPyConnection, db_path: Path | str) -> None:
-    """An export (`export-tenant`) is one tenant's read-only copy: never a sync target, whatever its file mode
-    says to root."""
-    tenant = info(conn, "export_tenant_id")
-    if tenant is not None:
-        raise WarehouseError(
-            f"{db_path} is an export of tenant {tenant}, not a ledger: it is never written to; "
-            "point LEDGER_DUCKDB_PATH at the ledger"
-        )
+def _check_is_ledger(conn: duckdb.DuckDBPyConnection, db_path: Path | str) -> None:
+    _ledger_info(conn, db_path, allow_empty=False)
 
 
-def _check_is_ledger(conn: duckdb.DuckDBPyConnection, db_path: Path | str, *, allow_empty: bool = False) -> None:
-    tables = conn.execute(
-        "select table_schema, table_name from information_schema.tables where table_catalog = current_database()"
-    ).fetchall()
-    names = {f"{schema}.{name}" for schema, name in tables}
-    if "meta.ledger_info" in names:
-        return
+def _ledger_info(conn: duckdb.DuckDBPyConnection, db_path: Path | str, *, allow_empty: bool) -> dict[str, str]:
+    """meta.ledger_info as a dict (empty for a database with nothing in it yet, when `allow_empty`); a database
+    holding other tables or views than a ledger's is refused."""
+    if _has_ledger_info(conn):
+        return dict(conn.execute("select key, value from meta.ledger_info").fetchall())
+    names = {
+        f"{schema}.{name}"
+        for schema, name in conn.execute(
+            "select table_schema, table_name from information_schema.tables where table_catalog = current_database()"
+        ).fetchall()
+    }
     if not names and allow_empty:
-        return
+        return {}
     sample = ", ".join(sorted(names)[:5]) or "no tables"
     raise WarehouseError(
         f"{db_path} is a DuckDB database but not a ledger_pipeline one (found {sample}); "
         "point LEDGER_DUCKDB_PATH at a new or existing ledger file"
     )
+
+
+def _has_ledger_info(conn: duckdb.DuckDBPyConnection) -> bool:
+    return fetch_one(  # duckdb_tables(), not information_schema: half the time, paid on every open
+        conn,
+        "select count(*) from duckdb_tables() where schema_name = 'meta' and table_name = 'ledger_info' "
+        "and database_name = current_database()",
+    )[0] > 0
 
 
 def rollback(conn: duckdb.DuckDBPyConnection) -> None:

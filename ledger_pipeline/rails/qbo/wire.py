@@ -7,11 +7,11 @@ formatted here. Body readers run inside the retry loop, so a body of the wrong s
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 
 import httpx
 
+from ledger_pipeline.lib.canonical import parse_json
 from ledger_pipeline.rails.qbo.entities import QboEntity
 from ledger_pipeline.rails.qbo.errors import (
     ErrorContext,
@@ -177,7 +177,7 @@ def json_body(response: httpx.Response, endpoint: str) -> dict:
     if "json" not in content_type:
         raise Retryable("malformed", f"expected JSON from {endpoint}, got {content_type[:60]!r}", status=status)
     try:
-        body = json.loads(response.content)
+        body = parse_json(response.content)
     except ValueError as exc:
         raise Retryable("malformed", f"{endpoint} body is not valid JSON ({exc})", status=status) from None
     if not isinstance(body, dict):

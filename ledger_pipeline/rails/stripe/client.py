@@ -3,14 +3,13 @@
 One `StripeClient` reads one Connect account (a tenant) with the platform's secret key and a
 `Stripe-Account` header. It speaks Stripe's wire format over httpx, so the same code talks to
 api.stripe.com or, given the sandbox's transport or URL, to the offline emulator. Objects are handed
-back exactly as Stripe sent them (plain dicts from `json.loads`): the log hashes what the rail said.
+back exactly as Stripe sent them (plain dicts from `json.loads`, NaN refused): the log hashes what the rail said.
 An httpx client rather than the official SDK: see bench/stripe_client_choice.py for why.
 Not thread-safe: use one client per thread.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import re
@@ -24,6 +23,7 @@ from urllib.parse import quote
 
 import httpx
 
+from ledger_pipeline.lib.canonical import parse_json
 from ledger_pipeline.lib.tls import shared_ssl_context
 from ledger_pipeline.rails.stripe.errors import (
     ErrorContext,
@@ -248,7 +248,7 @@ class StripeClient:
             if response.status_code != 200:
                 raise self._failure(response, path, resource)
             try:
-                body = json.loads(response.content)
+                body = parse_json(response.content)
             except ValueError as exc:
                 raise Retryable("malformed", f"/v1/{path} body is not JSON ({exc})", status=200,
                                 request_id=request_id) from None  # fmt: skip
