@@ -26,6 +26,7 @@ from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES, QboSandbox
 from ledger_pipeline.rails.stripe.rail import StripeConnection
 from ledger_pipeline.rails.stripe.sandbox import DEMO_ACCOUNTS
 from ledger_pipeline_tests.shared_ledger import SharedLedger, built_once, open_project, start_building
+from ledger_pipeline_tests.storm.layout import fast_folder
 
 TEST_SCALE = 0.25  # demo companies shrunk to keep each sync well under a second
 
@@ -111,6 +112,14 @@ def hermetic_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never see the developer's (or the Makefile's) ledger, state, registry or Dagster home."""
     for name in ("DAGSTER_HOME", "LEDGER_DUCKDB_PATH", "LEDGER_STATE_DIR", "LEDGER_TENANTS_PATH"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def fast_tmp_path(tmp_path: Path) -> Iterator[Path]:
+    """A temporary folder in memory when the machine has room there (storm/layout.fast_folder), else tmp_path:
+    for tests whose Dagster instance keeps its event log in SQLite files, which fsync every event."""
+    with fast_folder(tmp_path) as folder:
+        yield folder
 
 
 @pytest.fixture

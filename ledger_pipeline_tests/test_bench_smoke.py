@@ -36,7 +36,9 @@ BREAKAGES = [  # (what breaks, how, what the gate must say)
 ]
 
 
-def test_tiny_benchmark_reports_every_figure_and_its_gate_fails_when_a_promise_breaks(tmp_path, monkeypatch, capsys):
+def test_tiny_benchmark_reports_every_figure_and_its_gate_fails_when_a_promise_breaks(fast_tmp_path, monkeypatch,
+                                                                                       capsys):
+    tmp_path = fast_tmp_path  # each phase's Dagster instance keeps its events in SQLite files
     results = tmp_path / "results.json"
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--tenants", "1", "--objects", "120", "--depths", "", "--dlt", "",

@@ -42,7 +42,8 @@ def _graphql(url: str, query: str, variables: dict | None = None) -> dict:
 
 
 @pytest.mark.slow
-def test_backfill_over_all_tenants_through_graphql_completes(tmp_path):
+def test_backfill_over_all_tenants_through_graphql_completes(fast_tmp_path):
+    tmp_path = fast_tmp_path  # Dagster's SQLite storage, written by the webserver, the daemon and the run
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(REPO / "deploy" / "dagster.yaml", home / "dagster.yaml")

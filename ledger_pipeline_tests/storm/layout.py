@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,20 +23,22 @@ from ledger_pipeline.rails.stripe.rail import StripeConnection
 from ledger_pipeline.rails.stripe.sandbox import DEMO_ACCOUNTS, StripeSandbox
 from ledger_pipeline.rails.stripe.sandbox.shared import shared_sandbox as shared_stripe_sandbox
 
+FAST_FOLDER_MIN_FREE = 2 << 30  # a container's default /dev/shm (64 MB) is too small for a run's files
 DEPLOYED_INSTANCE = Path(__file__).resolve().parents[2] / "deploy" / "dagster.yaml"
 NO_STEP_CAPTURE = "\ncompute_logs:\n  module: dagster.core.storage.noop_compute_log_manager\n  class: NoOpComputeLogManager\n"
 
 
 @contextmanager
 def fast_folder(fallback: Path) -> Iterator[Path]:
-    """A temporary folder in memory (/dev/shm) when there is one, else in `fallback`; removed afterwards.
+    """A temporary folder in memory (/dev/shm) when there is a roomy one, else in `fallback`; removed afterwards.
 
     Dagster's SQLite event log fsyncs every event, which makes a disk the slowest part of a
     child's sync. A SIGKILL leaves the page cache to the next process whatever backs the
     files, so the crash model is the same; only a power cut would differ, and none is simulated.
     """
     shm = Path("/dev/shm")
-    parent = shm if shm.is_dir() and os.access(shm, os.W_OK) else fallback
+    roomy = shm.is_dir() and os.access(shm, os.W_OK) and shutil.disk_usage(shm).free >= FAST_FOLDER_MIN_FREE
+    parent = shm if roomy else fallback
     with tempfile.TemporaryDirectory(prefix="ledger-storm-", dir=parent) as folder:
         yield Path(folder)
 
