@@ -93,8 +93,9 @@ def _ours(job: dict, workload: Workload, paths: Paths) -> dict:
             instance.wipe()  # a Postgres database keeps the previous benchmark's runs (sqlite files start empty)
             ours.register_tenants(workload, paths, instance)
         if phase == "rebuild":
+            rebuilt = ours.rebuilt_keys(defs, workload.tenant_ids)
             run = ours.sync_all(defs, instance, workload.tenant_ids, watch,
-                                run_config=ours.full_rebuild_config(), selection=ours.rebuilt_keys())
+                                run_config=ours.full_rebuild_config(rebuilt), selection=rebuilt)
             return {"runs": [run.to_json()], "log_rows": _log_rows(paths)}
         figures: dict = {}
         if phase == "deepen":  # the log grows by steps - 1 direct syncs, then one full run like every phase

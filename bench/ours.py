@@ -90,14 +90,24 @@ def deepen_directly(workload: Workload, paths: Paths, sandbox_url: str, steps: i
     return seconds
 
 
-def full_rebuild_config() -> dict:
-    """Run config giving `full_rebuild: true` to every mirror and history op (as the launchpad would)."""
-    return {"ops": {a.op.name: {"config": {"full_rebuild": True}} for a in REFRESHED_ASSETS}}
+def rebuilt_keys(defs: dg.Definitions, tenant_ids: list[str]) -> list[dg.AssetKey]:
+    """The tables phase 4 rebuilds from the log: the mirrors and history of the rails the tenants connected
+    (the bench's: QBO), which a rebuild of these tenants selects; the other rails' would only skip them."""
+    refreshed = {key for a in REFRESHED_ASSETS for key in a.keys}
+    synced = rails_asset_keys(_rails(defs, tenant_ids), defs.get_repository_def())
+    return sorted(refreshed if synced is None else refreshed & set(synced))
 
 
-def rebuilt_keys() -> list[dg.AssetKey]:
-    """The tables phase 4 rebuilds from the log: mirrors and history."""
-    return [key for a in REFRESHED_ASSETS for key in a.keys]
+def full_rebuild_config(keys: list[dg.AssetKey]) -> dict:
+    """Run config giving `full_rebuild: true` to every mirror and history op rebuilding `keys` (as the
+    launchpad would)."""
+    wanted = set(keys)
+    return {"ops": {a.op.name: {"config": {"full_rebuild": True}} for a in REFRESHED_ASSETS if wanted & set(a.keys)}}
+
+
+def _rails(defs: dg.Definitions, tenant_ids: list[str]) -> set[str]:
+    registered = defs.resources["tenants"].registry().load()
+    return {rail for tenant_id in tenant_ids for rail in registered[tenant_id].rails}
 
 
 @dataclass
@@ -141,9 +151,7 @@ def sync_all(
     rails they connected as the schedules run it, or over `selection`."""
     job = defs.resolve_job_def("sync_tenants")
     if selection is None:
-        registered = defs.resources["tenants"].registry().load()
-        rails = {rail for tenant_id in tenant_ids for rail in registered[tenant_id].rails}
-        selection = rails_asset_keys(rails, defs.get_repository_def())
+        selection = rails_asset_keys(_rails(defs, tenant_ids), defs.get_repository_def())
     tags = range_tags(tenant_ids)
     watch.reset()
     started = time.perf_counter()
