@@ -116,10 +116,11 @@ def _run(project, request: dg.RunRequest, selection: list[dg.AssetKey] | None = 
 
 
 @pytest.fixture
-def scheduled(project, tmp_path) -> Iterator[Project]:
-    """The project on an instance kept on disk, as the daemon evaluates schedules (an ephemeral one cannot)."""
-    (tmp_path / "dagster_home").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster_home")) as instance:
+def scheduled(project, fast_tmp_path) -> Iterator[Project]:
+    """The project on an instance kept in files, as the daemon evaluates schedules (an ephemeral one cannot);
+    in memory when the machine has room (its SQLite event log fsyncs every event)."""
+    (fast_tmp_path / "dagster_home").mkdir()
+    with dg.instance_for_test(temp_dir=str(fast_tmp_path / "dagster_home")) as instance:
         yield replace(project, instance=instance)
 
 

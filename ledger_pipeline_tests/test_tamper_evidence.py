@@ -21,9 +21,10 @@ from ledger_pipeline_tests.conftest import Project
 
 
 @pytest.fixture
-def persistent_project(project, tmp_path):
-    """The project on an on-disk Dagster instance, so the CLI can read its event log through DAGSTER_HOME."""
-    home = tmp_path / "dagster_home"
+def persistent_project(project, fast_tmp_path):
+    """The project on a Dagster instance kept in files (in memory when there is room: SQLite fsyncs every
+    event), so the CLI can read its event log through DAGSTER_HOME."""
+    home = fast_tmp_path / "dagster_home"
     home.mkdir()
     with dg.DagsterInstance.from_config(str(home)) as instance:
         defs = build_definitions(
