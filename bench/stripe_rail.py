@@ -31,9 +31,8 @@ import duckdb
 import httpx
 
 from bench.workload import REALM_BASE, Paths, Workload
-from ledger_pipeline.lib import bindings, ledger_views, warehouse
-from ledger_pipeline.lib.prefetch import read_ahead
-from ledger_pipeline.lib.sync import TENANTS_AHEAD, EntitySync
+from ledger_pipeline.lib import ledger_views, warehouse
+from ledger_pipeline.lib.sync import close_sync, syncs_ahead
 from ledger_pipeline.rails.qbo.sandbox import CompanySpec, QboSandbox
 from ledger_pipeline.rails.stripe.client import StripeClient
 from ledger_pipeline.rails.stripe.entities import ENTITIES
@@ -189,34 +188,26 @@ class Requests:
 
 def sync_all(conn: duckdb.DuckDBPyConnection, tenants: list[tuple[str, str]], url: str, run_id: str) -> dict:
     """Our extract + log of every entity of every account as the log assets run it: entity by entity (one step
-    each), the tenants' rail reads started TENANTS_AHEAD tenants ahead of the one being logged."""
+    each), the tenants' syncs started ahead of their turn (`lib.sync.syncs_ahead`)."""
     accounts_of = dict(tenants)
     appended = pages = swept = 0
     started = time.perf_counter()
     for entity in ENTITIES:
-        bound = bindings.load(conn, NAME)  # once per step, as the log assets read it
+        def session_for(tenant_id: str) -> StripeSession:
+            return StripeSession(_client(accounts_of[tenant_id], url))
 
-        def start(tenant_id: str, entity=entity, bound=bound) -> EntitySync:  # noqa: ANN001 - the loop's, bound
-            session = StripeSession(_client(accounts_of[tenant_id], url))
-            return EntitySync(conn, session, tenant_id, entity, bound=bound)
-
-        with closing(read_ahead([t for t, _ in tenants], start, _close, ahead=TENANTS_AHEAD)) as ahead:
+        with closing(syncs_ahead(conn, NAME, entity, list(accounts_of), session_for)) as ahead:
             for _, taken in ahead:
                 sync = taken()
                 try:
                     result = sync.run(conn, run_id=run_id, observed_at=datetime.now(UTC))
                 finally:
-                    _close(sync)
+                    close_sync(sync)
                 appended += result.stats.appended
                 pages += result.pages
                 swept += result.swept
     return {"seconds": round(time.perf_counter() - started, 4), "appended": appended, "pages": pages,
             "swept": swept}
-
-
-def _close(sync: EntitySync) -> None:
-    sync.close()
-    sync.session.close()
 
 
 def log_rows(conn: duckdb.DuckDBPyConnection) -> int:

@@ -6,7 +6,7 @@ metadata, never a failed step.
 """
 
 import dataclasses
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from contextlib import closing
 from typing import Literal
 
@@ -15,12 +15,10 @@ from pydantic import Field
 
 from ledger_pipeline.defs.heads import CHAIN_CHECK, head_record, recorded_heads, vouched_baselines
 from ledger_pipeline.defs.partitions import DUCKDB_POOL, SINGLE_RUN_BACKFILL, TENANTS, per_tenant_metadata
-from ledger_pipeline.lib import bindings
 from ledger_pipeline.lib.breaker import SyncHalted
 from ledger_pipeline.lib.ids import InvalidInput
-from ledger_pipeline.lib.prefetch import read_ahead
 from ledger_pipeline.lib.rails import Entity, Rail
-from ledger_pipeline.lib.sync import TENANTS_AHEAD, EntitySync, EntitySyncResult
+from ledger_pipeline.lib.sync import TENANTS_AHEAD, EntitySyncResult, RailSession, close_sync, syncs_ahead
 from ledger_pipeline.lib.tenants import TenantError, TenantRegistry
 from ledger_pipeline.lib.verify import RecordedHead, head_mismatches, verify
 from ledger_pipeline.lib.warehouse import WarehouseError
@@ -144,43 +142,15 @@ def _scope(full_audit: bool, head: RecordedHead | None, missing: set[RecordedHea
     return f"incremental: rows after seq {head.seq} verified, recorded head seq {head.seq} {found}"
 
 
-def _started_ahead(
-    conn, resource, registry: TenantRegistry, rail: Rail, entity: Entity, config: SyncConfig, tenant_ids: list[str]
-) -> Iterator[tuple[str, Callable[[], EntitySync | None]]]:
-    """The run's tenants in order, each sync's rail reads started up to `tenants_ahead` tenants early.
+def _session_for(resource, registry: TenantRegistry, rail: Rail) -> Callable[[str], RailSession | None]:
+    """The tenant's session on the rail, None when it has not connected the rail; an unknown tenant raises
+    (lib/sync.syncs_ahead: at its own turn)."""
 
-    Starting opens the tenant's session and reads its cursor here, in the step's thread, between two
-    tenants' transactions; a tenant that cannot start (unknown, bad credentials) fails at its turn, and one
-    that has not connected the rail starts as None (skipped).
-    """
-    bound = bindings.load(conn, rail.name)  # once per step; each tenant's sync checks its account against it
-    return read_ahead(
-        tenant_ids,
-        lambda tenant_id: _start_sync(conn, resource, registry, rail, tenant_id, entity, config.sweep, bound),
-        _close,
-        ahead=config.tenants_ahead,
-    )
+    def session(tenant_id: str) -> RailSession | None:
+        tenant = registry.get(tenant_id)
+        return resource.session(tenant) if tenant.connection(rail.name) is not None else None
 
-
-def _start_sync(
-    conn, resource, registry: TenantRegistry, rail: Rail, tenant_id: str, entity: Entity, sweep: str,
-    bound: Mapping[str, str],
-) -> EntitySync | None:  # fmt: skip
-    tenant = registry.get(tenant_id)
-    if tenant.connection(rail.name) is None:
-        return None
-    session = resource.session(tenant)
-    try:
-        return EntitySync(conn, session, tenant_id, entity, sweep=sweep, bound=bound)
-    except BaseException:
-        session.close()
-        raise
-
-
-def _close(sync: EntitySync | None) -> None:
-    if sync is not None:
-        sync.close()
-        sync.session.close()
+    return session
 
 
 def build_log_asset(
@@ -217,7 +187,10 @@ def build_log_asset(
         try:
             registry = context.resources.tenants.registry()
             with context.resources.warehouse.ledger() as conn:
-                ahead = _started_ahead(conn, resource, registry, rail, entity, config, context.partition_keys)
+                ahead = syncs_ahead(
+                    conn, rail.name, entity, context.partition_keys, _session_for(resource, registry, rail),
+                    sweep=config.sweep, ahead=config.tenants_ahead,
+                )
                 with closing(ahead):
                     for tenant_id, started in ahead:
                         sync = started()
@@ -227,7 +200,7 @@ def build_log_asset(
                         try:
                             results.append(sync.run(conn, run_id=context.run.run_id, batch_size=config.batch_size))
                         finally:
-                            _close(sync)
+                            close_sync(sync)
                 # One event per step, not per tenant: every event is a write to Dagster's event log.
                 context.log.info("\n".join([
                     *(f"tenant {r.tenant_id} {entity.name}: {r.stats.seen} seen, {r.stats.appended} appended "

@@ -17,7 +17,7 @@ while earlier tenants are still being logged (`EntitySync` is made ahead of its 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -26,7 +26,7 @@ import duckdb
 
 from ledger_pipeline.lib import bindings, breaker, cursors
 from ledger_pipeline.lib.entity_log import AppendStats, LogWriter, Observation, live_entity_count, live_entity_ids
-from ledger_pipeline.lib.prefetch import Prefetch
+from ledger_pipeline.lib.prefetch import Prefetch, read_ahead
 from ledger_pipeline.lib.rails import Entity
 from ledger_pipeline.lib.warehouse import rollback
 
@@ -190,6 +190,38 @@ def sync_entity(
         return sync.run(conn, run_id=run_id, observed_at=observed_at, batch_size=batch_size)
     finally:
         sync.close()
+
+
+def syncs_ahead(
+    conn: duckdb.DuckDBPyConnection, rail: str, entity: Entity, tenant_ids: Iterable[str],
+    session_for: Callable[[str], RailSession | None], *, sweep: str = "auto", ahead: int = TENANTS_AHEAD,
+) -> Iterator[tuple[str, Callable[[], EntitySync | None]]]:
+    """One entity's syncs of these tenants in order, each started (session opened, cursor read, rail reads under
+    way) up to `ahead` tenants before its turn, between two tenants' transactions: what a log step runs.
+
+    `session_for` gives None for a tenant that has not connected the rail (its sync is None: skipped); a tenant
+    that cannot start fails at its own turn. The caller closes each sync it takes with `close_sync`.
+    """
+    bound = bindings.load(conn, rail)  # once; each tenant's sync checks its account against it
+
+    def start(tenant_id: str) -> EntitySync | None:
+        session = session_for(tenant_id)
+        if session is None:
+            return None
+        try:
+            return EntitySync(conn, session, tenant_id, entity, sweep=sweep, bound=bound)
+        except BaseException:
+            session.close()
+            raise
+
+    return read_ahead(tenant_ids, start, close_sync, ahead=ahead)
+
+
+def close_sync(sync: EntitySync | None) -> None:
+    """Stop a started sync's reads and close its session."""
+    if sync is not None:
+        sync.close()
+        sync.session.close()
 
 
 class _Feeds:
