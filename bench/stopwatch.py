@@ -20,7 +20,7 @@ from typing import Any
 
 # (module, attribute or Class.method, label): the parts of our asset code the report breaks out.
 PARTS = (
-    ("ledger_pipeline.defs.log_assets", "_start_sync", "extract_log"),  # a tenant's client, cursor, reads started
+    ("ledger_pipeline.lib.sync", "_start_sync", "extract_log"),  # a tenant's client, cursor, reads started
     ("ledger_pipeline.lib.sync", "EntitySync.run", "extract_log"),
     ("ledger_pipeline.defs.log_assets", "_chain_check", "chain_check"),
     ("ledger_pipeline.defs.models.assets", "refresh_tenants", "mirror_refresh"),

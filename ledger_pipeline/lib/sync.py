@@ -203,18 +203,25 @@ def syncs_ahead(
     that cannot start fails at its own turn. The caller closes each sync it takes with `close_sync`.
     """
     bound = bindings.load(conn, rail)  # once; each tenant's sync checks its account against it
+    return read_ahead(
+        tenant_ids, lambda tenant_id: _start_sync(conn, session_for, tenant_id, entity, sweep, bound), close_sync,
+        ahead=ahead,
+    )  # fmt: skip
 
-    def start(tenant_id: str) -> EntitySync | None:
-        session = session_for(tenant_id)
-        if session is None:
-            return None
-        try:
-            return EntitySync(conn, session, tenant_id, entity, sweep=sweep, bound=bound)
-        except BaseException:
-            session.close()
-            raise
 
-    return read_ahead(tenant_ids, start, close_sync, ahead=ahead)
+def _start_sync(
+    conn: duckdb.DuckDBPyConnection, session_for: Callable[[str], RailSession | None], tenant_id: str,
+    entity: Entity, sweep: str, bound: Mapping[str, str],
+) -> EntitySync | None:  # fmt: skip
+    """A tenant's sync started: its session (None: not connected), cursor read, rail reads under way."""
+    session = session_for(tenant_id)
+    if session is None:
+        return None
+    try:
+        return EntitySync(conn, session, tenant_id, entity, sweep=sweep, bound=bound)
+    except BaseException:
+        session.close()
+        raise
 
 
 def close_sync(sync: EntitySync | None) -> None:
