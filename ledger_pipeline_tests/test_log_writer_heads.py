@@ -56,12 +56,31 @@ def logged(conn: duckdb.DuckDBPyConnection) -> list[tuple]:
     return [(entity_id, op, json.loads(changes) if changes else None) for entity_id, op, changes in rows]
 
 
+WRITING = {"mode": "append"}
+
+
+@pytest.fixture(autouse=True, params=["append", "staged", "head given"])
+def writing(request: pytest.FixtureRequest) -> None:
+    """How `sync` drives the writer: `append` per batch (inserted at once); `stage` per batch as a sync does
+    (inserted in batches of 2, at the end, or before the log is read); the same with the chain's head read
+    beforehand for many tenants (`chain_heads`, as a log step does). The log must come out the same."""
+    WRITING["mode"] = request.param
+
+
 def sync(conn: duckdb.DuckDBPyConnection, batches: list[list[Observation]], run_id: str) -> CountingConnection:
     counting = CountingConnection(conn)
+    mode = WRITING["mode"]
+    head = entity_log.chain_heads(conn, "qbo", "Bill", ["acme", "other"])["acme"] if mode == "head given" else None
     conn.execute("begin")
-    writer = LogWriter(counting, "acme", "qbo", "Bill", run_id, NOW)
-    for batch in batches:
-        writer.append(batch)
+    if mode == "append":
+        writer = LogWriter(counting, "acme", "qbo", "Bill", run_id, NOW)
+        for batch in batches:
+            writer.append(batch)
+    else:
+        writer = LogWriter(counting, "acme", "qbo", "Bill", run_id, NOW, batch_size=2, head=head)
+        for batch in batches:
+            writer.stage(batch)
+        writer.flush()
     conn.execute("commit")
     return counting
 
@@ -129,3 +148,37 @@ def test_a_delete_or_a_return_carrying_the_last_logged_payload_is_still_logged(l
     assert logged(conn) == [("1", "created", None), ("2", "created", None), ("1", "deleted", None),
                             ("1", "created", None)]  # fmt: skip
     assert verify(conn, ["acme"]).ok
+
+
+def test_staged_rows_wait_for_a_full_batch_and_the_head_given_spares_the_read(tmp_path: Path) -> None:
+    """Staged rows reach the log in batches, at flush, or before the writer reads the log; with the head given,
+    the writer reads nothing until its first row needs a seq. It inserts by position: LOG_COLUMNS is the
+    table's column order."""
+
+    def rows() -> int:
+        return conn.execute("select count(*) from raw.entity_log").fetchall()[0][0]
+
+    with LedgerDuckDB(database=str(tmp_path / "ledger.duckdb")).ledger() as conn:
+        columns = conn.execute("select column_name from duckdb_columns() where schema_name = 'raw' "
+                               "and table_name = 'entity_log' order by column_index").fetchall()  # fmt: skip
+        assert tuple(c for (c,) in columns) == entity_log.LOG_COLUMNS
+        for run_id in ("first", "second"):
+            counting = CountingConnection(conn)
+            head = entity_log.chain_heads(conn, "qbo", "Bill", ["acme"])["acme"]
+            conn.execute("begin")
+            writer = LogWriter(counting, "acme", "qbo", "Bill", run_id, NOW, batch_size=2, head=head)
+            assert writer.stage([bill("1", 10)]) == (1 if run_id == "first" else 0)
+            if run_id == "second":  # unchanged: its head was read, and no seq was needed
+                assert counting.count("max(seq)") == 0
+                conn.execute("commit")
+                break
+            # The chain was empty: no head to read; the first row's seq is the only read, once.
+            assert len(counting.statements) == counting.count("max(seq)") == 1 and rows() == 0
+            assert writer.stage([bill("2", 20)]) == 1  # the batch is full: in it goes
+            assert rows() == 2 and counting.count("max(seq)") == 1
+            writer.stage([bill("3", 30)])
+            assert rows() == 2
+            writer.flush()
+            conn.execute("commit")
+        assert rows() == 3
+        assert verify(conn).ok

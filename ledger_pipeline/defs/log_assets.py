@@ -35,7 +35,8 @@ class SyncConfig(dg.Config):
     # (the nightly audit); by default it verifies the rows after the last head a passing check vouched for.
     full_audit: bool = False
     # Tenants whose rail reads start before their turn, so the rail answers for them while earlier ones are
-    # logged; each holds a thread, a client and up to two pages (~10 MB) until its turn. 0: one at a time.
+    # logged; each holds a thread, a client and ~1,000 objects read ahead (lib/sync.OBJECTS_AHEAD, one QBO page
+    # ~1 MB) until its turn. 0: one at a time.
     tenants_ahead: int = Field(default=TENANTS_AHEAD, ge=0, le=32)
 
 

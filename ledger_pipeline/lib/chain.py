@@ -16,6 +16,7 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 CHAIN_KEY = ("tenant_id", "rail", "entity_type")
 
 # (column, SQL expression giving its text form) in hashing order.
@@ -62,10 +63,15 @@ class ChainHasher:
         self, prev_hash: str | None, seq: int, entity_id: str, op: str, source: str | None,
         source_version: str | None, source_updated_at: datetime | None, payload_hash: str, changes: str | None,
     ) -> str:  # fmt: skip
+        # Spelled as `_field` spells them, inline where the text is ASCII by construction (hex hashes, digits, the
+        # writer's op and source words): a call per field was a third of a row's cost.
+        seq_text = str(seq)
+        updated = None if source_updated_at is None else str((source_updated_at - EPOCH) // _MICROSECOND)
         text = "".join((
-            _field(prev_hash), _field(str(seq)), self._chain, _field(entity_id), _field(op), _field(source),
-            _field(source_version), _field(epoch_us(source_updated_at)), self._observed, _field(payload_hash),
-            _field(changes), self._run,
+            "-" if prev_hash is None else f"{len(prev_hash)}:{prev_hash}", f"{len(seq_text)}:{seq_text}",
+            self._chain, _field(entity_id), f"{len(op)}:{op}", "-" if source is None else f"{len(source)}:{source}",
+            _field(source_version), "-" if updated is None else f"{len(updated)}:{updated}", self._observed,
+            f"{len(payload_hash)}:{payload_hash}", _field(changes), self._run,
         ))  # fmt: skip
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

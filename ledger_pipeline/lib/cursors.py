@@ -6,6 +6,7 @@ never points past what was committed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -32,6 +33,18 @@ def load(conn: duckdb.DuckDBPyConnection, tenant_id: str, rail: str, entity_type
         [tenant_id, rail, entity_type],
     )
     return Cursor(*row) if row else Cursor()
+
+
+def load_many(conn: duckdb.DuckDBPyConnection, tenant_ids: Sequence[str], rail: str, entity_type: str) -> dict[str, Cursor]:
+    """Each tenant's cursor (an empty one where none is saved) in one query: a log step reads them all at its start."""
+    rows = conn.execute(
+        "select tenant_id, updated_since, cdc_since, last_sweep_at, last_synced_at, rail_now, position "
+        "from meta.sync_cursors where rail = ? and entity_type = ? and list_contains(?::varchar[], tenant_id)",
+        [rail, entity_type, list(tenant_ids)],
+    ).fetchall()
+    found = dict.fromkeys(tenant_ids, Cursor())
+    found.update({row[0]: Cursor(*row[1:]) for row in rows})
+    return found
 
 
 def save(

@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from ledger_pipeline.lib import chain
 from ledger_pipeline.lib.canonical import canonical_json, diff, sha256_hex
-from ledger_pipeline.lib.warehouse import fetch_one, insert_arrow, registered
+from ledger_pipeline.lib.warehouse import fetch_one, registered
 
 HEAD_CACHE_ENTITIES = 20_000  # ~6 MB of heads kept per sync; beyond it each batch reads its heads from the log
 # Up to this many ids go to the head query as a list: on a log of 1,000 tenants' interleaved syncs (1.39M rows)
@@ -73,6 +73,17 @@ class AppendStats:
         return self.created + self.updated + self.deleted
 
 
+@dataclass(frozen=True)
+class ChainHead:
+    """A chain's last row as a caller read it before the writer's transaction (`chain_heads`)."""
+
+    seq: int | None  # None: the chain is empty
+    row_hash: str | None
+
+
+EMPTY_CHAIN = ChainHead(None, None)
+
+
 @dataclass
 class _Head:
     """An entity's last logged version; `payload` is read only when a diff needs it (None until then)."""
@@ -87,6 +98,10 @@ class _Head:
 class LogWriter:
     """Appends to one chain (tenant, rail, entity type) inside an open transaction.
 
+    `stage` hashes and chains versions as they arrive and holds their rows until `batch_size` are waiting
+    (or `flush`, or a read of the log), so a sync can chain one page while the next is on its way and still
+    insert in bulk; `append` is `stage` then `flush`.
+
     In that transaction the writer is the chain's only writer, so the heads it has read or written stay
     its entities' heads: it remembers up to HEAD_CACHE_ENTITIES of them (without payloads, read again
     only for a diff) and reads each from the log once, or not at all when the chain was empty at the
@@ -100,27 +115,49 @@ class LogWriter:
     entity_type: str
     run_id: str
     observed_at: datetime
+    batch_size: int = 5_000  # rows staged before they are inserted
+    # The chain's head as the caller read it for many tenants (`chain_heads`), valid because the caller has been
+    # the ledger's only writer since; None: read here.
+    head: ChainHead | None = None
     stats: AppendStats = field(default_factory=AppendStats)
     _known: dict[str, _Head | None] | None = field(default_factory=dict, init=False, repr=False)
     _chain_was_empty: bool = field(default=False, init=False, repr=False)
     _hash: chain.ChainHasher = field(init=False, repr=False)
-    _next_seq: int = field(init=False, repr=False)
+    _next_seq: int | None = field(default=None, init=False, repr=False)
+    _staged: list[tuple] = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._hash = chain.ChainHasher(self.tenant_id, self.rail, self.entity_type, self.observed_at, self.run_id)
         # The log's next seq, read once: the transaction's only log writer counts on from it (a second writer in
-        # the same transaction would reuse seqs, which the unique index on seq refuses at once).
-        self._next_seq, head_seq, head_hash = fetch_one(
-            self.conn,
-            "select (select coalesce(max(seq), 0) + 1 from raw.entity_log), max(seq), arg_max(row_hash, seq) "
-            "from raw.entity_log where tenant_id = ? and rail = ? and entity_type = ?",
-            [self.tenant_id, self.rail, self.entity_type],
-        )
+        # the same transaction would reuse seqs, which the unique index on seq refuses at once). With the head
+        # given, it is read when the first row is chained: a sync that logs nothing reads nothing.
+        if self.head is None:
+            self._next_seq, head_seq, head_hash = fetch_one(
+                self.conn,
+                "select (select coalesce(max(seq), 0) + 1 from raw.entity_log), max(seq), arg_max(row_hash, seq) "
+                "from raw.entity_log where tenant_id = ? and rail = ? and entity_type = ?",
+                [self.tenant_id, self.rail, self.entity_type],
+            )
+        else:
+            head_seq, head_hash = self.head.seq, self.head.row_hash
         self.stats.head_seq, self.stats.head_hash = head_seq, head_hash
         self._chain_was_empty = head_seq is None
 
     def append(self, observations: Sequence[Observation]) -> int:
         """Log the observations that differ from their entity's last logged version; return how many."""
+        staged = self.stage(observations)
+        self.flush()
+        return staged
+
+    def flush(self) -> None:
+        """Insert the staged rows (still inside the caller's transaction)."""
+        if self._staged:
+            rows, self._staged = self._staged, []
+            self._insert(rows)
+
+    def stage(self, observations: Sequence[Observation]) -> int:
+        """Chain the observations that differ from their entity's last logged version; return how many. Their rows
+        are inserted once `batch_size` are staged, at `flush`, or before the log is read."""
         if not observations:
             return 0
         texts = [canonical_json(obs.payload) for obs in observations]
@@ -141,6 +178,8 @@ class LogWriter:
                 self.stats.unchanged += 1
                 continue
             op = "deleted" if obs.deleted else ("created" if head is None or head.op == "deleted" else "updated")
+            if next_seq is None:
+                (next_seq,) = fetch_one(self.conn, "select coalesce(max(seq), 0) + 1 from raw.entity_log")
             changes = None
             if op == "updated":
                 changes = canonical_json(diff(json.loads(head.payload), obs.payload))
@@ -157,9 +196,10 @@ class LogWriter:
             self.stats.head_seq, self.stats.head_hash = next_seq, row_hash
             setattr(self.stats, op, getattr(self.stats, op) + 1)
             next_seq += 1
-        if rows:
-            self._insert(rows)
-            self._next_seq = next_seq
+        self._next_seq = next_seq
+        self._staged.extend(rows)
+        if len(self._staged) >= self.batch_size:
+            self.flush()
         self._remember(heads)
         return len(rows)
 
@@ -170,6 +210,7 @@ class LogWriter:
         heads = {entity_id: known[entity_id] for entity_id in entity_ids & known.keys()}
         heads.update(dict.fromkeys(unknown))
         if unknown and not (self._chain_was_empty and self._known is not None):
+            self.flush()  # the staged rows are heads the log must show
             for entity_id, seq, payload_hash, op in self._read_heads(unknown):
                 heads[entity_id] = _Head(seq, payload_hash, op, None)
         return heads
@@ -200,6 +241,7 @@ class LogWriter:
                 wanted[head.seq] = head
         if not wanted:
             return
+        self.flush()
         rows = self.conn.execute(
             "select seq, cast(payload as varchar) from raw.entity_log "
             "where tenant_id = ? and rail = ? and entity_type = ? and seq in (select unnest(?::bigint[]))",
@@ -220,7 +262,9 @@ class LogWriter:
             self._known = None
 
     def _insert(self, rows: list[tuple]) -> None:
-        """Insert `append`'s rows, column by column (a pylist of dicts costs a dict per row)."""
+        """Insert the staged rows, column by column (a pylist of dicts costs a dict per row), as a stream of
+        batches (DuckDB keeps a registered Arrow table until the transaction ends), by position: LOG_COLUMNS is
+        the table's column order, and the relation saves the two statements registering the stream costs."""
         varying = dict(zip(_VARYING_COLUMNS, zip(*rows)))
         constant = {"tenant_id": self.tenant_id, "rail": self.rail, "entity_type": self.entity_type,
                     "observed_at": self.observed_at, "run_id": self.run_id}  # fmt: skip
@@ -228,7 +272,8 @@ class LogWriter:
             pa.array(varying[name] if name in varying else [constant[name]] * len(rows), field.type)
             for name, field in zip(LOG_COLUMNS, ARROW_SCHEMA)
         ]
-        insert_arrow(self.conn, "raw.entity_log", pa.Table.from_arrays(columns, schema=ARROW_SCHEMA))
+        batches = pa.Table.from_arrays(columns, schema=ARROW_SCHEMA).to_batches()
+        self.conn.from_arrow(pa.RecordBatchReader.from_batches(ARROW_SCHEMA, batches)).insert_into("raw.entity_log")
 
 
 _LIVE_IDS_SQL = (
@@ -245,3 +290,18 @@ def live_entity_ids(conn: duckdb.DuckDBPyConnection, tenant_id: str, rail: str, 
 def live_entity_count(conn: duckdb.DuckDBPyConnection, tenant_id: str, rail: str, entity_type: str) -> int:
     """How many ids `live_entity_ids` would return, counted in DuckDB (a sync compares it with the rail's count)."""
     return fetch_one(conn, f"select count(*) from ({_LIVE_IDS_SQL})", [tenant_id, rail, entity_type])[0]
+
+
+def chain_heads(
+    conn: duckdb.DuckDBPyConnection, rail: str, entity_type: str, tenant_ids: Sequence[str]
+) -> dict[str, ChainHead]:
+    """The head of each tenant's chain of this entity (EMPTY_CHAIN for none), in one scan: a log step reads them
+    all before its first sync instead of one query per tenant."""
+    rows = conn.execute(
+        "select tenant_id, max(seq), arg_max(row_hash, seq) from raw.entity_log "
+        "where rail = ? and entity_type = ? and list_contains(?::varchar[], tenant_id) group by tenant_id",
+        [rail, entity_type, list(tenant_ids)],
+    ).fetchall()
+    heads = dict.fromkeys(tenant_ids, EMPTY_CHAIN)
+    heads.update({tenant_id: ChainHead(seq, row_hash) for tenant_id, seq, row_hash in rows})
+    return heads

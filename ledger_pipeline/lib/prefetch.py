@@ -11,7 +11,6 @@ before its next item (the caller does not wait for a request already under way).
 
 from __future__ import annotations
 
-import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -36,26 +35,39 @@ class Prefetch(Generic[T]):
 
     Errors of the source are raised in the caller's thread at the item where they happened.
     `close()` (or leaving the `with` block) stops an unfinished reader before its next item and
-    closes the source in the reader's thread.
+    closes the source in the reader's thread. `deepen` lets the reader run further ahead: a sync
+    started before its turn reads a little, and reads freely once its turn comes, so the rail
+    answers the sync being logged first.
     """
 
     def __init__(self, source: Iterable[T], depth: int = 1) -> None:
         if depth < 1:
             raise ValueError(f"depth must be at least 1, got {depth}")
-        self._items: queue.Queue[object] = queue.Queue(maxsize=depth)
+        self._depth = depth
+        self._items: deque[object] = deque()
+        self._changed = threading.Condition()
         self._stop = threading.Event()
         self._finished = False
         self._reader = threading.Thread(target=self._read, args=(source,), name="prefetch", daemon=True)
         self._reader.start()
 
+    def deepen(self, depth: int) -> None:
+        """Let the reader hold up to `depth` items (never fewer than it may already hold)."""
+        with self._changed:
+            self._depth = max(self._depth, depth)
+            self._changed.notify_all()
+
     def _hand_over(self, item: object) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._items.put(item, timeout=_WAIT_SECONDS)
-                return True
-            except queue.Full:
-                continue
-        return False
+        with self._changed:
+            while len(self._items) >= self._depth:
+                if self._stop.is_set():
+                    return False
+                self._changed.wait(_WAIT_SECONDS)
+            if self._stop.is_set():
+                return False
+            self._items.append(item)
+            self._changed.notify_all()
+            return True
 
     def _read(self, source: Iterable[T]) -> None:
         iterator = iter(source)
@@ -78,14 +90,14 @@ class Prefetch(Generic[T]):
     def __next__(self) -> T:
         if self._finished:
             raise StopIteration
-        while True:
-            try:
-                item = self._items.get(timeout=_WAIT_SECONDS)
-                break
-            except queue.Empty:
-                if not self._reader.is_alive() and self._items.empty():
+        with self._changed:
+            while not self._items:
+                if not self._reader.is_alive() and not self._items:
                     self._finished = True
-                    raise RuntimeError("the prefetch reader stopped without handing over an end") from None
+                    raise RuntimeError("the prefetch reader stopped without handing over an end")
+                self._changed.wait(_WAIT_SECONDS)
+            item = self._items.popleft()
+            self._changed.notify_all()
         if item is _END or isinstance(item, _Failed):
             self._finished = True
             self._reader.join()
@@ -95,7 +107,9 @@ class Prefetch(Generic[T]):
         return item  # type: ignore[return-value]
 
     def close(self) -> None:
-        self._stop.set()
+        with self._changed:
+            self._stop.set()
+            self._changed.notify_all()
 
     def __enter__(self) -> Prefetch[T]:
         return self

@@ -25,14 +25,16 @@ from typing import Any, Protocol
 import duckdb
 
 from ledger_pipeline.lib import bindings, breaker, cursors
-from ledger_pipeline.lib.entity_log import AppendStats, LogWriter, Observation, live_entity_count, live_entity_ids
+from ledger_pipeline.lib.entity_log import (
+    AppendStats, ChainHead, LogWriter, Observation, chain_heads, live_entity_count, live_entity_ids,
+)
 from ledger_pipeline.lib.prefetch import Prefetch, read_ahead
 from ledger_pipeline.lib.rails import Entity
 from ledger_pipeline.lib.warehouse import rollback
 
 SWEEP_MODES = ("auto", "always", "never")
 TENANTS_AHEAD = 4  # tenants whose syncs a log step starts (cursor read, rail reads under way) before their turn
-PAGES_AHEAD = 1  # pages read ahead of the one being logged (a QBO page is ~1 MB)
+OBJECTS_AHEAD = 1_000  # objects a sync's reader holds ahead of the logging: one QBO page (~1 MB), ten of Stripe's
 log = logging.getLogger(__name__)
 
 
@@ -69,6 +71,7 @@ class RailSession(Protocol):
 
     rail: str
     account_id: str  # the company or account whose data the tenant's log holds
+    page_size: int  # objects on a full list page: how many pages the reader reads ahead (OBJECTS_AHEAD)
 
     def reads(self, entity: Entity, previous: cursors.Cursor, sweep: str) -> Iterator[Read]:
         """Every request the sync makes before it decides whether to sweep, in order."""
@@ -113,18 +116,24 @@ class EntitySync:
 
     def __init__(
         self, conn: duckdb.DuckDBPyConnection, session: RailSession, tenant_id: str, entity: Entity, *,
-        sweep: str = "auto", bound: Mapping[str, str] | None = None,
+        sweep: str = "auto", bound: Mapping[str, str] | None = None, previous: cursors.Cursor | None = None,
+        head: ChainHead | None = None,
     ) -> None:  # fmt: skip
-        """`bound`: the rail's tenant bindings (lib/bindings.py) when the caller read them for many tenants."""
+        """`bound`, `previous`, `head`: the rail's tenant bindings (lib/bindings.py), this tenant's cursor and chain
+        head, when the caller read them for many tenants (None: read here)."""
         if sweep not in SWEEP_MODES:
             raise ValueError(f"sweep must be one of {SWEEP_MODES}, got {sweep!r}")
         self.session, self.tenant_id, self.entity, self.sweep = session, tenant_id, entity, sweep
         rail = session.rail
         bound = bindings.load(conn, rail) if bound is None else bound
         self.already_bound = bindings.check(bound, tenant_id, rail, session.account_id)  # before anything is read
-        self.previous = cursors.load(conn, tenant_id, rail, entity.name)
+        self.previous = cursors.load(conn, tenant_id, rail, entity.name) if previous is None else previous
+        self.head = head
         self.started_at = datetime.now(UTC)  # when the rail was first asked: what the versions were observed at
-        self.reads = Prefetch(session.reads(entity, self.previous, sweep), depth=PAGES_AHEAD)
+        # One page read ahead until `run`, then OBJECTS_AHEAD's worth: the syncs started before their turn leave
+        # the rail to the one being logged.
+        self.pages_ahead = max(1, OBJECTS_AHEAD // session.page_size)
+        self.reads = Prefetch(session.reads(entity, self.previous, sweep), depth=1)
 
     def close(self) -> None:
         self.reads.close()
@@ -138,11 +147,12 @@ class EntitySync:
             self.session.rail  # fmt: skip
         observed_at = observed_at or self.started_at
         first_sync = previous.last_synced_at is None
+        self.reads.deepen(self.pages_ahead)
         conn.execute("begin")
         try:
             with self.reads:
-                writer = LogWriter(conn, tenant_id, rail, entity.name, run_id, observed_at)
-                feeds = _Feeds(writer, entity, previous, batch_size)
+                writer = LogWriter(conn, tenant_id, rail, entity.name, run_id, observed_at, batch_size, self.head)
+                feeds = _Feeds(writer, entity, previous)
                 for read in self.reads:
                     feeds.take(read)
                 feeds.end()
@@ -153,7 +163,7 @@ class EntitySync:
             clock_back = breaker.clock_trip(rail_now, previous.rail_now)
             approval = _breaker(conn, tenant_id, rail, entity, writer, clock_back, run_id)
             if clock_back:  # approved: positions on the old clock mean nothing now, so the entity is read whole
-                feeds = _Feeds(writer, entity, cursors.Cursor(), batch_size)
+                feeds = _Feeds(writer, entity, cursors.Cursor())
                 for read in session.reads(entity, cursors.Cursor(), "never"):
                     feeds.take(read)
                 feeds.end()
@@ -201,24 +211,31 @@ def syncs_ahead(
 
     `session_for` gives None for a tenant that has not connected the rail (its sync is None: skipped); a tenant
     that cannot start fails at its own turn. The caller closes each sync it takes with `close_sync`.
+
+    The tenants' bindings, cursors and chain heads are read here, once for all: the caller's connection is the
+    ledger's only writer, and each tenant's cursor and chain are written by its own sync alone.
     """
-    bound = bindings.load(conn, rail)  # once; each tenant's sync checks its account against it
-    return read_ahead(
-        tenant_ids, lambda tenant_id: _start_sync(conn, session_for, tenant_id, entity, sweep, bound), close_sync,
-        ahead=ahead,
-    )  # fmt: skip
+    tenant_ids = list(tenant_ids)
+    bound = bindings.load(conn, rail)
+    previous = cursors.load_many(conn, tenant_ids, rail, entity.name)
+    heads = chain_heads(conn, rail, entity.name, tenant_ids)
+
+    def start(tenant_id: str) -> EntitySync | None:
+        return _start_sync(conn, session_for, tenant_id, entity, sweep, bound, previous[tenant_id], heads[tenant_id])
+
+    return read_ahead(tenant_ids, start, close_sync, ahead=ahead)
 
 
 def _start_sync(
     conn: duckdb.DuckDBPyConnection, session_for: Callable[[str], RailSession | None], tenant_id: str,
-    entity: Entity, sweep: str, bound: Mapping[str, str],
+    entity: Entity, sweep: str, bound: Mapping[str, str], previous: cursors.Cursor, head: ChainHead,
 ) -> EntitySync | None:  # fmt: skip
-    """A tenant's sync started: its session (None: not connected), cursor read, rail reads under way."""
+    """A tenant's sync started: its session (None: not connected), rail reads under way."""
     session = session_for(tenant_id)
     if session is None:
         return None
     try:
-        return EntitySync(conn, session, tenant_id, entity, sweep=sweep, bound=bound)
+        return EntitySync(conn, session, tenant_id, entity, sweep=sweep, bound=bound, previous=previous, head=head)
     except BaseException:
         session.close()
         raise
@@ -232,11 +249,12 @@ def close_sync(sync: EntitySync | None) -> None:
 
 
 class _Feeds:
-    """The rail's reads of one sync as they arrive, logged in batches; where the feeds got to."""
+    """The rail's reads of one sync as they arrive, each chained by the writer at once (it inserts in batches);
+    where the feeds got to."""
 
-    def __init__(self, writer: LogWriter, entity: Entity, previous: cursors.Cursor, batch_size: int) -> None:
-        self.writer, self.entity, self.batch_size = writer, entity, batch_size
-        self.high, self.pages, self.batch = previous.updated_since, 0, []
+    def __init__(self, writer: LogWriter, entity: Entity, previous: cursors.Cursor) -> None:
+        self.writer, self.entity = writer, entity
+        self.high, self.pages = previous.updated_since, 0
         self.cdc_since: datetime | None = previous.cdc_since
         self.position = previous.position
         self.tombstones, self.rail_count = 0, None
@@ -245,27 +263,19 @@ class _Feeds:
     def take(self, read: Read) -> None:
         if isinstance(read, Page):
             self.pages += 1
-            self.batch.extend(read.observations)
+            self.writer.stage(read.observations)
             if read.high is not None and (self.high is None or read.high > self.high):
                 self.high = read.high
-            if len(self.batch) >= self.batch_size:
-                self._flush()
-            return
-        self._flush()
-        if isinstance(read, ChangeFeed):
+        elif isinstance(read, ChangeFeed):
             self._log_changes(read)
         else:
             self.rail_count = read.value
 
     def end(self) -> None:
-        self._flush()
+        """Every staged row inserted: what follows (the sweep, the breaker, the commit) reads the log."""
+        self.writer.flush()
         if self.cdc_since is None:
             self.cdc_since = self.high
-
-    def _flush(self) -> None:
-        if self.batch:
-            self.writer.append(self.batch)
-            self.batch = []
 
     def _log_changes(self, feed: ChangeFeed) -> None:
         """Log the change feed's versions (deletes above all); the change position moves to the newest seen."""
@@ -278,7 +288,7 @@ class _Feeds:
         for obs in feed.observations:
             if obs.source_updated_at and (newest is None or obs.source_updated_at > newest):
                 newest = obs.source_updated_at
-        self.writer.append(feed.observations)
+        self.writer.stage(feed.observations)
         self.cdc_since = newest
         self.tombstones += sum(o.deleted for o in feed.observations)
         if feed.position is not None:

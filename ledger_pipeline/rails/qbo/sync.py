@@ -37,6 +37,7 @@ class QboSession:
     def __init__(self, client: QboClient) -> None:
         self.client = client
         self.account_id = client.realm_id
+        self.page_size = client.page_size
 
     def reads(self, entity: QboEntity, previous: cursors.Cursor, sweep: str) -> Iterator[Read]:
         """Query pages, then CDC, then the count: every request before the sweep is decided, in order."""

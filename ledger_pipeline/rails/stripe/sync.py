@@ -22,7 +22,7 @@ from typing import Any
 from ledger_pipeline.lib import cursors
 from ledger_pipeline.lib.entity_log import Observation
 from ledger_pipeline.lib.sync import ChangeFeed, Page, Read
-from ledger_pipeline.rails.stripe.client import StripeClient, StripePage
+from ledger_pipeline.rails.stripe.client import MAX_LIMIT, StripeClient, StripePage
 from ledger_pipeline.rails.stripe.entities import StripeEntity
 from ledger_pipeline.rails.stripe.errors import StripeEventsExpired, StripeMalformedResponse
 from ledger_pipeline.rails.stripe.rail import NAME
@@ -39,6 +39,7 @@ class StripeSession:
     def __init__(self, client: StripeClient) -> None:
         self.client = client
         self.account_id = client.account_id
+        self.page_size = MAX_LIMIT  # every list the sync reads asks for full pages
         self._listed: dict[str, set[str]] = {}  # ids a whole listing saw this session: the sweep needs no re-list
 
     def reads(self, entity: StripeEntity, previous: cursors.Cursor, sweep: str) -> Iterator[Read]:
