@@ -67,7 +67,7 @@ def test_a_schema4_ledger_opens_migrates_and_keeps_syncing(tmp_path):
     try:
         assert warehouse.info(conn, "schema_version") == warehouse.SCHEMA_VERSION
         old_cursor = cursors.load(conn, "acme", "qbo", "Bill")
-        assert old_cursor.last_synced_at is not None and old_cursor.position is None
+        assert old_cursor.last_synced_at is not None and old_cursor.position is None and old_cursor.resume is None
     finally:
         conn.close()
 

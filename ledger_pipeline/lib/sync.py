@@ -10,12 +10,17 @@ what the rail sent into log observations. Order of work inside a single DuckDB t
    here unless an operator approved it;
 4. the cursor, with the rail's opaque position. Any failure rolls all of it back.
 
+A session's first listing may mark checkpoints on its pages (`Page.checkpoint`): the sync commits there what
+it logged with a cursor that says where to resume, so a first sync of a large account that is killed resumes
+at its last window instead of from the start. A resumed sync is still a first sync (nothing to sweep).
+
 The session's reads run in a reader thread (lib/prefetch.py) a page ahead of the logging, and may start
 while earlier tenants are still being logged (`EntitySync` is made ahead of its turn).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -44,6 +49,9 @@ class Page:
 
     observations: list[Observation]
     high: datetime | None = None
+    # Set on a page of a first listing after which the sync may commit: what the session needs to pick the
+    # listing up there (the cursor's `resume`). A long first listing then commits window by window.
+    checkpoint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +137,7 @@ class EntitySync:
         self.already_bound = bindings.check(bound, tenant_id, rail, session.account_id)  # before anything is read
         self.previous = cursors.load(conn, tenant_id, rail, entity.name) if previous is None else previous
         self.head = head
+        self._cursor_saved = False
         self.started_at = datetime.now(UTC)  # when the rail was first asked: what the versions were observed at
         # One page read ahead until `run`, then OBJECTS_AHEAD's worth: the syncs started before their turn leave
         # the rail to the one being logged.
@@ -146,7 +155,7 @@ class EntitySync:
         session, entity, previous, tenant_id, rail = self.session, self.entity, self.previous, self.tenant_id, \
             self.session.rail  # fmt: skip
         observed_at = observed_at or self.started_at
-        first_sync = previous.last_synced_at is None
+        first_sync = previous.last_synced_at is None or previous.resume is not None
         self.reads.deepen(self.pages_ahead)
         conn.execute("begin")
         try:
@@ -155,6 +164,8 @@ class EntitySync:
                 feeds = _Feeds(writer, entity, previous)
                 for read in self.reads:
                     feeds.take(read)
+                    if isinstance(read, Page) and read.checkpoint is not None:
+                        self._commit_checkpoint(conn, feeds, read.checkpoint, run_id, observed_at)
                 feeds.end()
             sweep_reason = _sweep_reason(conn, tenant_id, rail, entity, self.sweep, first_sync, feeds)
             if sweep_reason:
@@ -177,9 +188,7 @@ class EntitySync:
                 rail_now=rail_now,
                 position=feeds.position,
             )
-            if not self.already_bound:
-                bindings.bind(conn, tenant_id, rail, session.account_id, run_id)
-            cursors.save(conn, tenant_id, rail, entity.name, cursor, run_id, first=previous == cursors.Cursor())
+            self._save_cursor(conn, cursor, run_id)
             conn.execute("commit")
         except BaseException:
             rollback(conn)
@@ -188,6 +197,31 @@ class EntitySync:
             tenant_id, entity.name, writer.stats, cursor, feeds.pages, feeds.tombstones, bool(sweep_reason),
             sweep_reason, approval,
         )  # fmt: skip
+
+
+    def _save_cursor(self, conn: duckdb.DuckDBPyConnection, cursor: cursors.Cursor, run_id: str) -> None:
+        """The tenant bound to the account if it was not yet, and the cursor saved (inserted the first time)."""
+        if not self.already_bound:
+            bindings.bind(conn, self.tenant_id, self.session.rail, self.session.account_id, run_id)
+            self.already_bound = True
+        first = self.previous == cursors.Cursor() and not self._cursor_saved
+        cursors.save(conn, self.tenant_id, self.session.rail, self.entity.name, cursor, run_id, first=first)
+        self._cursor_saved = True
+
+    def _commit_checkpoint(
+        self, conn: duckdb.DuckDBPyConnection, feeds: _Feeds, resume: str, run_id: str, observed_at: datetime
+    ) -> None:
+        """Commit what the listing logged so far with a cursor that resumes it at `resume`, and go on in a new
+        transaction. The cursor keeps the previous sync's times (a resumed sync is still the first)."""
+        feeds.writer.flush()
+        previous = self.previous
+        cursor = dataclasses.replace(
+            previous, updated_since=feeds.high, position=feeds.position, resume=resume,
+            last_synced_at=previous.last_synced_at or observed_at,  # the column is never empty
+        )  # fmt: skip
+        self._save_cursor(conn, cursor, run_id)
+        conn.execute("commit")
+        conn.execute("begin")
 
 
 def sync_entity(

@@ -20,8 +20,8 @@ import pyarrow as pa
 from ledger_pipeline.lib import duckdb_host, settings
 from ledger_pipeline.lib.writer_lock import LedgerConnection, WriterLock, WriterLockTimeout
 
-SCHEMA_VERSION = "5"  # 2: unique index on raw.entity_log(seq); 3: meta.check_marks; 4: bindings, sync approvals;
-# 5: sync_cursors.position (a rail's opaque change-feed position)
+SCHEMA_VERSION = "6"  # 2: unique index on raw.entity_log(seq); 3: meta.check_marks; 4: bindings, sync approvals;
+# 5: sync_cursors.position (a rail's opaque change-feed position); 6: sync_cursors.resume (an unfinished listing's)
 DUCKDB_MAGIC = b"DUCK"
 LOCK_WAIT_SECONDS = 60.0
 
@@ -65,10 +65,13 @@ create table if not exists meta.sync_cursors (
     run_id varchar not null,
     rail_now timestamptz,
     position varchar,
+    resume varchar,
     primary key (tenant_id, rail, entity_type)
 );
--- Ledgers made before schema 5 have no position: their cursors keep every timestamp and gain an empty one.
+-- Ledgers made before schema 5 have no position, before 6 no resume: their cursors keep every timestamp and gain
+-- empty ones.
 alter table meta.sync_cursors add column if not exists position varchar;
+alter table meta.sync_cursors add column if not exists resume varchar;
 
 create table if not exists meta.model_watermarks (
     model varchar not null,

@@ -29,11 +29,13 @@ from ledger_pipeline.defs.qbo.resources import QboResource
 from ledger_pipeline.defs.stripe.assets import LOG_ASSETS as STRIPE_LOG_ASSETS
 from ledger_pipeline.defs.stripe.resources import StripeResource
 from ledger_pipeline.definitions import build_definitions
+from ledger_pipeline.rails.stripe import sync as stripe_sync
 from ledger_pipeline_tests.helpers import failure_text, op_config
 from ledger_pipeline_tests.storm import probes
 from ledger_pipeline_tests.storm.layout import StormProject
 
 DONE = "done "
+STRIPE_WINDOW_OBJECTS = 1  # every page of a Stripe first listing closes a window (the storm's accounts are small)
 # Both rails' log assets and the mirrors (each mirror depends on its log asset, which orders the steps).
 LOG_ASSETS = [*QBO_LOG_ASSETS, *STRIPE_LOG_ASSETS]
 SYNCED_KEYS = {a.key for a in LOG_ASSETS} | {a.key for a in MIRROR_ASSETS}
@@ -86,6 +88,8 @@ def run_attempt(project: StormProject, settings: SyncSettings, progress: Connect
 
     send("boot")
     probes.install(send)
+    # Stripe's first listings commit at every page, so kills land between their checkpoints and their end too.
+    stripe_sync.WINDOW_OBJECTS = STRIPE_WINDOW_OBJECTS
     outcome = sync_once(project, settings)
     send(DONE + json.dumps(outcome))
     progress.close()

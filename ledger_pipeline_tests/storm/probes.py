@@ -46,9 +46,8 @@ def install(send: Callable[[str], None]) -> None:
 
     _wrap(SandboxTransport, "handle_request", send, on_entry=request_phase)
     _wrap(StripeTransport, "handle_request", send, on_entry="paging")  # one platform key: no token requests
-    # Staging hashes a page's versions, flushing inserts them (uncommitted); control then returns to the paging loop.
-    _wrap(LogWriter, "stage", send, on_entry="log_write", on_exit="paging")
-    _wrap(LogWriter, "flush", send, on_entry="log_write", on_exit="paging")
+    # The writer's insert of its staged rows (uncommitted); control then returns to the paging loop.
+    _wrap(LogWriter, "_insert", send, on_entry="log_write", on_exit="paging")
     # A sync saves the cursor right before its commit: from here to its return is the commit.
     _wrap(cursors, "save", send, on_entry="commit")
     _wrap(EntitySync, "run", send, on_exit="committed")

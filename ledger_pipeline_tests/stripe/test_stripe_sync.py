@@ -1,21 +1,27 @@
-"""The Stripe sync's events feed through the real client, sync skeleton and DuckDB file, at the moments that
-matter: a dispute, which changes its charge without a charge event, and an entity with no events for a while,
-whose position must keep up with the feed so it never ages out of Stripe's 30 days."""
+"""The Stripe sync through the real client, sync skeleton and DuckDB file, at the moments that matter: a dispute,
+which changes its charge without a charge event; an entity with no events for a while, whose position must keep
+up with the feed so it never ages out of Stripe's 30 days; a first listing killed half-way, which resumes."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
 
-from ledger_pipeline.lib import warehouse
+import httpx
+import pytest
+
+from ledger_pipeline.lib import cursors, warehouse
 from ledger_pipeline.lib.sync import sync_entity
 from ledger_pipeline.rails.stripe.client import StripeClient
 from ledger_pipeline.rails.stripe.entities import BY_NAME
 from ledger_pipeline.rails.stripe.sandbox import PLATFORM_KEY, SANDBOX_BASE_URL
+from ledger_pipeline.lib.verify import verify
+from ledger_pipeline.rails.stripe import sync as stripe_sync
 from ledger_pipeline.rails.stripe.sync import StripeSession
 from ledger_pipeline_tests.stripe.conftest import ACCOUNT, build
 
 DISPUTE_DAY = 110  # the first dispute of ACCOUNT's world comes at day 110.5, on a charge made days before
+LISTING_DAY = 240  # ACCOUNT has about 400 charges by then: four pages
 
 
 def _sync(conn, session: StripeSession, entity: str, run_id: str):
@@ -63,3 +69,57 @@ def test_a_disputed_charge_is_read_again_and_a_quiet_entity_keeps_its_position(t
 def _newest_event(client: StripeClient, event_type: str) -> str:
     newest = next(iter(client.pages("events", limit=1, extra_params={"type": event_type})))
     return newest.objects[0]["id"]
+
+
+class _DiesAtListRequest(httpx.BaseTransport):
+    """The sandbox's transport until the `dies_at`-th request for a list of `path`: then the process "dies" (an
+    error no retry catches), as a kill in the middle of a listing would stop it."""
+
+    def __init__(self, inner: httpx.BaseTransport, path: str, dies_at: int) -> None:
+        self.inner, self.path, self.dies_at, self.lists = inner, path, dies_at, 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == self.path:
+            self.lists += 1
+            if self.lists == self.dies_at:
+                raise SystemExit("killed in the middle of the listing")
+        return self.inner.handle_request(request)
+
+
+def _versions(conn) -> list[tuple[str, str]]:
+    return conn.execute(
+        "select entity_id, payload_hash from raw.entity_log where tenant_id = 'shop' and entity_type = 'charge' "
+        "order by entity_id").fetchall()  # fmt: skip
+
+
+def test_a_first_listing_commits_window_by_window_and_a_killed_one_resumes_where_it_was(tmp_path, monkeypatch):
+    """The first sync of charges commits every WINDOW_OBJECTS (100 here: a window a page); killed asking for its
+    third page, it kept two windows, and the next sync lists on from the second window's oldest `created`: the log ends
+    as one uninterrupted first sync's, each charge once, with the same events position."""
+    monkeypatch.setattr(stripe_sync, "WINDOW_OBJECTS", 100)
+    sandbox = build(LISTING_DAY)
+    whole = warehouse.connect(tmp_path / "whole.duckdb")
+    with StripeClient(ACCOUNT, PLATFORM_KEY, base_url=SANDBOX_BASE_URL, transport=sandbox.transport()) as client:
+        uninterrupted = _sync(whole, StripeSession(client), "charge", "whole")
+    assert uninterrupted.pages >= 3
+
+    conn = warehouse.connect(tmp_path / "ledger.duckdb")
+    dying = _DiesAtListRequest(sandbox.transport(), "/v1/charges", dies_at=3)
+    try:
+        with StripeClient(ACCOUNT, PLATFORM_KEY, base_url=SANDBOX_BASE_URL, transport=dying) as client:
+            with pytest.raises(SystemExit):
+                _sync(conn, StripeSession(client), "charge", "killed")
+        kept = cursors.load(conn, "shop", "stripe", "charge")
+        assert len(_versions(conn)) == 200 and kept.resume is not None and kept.position == uninterrupted.cursor.position
+        oldest_kept = conn.execute("select min(cast(payload->>'created' as bigint)) from raw.entity_log").fetchall()
+        assert int(kept.resume) == oldest_kept[0][0]
+
+        with StripeClient(ACCOUNT, PLATFORM_KEY, base_url=SANDBOX_BASE_URL, transport=sandbox.transport()) as client:
+            resumed = _sync(conn, StripeSession(client), "charge", "resumed")
+        assert resumed.swept is False and resumed.cursor.resume is None
+        assert resumed.cursor.position == uninterrupted.cursor.position
+        assert _versions(conn) == _versions(whole)  # every charge, once, as the uninterrupted sync logged it
+        assert verify(conn).ok
+    finally:
+        conn.close()
+        whole.close()

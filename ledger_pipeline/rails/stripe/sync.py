@@ -2,6 +2,9 @@
 
 - First sync: the newest event id is taken as the position *before* the objects are listed, so a change made
   while listing comes in through the events next time (logged once: a re-read version is skipped by hash).
+  The listing runs newest first in windows of `created` of about WINDOW_OBJECTS objects, each committed with
+  a cursor that resumes below it (`created` <= the window's oldest): a killed first sync of a large account
+  goes on where it was.
 - Incremental: the events of the entity's types after the saved position; each event whose `data.object` is
   this entity is a version (source `event`), a `*.deleted` event an `op = deleted`. An object another event
   changed without one of its own (a disputed charge) is read again by id (source `read`). The position is
@@ -28,6 +31,7 @@ from ledger_pipeline.rails.stripe.errors import StripeEventsExpired, StripeMalfo
 from ledger_pipeline.rails.stripe.rail import NAME
 
 LOOKBACK = timedelta(days=14)  # longer than a balance transaction stays pending
+WINDOW_OBJECTS = 10_000  # a first listing commits after about this many objects (a window of `created`)
 EVENTS_REFUSED = "events position older than Stripe's 30 days"
 
 
@@ -43,13 +47,18 @@ class StripeSession:
         self._listed: dict[str, set[str]] = {}  # ids a whole listing saw this session: the sweep needs no re-list
 
     def reads(self, entity: StripeEntity, previous: cursors.Cursor, sweep: str) -> Iterator[Read]:
+        if previous.resume is not None:  # a first listing a checkpoint committed part of: on from its window
+            yield from self._first_listing(entity, created_lte=_resume_instant(previous.resume, entity))
+            return
         if not entity.has_events:
-            since = previous.updated_since - LOOKBACK if previous.updated_since else None
-            yield from self._list(entity, created_gte=since)
+            if previous.updated_since is None:
+                yield from self._first_listing(entity)
+                return
+            yield from self._list(entity, created_gte=previous.updated_since - LOOKBACK)
             return
         if previous.position is None:  # never read: the feed starts where the listing does
             yield ChangeFeed(position=self.client.latest_event_id())
-            yield from self._list(entity)
+            yield from self._first_listing(entity)
             return
         latest = self.client.latest_event_id()  # before the read: an event of ours after it comes next time
         try:
@@ -76,6 +85,20 @@ class StripeSession:
 
     def close(self) -> None:
         self.client.close()
+
+    def _first_listing(self, entity: StripeEntity, created_lte: int | None = None) -> Iterator[Page]:
+        """The whole entity newest first, in `created` windows of about WINDOW_OBJECTS objects: the page closing a
+        window carries its oldest `created` as a checkpoint, where the sync commits and a killed sync resumes
+        (listing `created` <= it again: the objects of that second come twice and are logged once)."""
+        in_window = 0
+        pages = self.client.pages(entity.path, created_lt=None if created_lte is None else created_lte + 1)
+        for page in pages:
+            observations = [self._listed_version(obj, entity) for obj in page.objects]
+            in_window += len(observations)
+            checkpoint = None
+            if in_window >= WINDOW_OBJECTS and page.oldest_created is not None:
+                checkpoint, in_window = str(page.oldest_created), 0
+            yield Page(observations, _instant(page), checkpoint)
 
     def _list(self, entity: StripeEntity, created_gte: datetime | None = None) -> Iterator[Page]:
         seen: set[str] = set()
@@ -131,6 +154,13 @@ def _id(obj: dict[str, Any], entity: StripeEntity, account_id: str, feed: str) -
     if not isinstance(entity_id, str) or not entity_id:
         raise StripeMalformedResponse(account_id, entity.path, f"a {entity.name} without an id came from the {feed}")
     return entity_id
+
+
+def _resume_instant(resume: str, entity: StripeEntity) -> int:
+    """The `created` (Unix seconds) a checkpoint saved; anything else in the cursor is refused, not guessed."""
+    if not resume.isdigit():
+        raise ValueError(f"the {entity.name} cursor's resume point {resume!r} is not a Unix time this sync saved")
+    return int(resume)
 
 
 def _instant(page: StripePage) -> datetime | None:
