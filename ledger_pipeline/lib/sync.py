@@ -14,8 +14,9 @@ A session's first listing may mark checkpoints on its pages (`Page.checkpoint`):
 it logged with a cursor that says where to resume, so a first sync of a large account that is killed resumes
 at its last window instead of from the start. A resumed sync is still a first sync (nothing to sweep).
 
-The session's reads run in a reader thread (lib/prefetch.py) a page ahead of the logging, and may start
-while earlier tenants are still being logged (`EntitySync` is made ahead of its turn).
+The session's reads run in a reader thread (lib/prefetch.py) ahead of the logging, and may start while
+earlier tenants are still being logged (`EntitySync` is made ahead of its turn: it reads one page, and up to
+OBJECTS_AHEAD objects once its turn comes). Each page is chained as it arrives; rows go in by the batch.
 """
 
 from __future__ import annotations
@@ -197,7 +198,6 @@ class EntitySync:
             tenant_id, entity.name, writer.stats, cursor, feeds.pages, feeds.tombstones, bool(sweep_reason),
             sweep_reason, approval,
         )  # fmt: skip
-
 
     def _save_cursor(self, conn: duckdb.DuckDBPyConnection, cursor: cursors.Cursor, run_id: str) -> None:
         """The tenant bound to the account if it was not yet, and the cursor saved (inserted the first time)."""
