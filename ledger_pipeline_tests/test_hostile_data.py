@@ -48,9 +48,9 @@ def _checks(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], dg.Asset
     return {(c.asset_key.to_user_string(), c.check_name): c for c in result.get_asset_check_evaluations()}
 
 
-def _pick(bills: dict[str, dict]) -> dict[tuple[str, str], str]:
+def _pick(bills: dict[str, dict], deposits: dict[str, dict]) -> dict[tuple[str, str], str]:
     """Paid bills (no open balance, so the AP control total is unaffected) for what must be quarantined,
-    unpaid ones for odd but valid data."""
+    unpaid ones for odd but valid data; deposits for both."""
     paid = sorted((i for i, b in bills.items() if b["Balance"] == 0 and b["TotalAmt"] and b["LinkedTxn"]), key=int)
     unpaid = sorted((i for i, b in bills.items() if b["Balance"] == b["TotalAmt"] > 0 and not b["LinkedTxn"]),
                     key=int)
@@ -58,7 +58,9 @@ def _pick(bills: dict[str, dict]) -> dict[tuple[str, str], str]:
     odd = ("new_field", "unicode", "long_note", "zero", "far_past", "far_future", "shared_doc_number", "dup2")
     return {**{("Bill", k): paid[n] for n, k in enumerate(bad)}, **{("Bill", k): unpaid[n] for n, k in enumerate(odd)},
             ("Vendor", "unicode"): "2", ("Vendor", "negative"): "3", ("Customer", "missing_required"): "4",
-            ("Account", "type_change"): "5"}
+            ("Account", "type_change"): "5",
+            **dict(zip([("Deposit", k) for k in ("type_change", "missing_required", "unicode")],
+                       sorted(deposits, key=int)))}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +72,7 @@ def hostile(tmp_path_factory) -> Hostile:
     with dg.DagsterInstance.ephemeral() as instance:
         project = Project(root, instance, qbo, defs)
         realm = project.add_tenant("acme")
-        targets = _pick(project.sandbox.live_objects(realm, "Bill"))
+        targets = _pick(project.sandbox.live_objects(realm, "Bill"), project.sandbox.live_objects(realm, "Deposit"))
         for (entity, kind), object_id in targets.items():
             project.sandbox.drift(realm, entity, object_id, "shared_doc_number" if kind == "dup2" else kind)
         first = project.sync("acme", raise_on_error=False)
@@ -115,6 +117,9 @@ def test_invalid_rows_are_quarantined_with_their_reasons(hostile):
         ("mirror.qbo_bills", SQL_LOOKING_ID): f"qbo_id: str_matches('^[0-9]{{1,20}}$') (got {SQL_LOOKING_ID})",
         ("mirror.qbo_customers", t[("Customer", "missing_required")]): "display_name: not_nullable (got None)",
         ("mirror.qbo_accounts", t[("Account", "type_change")]): f"current_balance: {NOT_A_NUMBER}",
+        ("mirror.qbo_deposits", t[("Deposit", "type_change")]):
+            f"line_amount_total: {NOT_A_NUMBER}; total_amt: {NOT_A_NUMBER}",
+        ("mirror.qbo_deposits", t[("Deposit", "missing_required")]): "deposit_account_id: not_nullable (got None)",
     }
 
 
@@ -122,7 +127,7 @@ def test_rows_valid_fails_where_rows_were_quarantined_and_every_other_check_pass
     checks = _checks(hostile.first)
     failing = {key for key, check in checks.items() if not check.passed}
     assert failing == {("mirror/qbo_bills", "rows_valid"), ("mirror/qbo_customers", "rows_valid"),
-                       ("mirror/qbo_accounts", "rows_valid")}
+                       ("mirror/qbo_accounts", "rows_valid"), ("mirror/qbo_deposits", "rows_valid")}
     bills = checks[("mirror/qbo_bills", "rows_valid")]
     assert bills.metadata["quarantined_rows"].value == 5
     sample = bills.metadata["tenants"].value["acme"]["sample"]
@@ -174,6 +179,9 @@ def test_valid_odd_data_reaches_the_mirror_with_the_right_values(hostile):
     assert vendors[t[("Vendor", "unicode")]] == f"{UNICODE_TEXT} #{t[('Vendor', 'unicode')]}"
     credit = project.query("select balance from mirror.qbo_vendors where qbo_id = ?", [t[("Vendor", "negative")]])
     assert credit[0][0] < 0  # a vendor credit is published as it is
+    deposit = t[("Deposit", "unicode")]
+    noted = project.query("select private_note, payout_id from mirror.qbo_deposits where qbo_id = ?", [deposit])
+    assert noted == [(f"{UNICODE_TEXT} #{deposit}", None)]  # the note no longer names its payout: none is made up
 
 
 def test_a_quarantined_open_bill_holds_back_the_ap_marts_only(project):

@@ -153,7 +153,7 @@ class QboPaymentMirror(_TransactionRow):
 
 
 class QboDepositMirror(_TransactionRow):
-    deposit_account_id: str = pa.Field(nullable=True)
+    deposit_account_id: str = pa.Field(nullable=False)  # QBO requires where a deposit lands
     payout_id: str = pa.Field(nullable=True)  # the card payout a deposit's PrivateNote names (`po_...`)
 
 
