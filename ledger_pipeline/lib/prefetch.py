@@ -92,7 +92,7 @@ class Prefetch(Generic[T]):
             raise StopIteration
         with self._changed:
             while not self._items:
-                if not self._reader.is_alive() and not self._items:
+                if not self._reader.is_alive():
                     self._finished = True
                     raise RuntimeError("the prefetch reader stopped without handing over an end")
                 self._changed.wait(_WAIT_SECONDS)
