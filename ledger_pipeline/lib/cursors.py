@@ -29,13 +29,7 @@ class Cursor:
 
 
 def load(conn: duckdb.DuckDBPyConnection, tenant_id: str, rail: str, entity_type: str) -> Cursor:
-    row = fetch_one(
-        conn,
-        "select updated_since, cdc_since, last_sweep_at, last_synced_at, rail_now, position, resume "
-        "from meta.sync_cursors where tenant_id = ? and rail = ? and entity_type = ?",
-        [tenant_id, rail, entity_type],
-    )
-    return Cursor(*row) if row else Cursor()
+    return load_many(conn, [tenant_id], rail, entity_type)[tenant_id]
 
 
 def load_many(
