@@ -110,6 +110,10 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--refresh-token-env", help="QBO with --credentials env: the variable holding the first refresh token"
     )
+    parser.add_argument(
+        "--access-token-env", help="Plaid with --credentials env: the variables holding each item's access token, "
+        "comma-separated in the order of the items"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -181,23 +185,35 @@ def _connected(tenant: Tenant, rail: Rail) -> Connection:
 
 def _connection(rail: Rail, account: str, args: argparse.Namespace) -> Connection:
     """A connection from the command line, refusing a non-demo account for sandbox credentials by name."""
-    connection = rail.connection_from_cli(account, args.credentials, args.refresh_token_env)
+    if args.refresh_token_env is not None and args.access_token_env is not None:
+        raise ids.InvalidInput("--refresh-token-env is QBO's and --access-token-env Plaid's: give the one of the rail")
+    secret_env = args.refresh_token_env if args.refresh_token_env is not None else args.access_token_env
+    connection = rail.connection_from_cli(account, args.credentials, secret_env)
     if args.credentials == "sandbox":
         demo = rail.sandbox().demo_accounts()
-        if account not in demo:
-            known = ", ".join(f"{a} ({name})" for a, name in demo.items())
-            raise TenantError(f"{rail.account_noun} {account} is not a sandbox account; sandbox accounts: {known}")
+        for account_id in getattr(connection, "account_ids", (connection.account_id,)):
+            if account_id not in demo:
+                known = ", ".join(f"{a} ({name})" for a, name in demo.items())
+                raise TenantError(
+                    f"{rail.account_noun} {account_id} is not a sandbox account; sandbox accounts: {known}"
+                )
     return connection
+
+
+def _described(connection: Connection) -> str:
+    """One connection as `tenants list` shows it: the rail, its account(s), where credentials come from, and any
+    part that needs a person (a Plaid item's bank login)."""
+    rail = rails.rail(connection.rail)
+    describe = getattr(connection, "describe", None)
+    shown = describe() if describe is not None else f"{rail.account_noun.split()[-1]} {connection.account_id}"
+    return f"{connection.rail} {shown} ({connection.credentials})"
 
 
 def _tenants(args: argparse.Namespace) -> int:
     registry = TenantRegistry(settings.tenants_path())
     if args.tenants_command == "list":
         for tenant in registry.load().values():
-            parts = [
-                f"{c.rail} {rails.rail(c.rail).account_noun.split()[-1]} {c.account_id} ({c.credentials})"
-                for c in tenant.connections
-            ] or ["no rails"]
+            parts = [_described(c) for c in tenant.connections] or ["no rails"]
             print("\t".join([tenant.tenant_id, *parts]))
         return 0
     if args.tenants_command == "retire":

@@ -1,4 +1,4 @@
-"""`make demo`: three sandbox businesses, each on QBO and Stripe, synced, changed, synced again, verified and
+"""`make demo`: three sandbox businesses, each on QBO, Stripe and Plaid (its bank), synced, changed, synced again, verified and
 summarised per rail.
 
 Runs go into the Dagster instance under DAGSTER_HOME, so `make ui` afterwards
@@ -18,6 +18,8 @@ from ledger_pipeline.commands import add_partition, compare_recorded_heads, dags
 from ledger_pipeline.definitions import build_definitions
 from ledger_pipeline.lib import dagster_home, rails, settings, warehouse
 from ledger_pipeline.lib.tenants import Tenant, TenantRegistry
+from ledger_pipeline.rails.plaid.rail import PlaidConnection, PlaidItemLink
+from ledger_pipeline.rails.plaid.sandbox import items_for
 from ledger_pipeline.rails.qbo.rail import QboConnection
 from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES, advance_shared_clock
 from ledger_pipeline.rails.stripe.rail import StripeConnection
@@ -46,6 +48,20 @@ where then_open.open_balance is distinct from now_open.open_balance
 order by abs(coalesce(now_open.open_balance, 0) - coalesce(then_open.open_balance, 0)) desc
 limit 5
 """
+BANK_QUERY = """
+select
+    a.name as account,
+    a.type,
+    a.current_cents / 100 as current_balance,
+    count(t.transaction_id) filter (where t.pending) as pending,
+    count(t.transaction_id) filter (where not t.pending and t.pending_transaction_id is not null) as posted_after_pending,
+    -sum(t.amount_cents) filter (where not t.pending) / 100 as net_posted_flow
+from mirror.plaid_accounts a
+left join mirror.plaid_transactions t using (tenant_id, account_id)
+where a.tenant_id = ?
+group by all
+order by account
+"""
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # the full event log is in the UI
 EXAMPLE_QUERY = """
 select vendor_name, count(*) as open_bills, sum(balance) as open_balance, currency
@@ -58,12 +74,14 @@ limit 5
 
 
 def demo_tenants() -> list[Tenant]:
-    """One tenant per sandbox business, named after its first word: its QBO company and its Stripe account."""
+    """One tenant per sandbox business, named after its first word: its QBO company, its Stripe account and its
+    bank logins (Plaid items)."""
     stripe = {a.realm_id: a.account_id for a in DEMO_ACCOUNTS}
     return [
         Tenant(
             re.sub(r"[^a-z0-9]+", "-", c.name.split()[0].lower()).strip("-"),
             QboConnection(c.realm_id), StripeConnection(stripe[c.realm_id]),
+            PlaidConnection(tuple(PlaidItemLink(i.item_id) for i in items_for(c.realm_id))),
         )  # fmt: skip
         for c in DEMO_COMPANIES
     ]
@@ -238,6 +256,9 @@ def _summary(tenants: list[Tenant], first_sync_done: datetime) -> None:
             )
             print(textwrap.fill(f"changes logged: {changes}", 110, initial_indent="  ", subsequent_indent="  "))
         first = tenants[0].tenant_id
+        print(f"\n== the bank side: {first}'s accounts through Plaid (amounts in dollars, money in positive) ==")
+        frame = conn.sql(BANK_QUERY, params=[first]).pl()
+        print("  " + str(frame).replace("\n", "\n  "))
         print(f"\n== example analyst query: open payables by vendor for {first} ==")
         print("  " + " ".join(EXAMPLE_QUERY.split()))
         frame = conn.sql(EXAMPLE_QUERY, params=[first]).pl()

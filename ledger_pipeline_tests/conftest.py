@@ -17,10 +17,12 @@ from ledger_pipeline.defs.jobs import rails_selection
 from ledger_pipeline.defs.partitions import TENANTS
 from ledger_pipeline.defs.resources import LedgerDuckDB, TenantRegistryResource
 from ledger_pipeline.defs.qbo.resources import QboResource, shared_sandbox
+from ledger_pipeline.defs.plaid.resources import PlaidResource
 from ledger_pipeline.defs.stripe.resources import StripeResource
 from ledger_pipeline.definitions import build_definitions
 from ledger_pipeline.lib import warehouse
 from ledger_pipeline.lib.tenants import Tenant, TenantRegistry
+from ledger_pipeline.rails.plaid.rail import PlaidConnection, PlaidItemLink
 from ledger_pipeline.rails.qbo.rail import QboConnection
 from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES, QboSandbox
 from ledger_pipeline.rails.stripe.rail import StripeConnection
@@ -54,8 +56,13 @@ class Project:
 
     def add_tenant(self, tenant_id: str, company: int = 0, *, rails: tuple[str, ...] = ("qbo",)) -> str:
         """Register a tenant on demo company `company` with the rails named; returns its QBO realm id."""
+        from ledger_pipeline.rails.plaid.sandbox import items_for
+
         realm = DEMO_COMPANIES[company].realm_id
-        connections = {"qbo": QboConnection(realm), "stripe": StripeConnection(DEMO_ACCOUNTS[company].account_id)}
+        connections = {
+            "qbo": QboConnection(realm), "stripe": StripeConnection(DEMO_ACCOUNTS[company].account_id),
+            "plaid": PlaidConnection(tuple(PlaidItemLink(i.item_id) for i in items_for(realm))),
+        }  # fmt: skip
         self.registry.add(Tenant(tenant_id, *(connections[r] for r in rails)))
         self.instance.add_dynamic_partitions(TENANTS.name, [tenant_id])
         return realm
@@ -92,7 +99,7 @@ class Project:
         )
         defs = build_definitions(
             warehouse=self.defs.resources["warehouse"], qbo=qbo, tenants=self.defs.resources["tenants"],
-            stripe=self.defs.resources["stripe"],
+            stripe=self.defs.resources["stripe"], plaid=self.defs.resources["plaid"],
         )
         return Project(self.root, self.instance, qbo, defs)
 
@@ -130,6 +137,7 @@ def project(tmp_path: Path) -> Iterator[Project]:
         qbo=qbo,
         tenants=TenantRegistryResource(path=str(tmp_path / "tenants.json")),
         stripe=StripeResource(state_dir=str(tmp_path / "state"), sandbox_scale=TEST_SCALE, sandbox_rate_limit=False),
+        plaid=PlaidResource(state_dir=str(tmp_path / "state"), sandbox_scale=TEST_SCALE, sandbox_rate_limit=False),
     )
     with dg.DagsterInstance.ephemeral() as instance:
         yield Project(tmp_path, instance, qbo, defs)

@@ -2,8 +2,8 @@
 
 The storm itself is `ledger_pipeline_tests/storm/`; `make soak` runs it with
 500 kills. Here: at least 20 kills spread over paging, the DuckDB write, the
-commit and the mirror refresh, some of them inside the Stripe steps (the
-storm's tenant connects QBO and Stripe), then the final clean sync (its
+commit and the mirror refresh, some of them inside the Stripe and Plaid steps
+(the storm's tenant connects QBO, Stripe and Plaid), then the final clean sync (its
 mirror checks comparing every row), `ledger-pipeline verify` and the reference
 run must find nothing lost, nothing doubled and no cursor ahead of its rows, on either rail.
 """
@@ -31,6 +31,6 @@ def test_crash_storm_loses_and_doubles_nothing(fast_tmp_path):
     assert report.verify_ok and "OK" in report.verify_output, report.verify_output
     assert report.findings.versions > 0
     matches_log = {name: ok for name, ok in report.final_checks.items() if name.endswith(":matches_log")}
-    assert len(matches_log) == 14 and all(matches_log.values()), report.final_checks  # 8 QBO and 6 Stripe mirrors
+    assert len(matches_log) == 17 and all(matches_log.values()), report.final_checks  # 8 QBO, 6 Stripe, 3 Plaid
     assert report.findings.lost == 0
     assert report.findings.duplicated == 0

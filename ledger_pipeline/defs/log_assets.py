@@ -2,7 +2,9 @@
 
 Every rail's log assets run the same sync skeleton (lib/sync.py) through a session its resource opens for a
 tenant (`resource.session(tenant)`). A tenant that has not connected the rail is skipped: named in the
-metadata, never a failed step.
+metadata, never a failed step. A session that reports parts of the connection needing a person (Plaid: a bank
+login, `connection_states`) has them recorded on the tenant's registry entry, where `tenants list` and the rail's
+checks show them.
 """
 
 import dataclasses
@@ -18,7 +20,9 @@ from ledger_pipeline.defs.partitions import DUCKDB_POOL, SINGLE_RUN_BACKFILL, TE
 from ledger_pipeline.lib.breaker import SyncHalted
 from ledger_pipeline.lib.ids import InvalidInput
 from ledger_pipeline.lib.rails import Entity, Rail
-from ledger_pipeline.lib.sync import TENANTS_AHEAD, EntitySyncResult, RailSession, close_sync, syncs_ahead
+from ledger_pipeline.lib.sync import (
+    TENANTS_AHEAD, EntitySync, EntitySyncResult, RailSession, close_sync, syncs_ahead,
+)
 from ledger_pipeline.lib.tenants import TenantError, TenantRegistry
 from ledger_pipeline.lib.verify import RecordedHead, head_mismatches, verify
 from ledger_pipeline.lib.warehouse import WarehouseError
@@ -41,7 +45,7 @@ class SyncConfig(dg.Config):
 
 
 def _metadata(
-    rail: Rail, entity: Entity, results: list[EntitySyncResult], skipped: list[str]
+    rail: Rail, entity: Entity, results: list[EntitySyncResult], skipped: list[str], needs_person: dict[str, list[str]]
 ) -> dict[str, dg.MetadataValue]:
     per_tenant = {
         r.tenant_id: {
@@ -66,6 +70,10 @@ def _metadata(
     }
     if skipped:  # registered tenants that have not connected this rail: nothing to sync, nothing failed
         meta["skipped_not_connected"] = dg.MetadataValue.json(skipped[:50])
+    if needs_person:  # parts of a connection skipped until a person acts (a bank login): the rail's check fails
+        meta["needs_person"] = dg.MetadataValue.json(needs_person)
+    if any(r.restarts for r in results):
+        meta["restarts"] = dg.MetadataValue.json({r.tenant_id: r.restarts for r in results if r.restarts})
     approvals = {r.tenant_id: dataclasses.asdict(r.approval) for r in results if r.approval}
     if approvals:  # a sync the circuit breaker stopped, let through by an operator: always shown
         meta["breaker_approvals"] = dg.MetadataValue.json(approvals)
@@ -154,10 +162,20 @@ def _session_for(resource, registry: TenantRegistry, rail: Rail) -> Callable[[st
     return session
 
 
+def _record_states(registry: TenantRegistry, rail: Rail, sync: EntitySync) -> list[str]:
+    """Record on the tenant's registry entry what the sync found needing a person; return those parts."""
+    states = getattr(sync.session, "connection_states", dict)()
+    if states:
+        registry.record_states(sync.tenant_id, rail.name, states)
+    return sorted(part for part, since in states.items() if since)
+
+
 def build_log_asset(
-    rail: Rail, entity: Entity, *, description: str, rail_errors: tuple[type[Exception], ...]
+    rail: Rail, entity: Entity, *, description: str, rail_errors: tuple[type[Exception], ...],
+    deps: list[dg.AssetKey] | None = None,
 ) -> dg.AssetsDefinition:
-    """The log asset of one entity; `rail_errors`: the rail's own failures, which Dagster may retry."""
+    """The log asset of one entity; `rail_errors`: the rail's own failures, which Dagster may retry; `deps`: log
+    assets that must run before it in a run."""
     key = dg.AssetKey(["raw", f"{rail.name}_{entity.table}"])
 
     @dg.asset(
@@ -177,12 +195,14 @@ def build_log_asset(
         pool=DUCKDB_POOL,
         group_name=f"{rail.name}_log",
         kinds={"duckdb", "python"},
+        deps=deps or [],
         required_resource_keys={"warehouse", "tenants", rail.name},
         description=description,
     )
     def _log_asset(context: dg.AssetExecutionContext, config: SyncConfig) -> dg.MaterializeResult:
         results: list[EntitySyncResult] = []
         skipped: list[str] = []
+        needs_person: dict[str, list[str]] = {}
         tenant_id = context.partition_keys[0]
         resource = getattr(context.resources, rail.name)
         try:
@@ -200,6 +220,8 @@ def build_log_asset(
                             continue
                         try:
                             results.append(sync.run(conn, run_id=context.run.run_id, batch_size=config.batch_size))
+                            if parts := _record_states(registry, rail, sync):
+                                needs_person[tenant_id] = parts
                         finally:
                             close_sync(sync)
                 # One event per step, not per tenant: every event is a write to Dagster's event log.
@@ -208,6 +230,8 @@ def build_log_asset(
                       f"({r.stats.created} created, {r.stats.updated} updated, {r.stats.deleted} deleted)"
                       for r in results),
                     *([f"skipped (not connected to {rail.name}): {', '.join(skipped)}"] if skipped else []),
+                    *(f"tenant {t}: skipped {', '.join(parts)} until a person acts (see `tenants list`)"
+                      for t, parts in needs_person.items()),
                 ]))  # fmt: skip
                 chain = _chain_check(context, conn, key, rail, entity, results, full_audit=config.full_audit)
         except (*rail_errors, TenantError, WarehouseError, SyncHalted, InvalidInput) as exc:  # InvalidInput: sandbox
@@ -215,7 +239,9 @@ def build_log_asset(
                 description=f"tenant {tenant_id}, rail {rail.name}, entity {entity.name}: {exc}",
                 allow_retries=isinstance(exc, rail_errors),
             ) from exc
-        return dg.MaterializeResult(metadata=_metadata(rail, entity, results, skipped), check_results=[chain])
+        return dg.MaterializeResult(
+            metadata=_metadata(rail, entity, results, skipped, needs_person), check_results=[chain]
+        )
 
     return _log_asset
 

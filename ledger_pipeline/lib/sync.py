@@ -10,6 +10,9 @@ what the rail sent into log observations. Order of work inside a single DuckDB t
    here unless an operator approved it;
 4. the cursor, with the rail's opaque position. Any failure rolls all of it back.
 
+A session whose rail voids a read in progress (Plaid, when the data change while it pages) yields `Restart`: the
+sync drops every row it logged since its transaction began and the session reads its feed again.
+
 A session's first listing may mark checkpoints on its pages (`Page.checkpoint`): the sync commits there what
 it logged with a cursor that says where to resume, so a first sync of a large account that is killed resumes
 at its last window instead of from the start. A resumed sync is still a first sync (nothing to sweep).
@@ -72,7 +75,15 @@ class RailCount:
     value: int
 
 
-Read = Page | ChangeFeed | RailCount
+@dataclass(frozen=True)
+class Restart:
+    """The rail voided what this sync has read so far: every row logged since the transaction began is dropped,
+    and the reads that follow start the feed again from the sync's cursor. Not allowed after a checkpoint."""
+
+    reason: str
+
+
+Read = Page | ChangeFeed | RailCount | Restart
 
 
 class RailSession(Protocol):
@@ -112,6 +123,7 @@ class EntitySyncResult:
     swept: bool
     sweep_reason: str | None
     approval: breaker.Approval | None = None  # the operator's approval a tripped breaker used
+    restarts: int = 0  # how often the rail voided the reads under way (`Restart`)
 
 
 class EntitySync:
@@ -139,6 +151,7 @@ class EntitySync:
         self.previous = cursors.load(conn, tenant_id, rail, entity.name) if previous is None else previous
         self.head = head
         self._cursor_saved = False
+        self._checkpointed = False
         self.started_at = datetime.now(UTC)  # when the rail was first asked: what the versions were observed at
         # One page read ahead until `run`, then OBJECTS_AHEAD's worth: the syncs started before their turn leave
         # the rail to the one being logged.
@@ -158,12 +171,17 @@ class EntitySync:
         observed_at = observed_at or self.started_at
         first_sync = previous.last_synced_at is None or previous.resume is not None
         self.reads.deepen(self.pages_ahead)
+        restarts = 0
         conn.execute("begin")
         try:
             with self.reads:
                 writer = LogWriter(conn, tenant_id, rail, entity.name, run_id, observed_at, batch_size, self.head)
                 feeds = _Feeds(writer, entity, previous)
                 for read in self.reads:
+                    if isinstance(read, Restart):
+                        writer, feeds = self._restart(conn, read, run_id, observed_at, batch_size)
+                        restarts += 1
+                        continue
                     feeds.take(read)
                     if isinstance(read, Page) and read.checkpoint is not None:
                         self._commit_checkpoint(conn, feeds, read.checkpoint, run_id, observed_at)
@@ -196,8 +214,23 @@ class EntitySync:
             raise
         return EntitySyncResult(
             tenant_id, entity.name, writer.stats, cursor, feeds.pages, feeds.tombstones, bool(sweep_reason),
-            sweep_reason, approval,
+            sweep_reason, approval, restarts,
         )  # fmt: skip
+
+    def _restart(
+        self, conn: duckdb.DuckDBPyConnection, restart: Restart, run_id: str, observed_at: datetime, batch_size: int
+    ) -> tuple[LogWriter, _Feeds]:
+        """Drop what this sync logged (its transaction is rolled back and begun again) and start a new writer at the
+        chain head the sync started from."""
+        if self._checkpointed:
+            raise RuntimeError(f"{self.session.rail} {self.entity.name}: a sync cannot restart after a checkpoint")
+        log.info("%s %s %s: the rail voided the reads under way (%s); reading again from the sync's cursor",
+                 self.tenant_id, self.session.rail, self.entity.name, restart.reason)  # fmt: skip
+        conn.execute("rollback")
+        conn.execute("begin")
+        writer = LogWriter(conn, self.tenant_id, self.session.rail, self.entity.name, run_id, observed_at, batch_size,
+                           self.head)  # fmt: skip
+        return writer, _Feeds(writer, self.entity, self.previous)
 
     def _save_cursor(self, conn: duckdb.DuckDBPyConnection, cursor: cursors.Cursor, run_id: str) -> None:
         """The tenant bound to the account if it was not yet, and the cursor saved (inserted the first time)."""
@@ -221,6 +254,7 @@ class EntitySync:
         )  # fmt: skip
         self._save_cursor(conn, cursor, run_id)
         conn.execute("commit")
+        self._checkpointed = True
         conn.execute("begin")
 
 

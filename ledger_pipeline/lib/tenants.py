@@ -167,6 +167,21 @@ class TenantRegistry:
             self._write(tenants)
         return connection
 
+    def record_states(self, tenant_id: str, rail: str, states: dict[str, str | None]) -> bool:
+        """Record what a sync found about parts of a tenant's connection that need a person (a bank login: since
+        when, or None once it reads again); True if the entry changed. A tenant retired meanwhile is left alone."""
+        with self._locked() as tenants:
+            tenant = tenants.get(tenant_id)
+            connection = tenant.connection(rail) if tenant is not None else None
+            if tenant is None or connection is None:
+                return False
+            updated = connection.with_states(states)
+            if updated == connection:
+                return False
+            tenants[tenant_id] = tenant.connected(updated)
+            self._write(tenants)
+        return True
+
     @staticmethod
     def _registered(tenants: dict[str, Tenant], tenant_id: str) -> Tenant:
         if tenant_id not in tenants:

@@ -19,8 +19,9 @@ def table(report: StormReport) -> str:
     rows += [(f"kills during {name}", str(groups[name])) for name in GROUP_NAMES]
     rows.append(("kills per rail (its step running)", ", ".join(f"{r} {rails[r]}" for r in RAIL_NAMES)
                  + f", before any step {rails['']}"))  # fmt: skip
-    in_stripe = report.kills_per_group_in("stripe")
-    rows.append(("kills inside Stripe syncs, per group", ", ".join(f"{g} {in_stripe[g]}" for g in GROUP_NAMES)))
+    for rail, title in (("stripe", "Stripe"), ("plaid", "Plaid")):
+        inside = report.kills_per_group_in(rail)
+        rows.append((f"kills inside {title} syncs, per group", ", ".join(f"{g} {inside[g]}" for g in GROUP_NAMES)))
     rows.append(("kills per fine phase", ", ".join(f"{p} {phases[p]}" for p in PHASES if phases[p])))
     rows += [
         ("attempts (incl. final, rebuild)", str(len(report.attempts))),

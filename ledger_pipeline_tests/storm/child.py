@@ -26,6 +26,8 @@ from ledger_pipeline.defs.models.assets import MIRROR_ASSETS
 from ledger_pipeline.defs.qbo.assets import LOG_ASSETS as QBO_LOG_ASSETS
 from ledger_pipeline.defs.resources import LedgerDuckDB, TenantRegistryResource
 from ledger_pipeline.defs.qbo.resources import QboResource
+from ledger_pipeline.defs.plaid.assets import LOG_ASSETS as PLAID_LOG_ASSETS
+from ledger_pipeline.defs.plaid.resources import PlaidResource
 from ledger_pipeline.defs.stripe.assets import LOG_ASSETS as STRIPE_LOG_ASSETS
 from ledger_pipeline.defs.stripe.resources import StripeResource
 from ledger_pipeline.definitions import build_definitions
@@ -36,8 +38,8 @@ from ledger_pipeline_tests.storm.layout import StormProject
 
 DONE = "done "
 STRIPE_WINDOW_OBJECTS = 1  # every page of a Stripe first listing closes a window (the storm's accounts are small)
-# Both rails' log assets and the mirrors (each mirror depends on its log asset, which orders the steps).
-LOG_ASSETS = [*QBO_LOG_ASSETS, *STRIPE_LOG_ASSETS]
+# Every rail's log assets and the mirrors (each mirror depends on its log asset, which orders the steps).
+LOG_ASSETS = [*QBO_LOG_ASSETS, *STRIPE_LOG_ASSETS, *PLAID_LOG_ASSETS]
 SYNCED_KEYS = {a.key for a in LOG_ASSETS} | {a.key for a in MIRROR_ASSETS}
 # Only the checks the log and mirror steps evaluate themselves (chain_intact, rows_valid, matches_log); the
 # separate check steps (rail counts, control totals, SQL assertions) ask the rail again and are not under test.
@@ -58,7 +60,7 @@ class SyncSettings:
 def sync_job(scale: float, page_size: int) -> dg.JobDefinition:
     """`sync_tenants` cut down to SYNCED_KEYS, with resources that read every path from the environment.
 
-    LedgerDuckDB, QboResource, StripeResource and TenantRegistryResource left without paths use LEDGER_DUCKDB_PATH,
+    LedgerDuckDB, QboResource, StripeResource, PlaidResource and TenantRegistryResource left without paths use LEDGER_DUCKDB_PATH,
     LEDGER_STATE_DIR and LEDGER_TENANTS_PATH when a step runs, so one job serves every project. The
     fork server builds the default one when it imports this module: children inherit it, snapshot
     included, instead of spending half a second each on it.
@@ -67,6 +69,7 @@ def sync_job(scale: float, page_size: int) -> dg.JobDefinition:
         warehouse=LedgerDuckDB(),
         qbo=QboResource(sandbox_scale=scale, sandbox_rate_limit=False, page_size=page_size, backoff_base=0.0),
         stripe=StripeResource(sandbox_scale=scale, sandbox_rate_limit=False, backoff_base=0.0),
+        plaid=PlaidResource(sandbox_scale=scale, sandbox_rate_limit=False, count=page_size, backoff_base=0.0),
         tenants=TenantRegistryResource(),
     )
     job = defs.resolve_job_def("sync_tenants").get_subset(
@@ -102,7 +105,9 @@ def sync_once(project: StormProject, settings: SyncSettings) -> dict[str, Any]:
     os.environ["LEDGER_TENANTS_PATH"] = str(project.tenants_path)
     os.environ["DAGSTER_HOME"] = str(project.dagster_home)
     run_config = op_config("raw__", batch_size=settings.batch_size)  # op_config knows QBO's log ops only
-    run_config["ops"] |= {a.op.name: {"config": {"batch_size": settings.batch_size}} for a in STRIPE_LOG_ASSETS}
+    run_config["ops"] |= {
+        a.op.name: {"config": {"batch_size": settings.batch_size}} for a in [*STRIPE_LOG_ASSETS, *PLAID_LOG_ASSETS]
+    }
     if settings.full_rebuild:
         run_config["ops"] |= op_config("mirror__", full_rebuild=True)["ops"]
     elif settings.full_check:

@@ -16,7 +16,11 @@ import duckdb
 from ledger_pipeline.defs.stripe.resources import API_VERSION
 from ledger_pipeline.lib import rails, warehouse
 from ledger_pipeline.lib.canonical import canonical_json, sha256_hex
+from ledger_pipeline.lib.sql_models import load_models
 from ledger_pipeline.lib.verify import verify
+from ledger_pipeline.rails.plaid.client import PlaidClient
+from ledger_pipeline.rails.plaid.sandbox import CLIENT_ID, access_token_for
+from ledger_pipeline.rails.plaid.sandbox import SANDBOX_BASE_URL as PLAID_BASE_URL
 from ledger_pipeline.rails.qbo.entities import ENTITIES
 from ledger_pipeline.rails.qbo.sandbox.render_txn import tombstone
 from ledger_pipeline.rails.stripe.client import StripeClient
@@ -106,7 +110,9 @@ def final(project: StormProject, reference: StormProject, instants: list[datetim
 
 def mirrors() -> list[tuple[str, str]]:
     """(mirror, key column) of every entity of every rail, e.g. ("mirror.stripe_charges", "stripe_id")."""
-    return [(f"mirror.{r.name}_{e.table}", f"{r.name}_id") for r in rails.all_rails().values() for e in r.entities]
+    keys = {m.table: m.config["key"] for m in load_models() if m.schema == "stg"}
+    return [(f"mirror.{r.name}_{e.table}", keys[f"{r.name}_{e.table}"]) for r in rails.all_rails().values()
+            for e in r.entities]  # fmt: skip
 
 
 def published(conn: duckdb.DuckDBPyConnection, tenant_id: str, mirror: str, key: str) -> dict[str, str]:
@@ -132,7 +138,30 @@ def rail_truth(project: StormProject) -> dict[str, dict[str, str]]:
         for e in STRIPE_ENTITIES:
             listed = (o for page in client.pages(e.path) for o in page.objects)
             truth[f"mirror.stripe_{e.table}"] = {o["id"]: _hash(o) for o in listed}
+    truth |= {f"mirror.plaid_{table}": {i: _hash(o) for i, o in found.items()} for table, found in plaid_truth(project).items()}
     return truth
+
+
+def plaid_truth(project: StormProject) -> dict[str, dict[str, dict]]:
+    """Table -> {id: object} of what Plaid shows now for the project's items: each item, its accounts (with the
+    item the log adds), and its transactions read whole from an empty cursor."""
+    from ledger_pipeline.rails.plaid.sandbox import SECRET
+
+    items = project.plaid_item_ids
+    found: dict[str, dict[str, dict]] = {"items": {}, "accounts": {}, "transactions": {}}
+    with PlaidClient(CLIENT_ID, SECRET, {i: access_token_for(i) for i in items}, base_url=PLAID_BASE_URL,
+                     transport=project.plaid_sandbox().transport()) as client:  # fmt: skip
+        for item_id in items:
+            found["items"][item_id] = client.item(item_id)
+            found["accounts"] |= {a["account_id"]: {**a, "item_id": item_id} for a in client.accounts(item_id)}
+            cursor, more = "", True
+            while more:
+                page = client.transactions_sync(item_id, cursor)
+                found["transactions"] |= {t["transaction_id"]: t for t in (*page.added, *page.modified)}
+                for removed in page.removed:
+                    found["transactions"].pop(removed["transaction_id"], None)
+                cursor, more = page.next_cursor, page.has_more
+    return found
 
 
 def _hash(payload: dict) -> str:

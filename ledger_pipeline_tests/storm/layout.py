@@ -17,6 +17,9 @@ import dagster as dg
 from ledger_pipeline.defs.partitions import TENANTS
 from ledger_pipeline.defs.qbo.resources import shared_sandbox
 from ledger_pipeline.lib.tenants import Tenant, TenantRegistry
+from ledger_pipeline.rails.plaid.rail import PlaidConnection, PlaidItemLink
+from ledger_pipeline.rails.plaid.sandbox import PlaidSandbox, items_for
+from ledger_pipeline.rails.plaid.sandbox import shared_sandbox as shared_plaid_sandbox
 from ledger_pipeline.rails.qbo.rail import QboConnection
 from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES, QboSandbox
 from ledger_pipeline.rails.stripe.rail import StripeConnection
@@ -47,8 +50,8 @@ def fast_folder(fallback: Path) -> Iterator[Path]:
 class StormProject:
     """Paths and sandbox settings shared by the driver and every child it starts (picklable).
 
-    The tenant connects both rails: QBO on demo company `company` and Stripe on that company's demo account,
-    a window on the same books and clock, so every sync (and every kill) goes through both.
+    The tenant connects three rails: QBO on demo company `company`, Stripe on that company's demo account and
+    Plaid on its bank logins, windows on the same books and clock, so every sync (and every kill) goes through all.
     """
 
     root: str
@@ -80,6 +83,10 @@ class StormProject:
     def stripe_account_id(self) -> str:
         return DEMO_ACCOUNTS[self.company].account_id
 
+    @property
+    def plaid_item_ids(self) -> tuple[str, ...]:
+        return tuple(i.item_id for i in items_for(self.realm_id))
+
     def sandbox(self) -> QboSandbox:
         """The sandbox whose clock, tokens and faults the children share through the state file."""
         return shared_sandbox(self.state_dir, self.scale, False)
@@ -88,11 +95,15 @@ class StormProject:
         """The Stripe view of that sandbox (its clock; its faults would be this process's own)."""
         return shared_stripe_sandbox(self.state_dir, self.scale, False)
 
+    def plaid_sandbox(self) -> PlaidSandbox:
+        """The Plaid view of that sandbox (its clock and login switches; its faults would be this process's own)."""
+        return shared_plaid_sandbox(self.state_dir, self.scale, False)
+
     def instance(self) -> dg.DagsterInstance:
         return dg.DagsterInstance.from_config(str(self.dagster_home))
 
     def create(self, *, clock: datetime | None = None, pools: bool = True) -> StormProject:
-        """Lay the project down: tenant registered (QBO and Stripe), its partition added, sandbox clock set if asked.
+        """Lay the project down: tenant registered (QBO, Stripe and Plaid), its partition added, sandbox clock set if asked.
 
         With `pools`, the Dagster instance gets the deployment's settings (deploy/dagster.yaml: one
         slot in the ledger_duckdb pool); without, writers are not queued by Dagster at all, and the
@@ -105,7 +116,10 @@ class StormProject:
         self.dagster_home.mkdir(exist_ok=True)
         settings = DEPLOYED_INSTANCE.read_text() if pools else ""
         (self.dagster_home / "dagster.yaml").write_text(settings + NO_STEP_CAPTURE)
-        connections = QboConnection(self.realm_id), StripeConnection(self.stripe_account_id)
+        connections = (
+            QboConnection(self.realm_id), StripeConnection(self.stripe_account_id),
+            PlaidConnection(tuple(PlaidItemLink(i) for i in self.plaid_item_ids)),
+        )  # fmt: skip
         TenantRegistry(self.tenants_path).add(Tenant(self.tenant_id, *connections))
         with self.instance() as instance:
             instance.add_dynamic_partitions(TENANTS.name, [self.tenant_id])

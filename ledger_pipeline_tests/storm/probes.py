@@ -22,10 +22,10 @@ GROUPS = {
     "mirror_refresh": "mirror_refresh",
 }
 GROUP_NAMES = ("paging", "duckdb_write", "commit", "mirror_refresh", "other")
-# Markers "rail qbo", "rail stripe" name the rail whose step starts (a log step, a mirror step); they are not
+# Markers "rail qbo", "rail stripe", "rail plaid" name the rail whose step starts (a log step, a mirror step); they are not
 # phases: the driver keeps the last one apart, so a kill is attributed to a phase and to a rail.
 RAIL = "rail "
-RAIL_NAMES = ("qbo", "stripe")
+RAIL_NAMES = ("qbo", "stripe", "plaid")
 
 
 def group(phase: str) -> str:
@@ -37,6 +37,7 @@ def install(send: Callable[[str], None]) -> None:
     from ledger_pipeline.defs.models import assets as model_assets
     from ledger_pipeline.lib import cursors
     from ledger_pipeline.lib.entity_log import LogWriter
+    from ledger_pipeline.rails.plaid.sandbox import SandboxTransport as PlaidTransport
     from ledger_pipeline.rails.qbo.sandbox.sandbox import SandboxTransport
     from ledger_pipeline.rails.qbo.sync import EntitySync
     from ledger_pipeline.rails.stripe.sandbox import SandboxTransport as StripeTransport
@@ -46,6 +47,7 @@ def install(send: Callable[[str], None]) -> None:
 
     _wrap(SandboxTransport, "handle_request", send, on_entry=request_phase)
     _wrap(StripeTransport, "handle_request", send, on_entry="paging")  # one platform key: no token requests
+    _wrap(PlaidTransport, "handle_request", send, on_entry="paging")  # access tokens do not expire
     # The writer's insert of its staged rows (uncommitted); control then returns to the paging loop.
     _wrap(LogWriter, "_insert", send, on_entry="log_write", on_exit="paging")
     # A sync saves the cursor right before its commit: from here to its return is the commit.

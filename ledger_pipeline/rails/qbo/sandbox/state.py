@@ -71,6 +71,8 @@ class SharedState:
     skews: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)  # realm -> report -> party Id -> cents
     revoked: set[str] = field(default_factory=set)  # realms whose app connection was revoked (until reconnect)
     drifts: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)  # realm -> [(entity, Id, kind)]
+    # Plaid sandbox items whose login is required (ITEM_LOGIN_REQUIRED until relogin); absent from older files
+    plaid_login_required: set[str] = field(default_factory=set)
 
     def to_json(self) -> dict[str, Any]:
         return {"format": _FORMAT, "fingerprint": self.fingerprint, "clock_us": self.clock_us,
@@ -80,7 +82,8 @@ class SharedState:
                 "touches": [list(t) for t in self.touches],
                 "report_skews": {realm: reports for realm, reports in self.skews.items() if reports},
                 "revoked": sorted(self.revoked),
-                "drifts": {realm: [list(d) for d in rows] for realm, rows in self.drifts.items() if rows}}
+                "drifts": {realm: [list(d) for d in rows] for realm, rows in self.drifts.items() if rows},
+                **({"plaid_login_required": sorted(self.plaid_login_required)} if self.plaid_login_required else {})}
 
     @classmethod
     def from_json(cls, data: Any) -> SharedState:
@@ -128,7 +131,9 @@ class SharedState:
                 if not isinstance(d, list) or len(d) != 3 or not all(isinstance(x, str) for x in d):
                     raise ValueError(f"'drifts.{realm}[{i}]' must be a list of three strings [entity, id, kind]")
                 drifts[realm].append((d[0], d[1], d[2]))
-        return cls(clock, fingerprint, generations, faults, touches, skews, revoked, drifts)
+        plaid_login = {_str(i, "plaid_login_required[]")
+                       for i in _array(data.get("plaid_login_required", []), "plaid_login_required")}
+        return cls(clock, fingerprint, generations, faults, touches, skews, revoked, drifts, plaid_login)
 
 
 def _kind(value: Any) -> str:

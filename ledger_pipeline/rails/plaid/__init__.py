@@ -1,0 +1,1 @@
+"""Plaid: the bank accounts of each tenant, read through /transactions/sync, /accounts/get and /item/get."""

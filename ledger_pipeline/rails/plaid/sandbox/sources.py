@@ -1,0 +1,140 @@
+"""The business's own money at the bank, from the shared world: Stripe payouts arriving, customer checks and
+ACH credits, and the checks and ACH debits that pay vendor bills, all on the Checking account.
+
+Everything about one payment that never changes (its delays, its check number) comes from an RNG seeded by
+the payment alone and is cached; only the QBO flags (voided, deleted) and their time are read at each clock:
+a payment voided or deleted before the bank posted it never posts (its pending is removed at that moment),
+one voided later stays, because the money moved.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from ledger_pipeline.rails.qbo.sandbox import names as N
+from ledger_pipeline.rails.qbo.sandbox.books import DELETED, VOIDED, Table
+from ledger_pipeline.rails.qbo.sandbox.history import CARDS_SINCE, Company
+from ledger_pipeline.rails.qbo.sandbox.render import customer_display
+from ledger_pipeline.rails.qbo.sandbox.render_txn import payout_id, render_bill_payment, render_payment
+
+from .movements import DAY, Look, Movement, business_days_after, midnight, rng_for
+
+BANK_SINCE = CARDS_SINCE  # the bank history starts when the card history does: 180 days before GENESIS
+HOUR = 3600
+
+
+def world_movements(company: Company, account: int, static: dict) -> Iterator[Movement]:
+    """Every movement the books and the card money put on Checking, as known now (cancellations applied).
+
+    `static` caches the parts of each that never change, per (source, index)."""
+    yield from _payouts(company, account, static)
+    cards = {card.payment_slot for card in company.books.card_payments}
+    yield from _payments(company, account, static, company.books.tables["Payment"], cards)
+    yield from _bill_payments(company, account, static, company.books.tables["BillPayment"])
+
+
+def _payouts(company: Company, account: int, static: dict) -> Iterator[Movement]:
+    seed, realm = company.seed, company.spec.realm_id
+    business = company.spec.name.upper()
+    for payout in company.world.payouts:
+        base = static.get(("payout", payout.index))
+        if base is None:
+            rng = rng_for(seed, realm, "bank payout", payout.index)
+            pid = payout_id(company, payout.index)
+            pending = payout.arrival + rng.randrange(2 * HOUR, 9 * HOUR)
+            posted = business_days_after(payout.arrival, rng.choice((1, 2))) + rng.randrange(5 * HOUR, 12 * HOUR)
+            look = Look("STRIPE TRANSFER", "payout", merchant="Stripe",
+                        counterparty=("Stripe", "financial_institution"),
+                        original=f"STRIPE DES:TRANSFER ID:ST-{pid[3:15]} INDN:{business} CO ID:ST-{pid[15:21]} CCD")
+            base = static[("payout", payout.index)] = (pending, posted, look)
+        pending, posted, look = base
+        yield Movement(f"payout|{payout.index}", account, -payout.amount, payout.arrival, look, pending_at=pending,
+                       pending_amount=-payout.amount, posted_at=posted)
+
+
+def _first_slot(table: Table) -> int:
+    """The first slot created at or after BANK_SINCE (slots are created in time order)."""
+    lo, hi = 0, len(table)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if table.created[mid] < BANK_SINCE:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def _cancelled(table: Table, slot: int) -> int | None:
+    """When the payment was voided or deleted in QBO (its last update), or None."""
+    return table.updated[slot] if table.flags[slot] & (VOIDED | DELETED) else None
+
+
+def _apply_cancel(m: Movement, cancelled: int | None) -> Movement | None:
+    """A payment cancelled before the bank posted it never posts; cancelled before its pending, never shows."""
+    if cancelled is None or m.posted_at is None or cancelled >= m.posted_at:
+        return m
+    if m.pending_at is None or cancelled < m.pending_at:
+        return None
+    m.posted_at, m.ended_at = None, cancelled
+    return m
+
+
+def _payments(company: Company, account: int, static: dict, table: Table, cards: set[int]) -> Iterator[Movement]:
+    seed, realm = company.seed, company.spec.realm_id
+    for slot in range(_first_slot(table), len(table)):
+        if slot in cards or table.total[slot] <= 0:
+            continue
+        base = static.get(("payment", slot))
+        if base is None:
+            created = table.created[slot]
+            rng = rng_for(seed, realm, "bank payment", slot)
+            by_check = rng.random() < 0.5
+            posted = business_days_after(midnight(created), rng.randint(1, 3)) + rng.randrange(5 * HOUR, 13 * HOUR)
+            payer = customer_display(company, table.party[slot])
+            if by_check:
+                number = render_payment(company, table, slot).get("PaymentRefNum") or str(rng.randrange(1000, 99999))
+                look = Look(f"DEPOSITED CHECK #{number}", "deposit_check", check_number=number,
+                            original=f"REMOTE DEPOSIT CHECK {number}")
+                pending = None
+            else:
+                look = Look(f"ACH CREDIT {payer.upper()}", "ach_credit", merchant=payer,
+                            counterparty=(payer, "merchant"),
+                            original=f"{payer.upper()} DES:PAYMENT ID:{slot + 1:08d} CCD")
+                pending = min(created + rng.randrange(HOUR, 6 * HOUR), posted - HOUR)
+            base = static[("payment", slot)] = (created, pending, posted, look)
+        created, pending, posted, look = base
+        m = Movement(f"payment|{slot}", account, -table.total[slot], created, look, pending_at=pending,
+                     pending_amount=-table.total[slot], posted_at=posted)
+        m = _apply_cancel(m, _cancelled(table, slot))
+        if m is not None:
+            yield m
+
+
+def _bill_payments(company: Company, account: int, static: dict, table: Table) -> Iterator[Movement]:
+    seed, realm = company.seed, company.spec.realm_id
+    for slot in range(_first_slot(table), len(table)):
+        if table.total[slot] <= 0:
+            continue
+        base = static.get(("bill_payment", slot))
+        if base is None:
+            created = table.created[slot]
+            rng = rng_for(seed, realm, "bank bill payment", slot)
+            number = render_bill_payment(company, table, slot).get("DocNumber")
+            vendor = N.vendor_name(table.party[slot] + 1)
+            if number is not None:  # a paper check: it clears 3-10 days later, with no pending phase
+                posted = midnight(created) + rng.randint(3, 10) * DAY + rng.randrange(5 * HOUR, 13 * HOUR)
+                look = Look(f"CHECK #{number}", "check", check_number=number, original=f"CHECK {number}")
+                pending = None
+            else:
+                posted = midnight(created) + rng.randint(1, 2) * DAY + rng.randrange(5 * HOUR, 13 * HOUR)
+                look = Look(f"ACH DEBIT {vendor.upper()}", "ach_debit", merchant=vendor,
+                            counterparty=(vendor, "merchant"),
+                            original=f"{vendor.upper()} DES:BILL PAY ID:{slot + 1:08d}")
+                pending = min(created + rng.randrange(HOUR, 5 * HOUR), posted - HOUR)
+            base = static[("bill_payment", slot)] = (created, pending, posted, look)
+        created, pending, posted, look = base
+        m = Movement(f"bill_payment|{slot}", account, table.total[slot], created, look, pending_at=pending,
+                     pending_amount=table.total[slot], posted_at=posted)
+        m = _apply_cancel(m, _cancelled(table, slot))
+        if m is not None:
+            yield m
