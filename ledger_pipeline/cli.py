@@ -250,7 +250,9 @@ def _tenants(args: argparse.Namespace) -> int:
     from ledger_pipeline.commands import add_partition
 
     add_partition(tenant.tenant_id)
-    accounts = ", ".join(f"{rails.rail(c.rail).account_noun} {c.account_id}" for c in connections)
+    accounts = ", ".join(
+        f"{rails.rail(c.rail).account_noun} {', '.join(getattr(c, 'account_ids', (c.account_id,)))}" for c in connections
+    )
     print(f"tenant {tenant.tenant_id} {'registered' if added else 'already registered'} ({accounts})")
     return 0
 

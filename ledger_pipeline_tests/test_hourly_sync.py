@@ -178,7 +178,9 @@ def test_each_run_selects_the_rails_its_tenants_connected(scheduled, monkeypatch
 
     mixed, books = _tick(project)
     assert [_covered(mixed, TENANT_IDS), _covered(books, TENANT_IDS)] == [["acme", "globex"], ["initech"]]
-    assert mixed.asset_selection is None  # both rails: the whole job
+    both = set(mixed.asset_selection)  # QBO's and Stripe's steps; Plaid's, which no tenant connected, left out
+    assert {dg.AssetKey(["raw", "qbo_bills"]), dg.AssetKey(["raw", "stripe_charges"])} <= both
+    assert not any("plaid" in key.to_user_string() for key in both)
     qbo_only = set(books.asset_selection)
     assert dg.AssetKey(["raw", "qbo_bills"]) in qbo_only and dg.AssetKey(["mirror", "qbo_bills"]) in qbo_only
     assert not any("stripe" in key.to_user_string() for key in qbo_only)
@@ -188,7 +190,7 @@ def test_each_run_selects_the_rails_its_tenants_connected(scheduled, monkeypatch
     logged = dict(project.query("select tenant_id, list(distinct rail order by rail) from raw.entity_log group by 1"))
     assert logged == {"acme": ["qbo"], "globex": ["stripe"], "initech": ["qbo"]}
 
-    assert _evaluate(project, nightly_audit).asset_selection is None  # the fleet has both rails
+    assert set(_evaluate(project, nightly_audit).asset_selection) == both  # the fleet's rails: QBO and Stripe
     project.registry.disconnect("globex", "stripe")
     project.registry.connect("globex", QboConnection(DEMO_COMPANIES[1].realm_id))
     audit = _evaluate(project, nightly_audit)

@@ -259,16 +259,24 @@ def _check_companies(tenants: dict[str, Tenant]) -> None:
     holder: dict[tuple[str, str], str] = {}
     for tenant in tenants.values():
         for connection in tenant.connections:
-            other = holder.setdefault((connection.rail, connection.account_id), tenant.tenant_id)
-            if other != tenant.tenant_id:
-                noun = rails.rail(connection.rail).account_noun
-                raise TenantError(f"tenants {other} and {tenant.tenant_id} both name {noun} {connection.account_id}")
+            for account_id in getattr(connection, "account_ids", (connection.account_id,)):  # Plaid: every item
+                other = holder.setdefault((connection.rail, account_id), tenant.tenant_id)
+                if other != tenant.tenant_id:
+                    noun = rails.rail(connection.rail).account_noun
+                    raise TenantError(f"tenants {other} and {tenant.tenant_id} both name {noun} {account_id}")
+
+
+def _without_nulls(value: Any) -> Any:
+    """A connection as JSON without its unset keys (each has a default), nested entries included."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [_without_nulls(v) for v in value]
+    return value
 
 
 def _entry(tenant: Tenant) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        c.rail: {k: v for k, v in asdict(c).items() if v is not None} for c in tenant.connections  # type: ignore[call-overload]
-    }
+    out: dict[str, Any] = {c.rail: _without_nulls(asdict(c)) for c in tenant.connections}  # type: ignore[call-overload]
     if tenant.max_sync_age_minutes != DEFAULT_MAX_SYNC_AGE_MINUTES:
         out["max_sync_age_minutes"] = tenant.max_sync_age_minutes
     return out

@@ -225,7 +225,7 @@ def test_the_registry_refuses_an_access_token_written_into_it(tmp_path):
 
 def test_the_bank_checks_catch_a_balance_and_a_removal_that_do_not_add_up(project):
     """Rows appended through the log's own writer (chained, so only the bank checks can object): a balance reading
-    $1 off the posted flows, and a pending transaction live again beside its posted twin."""
+    $1 off the posted flows, a pending transaction live again beside its posted twin, an amount with three decimals."""
     from datetime import UTC, datetime
 
     from ledger_pipeline.lib.entity_log import LogWriter, Observation
@@ -251,8 +251,11 @@ def test_the_bank_checks_catch_a_balance_and_a_removal_that_do_not_add_up(projec
         conn.execute("begin")
         LogWriter(conn, "acme", "plaid", "account", "forged", now).append([Observation(account_id, forged, "get")])
         revived = json.loads(pending)
+        inexact = {**revived, "transaction_id": "Inexact000000000000000000000000000000", "amount": 12.345,
+                   "pending": False, "pending_transaction_id": None}
         LogWriter(conn, "acme", "plaid", "transaction", "forged", now).append(
-            [Observation(revived["transaction_id"], revived, "sync")]
+            [Observation(revived["transaction_id"], revived, "sync"), Observation(inexact["transaction_id"], inexact,
+                                                                                  "sync")]
         )
         conn.execute("commit")
     finally:
@@ -262,3 +265,8 @@ def test_the_bank_checks_catch_a_balance_and_a_removal_that_do_not_add_up(projec
     assert ("mirror/plaid_accounts", "balances_follow_flows") in failed, failed
     assert ("mirror/plaid_transactions", "posted_replaces_pending") in failed, failed
     assert pending_id  # the posted twin that names the revived pending one
+    # An amount with a third decimal is never rounded into the mirror: it waits in quarantine with the reason.
+    assert ("mirror/plaid_transactions", "rows_valid") in failed, failed
+    reasons = project.query("select reason from quarantine.mirror_rows where model = 'mirror.plaid_transactions' "
+                            "and entity_id = 'Inexact000000000000000000000000000000'")  # fmt: skip
+    assert reasons and "amount_cents" in reasons[0][0], reasons
