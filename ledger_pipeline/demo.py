@@ -52,10 +52,11 @@ BANK_QUERY = """
 select
     a.name as account,
     a.type,
-    a.current_cents / 100 as current_balance,
+    a.current_cents / 100 as balance,
     count(t.transaction_id) filter (where t.pending) as pending,
-    count(t.transaction_id) filter (where not t.pending and t.pending_transaction_id is not null) as posted_after_pending,
-    -sum(t.amount_cents) filter (where not t.pending) / 100 as net_posted_flow
+    count(t.transaction_id) filter (where not t.pending) as posted,
+    count(t.transaction_id) filter (where t.pending_transaction_id is not null) as were_pending,
+    -sum(t.amount_cents) filter (where not t.pending) / 100 as net_posted
 from mirror.plaid_accounts a
 left join mirror.plaid_transactions t using (tenant_id, account_id)
 where a.tenant_id = ?
@@ -116,7 +117,9 @@ def _run_demo(instance: dg.DagsterInstance) -> int:
     for tenant in tenants:
         _register(registry, tenant)
         add_partition(tenant.tenant_id, instance)
-    print(f"Registered {len(tenants)} demo tenants, each on {' and '.join(r.title for r in rails.all_rails().values())}: "
+    titles = [r.title for r in rails.all_rails().values()]
+    on = " and ".join(titles) if len(titles) < 3 else f"{', '.join(titles[:-1])} and {titles[-1]}"
+    print(f"Registered {len(tenants)} demo tenants, each on {on}: "
           f"{', '.join(t.tenant_id for t in tenants)}")  # fmt: skip
     job = build_definitions().resolve_job_def("sync_tenants")
     checks: dict[str, list[dg.AssetCheckEvaluation]] = {}
