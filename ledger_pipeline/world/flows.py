@@ -15,12 +15,11 @@ next business day's working hours, in the business's own time zone.
 
 from __future__ import annotations
 
-import hashlib
 import heapq
-import random
 from dataclasses import dataclass, field
 
-DAY = 86_400
+from ledger_pipeline.world.calendar import DAY, business_days_after, midnight, seeded_rng
+
 AVAILABLE_DAYS = 2
 ARRIVAL_BUSINESS_DAYS = 2
 PAYOUT_SECOND = 3600  # automatic payouts are created at 01:00 UTC
@@ -36,24 +35,6 @@ _RANK = {"customer.created": 0, "charge": 1, "customer.updated": 2, "refund": 3,
 def stripe_fee(cents: int) -> int:
     """Card processing fee: 2.9 % (rounded half up to the cent) + 30 cents."""
     return (cents * 29 + 500) // 1000 + 30
-
-
-def _rng(*parts: object) -> random.Random:
-    text = "|".join(str(p) for p in parts).encode()
-    return random.Random(int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big"))
-
-
-def _midnight(sec: int) -> int:
-    return sec - sec % DAY
-
-
-def _business_days_after(day_start: int, days: int) -> int:
-    """The UTC midnight `days` weekdays after `day_start` (Saturdays and Sundays skipped)."""
-    while days:
-        day_start += DAY
-        if (day_start // DAY + 3) % 7 < 5:  # 1970-01-01 was a Thursday: (n + 3) % 7 is Monday=0
-            days -= 1
-    return day_start
 
 
 @dataclass(slots=True)
@@ -156,7 +137,7 @@ class Flows:
         self._heap: list[tuple[int, int, int, str, tuple]] = []
         self._seq = 0
         self._unpaid: list[tuple[str, int]] = []
-        self._next_payout = _midnight(start) + PAYOUT_SECOND
+        self._next_payout = midnight(start) + PAYOUT_SECOND
 
     def _push(self, sec: int, kind: str, *data: object) -> None:
         heapq.heappush(self._heap, (sec, _RANK[kind], self._seq, kind, data))
@@ -183,9 +164,9 @@ class Flows:
 
     def _ingest(self, card: CardPayment) -> None:
         customer = self._customer_for(card)
-        rng = _rng(self.seed, self.key, "charge", card.payment_slot)
+        rng = seeded_rng(self.seed, self.key, "charge", card.payment_slot)
         index = len(self.charges)
-        available = _midnight(card.created) + AVAILABLE_DAYS * DAY
+        available = midnight(card.created) + AVAILABLE_DAYS * DAY
         self.charges.append(Charge(index, card.created, card.payment_slot, customer, card.cents,
                                    stripe_fee(card.cents), available))
         self._push(card.created, "charge", index)
@@ -203,7 +184,7 @@ class Flows:
                                   or self.customers[index].deleted > card.created):
             return index
         generation = 0 if index is None else self.customers[index].generation + 1
-        rng = _rng(self.seed, self.key, "customer", card.customer_slot, generation)
+        rng = seeded_rng(self.seed, self.key, "customer", card.customer_slot, generation)
         customer = Customer(len(self.customers), card.customer_slot, generation, card.created)
         if rng.random() < CUSTOMER_UPDATE_SHARE:
             customer.updated = card.created + rng.randrange(DAY, 20 * DAY)
@@ -257,7 +238,7 @@ class Flows:
         if amount <= 0:
             return None
         index = len(self.payouts)
-        arrival = _business_days_after(_midnight(at), ARRIVAL_BUSINESS_DAYS)
+        arrival = business_days_after(midnight(at), ARRIVAL_BUSINESS_DAYS)
         payout = Payout(index, at, amount, at + IN_TRANSIT_AFTER, arrival, self._deposit_time(index, arrival), ready)
         self.payouts.append(payout)
         for item in ready:
@@ -272,8 +253,8 @@ class Flows:
 
     def _deposit_time(self, index: int, arrival: int) -> int:
         """During the working day (09:00-16:00 local) of the business day after the arrival date."""
-        day = _business_days_after(arrival, 1)
-        rng = _rng(self.seed, self.key, "deposit", index)
+        day = business_days_after(arrival, 1)
+        rng = seeded_rng(self.seed, self.key, "deposit", index)
         return day - self.offset * 60 + 9 * 3600 + rng.randrange(7 * 3600)
 
     # --- reading ---------------------------------------------------------------------------

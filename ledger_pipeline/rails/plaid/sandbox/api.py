@@ -12,10 +12,12 @@ from typing import Any, Callable
 
 import httpx
 
+from ledger_pipeline.sandbox_kit.faults import malformed
+
 from . import render
 from .auth import keys_valid, presented_keys
 from .cursor import Cursor, decode
-from .faults import before_answer, malformed, mutation_error
+from .faults import before_answer, mutation_error, watches
 from .responses import (PlaidError, error_response, invalid_field, json_response, login_required, missing_fields,
                         unknown_fields)
 from .sandbox import PlaidSandbox
@@ -62,7 +64,7 @@ def handle(sb: PlaidSandbox, request: httpx.Request) -> httpx.Response:
         if not sb.limiter.admit(item.item_id):
             raise PlaidError(429, "RATE_LIMIT_EXCEEDED", RATE_CODES[path],
                              "rate limit exceeded for attempts to access this item. please try again later")
-        fired = sb.faults.take(item.item_id, call.cursor is not None and call.cursor.mid_pagination)
+        fired = sb.faults.take(item.item_id, watches(call.cursor is not None and call.cursor.mid_pagination))
         if fired is not None:
             before_answer(fired[0], fired[1], request)
         if path != "/item/get" and sb.login_required(item.item_id):

@@ -9,8 +9,9 @@ clock (its static parts cached per payment).
 from __future__ import annotations
 
 from ledger_pipeline.rails.qbo.sandbox.history import Company
+from ledger_pipeline.world.calendar import DAY, midnight
 
-from .movements import DAY, Movement, enrich_offset, finish, midnight
+from .movements import Movement, enrich_offset, finish
 from .sources import BANK_SINCE, world_movements
 from .spec import PlaidItem, plaid_id
 from .traffic import bank_day, card_day, card_payment, card_payment_day, previous_month

@@ -7,31 +7,10 @@ and the posted one, a new id naming the pending one). Times are epoch seconds; `
 
 from __future__ import annotations
 
-import hashlib
-import random
 from dataclasses import dataclass
 
-DAY = 86_400
+from ledger_pipeline.world.calendar import DAY, seeded_rng
 ENRICH_SHARE = 0.10  # posted transactions the bank enriches later (merchant, category, counterparty)
-
-
-def rng_for(*parts: object) -> random.Random:
-    """An RNG seeded by `parts` alone, the same in every process."""
-    text = "|".join(str(p) for p in parts).encode()
-    return random.Random(int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big"))
-
-
-def midnight(sec: int) -> int:
-    return sec - sec % DAY
-
-
-def business_days_after(day_start: int, days: int) -> int:
-    """The UTC midnight `days` weekdays after `day_start` (Saturdays and Sundays skipped)."""
-    while days:
-        day_start += DAY
-        if (day_start // DAY + 3) % 7 < 5:  # 1970-01-01 was a Thursday: (n + 3) % 7 is Monday=0
-            days -= 1
-    return day_start
 
 
 @dataclass(slots=True)
@@ -63,7 +42,7 @@ class Movement:
 
 def enrich_offset(seed: int, item_id: str, key: str) -> int | None:
     """Seconds after posting at which the bank enriches the movement's posted transaction (~10 %), or None."""
-    rng = rng_for(seed, item_id, key, "enrich")
+    rng = seeded_rng(seed, item_id, key, "enrich")
     if rng.random() < ENRICH_SHARE:
         return rng.randint(1, 5) * DAY + rng.randrange(6 * 3600)
     return None

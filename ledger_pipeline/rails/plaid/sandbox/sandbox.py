@@ -15,13 +15,13 @@ from typing import Iterator
 import httpx
 
 from ledger_pipeline.rails.qbo.sandbox import QboSandbox
+from ledger_pipeline.sandbox_kit.faults import FaultBoard
+from ledger_pipeline.sandbox_kit.throttle import SlidingWindow
 
 from .auth import access_token_for
 from .bank import ItemCache
-from .faults import FaultBoard
 from .feed import Feed
 from .spec import DEMO_ITEMS, PLAID_RATE_LIMIT, Fault, PlaidItem, RateLimit, plaid_id
-from .throttle import Limiter
 
 
 class SandboxTransport(httpx.BaseTransport):
@@ -49,7 +49,7 @@ class PlaidSandbox:
                 raise ValueError(f"Plaid item {item.item_id}: no QBO company {item.realm_id}")
             self.items[item.item_id] = item
         self._tokens = {access_token_for(item_id): item_id for item_id in self.items}
-        self.limiter = Limiter(rate_limit)
+        self.limiter = SlidingWindow(None if rate_limit is None else rate_limit.per_item_per_minute, 60.0)
         self.faults = FaultBoard()
         self._caches: dict[str, ItemCache] = {}
         self._feeds: dict[str, tuple[tuple, Feed]] = {}

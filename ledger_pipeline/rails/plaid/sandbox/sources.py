@@ -16,8 +16,9 @@ from ledger_pipeline.rails.qbo.sandbox.books import DELETED, VOIDED, Table
 from ledger_pipeline.rails.qbo.sandbox.history import CARDS_SINCE, Company
 from ledger_pipeline.rails.qbo.sandbox.render import customer_display
 from ledger_pipeline.rails.qbo.sandbox.render_txn import payout_id, render_bill_payment, render_payment
+from ledger_pipeline.world.calendar import DAY, business_days_after, midnight, seeded_rng
 
-from .movements import DAY, Look, Movement, business_days_after, midnight, rng_for
+from .movements import Look, Movement
 
 BANK_SINCE = CARDS_SINCE  # the bank history starts when the card history does: 180 days before GENESIS
 HOUR = 3600
@@ -39,7 +40,7 @@ def _payouts(company: Company, account: int, static: dict) -> Iterator[Movement]
     for payout in company.world.payouts:
         base = static.get(("payout", payout.index))
         if base is None:
-            rng = rng_for(seed, realm, "bank payout", payout.index)
+            rng = seeded_rng(seed, realm, "bank payout", payout.index)
             pid = payout_id(company, payout.index)
             pending = payout.arrival + rng.randrange(2 * HOUR, 9 * HOUR)
             posted = business_days_after(payout.arrival, rng.choice((1, 2))) + rng.randrange(5 * HOUR, 12 * HOUR)
@@ -87,7 +88,7 @@ def _payments(company: Company, account: int, static: dict, table: Table, cards:
         base = static.get(("payment", slot))
         if base is None:
             created = table.created[slot]
-            rng = rng_for(seed, realm, "bank payment", slot)
+            rng = seeded_rng(seed, realm, "bank payment", slot)
             by_check = rng.random() < 0.5
             posted = business_days_after(midnight(created), rng.randint(1, 3)) + rng.randrange(5 * HOUR, 13 * HOUR)
             payer = customer_display(company, table.party[slot])
@@ -118,7 +119,7 @@ def _bill_payments(company: Company, account: int, static: dict, table: Table) -
         base = static.get(("bill_payment", slot))
         if base is None:
             created = table.created[slot]
-            rng = rng_for(seed, realm, "bank bill payment", slot)
+            rng = seeded_rng(seed, realm, "bank bill payment", slot)
             number = render_bill_payment(company, table, slot).get("DocNumber")
             vendor = N.vendor_name(table.party[slot] + 1)
             if number is not None:  # a paper check: it clears 3-10 days later, with no pending phase

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import ClassVar
 
 from ledger_pipeline.rails.qbo.sandbox.spec import DEMO_COMPANIES
+from ledger_pipeline.sandbox_kit import faults as kit
 
 SANDBOX_BASE_URL = "http://plaid-sandbox.local"
 FAULT_KINDS = frozenset({"server_error", "slow", "malformed", "reset", "mutation"})
@@ -122,23 +124,9 @@ PLAID_RATE_LIMIT = RateLimit()
 
 
 @dataclass(frozen=True)
-class Fault:
+class Fault(kit.Fault):
     """A misbehaviour switched on for one item: it lets `after` requests through, then hits `count` of them
     (-1 = until cleared). `status` is a server_error's 5xx, `delay` a slow answer's seconds. A `mutation`
     watches only /transactions/sync requests carrying a mid-pagination cursor."""
 
-    kind: str
-    after: int = 0
-    count: int = 1
-    status: int = 500
-    delay: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {self.kind!r}; known: {', '.join(sorted(FAULT_KINDS))}")
-        if self.after < 0 or (self.count < 1 and self.count != -1):
-            raise ValueError("a fault's after must be >= 0 and its count >= 1 (or -1: until cleared)")
-        if not 500 <= self.status <= 599:
-            raise ValueError(f"a server_error status is 5xx, got {self.status}")
-        if not 0 <= self.delay <= 60:
-            raise ValueError(f"a fault's delay is 0 to 60 seconds, got {self.delay}")
+    KINDS: ClassVar[frozenset[str]] = FAULT_KINDS

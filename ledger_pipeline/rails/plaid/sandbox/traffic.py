@@ -13,7 +13,9 @@ from __future__ import annotations
 import calendar
 from datetime import datetime, timezone
 
-from .movements import DAY, Look, Movement, rng_for
+from ledger_pipeline.world.calendar import DAY, seeded_rng
+
+from .movements import Look, Movement
 
 HOUR = 3600
 FEE_CENTS = 2500
@@ -49,7 +51,7 @@ def _count(rng, per_day: float) -> int:
 
 def bank_day(seed: int, item_id: str, day: int, checking: int, savings: int | None) -> list[Movement]:
     """The business bank's own traffic on the UTC day starting at `day` (card payments apart)."""
-    rng = rng_for(seed, item_id, "bank day", day)
+    rng = seeded_rng(seed, item_id, "bank day", day)
     date = _date(day)
     out: list[Movement] = []
     if date.day == 1:
@@ -92,7 +94,7 @@ def bank_day(seed: int, item_id: str, day: int, checking: int, savings: int | No
 
 def card_day(seed: int, item_id: str, day: int) -> list[Movement]:
     """The card's purchases authorized on the UTC day starting at `day` (posted 1-2 days later, no pending)."""
-    rng = rng_for(seed, item_id, "card day", day)
+    rng = seeded_rng(seed, item_id, "card day", day)
     out = []
     for n in range(_count(rng, 0.45)):
         merchant, kind, typical, _ = CARD_MERCHANTS[rng.randrange(len(CARD_MERCHANTS))]

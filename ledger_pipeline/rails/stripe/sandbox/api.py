@@ -12,10 +12,11 @@ from typing import Any, Callable
 
 import httpx
 
+from ledger_pipeline.sandbox_kit.faults import malformed
 from ledger_pipeline.world.ids import stable_id
 
 from .auth import is_platform_key, presented_key, redacted
-from .faults import before_answer, malformed
+from .faults import before_answer
 from .index import AccountIndex, previous_attributes
 from .lists import (PAGING, ListRequest, check_known, envelope, expand_list, list_request, page, parse_params,
                     time_range)

@@ -14,12 +14,12 @@ from typing import Iterator
 import httpx
 
 from ledger_pipeline.rails.qbo.sandbox import QboSandbox
+from ledger_pipeline.sandbox_kit.faults import FaultBoard
+from ledger_pipeline.sandbox_kit.throttle import SlidingWindow
 
-from .faults import FaultBoard
 from .index import AccountIndex
 from .render import View
 from .spec import DEMO_ACCOUNTS, STRIPE_RATE_LIMIT, Fault, RateLimit, StripeAccount
-from .throttle import Limiter
 
 
 class SandboxTransport(httpx.BaseTransport):
@@ -46,7 +46,7 @@ class StripeSandbox:
             if account.realm_id not in qbo.specs:
                 raise ValueError(f"Stripe account {account.account_id}: no QBO company {account.realm_id}")
             self.accounts[account.account_id] = account
-        self.limiter = Limiter(rate_limit)
+        self.limiter = SlidingWindow(None if rate_limit is None else rate_limit.per_second, 1.0)
         self.faults = FaultBoard()
         self._indexes: dict[str, AccountIndex] = {}
         self._static: dict[str, dict] = {}  # account -> render cache (static parts are the same in every replay)
