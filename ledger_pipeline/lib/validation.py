@@ -1,4 +1,5 @@
-"""Running a pandera (polars) model over mirror candidates and naming each bad row's reasons."""
+"""Running a pandera (polars) model over mirror candidates and naming each bad row's reasons, and the rules every
+rail's contracts share."""
 
 from __future__ import annotations
 
@@ -31,3 +32,14 @@ def row_failures(schema: type[pa.DataFrameModel], frame: pl.DataFrame) -> dict[i
     for row in cases.sort("index", "column").to_dicts():
         reasons[row["index"]].append(f"{row['column']}: {row['check']} (got {row['failure_case']!s})")
     return {index: "; ".join(found) for index, found in reasons.items()}
+
+
+def typed(data: pa.PolarsData) -> pl.LazyFrame:
+    """A contract's check that the stg model could type the column: it types what the rail sent wrongly (money that
+    is not exact, say) as null, so a null here is the payload's fault and the check's message says which rule."""
+    return data.lazyframe.select(pl.col(data.key).is_not_null())
+
+
+def holds(condition: pl.Expr) -> pl.Expr:
+    """A row-level rule over several columns; a row with a null operand passes here, the null's own check fails it."""
+    return condition.fill_null(True)

@@ -17,6 +17,8 @@ import pandera.polars as pa
 import polars as pl
 from pandera.engines import polars_engine as pe
 
+from ledger_pipeline.lib.validation import typed
+
 UTC_US = {"time_unit": "us", "time_zone": "UTC"}
 CURRENCY = r"^[A-Z]{3}$"  # ISO 4217, upper-case as Plaid writes it
 PLAID_ID = r"^[A-Za-z0-9_-]+$"
@@ -24,11 +26,6 @@ SYNC_SOURCES = ["get", "sync", "sweep"]  # what the Plaid sync logs a version fr
 ACCOUNT_TYPES = ["depository", "credit", "loan", "investment", "other"]  # Plaid's AccountType enum
 PAYMENT_CHANNELS = ["online", "in store", "other"]  # Plaid's enum
 EXACT_MONEY = "a JSON number with at most two decimals, in the currency's major units"
-
-
-def _typed(data: pa.PolarsData) -> pl.LazyFrame:
-    """True where the stg model could type the amount (null when the payload's was not an exact amount)."""
-    return data.lazyframe.select(pl.col(data.key).is_not_null())
 
 
 class _MirrorRow(pa.DataFrameModel):
@@ -105,7 +102,7 @@ class PlaidTransactionMirror(_MirrorRow):
 
     @pa.check("amount_cents", error=EXACT_MONEY, ignore_na=False)
     def _transaction_money(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return _typed(data)
+        return typed(data)
 
     @pa.dataframe_check(error="a currency: iso_currency_code or unofficial_currency_code")
     def _has_currency(cls, data: pa.PolarsData) -> pl.LazyFrame:

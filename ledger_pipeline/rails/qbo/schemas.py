@@ -20,6 +20,8 @@ import pandera.polars as pa
 import polars as pl
 from pandera.engines import polars_engine as pe
 
+from ledger_pipeline.lib.validation import typed
+
 MONEY = {"precision": 18, "scale": 2}
 UTC_US = {"time_unit": "us", "time_zone": "UTC"}
 QBO_ID = r"^[0-9]{1,20}$"
@@ -27,11 +29,6 @@ CURRENCY = r"^[A-Z]{3}$"
 # Money columns are declared nullable so that a missing or inexact amount is reported by this check, whose
 # reason says what is wrong, rather than by `not_nullable`; the check still rejects every null.
 EXACT_MONEY = "a JSON number with at most 2 decimals"
-
-
-def _typed(data: pa.PolarsData) -> pl.LazyFrame:
-    """True where the stg model could type the amount (it is null when the payload's was not exact money)."""
-    return data.lazyframe.select(pl.col(data.key).is_not_null())
 
 
 class _MirrorRow(pa.DataFrameModel):
@@ -65,7 +62,7 @@ class QboVendorMirror(_NameListRow):
 
     @pa.check("balance", error=EXACT_MONEY, ignore_na=False)
     def _vendor_money(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return _typed(data)
+        return typed(data)
 
 
 class QboCustomerMirror(_NameListRow):
@@ -79,7 +76,7 @@ class QboCustomerMirror(_NameListRow):
 
     @pa.check("balance", error=EXACT_MONEY, ignore_na=False)
     def _customer_money(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return _typed(data)
+        return typed(data)
 
 
 class QboAccountMirror(_NameListRow):
@@ -93,7 +90,7 @@ class QboAccountMirror(_NameListRow):
 
     @pa.check("current_balance", error=EXACT_MONEY, ignore_na=False)
     def _account_money(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return _typed(data)
+        return typed(data)
 
 
 class _TransactionRow(_MirrorRow):
@@ -105,7 +102,7 @@ class _TransactionRow(_MirrorRow):
 
     @pa.check("total_amt", "line_amount_total", error=EXACT_MONEY, ignore_na=False)
     def _transaction_money(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return _typed(data)
+        return typed(data)
 
 
 class _DocumentRow(_TransactionRow):
@@ -116,7 +113,7 @@ class _DocumentRow(_TransactionRow):
 
     @pa.check("balance", error=EXACT_MONEY, ignore_na=False)
     def _document_money(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return _typed(data)
+        return typed(data)
 
 
 class QboBillMirror(_DocumentRow):
@@ -149,7 +146,7 @@ class QboPaymentMirror(_TransactionRow):
 
     @pa.check("unapplied_amt", error=EXACT_MONEY, ignore_na=False)
     def _payment_money(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return _typed(data)
+        return typed(data)
 
 
 class QboDepositMirror(_TransactionRow):

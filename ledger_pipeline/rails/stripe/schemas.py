@@ -27,6 +27,8 @@ import pandera.polars as pa
 import polars as pl
 from pandera.engines import polars_engine as pe
 
+from ledger_pipeline.lib.validation import holds, typed
+
 UTC_US = {"time_unit": "us", "time_zone": "UTC"}
 CURRENCY = r"^[a-z]{3}$"  # ISO 4217, lower-case as Stripe writes it
 CUSTOMER_ID = r"^cus_[A-Za-z0-9]+$"
@@ -45,16 +47,6 @@ EXACT_MONEY = "a JSON integer in the currency's minor units"
 # Balance transaction types whose amount has a known sign (the other types, adjustments among them, go both ways).
 ADDS_TO_BALANCE = ("charge", "payment")
 WITHDRAWS_FROM_BALANCE = ("refund", "payment_refund", "payout")
-
-
-def _typed(data: pa.PolarsData) -> pl.LazyFrame:
-    """True where the stg model could type the amount (it is null when the payload's was not a JSON integer)."""
-    return data.lazyframe.select(pl.col(data.key).is_not_null())
-
-
-def _holds(condition: pl.Expr) -> pl.Expr:
-    """A row-level rule over several columns; a row with a null operand passes here, the null's own check fails it."""
-    return condition.fill_null(True)
 
 
 class _MirrorRow(pa.DataFrameModel):
@@ -88,7 +80,7 @@ class StripeCustomerMirror(_MirrorRow):
 
     @pa.check("balance", error=EXACT_MONEY, ignore_na=False)
     def _customer_money(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return _typed(data)
+        return typed(data)
 
 
 class StripeChargeMirror(_MirrorRow):
@@ -115,12 +107,12 @@ class StripeChargeMirror(_MirrorRow):
 
     @pa.check("amount", "amount_captured", "amount_refunded", error=EXACT_MONEY, ignore_na=False)
     def _charge_money(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return _typed(data)
+        return typed(data)
 
     @pa.dataframe_check(error="amount_refunded <= amount_captured <= amount")
     def _captured_within_amount(cls, data: pa.PolarsData) -> pl.LazyFrame:
         refunded, captured, amount = pl.col("amount_refunded"), pl.col("amount_captured"), pl.col("amount")
-        return data.lazyframe.select(_holds((refunded <= captured) & (captured <= amount)))
+        return data.lazyframe.select(holds((refunded <= captured) & (captured <= amount)))
 
 
 class StripeRefundMirror(_MirrorRow):
@@ -137,7 +129,7 @@ class StripeRefundMirror(_MirrorRow):
 
     @pa.check("amount", error=EXACT_MONEY, ignore_na=False)
     def _refund_money(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return _typed(data)
+        return typed(data)
 
 
 class StripeDisputeMirror(_MirrorRow):
@@ -159,7 +151,7 @@ class StripeDisputeMirror(_MirrorRow):
 
     @pa.check("amount", error=EXACT_MONEY, ignore_na=False)
     def _dispute_money(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return _typed(data)
+        return typed(data)
 
     @pa.check("balance_transaction_ids", error="every id a balance transaction's (txn_)")
     def _dispute_transactions(cls, data: pa.PolarsData) -> pl.LazyFrame:
@@ -186,7 +178,7 @@ class StripePayoutMirror(_MirrorRow):
 
     @pa.check("amount", error=EXACT_MONEY, ignore_na=False)
     def _payout_money(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return _typed(data)
+        return typed(data)
 
 
 class StripeBalanceTransactionMirror(_MirrorRow):
@@ -207,25 +199,25 @@ class StripeBalanceTransactionMirror(_MirrorRow):
 
     @pa.check("amount", "fee", "net", error=EXACT_MONEY, ignore_na=False)
     def _balance_money(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return _typed(data)
+        return typed(data)
 
     @pa.check("fee_details_total", error="every fee_details amount a JSON integer", ignore_na=False)
     def _fee_lines_typed(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return _typed(data)
+        return typed(data)
 
     @pa.dataframe_check(error="net = amount - fee")
     def _net_is_amount_less_fee(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return data.lazyframe.select(_holds(pl.col("net") == pl.col("amount") - pl.col("fee")))
+        return data.lazyframe.select(holds(pl.col("net") == pl.col("amount") - pl.col("fee")))
 
     @pa.dataframe_check(error="fee = the sum of fee_details")
     def _fee_is_its_details(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return data.lazyframe.select(_holds(pl.col("fee") == pl.col("fee_details_total")))
+        return data.lazyframe.select(holds(pl.col("fee") == pl.col("fee_details_total")))
 
     @pa.dataframe_check(error="amount's sign follows type (charge, payment >= 0; refund, payment_refund, payout <= 0)")
     def _sign_follows_type(cls, data: pa.PolarsData) -> pl.LazyFrame:
         kind, amount = pl.col("type"), pl.col("amount")
         wrong = (kind.is_in(ADDS_TO_BALANCE) & (amount < 0)) | (kind.is_in(WITHDRAWS_FROM_BALANCE) & (amount > 0))
-        return data.lazyframe.select(_holds(~wrong))
+        return data.lazyframe.select(holds(~wrong))
 
 
 MIRROR_SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
