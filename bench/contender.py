@@ -2,9 +2,10 @@
 
 Kinds: `floor` (fetch and parse), `ours` (one phase of the pipeline: initial, incremental,
 nochange, rebuild or deepen), `verify`, `queries`, `explain` (DuckDB's EXPLAIN ANALYZE of the
-SQL-bound phases), `dlt` (default or tuned), and Stripe's `stripe_floor` and `stripe_ours` (initial
-or incremental; bench/stripe_rail.py). With `profile` set in the job, the timed part runs
-under cProfile (imports done first) and its top functions are written beside the .prof file.
+SQL-bound phases), `dlt` (default or tuned), Stripe's `stripe_floor` and `stripe_ours` (initial
+or incremental; bench/stripe_rail.py) and Plaid's `plaid_floor` and `plaid_ours` (likewise;
+bench/plaid_rail.py). With `profile` set in the job, the timed part runs under cProfile (imports
+done first) and its top functions are written beside the .prof file.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ PREIMPORT = {
     "queries": ("bench.queries",),
     "stripe_floor": ("bench.stripe_rail",),
     "stripe_ours": ("bench.stripe_rail", "bench.stopwatch"),
+    "plaid_floor": ("bench.plaid_rail",),
+    "plaid_ours": ("bench.plaid_rail", "bench.stopwatch"),
 }
 
 
@@ -38,7 +41,8 @@ def main(job_path: str, result_path: str) -> int:
     workload, paths = Workload.from_json(job["workload"]), Paths(Path(job["root"]))
     kind = job["kind"]
     runner = {"floor": _floor, "ours": _ours, "verify": _verify, "queries": _queries, "dlt": _dlt,
-              "explain": _explain, "stripe_floor": _stripe_floor, "stripe_ours": _stripe_ours}[kind]
+              "explain": _explain, "stripe_floor": _stripe_floor, "stripe_ours": _stripe_ours,
+              "plaid_floor": _plaid_floor, "plaid_ours": _plaid_ours}[kind]
     for module in PREIMPORT.get(kind, ()):  # imports are not what a profile should show
         importlib.import_module(module)
     result = _profiled(job.get("profile"), lambda: runner(job, workload, paths))
@@ -79,6 +83,25 @@ def _stripe_ours(job: dict, workload: Workload, paths: Paths) -> dict:
     if job["phase"] == "incremental":  # the clock moves through the QBO sandbox's admin endpoint: one clock
         return stripe_rail.incremental(tenants, job["stripe_url"], job["sandbox_url"], ledger)
     return stripe_rail.initial(tenants, job["stripe_url"], ledger)
+
+
+def _plaid_tenants(job: dict) -> list[tuple[str, list[str]]]:
+    return [(tenant_id, list(item_ids)) for tenant_id, item_ids in job["plaid_tenants"]]
+
+
+def _plaid_floor(job: dict, workload: Workload, paths: Paths) -> dict:
+    from bench.plaid_rail import fetch_and_parse
+
+    return fetch_and_parse(_plaid_tenants(job), job["plaid_url"])
+
+
+def _plaid_ours(job: dict, workload: Workload, paths: Paths) -> dict:
+    from bench import plaid_rail
+
+    tenants, ledger = _plaid_tenants(job), Path(job["plaid_ledger"])
+    if job["phase"] == "incremental":  # the clock moves through the QBO sandbox's admin endpoint: one clock
+        return plaid_rail.incremental(tenants, job["plaid_url"], job["sandbox_url"], ledger)
+    return plaid_rail.initial(tenants, job["plaid_url"], ledger)
 
 
 def _ours(job: dict, workload: Workload, paths: Paths) -> dict:

@@ -91,12 +91,46 @@ def stripe(figures: dict) -> str:
     return "\n".join(rows)
 
 
+def plaid(figures: dict) -> str:
+    """Plaid's floor and first sync, the ratio beside QBO's, incremental steps and memory at two sizes."""
+    pl, phases = figures["plaid"], figures["phases"]
+    rows = ["| Plaid | seconds | objects/s | peak RSS MB | vs Plaid floor | CPU s | others' CPU s |",
+            "|---|---:|---:|---:|---:|---:|---:|"]
+    for key, label in (("plaid_floor", "floor: fetch + parse"), ("plaid_initial", "ours: extract + log")):
+        e = phases[key]
+        rows.append(f"| {label} | {e['seconds']:.2f} | {pl['objects_total'] / e['seconds']:,.0f} | "
+                    f"{e['peak_rss_mb']:.0f} | {e['seconds'] / pl['floor_seconds']:.2f}x | "
+                    f"{e['cpu_seconds'] + e['server_cpu_seconds']:.1f} | {e['others_cpu_seconds']} |")
+    qbo = pl["qbo_extract_log_vs_floor"]
+    rows += ["", f"Extract + log over the floor: QBO {f'{qbo:.2f}x' if qbo is not None else 'n/a'}, Plaid "
+                 f"{pl['extract_log_vs_floor']:.2f}x. Plaid objects: {pl['objects_total']:,} "
+                 f"({pl['share_of_qbo_objects']:.1%} of QBO's) in {pl['pages']:,} pages: "
+                 + ", ".join(f"{k} {v:,}" for k, v in pl["objects_by_entity"].items()) + ".", ""]
+    rows += ["| incremental step | clock | seconds | transactions added / modified / removed | requests | rows logged "
+             "| ms/row | ms/row beyond nothing changed |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for s in pl.get("incremental", []):
+        sent = " / ".join(f"{s['transactions'].get(n, 0):,}" for n in ("added", "modified", "removed"))
+        rows.append(f"| {s['step']} | +{s['clock_step_hours']:g} h | {s['seconds']:.2f} | {sent} | {s['requests']} | "
+                    f"{s['log_rows_added']:,} | {s['ms_per_row'] if s['ms_per_row'] is not None else 'n/a'} | "
+                    f"{s.get('ms_per_row_beyond_nothing_changed') or 'n/a'} |")
+    if "memory" in pl:
+        m = pl["memory"]
+        rows += ["", "| one tenant, first sync | QBO objects | Plaid objects | seconds | peak RSS MB | RSS before MB |",
+                 "|---|---:|---:|---:|---:|---:|"]
+        for k in ("n", "scaled"):
+            rows.append(f"| {k} | {m[k]['qbo_objects']:,} | {m[k]['plaid_objects']:,} | {m[k]['seconds']:.2f} | "
+                        f"{m[k]['peak_rss_mb']:.0f} | {m[k]['rss_before_sync_mb']:.0f} |")
+    return "\n".join(rows)
+
+
 def main(argv: list[str]) -> int:
     path = Path(argv[0]) if argv else Path(__file__).resolve().parent / "results.json"
     figures = json.loads(path.read_text())
     print(f"### Machine\n\n{machine(figures)}\n\n### Figures\n\n{table(figures)}\n\n### Targets\n\n{targets(figures)}")
     if "stripe" in figures:
         print(f"\n### Stripe\n\n{stripe(figures)}")
+    if "plaid" in figures:
+        print(f"\n### Plaid\n\n{plaid(figures)}")
     return 0
 
 

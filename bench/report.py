@@ -91,6 +91,8 @@ def finish(figures: dict) -> dict:
     }
     if "stripe_floor" in phases:
         figures["stripe"] = stripe_summary(figures)
+    if "plaid_floor" in phases:
+        figures["plaid"] = plaid_summary(figures)
     figures["gate"] = gate(figures)
     figures["targets"] = targets(figures)
     figures["machine"] = machine()
@@ -119,15 +121,50 @@ def stripe_summary(figures: dict) -> dict:
         keep = ("step", "clock_step_hours", "seconds", "events", "events_fetched", "requests", "log_rows_added",
                 "ms_per_event", "ms_per_event_beyond_nothing_changed")
         summary["incremental"] = [{k: step.get(k) for k in keep} for step in phases["stripe_incremental"]["steps"]]
-    if "stripe_memory_n" in phases and "stripe_memory_scaled" in phases:
-        sizes = {}
-        for label in ("n", "scaled"):
-            e = phases[f"stripe_memory_{label}"]
-            sizes[label] = {"qbo_objects": e.get("qbo_objects"), "stripe_objects": e["log_rows"],
-                            "seconds": e["seconds"], "peak_rss_mb": e["peak_rss_mb"],
-                            "rss_before_sync_mb": e["rss_before_mb"]}
-        sizes["peak_growth_mb"] = round(sizes["scaled"]["peak_rss_mb"] - sizes["n"]["peak_rss_mb"], 1)
-        summary["memory"] = sizes
+    memory = _memory(phases, "stripe", "stripe_objects")
+    if memory:
+        summary["memory"] = memory
+    return summary
+
+
+def _memory(phases: dict, prefix: str, objects_key: str) -> dict | None:
+    """One rail's first sync of one tenant at N and at scale x N objects per company, each in its own process."""
+    if f"{prefix}_memory_n" not in phases or f"{prefix}_memory_scaled" not in phases:
+        return None
+    sizes = {}
+    for label in ("n", "scaled"):
+        e = phases[f"{prefix}_memory_{label}"]
+        sizes[label] = {"qbo_objects": e.get("qbo_objects"), objects_key: e["log_rows"], "seconds": e["seconds"],
+                        "peak_rss_mb": e["peak_rss_mb"], "rss_before_sync_mb": e["rss_before_mb"]}
+    sizes["peak_growth_mb"] = round(sizes["scaled"]["peak_rss_mb"] - sizes["n"]["peak_rss_mb"], 1)
+    return sizes
+
+
+def plaid_summary(figures: dict) -> dict:
+    """Plaid's figures beside QBO's: its size, extract + log over its floor, memory at two sizes, incremental steps."""
+    phases = figures["phases"]
+    floor, initial = phases["plaid_floor"], phases["plaid_initial"]
+    per_entity: dict[str, int] = {}
+    for counts in floor["per_tenant"].values():
+        for name, n in counts.items():
+            per_entity[name] = per_entity.get(name, 0) + n
+    summary = {
+        "objects_total": floor["objects"], "objects_per_tenant": round(floor["objects"] / len(floor["per_tenant"])),
+        "objects_by_entity": per_entity, "pages": floor["pages"],
+        "share_of_qbo_objects": _div(floor["objects"], figures["floor_objects"]),
+        "floor_seconds": floor["seconds"], "extract_log_seconds": initial["seconds"],
+        "extract_log_vs_floor": _div(initial["seconds"], floor["seconds"]),
+        "qbo_extract_log_vs_floor": figures["ratios"]["extract_log_vs_floor"],
+        "log_rows_initial": initial["log_rows"], "log_rows_initial_by_entity": initial["log_rows_by_entity"],
+        "peak_rss_mb": {"floor": floor["peak_rss_mb"], "initial": initial["peak_rss_mb"]},
+    }  # fmt: skip
+    if "plaid_incremental" in phases:
+        keep = ("step", "clock_step_hours", "seconds", "transactions", "requests", "log_rows_added",
+                "log_rows_added_by_entity", "ms_per_row", "ms_per_row_beyond_nothing_changed")
+        summary["incremental"] = [{k: step.get(k) for k in keep} for step in phases["plaid_incremental"]["steps"]]
+    memory = _memory(phases, "plaid", "plaid_objects")
+    if memory:
+        summary["memory"] = memory
     return summary
 
 
@@ -155,6 +192,10 @@ def gate(figures: dict) -> dict:
     if "stripe" in figures and figures["stripe"]["log_rows_initial"] != figures["stripe"]["objects_total"]:
         failures.append(f"Stripe's initial sync logged {figures['stripe']['log_rows_initial']} rows for "
                         f"{figures['stripe']['objects_total']} objects")
+    # From an empty cursor Plaid sends no removed transactions: the first sync logs one row per object the floor read.
+    if "plaid" in figures and figures["plaid"]["log_rows_initial"] != figures["plaid"]["objects_total"]:
+        failures.append(f"Plaid's initial sync logged {figures['plaid']['log_rows_initial']} rows for "
+                        f"{figures['plaid']['objects_total']} objects")
     return {"passed": not failures, "failures": failures, "runs_checked": len(runs)}
 
 
@@ -180,6 +221,8 @@ def targets(figures: dict) -> list[dict]:
     latency = _target("slowest analyst query median ms, 1M-object tenant, deepest log", slowest, 100.0, False, " ms")
     for t in (rss, latency) if not at_scale else ():
         t["met"], t["by"] = None, f"not at scale: {t['value']:g} at {per_tenant:,.0f} objects per tenant"
+    rails = [_target(f"{title} extract + log seconds / {title} floor seconds", figures[rail]["extract_log_vs_floor"],
+                     1.5, False, "x") for rail, title in (("stripe", "Stripe"), ("plaid", "Plaid")) if rail in figures]
     return [
         _target("phase 1 throughput / dlt best", r["phase1_vs_dlt"], 5.0, True, "x"),
         _target("extract + log seconds / floor seconds", r["extract_log_vs_floor"], 3.0, False, "x"),
@@ -191,8 +234,8 @@ def targets(figures: dict) -> list[dict]:
         latency,
         _target(f"analyst query slow-down, depth {max(queries, key=int)} / depth {min(queries, key=int)} "
                 "(1.0 = flat)", round(growth, 3), 1.5, False, "x"),
-    ] + ([_target("Stripe extract + log seconds / Stripe floor seconds", figures["stripe"]["extract_log_vs_floor"],
-                  1.5, False, "x")] if "stripe" in figures else [])
+        *rails,
+    ]
 
 
 def table(figures: dict) -> str:
@@ -220,6 +263,8 @@ def table(figures: dict) -> str:
         lines.append(f"ours 6: queries at depth {depth:>3} ({q['log_rows']:,} log rows): {cells}")
     if "stripe" in figures:
         lines += stripe_lines(figures)
+    if "plaid" in figures:
+        lines += plaid_lines(figures)
     d = figures["dagster_overhead_phase3"]
     storage = recorded_storage(figures)
     lines.append(f"phase 3 Dagster overhead: {d['dagster_overhead_seconds']:.2f}s of {d['seconds']:.2f}s "
@@ -261,6 +306,43 @@ def stripe_lines(figures: dict) -> list[str]:
                           f"{m[k]['peak_rss_mb']:.0f} MB ({m[k]['rss_before_sync_mb']:.0f} MB before the sync)"
                           for k in ("n", "scaled"))
         lines.append(f"stripe extract peak RSS, one account: {cells}; growth {m['peak_growth_mb']:+.0f} MB")
+    return lines
+
+
+PLAID_LABELS = (("plaid_floor", "plaid floor: fetch + parse"), ("plaid_initial", "plaid ours: extract + log"))
+
+
+def plaid_lines(figures: dict) -> list[str]:
+    """Plaid's floor and first sync in the table's columns (vs floor: Plaid's), then the side-by-side ratio,
+    the incremental steps and memory at two sizes."""
+    phases, pl = figures["phases"], figures["plaid"]
+    lines = []
+    for key, label in PLAID_LABELS:
+        e = phases[key]
+        cpu = e["cpu_seconds"] + e["server_cpu_seconds"]
+        lines.append(f"{label:34} {e['seconds']:9.2f} {pl['objects_total'] / e['seconds']:>10,.0f} "
+                     f"{e['peak_rss_mb']:11.0f} {'':>11} {e['seconds'] / pl['floor_seconds']:8.2f}x {cpu:7.1f} "
+                     f"{e['others_cpu_seconds']:6.1f}")
+    qbo = pl["qbo_extract_log_vs_floor"]
+    qbo = f"{qbo:.2f}x" if qbo is not None else "n/a"
+    lines.append(f"extract + log / floor: QBO {qbo} (target 3.0x), Plaid {pl['extract_log_vs_floor']:.2f}x "
+                 f"(target 1.5x); Plaid {pl['objects_total']:,} objects ({pl['share_of_qbo_objects']:.1%} of "
+                 f"QBO's {figures['floor_objects']:,}) in {pl['pages']:,} pages: "
+                 + ", ".join(f"{k} {v:,}" for k, v in pl["objects_by_entity"].items()))
+    for step in pl.get("incremental", []):
+        sent = ", ".join(f"{n} {step['transactions'].get(n, 0):,}" for n in ("added", "modified", "removed"))
+        per = f"{step['ms_per_row']:.1f} ms/row" if step["ms_per_row"] is not None else "no rows"
+        beyond = step.get("ms_per_row_beyond_nothing_changed")
+        beyond = f", {beyond:.1f} ms/row beyond nothing changed" if beyond is not None else ""
+        lines.append(f"plaid incremental, {step['step']} (+{step['clock_step_hours']:g} h): {step['seconds']:.2f}s, "
+                     f"transactions {sent}, {step['requests']} requests, {step['log_rows_added']:,} rows logged; "
+                     f"{per}{beyond}")
+    if "memory" in pl:
+        m = pl["memory"]
+        cells = "; ".join(f"{m[k]['qbo_objects']:,} QBO / {m[k]['plaid_objects']:,} Plaid objects: peak "
+                          f"{m[k]['peak_rss_mb']:.0f} MB ({m[k]['rss_before_sync_mb']:.0f} MB before the sync)"
+                          for k in ("n", "scaled"))
+        lines.append(f"plaid extract peak RSS, one tenant: {cells}; growth {m['peak_growth_mb']:+.0f} MB")
     return lines
 
 

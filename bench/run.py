@@ -3,9 +3,10 @@
 Every contender runs in its own process (bench.children) against the one sandbox this process
 serves. Order: a warm-up read, the floor, dlt default and tuned (same instant of the books), our
 initial sync; then the change step and our phases 2-6, the log deepened to each depth by more
-change steps of phase 2's size; then Stripe's floor and phases (bench/stripe_rail.py). The gate at
-the end (verify, chain heads, every check of every run, the as-of answer unchanged as the log
-deepens, dlt loading the same objects, Stripe's log holding what its floor read) decides the exit code.
+change steps of phase 2's size; then Stripe's floor and phases (bench/stripe_rail.py), then Plaid's
+(bench/plaid_rail.py). The gate at the end (verify, chain heads, every check of every run, the as-of
+answer unchanged as the log deepens, dlt loading the same objects, Stripe's and Plaid's logs holding
+what their floors read) decides the exit code.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import shutil
 import time
 from pathlib import Path
 
-from bench import report, stripe_rail
+from bench import plaid_rail, report, stripe_rail
 from bench.children import ChildResult, run_child
 from bench.storage import missing_settings, storage_settings
 from bench.workload import CHANGE_STEP, Paths, Served, Workload, serve
@@ -105,7 +106,8 @@ def fresh_folder(root: Path) -> None:
 
 
 def run(workload: Workload, root: Path, *, dlt_modes: tuple[str, ...], profile: bool = False,
-        warmup: bool = True, storage: str = "sqlite", stripe: bool = True, stripe_memory_scale: int = 4) -> dict:
+        warmup: bool = True, storage: str = "sqlite", stripe: bool = True, stripe_memory_scale: int = 4,
+        plaid: bool = True, plaid_memory_scale: int = 4) -> dict:
     missing = missing_settings(storage)
     if missing:
         raise SystemExit(f"bench: --dagster-storage {storage} reads {', '.join(missing)} from the environment; "
@@ -145,5 +147,7 @@ def run(workload: Workload, root: Path, *, dlt_modes: tuple[str, ...], profile: 
                                              out_dir=str(root / "profile")).result
         if stripe:  # after every QBO phase, so theirs run as without it; Stripe moves the shared clock last
             stripe_rail.run_phases(bench, warmup, stripe_memory_scale)
+        if plaid:  # after Stripe's: Plaid moves the shared clock last
+            plaid_rail.run_phases(bench, warmup, plaid_memory_scale)
         figures["floor_objects"] = floor["objects"]
     return report.finish(figures)
