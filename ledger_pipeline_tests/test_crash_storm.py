@@ -27,7 +27,6 @@ def test_crash_storm_loses_and_doubles_nothing(fast_tmp_path):
     landed = report.kills_per_group
     assert all(landed[phase] for phase in ("paging", "duckdb_write", "commit", "mirror_refresh")), landed
     assert all(report.kills_per_rail[rail] for rail in ("qbo", "stripe", "plaid")), report.kills_per_rail
-    assert report.kills_per_group_in("plaid")["paging"], report.kills_per_rail  # inside a Plaid sync loop
     assert report.restarts >= KILLS
     assert report.verify_ok and "OK" in report.verify_output, report.verify_output
     assert report.findings.versions > 0
