@@ -24,13 +24,12 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
-from bench.stripe_rail import STEPS, advance, ledger
+from bench.rail_sandbox import STEPS, MemorySizes, advance, ledger, memory_companies, rss_mb, served
 from bench.workload import REALM_BASE, Paths, Workload
 from ledger_pipeline.lib.sync import close_sync, syncs_ahead
 from ledger_pipeline.rails.plaid.client import PlaidClient
@@ -96,47 +95,19 @@ def _warm(sandbox: PlaidSandbox) -> None:
 
 
 @contextmanager
-def _served(sandbox: PlaidSandbox, warm: bool) -> Iterator[str]:
-    if warm:
-        _warm(sandbox)
-    server = plaid_server.start_in_thread(sandbox, "127.0.0.1", 0)
-    try:
-        yield server.base_url
-    finally:
-        server.stop()
-
-
-@contextmanager
 def serve(qbo: QboSandbox, workload: Workload, warm: bool) -> Iterator[str]:
     """The bench tenants' Plaid items over the QBO sandbox being served, on 127.0.0.1; yields the URL."""
-    with _served(_sandbox(qbo, workload.companies), warm) as url:
+    with served(_sandbox(qbo, workload.companies), _warm if warm else None, plaid_server.start_in_thread) as url:
         yield url
-
-
-@dataclass(frozen=True)
-class MemorySizes:
-    """The memory comparison's sandbox: one company of N and one of scale x N; the tenants to read."""
-
-    url: str
-    small: Tenant
-    large: Tenant
-    build_seconds: float
 
 
 @contextmanager
 def serve_memory_sizes(workload: Workload, scale: int, warm: bool) -> Iterator[MemorySizes]:
     """A sandbox of its own (own clock) with a company of N and one of scale x N objects, Plaid served over it."""
-    rate = workload.companies[0].change_rate
-    specs = tuple(CompanySpec(str(MEMORY_REALM_BASE + i), f"Bench Plaid Memory {size}", size=size, change_rate=rate)
-                  for i, size in enumerate((workload.objects, workload.objects * scale)))
-    started = time.perf_counter()
-    qbo = QboSandbox(specs, seed=workload.seed, rate_limit=None)
-    for spec in specs:
-        qbo.live_objects(spec.realm_id, "Account")
-    built = time.perf_counter() - started
+    qbo, specs, built = memory_companies(workload, scale, MEMORY_REALM_BASE, "Bench Plaid Memory")
     pairs = [(f"mem{spec.size}", [item.item_id for item in _items(spec.realm_id)]) for spec in specs]
-    with _served(_sandbox(qbo, specs), warm) as url:
-        yield MemorySizes(url, pairs[0], pairs[1], round(built, 2))
+    with served(_sandbox(qbo, specs), _warm if warm else None, plaid_server.start_in_thread) as url:
+        yield MemorySizes(url, pairs[0], pairs[1], built)
 
 
 # --- in the contender's process --------------------------------------------------------------------
@@ -231,16 +202,11 @@ def log_rows(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return {name: n for name, n in sorted(rows)}
 
 
-def _rss_mb() -> float:
-    from bench.stopwatch import _rss_mb as now
-
-    return round(now(), 1)
-
 
 def initial(tenants: list[Tenant], url: str, ledger_path: Path) -> dict:
     """The first sync of every tenant into a fresh ledger (the memory runs: one tenant)."""
     with ledger(ledger_path) as conn:
-        rss_before = _rss_mb()
+        rss_before = rss_mb()
         done = sync_all(conn, tenants, url, "bench-plaid-initial")
         by_entity = log_rows(conn)
         return done | {"log_rows": sum(by_entity.values()), "log_rows_by_entity": by_entity,

@@ -23,15 +23,13 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
-import httpx
 
+from bench.rail_sandbox import STEPS, MemorySizes, advance, ledger, memory_companies, rss_mb, served
 from bench.workload import REALM_BASE, Paths, Workload
-from ledger_pipeline.lib import ledger_views, warehouse
 from ledger_pipeline.lib.sync import close_sync, syncs_ahead
 from ledger_pipeline.rails.qbo.sandbox import CompanySpec, QboSandbox
 from ledger_pipeline.rails.stripe.client import StripeClient
@@ -43,7 +41,6 @@ from ledger_pipeline.rails.stripe.rail import NAME
 from ledger_pipeline.rails.stripe.sync import StripeSession
 
 ACCOUNT_WORD = "Bench"  # acct_1Bench<hash of the realm>
-STEPS = (("nothing changed", timedelta(0)), ("small", timedelta(days=1)), ("large", timedelta(days=7)))
 MEMORY_SCALE = 4  # the memory comparison: one account at N and at MEMORY_SCALE x N objects per QBO company
 MEMORY_MAX_OBJECTS = 250_000  # larger companies are not built for it (the large run: --stripe-memory-scale 0)
 MEMORY_REALM_BASE = REALM_BASE + 1_000  # the memory sandbox's own companies, apart from the tenants'
@@ -71,47 +68,19 @@ def _warm(sandbox: StripeSandbox) -> None:
 
 
 @contextmanager
-def _served(sandbox: StripeSandbox, warm: bool) -> Iterator[str]:
-    if warm:
-        _warm(sandbox)
-    server = stripe_server.start_in_thread(sandbox, "127.0.0.1", 0)
-    try:
-        yield server.base_url
-    finally:
-        server.stop()
-
-
-@contextmanager
 def serve(qbo: QboSandbox, workload: Workload, warm: bool) -> Iterator[str]:
     """The bench tenants' Stripe accounts over the QBO sandbox being served, on 127.0.0.1; yields the URL."""
-    with _served(_sandbox(qbo, workload.companies), warm) as url:
+    with served(_sandbox(qbo, workload.companies), _warm if warm else None, stripe_server.start_in_thread) as url:
         yield url
-
-
-@dataclass(frozen=True)
-class MemorySizes:
-    """The memory comparison's sandbox: one company of N and one of scale x N; the accounts to read."""
-
-    url: str
-    small: tuple[str, str]  # (tenant id, account id)
-    large: tuple[str, str]
-    build_seconds: float
 
 
 @contextmanager
 def serve_memory_sizes(workload: Workload, scale: int, warm: bool) -> Iterator[MemorySizes]:
     """A sandbox of its own (own clock) with a company of N and one of scale x N objects, Stripe served over it."""
-    rate = workload.companies[0].change_rate
-    specs = tuple(CompanySpec(str(MEMORY_REALM_BASE + i), f"Bench Memory {size}", size=size, change_rate=rate)
-                  for i, size in enumerate((workload.objects, workload.objects * scale)))
-    started = time.perf_counter()
-    qbo = QboSandbox(specs, seed=workload.seed, rate_limit=None)
-    for spec in specs:
-        qbo.live_objects(spec.realm_id, "Account")
-    built = time.perf_counter() - started
+    qbo, specs, built = memory_companies(workload, scale, MEMORY_REALM_BASE, "Bench Memory")
     pairs = [(f"mem{spec.size}", account_id_for(spec.realm_id, ACCOUNT_WORD)) for spec in specs]
-    with _served(_sandbox(qbo, specs), warm) as url:
-        yield MemorySizes(url, pairs[0], pairs[1], round(built, 2))
+    with served(_sandbox(qbo, specs), _warm if warm else None, stripe_server.start_in_thread) as url:
+        yield MemorySizes(url, pairs[0], pairs[1], built)
 
 
 def _client(account_id: str, url: str) -> StripeClient:
@@ -139,17 +108,6 @@ def fetch_and_parse(tenants: list[tuple[str, str]], url: str) -> dict:
     seconds = time.perf_counter() - started
     objects = sum(sum(c.values()) for c in counts.values())
     return {"seconds": round(seconds, 4), "objects": objects, "pages": pages, "per_tenant": counts}
-
-
-@contextmanager
-def ledger(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The ledger as `LedgerDuckDB.ledger()` opens it for writing (without importing Dagster for it)."""
-    conn = warehouse.connect(path)
-    try:
-        ledger_views.ensure(conn)
-        yield conn
-    finally:
-        conn.close()
 
 
 class Requests:
@@ -214,24 +172,13 @@ def log_rows(conn: duckdb.DuckDBPyConnection) -> int:
     return conn.execute("select count(*) from raw.entity_log where rail = 'stripe'").fetchone()[0]
 
 
-def _rss_mb() -> float:
-    from bench.stopwatch import _rss_mb as now
-
-    return round(now(), 1)
-
 
 def initial(tenants: list[tuple[str, str]], url: str, ledger_path: Path) -> dict:
     """The first sync of every tenant into a fresh ledger (the memory runs: one tenant)."""
     with ledger(ledger_path) as conn:
-        rss_before = _rss_mb()
+        rss_before = rss_mb()
         done = sync_all(conn, tenants, url, "bench-stripe-initial")
         return done | {"log_rows": log_rows(conn), "rss_before_mb": rss_before}
-
-
-def advance(qbo_url: str, delta: timedelta) -> None:
-    """Move the shared clock (the QBO sandbox's admin endpoint: the Stripe sandbox reads the same clock)."""
-    body = {"advance_seconds": int(delta.total_seconds())}
-    httpx.post(f"{qbo_url}/_sandbox/clock", json=body, timeout=60).raise_for_status()
 
 
 def incremental(tenants: list[tuple[str, str]], url: str, qbo_url: str, ledger_path: Path) -> dict:
