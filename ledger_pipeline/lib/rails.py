@@ -29,7 +29,11 @@ class Entity(Protocol):
 
 
 class Connection(Protocol):
-    """How one tenant reaches one rail: a frozen dataclass whose fields are the tenants.json keys."""
+    """How one tenant reaches one rail: a frozen dataclass whose fields are the tenants.json keys.
+
+    Optional, where a rail has them (Plaid): `account_ids` (every account the connection names, the first being
+    `account_id`; no other tenant may name any), `describe()` (how `tenants list` shows it), and
+    `with_states(states)` (the connection with what a sync found needing a person recorded, lib/sync.py)."""
 
     rail: ClassVar[str]
 
