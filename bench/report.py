@@ -90,19 +90,27 @@ def finish(figures: dict) -> dict:
         for k in ("phase1_initial", "phase2_incremental", "phase3_nochange", "phase4_rebuild")
     }
     if "stripe_floor" in phases:
-        figures["stripe"] = stripe_summary(figures)
+        figures["stripe"] = rail_summary(figures, "stripe")
     if "plaid_floor" in phases:
-        figures["plaid"] = plaid_summary(figures)
+        figures["plaid"] = rail_summary(figures, "plaid")
     figures["gate"] = gate(figures)
     figures["targets"] = targets(figures)
     figures["machine"] = machine()
     return figures
 
 
-def stripe_summary(figures: dict) -> dict:
-    """Stripe's figures beside QBO's: its size, extract + log over its floor, memory at two sizes, incremental steps."""
+# What each rail's incremental steps report: Stripe reads events, Plaid the transactions /transactions/sync sends.
+INCREMENTAL_FIGURES = {
+    "stripe": ("events", "events_fetched", "ms_per_event", "ms_per_event_beyond_nothing_changed"),
+    "plaid": ("transactions", "log_rows_added_by_entity", "ms_per_row", "ms_per_row_beyond_nothing_changed"),
+}
+
+
+def rail_summary(figures: dict, rail: str) -> dict:
+    """A rail's figures beside QBO's: its size, extract + log over its floor, memory at two sizes, incremental
+    steps (the rail's phases are `<rail>_floor`, `<rail>_initial`, `<rail>_incremental`, `<rail>_memory_*`)."""
     phases = figures["phases"]
-    floor, initial = phases["stripe_floor"], phases["stripe_initial"]
+    floor, initial = phases[f"{rail}_floor"], phases[f"{rail}_initial"]
     per_entity: dict[str, int] = {}
     for counts in floor["per_tenant"].values():
         for name, n in counts.items():
@@ -117,11 +125,12 @@ def stripe_summary(figures: dict) -> dict:
         "log_rows_initial": initial["log_rows"],
         "peak_rss_mb": {"floor": floor["peak_rss_mb"], "initial": initial["peak_rss_mb"]},
     }  # fmt: skip
-    if "stripe_incremental" in phases:
-        keep = ("step", "clock_step_hours", "seconds", "events", "events_fetched", "requests", "log_rows_added",
-                "ms_per_event", "ms_per_event_beyond_nothing_changed")
-        summary["incremental"] = [{k: step.get(k) for k in keep} for step in phases["stripe_incremental"]["steps"]]
-    memory = _memory(phases, "stripe", "stripe_objects")
+    if "log_rows_by_entity" in initial:
+        summary["log_rows_initial_by_entity"] = initial["log_rows_by_entity"]
+    if f"{rail}_incremental" in phases:
+        keep = ("step", "clock_step_hours", "seconds", "requests", "log_rows_added", *INCREMENTAL_FIGURES[rail])
+        summary["incremental"] = [{k: step.get(k) for k in keep} for step in phases[f"{rail}_incremental"]["steps"]]
+    memory = _memory(phases, rail, f"{rail}_objects")
     if memory:
         summary["memory"] = memory
     return summary
@@ -138,34 +147,6 @@ def _memory(phases: dict, prefix: str, objects_key: str) -> dict | None:
                         "peak_rss_mb": e["peak_rss_mb"], "rss_before_sync_mb": e["rss_before_mb"]}
     sizes["peak_growth_mb"] = round(sizes["scaled"]["peak_rss_mb"] - sizes["n"]["peak_rss_mb"], 1)
     return sizes
-
-
-def plaid_summary(figures: dict) -> dict:
-    """Plaid's figures beside QBO's: its size, extract + log over its floor, memory at two sizes, incremental steps."""
-    phases = figures["phases"]
-    floor, initial = phases["plaid_floor"], phases["plaid_initial"]
-    per_entity: dict[str, int] = {}
-    for counts in floor["per_tenant"].values():
-        for name, n in counts.items():
-            per_entity[name] = per_entity.get(name, 0) + n
-    summary = {
-        "objects_total": floor["objects"], "objects_per_tenant": round(floor["objects"] / len(floor["per_tenant"])),
-        "objects_by_entity": per_entity, "pages": floor["pages"],
-        "share_of_qbo_objects": _div(floor["objects"], figures["floor_objects"]),
-        "floor_seconds": floor["seconds"], "extract_log_seconds": initial["seconds"],
-        "extract_log_vs_floor": _div(initial["seconds"], floor["seconds"]),
-        "qbo_extract_log_vs_floor": figures["ratios"]["extract_log_vs_floor"],
-        "log_rows_initial": initial["log_rows"], "log_rows_initial_by_entity": initial["log_rows_by_entity"],
-        "peak_rss_mb": {"floor": floor["peak_rss_mb"], "initial": initial["peak_rss_mb"]},
-    }  # fmt: skip
-    if "plaid_incremental" in phases:
-        keep = ("step", "clock_step_hours", "seconds", "transactions", "requests", "log_rows_added",
-                "log_rows_added_by_entity", "ms_per_row", "ms_per_row_beyond_nothing_changed")
-        summary["incremental"] = [{k: step.get(k) for k in keep} for step in phases["plaid_incremental"]["steps"]]
-    memory = _memory(phases, "plaid", "plaid_objects")
-    if memory:
-        summary["memory"] = memory
-    return summary
 
 
 def gate(figures: dict) -> dict:
