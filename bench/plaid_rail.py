@@ -29,6 +29,7 @@ from pathlib import Path
 
 import duckdb
 
+from bench import rail_sandbox
 from bench.rail_sandbox import STEPS, MemorySizes, advance, ledger, memory_companies, rss_mb, served
 from bench.workload import REALM_BASE, Paths, Workload
 from ledger_pipeline.lib.sync import close_sync, syncs_ahead
@@ -202,7 +203,6 @@ def log_rows(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return {name: n for name, n in sorted(rows)}
 
 
-
 def initial(tenants: list[Tenant], url: str, ledger_path: Path) -> dict:
     """The first sync of every tenant into a fresh ledger (the memory runs: one tenant)."""
     with ledger(ledger_path) as conn:
@@ -250,25 +250,5 @@ def plaid_ledger(paths: Paths) -> Path:
 
 def run_phases(bench, warm: bool, memory_scale: int) -> None:  # noqa: ANN001 - bench.run.Bench (imports this)
     """Plaid's floor, initial sync, incremental steps and memory runs, each a contender of its own, recorded."""
-    workload, paths = bench.workload, bench.paths
-    job = {"plaid_tenants": tenants(workload), "plaid_ledger": str(plaid_ledger(paths))}
-    with serve(bench.served.sandbox, workload, warm) as url:
-        bench.record("plaid_floor", bench.child("plaid_floor", "plaid_floor", plaid_url=url, **job))
-        bench.record("plaid_initial", bench.child("plaid_initial", "plaid_ours", phase="initial", plaid_url=url,
-                                                  **job))
-        bench.record("plaid_incremental", bench.child("plaid_incremental", "plaid_ours", phase="incremental",
-                                                      plaid_url=url, **job))
-    if memory_scale < 2:
-        return
-    if workload.objects * memory_scale > MEMORY_MAX_OBJECTS:
-        print(f"bench: Plaid memory at {memory_scale} x {workload.objects:,} objects skipped (more than "
-              f"{MEMORY_MAX_OBJECTS:,}; --plaid-memory-scale)", flush=True)
-        return
-    with serve_memory_sizes(workload, memory_scale, warm) as sizes:
-        print(f"bench: Plaid memory sandbox built (1 x {workload.objects:,} and 1 x "
-              f"{workload.objects * memory_scale:,}) in {sizes.build_seconds:.1f}s", flush=True)
-        for key, pair, objects in (("plaid_memory_n", sizes.small, workload.objects),
-                                   ("plaid_memory_scaled", sizes.large, workload.objects * memory_scale)):
-            entry = bench.record(key, bench.child(key, "plaid_ours", phase="initial", plaid_url=sizes.url,
-                                                  plaid_tenants=[pair], plaid_ledger=str(paths.root / f"{key}.duckdb")))
-            entry["qbo_objects"] = objects
+    rail_sandbox.run_phases(bench, NAME, "Plaid", tenants(bench.workload), plaid_ledger(bench.paths), serve,
+                            serve_memory_sizes, warm, memory_scale, MEMORY_MAX_OBJECTS)

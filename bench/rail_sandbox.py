@@ -82,3 +82,33 @@ def advance(qbo_url: str, delta: timedelta) -> None:
     """Move the shared clock (the QBO sandbox's admin endpoint: every rail's sandbox reads the same clock)."""
     body = {"advance_seconds": int(delta.total_seconds())}
     httpx.post(f"{qbo_url}/_sandbox/clock", json=body, timeout=60).raise_for_status()
+
+
+def run_phases(bench: Any, rail: str, title: str, tenants: list, ledger_path: Path, serve: Callable[..., Any],
+               serve_memory_sizes: Callable[..., Any], warm: bool, memory_scale: int, max_objects: int) -> None:
+    """A rail's floor, first sync, incremental steps and memory runs (`<rail>_floor`, `<rail>_initial`,
+    `<rail>_incremental`, `<rail>_memory_n` / `_scaled`), each a contender of its own (kinds `<rail>_floor` and
+    `<rail>_ours`), recorded by `bench` (bench.run.Bench). `serve(qbo, workload, warm)` serves the rail's sandbox
+    for the bench tenants; `serve_memory_sizes(workload, scale, warm)` one of its own for the memory runs."""
+    workload, paths = bench.workload, bench.paths
+    job = {f"{rail}_tenants": tenants, f"{rail}_ledger": str(ledger_path)}
+    with serve(bench.served.sandbox, workload, warm) as url:
+        bench.record(f"{rail}_floor", bench.child(f"{rail}_floor", f"{rail}_floor", **{f"{rail}_url": url}, **job))
+        for phase in ("initial", "incremental"):
+            bench.record(f"{rail}_{phase}", bench.child(f"{rail}_{phase}", f"{rail}_ours", phase=phase,
+                                                        **{f"{rail}_url": url}, **job))  # fmt: skip
+    if memory_scale < 2:
+        return
+    if workload.objects * memory_scale > max_objects:
+        print(f"bench: {title} memory at {memory_scale} x {workload.objects:,} objects skipped (more than "
+              f"{max_objects:,}; --{rail}-memory-scale)", flush=True)
+        return
+    with serve_memory_sizes(workload, memory_scale, warm) as sizes:
+        print(f"bench: {title} memory sandbox built (1 x {workload.objects:,} and 1 x "
+              f"{workload.objects * memory_scale:,}) in {sizes.build_seconds:.1f}s", flush=True)
+        for key, tenant, objects in ((f"{rail}_memory_n", sizes.small, workload.objects),
+                                     (f"{rail}_memory_scaled", sizes.large, workload.objects * memory_scale)):
+            entry = bench.record(key, bench.child(
+                key, f"{rail}_ours", phase="initial", **{f"{rail}_url": sizes.url, f"{rail}_tenants": [tenant],
+                                                         f"{rail}_ledger": str(paths.root / f"{key}.duckdb")}))
+            entry["qbo_objects"] = objects

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import duckdb
 
+from bench import rail_sandbox
 from bench.rail_sandbox import STEPS, MemorySizes, advance, ledger, memory_companies, rss_mb, served
 from bench.workload import REALM_BASE, Paths, Workload
 from ledger_pipeline.lib.sync import close_sync, syncs_ahead
@@ -216,26 +217,5 @@ def stripe_ledger(paths: Paths) -> Path:
 
 def run_phases(bench, warm: bool, memory_scale: int) -> None:  # noqa: ANN001 - bench.run.Bench (imports this)
     """Stripe's floor, initial sync, incremental steps and memory runs, each a contender of its own, recorded."""
-    workload, paths = bench.workload, bench.paths
-    tenants = accounts(workload)
-    job = {"stripe_tenants": tenants, "stripe_ledger": str(stripe_ledger(paths))}
-    with serve(bench.served.sandbox, workload, warm) as url:
-        bench.record("stripe_floor", bench.child("stripe_floor", "stripe_floor", stripe_url=url, **job))
-        bench.record("stripe_initial", bench.child("stripe_initial", "stripe_ours", phase="initial", stripe_url=url,
-                                                   **job))
-        bench.record("stripe_incremental", bench.child("stripe_incremental", "stripe_ours", phase="incremental",
-                                                       stripe_url=url, **job))
-    if memory_scale < 2:
-        return
-    if workload.objects * memory_scale > MEMORY_MAX_OBJECTS:
-        print(f"bench: Stripe memory at {memory_scale} x {workload.objects:,} objects skipped (more than "
-              f"{MEMORY_MAX_OBJECTS:,}; --stripe-memory-scale)", flush=True)
-        return
-    with serve_memory_sizes(workload, memory_scale, warm) as sizes:
-        print(f"bench: Stripe memory sandbox built (1 x {workload.objects:,} and 1 x "
-              f"{workload.objects * memory_scale:,}) in {sizes.build_seconds:.1f}s", flush=True)
-        for key, pair, objects in (("stripe_memory_n", sizes.small, workload.objects),
-                                   ("stripe_memory_scaled", sizes.large, workload.objects * memory_scale)):
-            entry = bench.record(key, bench.child(key, "stripe_ours", phase="initial", stripe_url=sizes.url,
-                                                  stripe_tenants=[pair], stripe_ledger=str(paths.root / f"{key}.duckdb")))
-            entry["qbo_objects"] = objects
+    rail_sandbox.run_phases(bench, NAME, "Stripe", accounts(bench.workload), stripe_ledger(bench.paths), serve,
+                            serve_memory_sizes, warm, memory_scale, MEMORY_MAX_OBJECTS)
