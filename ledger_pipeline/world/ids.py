@@ -21,3 +21,13 @@ def stable_id(prefix: str, *parts: object, length: int = 24) -> str:
         number, digit = divmod(number, 62)
         chars.append(_ALPHABET[digit])
     return f"{prefix}_{''.join(chars)}"
+
+
+@lru_cache(maxsize=1 << 16)
+def stable_uuid(*parts: object) -> str:
+    """A UUID (version 4 layout) derived from `parts`, for rails whose ids are UUIDs (Ramp)."""
+    raw = bytearray(hashlib.blake2b("|".join(map(str, parts)).encode(), digest_size=16).digest())
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    text = raw.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
