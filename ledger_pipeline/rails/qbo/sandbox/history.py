@@ -20,6 +20,7 @@ from itertools import accumulate
 import math
 import random
 
+from ledger_pipeline.world.card_spend import CardSpend
 from ledger_pipeline.world.flows import CardPayment, Flows
 
 from .books import Books
@@ -87,6 +88,8 @@ class Company:
         self.counts = entity_counts(spec.size)
         self.chart = chart_of_accounts(self.counts["Account"])
         self.expense_accounts = tuple(a.id for a in self.chart if a.classification == "Expense")
+        # The corporate card spend (Ramp) needs no replay: a pure function of the clock, shared by every reset.
+        self.card_spend = CardSpend(seed, spec.realm_id, spec.size, spec.offset_minutes, CARDS_SINCE)
         self._reset()
 
     # --- replay -------------------------------------------------------------------------------
