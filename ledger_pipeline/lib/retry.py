@@ -18,6 +18,7 @@ from typing import TypeVar
 
 # A Retry-After beyond this is treated as "not soon": the run fails rather than hanging for hours.
 MAX_RETRY_AFTER = 3600.0
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})  # HTTP answers worth repeating: throttled, server trouble
 T = TypeVar("T")
 
 

@@ -8,14 +8,13 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from ledger_pipeline.lib import retry
-from ledger_pipeline.lib.retry import Retryable, parse_retry_after
+from ledger_pipeline.lib.retry import RETRY_STATUSES, Retryable, parse_retry_after
 from ledger_pipeline.rails.qbo.errors import ErrorContext, QboError, QboMalformedResponse, QboThrottledError
 
 __all__ = ["RETRY_STATUSES", "RetryPolicy", "Retryable", "parse_retry_after"]
 
 logger = logging.getLogger(__name__)
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 T = TypeVar("T")
 
 _FINAL_CLASS: dict[str, type[QboError]] = {"throttled": QboThrottledError, "malformed": QboMalformedResponse}
