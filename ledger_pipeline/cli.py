@@ -108,7 +108,8 @@ def _parser() -> argparse.ArgumentParser:
 def _connection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--credentials", choices=["sandbox", "env"], default="sandbox")
     parser.add_argument(
-        "--refresh-token-env", help="QBO with --credentials env: the variable holding the first refresh token"
+        "--refresh-token-env",
+        help="QBO or Ramp with --credentials env: the variable holding the company's or business's first refresh token",
     )
     parser.add_argument(
         "--access-token-env", help="Plaid with --credentials env: the variables holding each item's access token, "
@@ -186,7 +187,9 @@ def _connected(tenant: Tenant, rail: Rail) -> Connection:
 def _connection(rail: Rail, account: str, args: argparse.Namespace) -> Connection:
     """A connection from the command line, refusing a non-demo account for sandbox credentials by name."""
     if args.refresh_token_env is not None and args.access_token_env is not None:
-        raise ids.InvalidInput("--refresh-token-env is QBO's and --access-token-env Plaid's: give the one of the rail")
+        raise ids.InvalidInput(
+            "--refresh-token-env is QBO's and Ramp's, --access-token-env Plaid's: give the one of the rail"
+        )
     secret_env = args.refresh_token_env if args.refresh_token_env is not None else args.access_token_env
     connection = rail.connection_from_cli(account, args.credentials, secret_env)
     if args.credentials == "sandbox":

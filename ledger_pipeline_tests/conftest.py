@@ -18,6 +18,7 @@ from ledger_pipeline.defs.partitions import TENANTS
 from ledger_pipeline.defs.resources import LedgerDuckDB, TenantRegistryResource
 from ledger_pipeline.defs.qbo.resources import QboResource, shared_sandbox
 from ledger_pipeline.defs.plaid.resources import PlaidResource
+from ledger_pipeline.defs.ramp.resources import RampResource
 from ledger_pipeline.defs.stripe.resources import StripeResource
 from ledger_pipeline.definitions import build_definitions
 from ledger_pipeline.lib import warehouse
@@ -57,11 +58,14 @@ class Project:
     def add_tenant(self, tenant_id: str, company: int = 0, *, rails: tuple[str, ...] = ("qbo",)) -> str:
         """Register a tenant on demo company `company` with the rails named; returns its QBO realm id."""
         from ledger_pipeline.rails.plaid.sandbox import items_for
+        from ledger_pipeline.rails.ramp.rail import RampConnection
+        from ledger_pipeline.rails.ramp.sandbox import businesses_for
 
         realm = DEMO_COMPANIES[company].realm_id
         connections = {
             "qbo": QboConnection(realm), "stripe": StripeConnection(DEMO_ACCOUNTS[company].account_id),
             "plaid": PlaidConnection(tuple(PlaidItemLink(i.item_id) for i in items_for(realm))),
+            "ramp": RampConnection(businesses_for(realm)[0].business_id),
         }  # fmt: skip
         self.registry.add(Tenant(tenant_id, *(connections[r] for r in rails)))
         self.instance.add_dynamic_partitions(TENANTS.name, [tenant_id])
@@ -99,7 +103,7 @@ class Project:
         )
         defs = build_definitions(
             warehouse=self.defs.resources["warehouse"], qbo=qbo, tenants=self.defs.resources["tenants"],
-            stripe=self.defs.resources["stripe"], plaid=self.defs.resources["plaid"],
+            stripe=self.defs.resources["stripe"], plaid=self.defs.resources["plaid"], ramp=self.defs.resources["ramp"],
         )
         return Project(self.root, self.instance, qbo, defs)
 
@@ -138,6 +142,7 @@ def project(tmp_path: Path) -> Iterator[Project]:
         tenants=TenantRegistryResource(path=str(tmp_path / "tenants.json")),
         stripe=StripeResource(state_dir=str(tmp_path / "state"), sandbox_scale=TEST_SCALE, sandbox_rate_limit=False),
         plaid=PlaidResource(state_dir=str(tmp_path / "state"), sandbox_scale=TEST_SCALE, sandbox_rate_limit=False),
+        ramp=RampResource(state_dir=str(tmp_path / "state"), sandbox_scale=TEST_SCALE, sandbox_rate_limit=False),
     )
     with dg.DagsterInstance.ephemeral() as instance:
         yield Project(tmp_path, instance, qbo, defs)

@@ -115,7 +115,7 @@ def _doc_tables() -> dict[str, list[str]]:
     return tables
 
 
-RAILS = {"qbo": "QBO", "stripe": "Stripe", "plaid": "Plaid"}  # mirror.<rail>_<table> -> the doc's name for the rail
+RAILS = {"qbo": "QBO", "stripe": "Stripe", "plaid": "Plaid", "ramp": "Ramp"}  # mirror.<rail>_<table> -> the doc's name for the rail
 
 
 def _common_mirror_columns(rail: str) -> list[str]:

@@ -48,9 +48,9 @@ def _checks(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], dg.Asset
     return {(c.asset_key.to_user_string(), c.check_name): c for c in result.get_asset_check_evaluations()}
 
 
-def _pick(bills: dict[str, dict], deposits: dict[str, dict]) -> dict[tuple[str, str], str]:
+def _pick(bills: dict[str, dict], deposits: dict[str, dict], purchases: dict[str, dict]) -> dict[tuple[str, str], str]:
     """Paid bills (no open balance, so the AP control total is unaffected) for what must be quarantined,
-    unpaid ones for odd but valid data; deposits for both."""
+    unpaid ones for odd but valid data; deposits and purchases for both."""
     paid = sorted((i for i, b in bills.items() if b["Balance"] == 0 and b["TotalAmt"] and b["LinkedTxn"]), key=int)
     unpaid = sorted((i for i, b in bills.items() if b["Balance"] == b["TotalAmt"] > 0 and not b["LinkedTxn"]),
                     key=int)
@@ -60,7 +60,9 @@ def _pick(bills: dict[str, dict], deposits: dict[str, dict]) -> dict[tuple[str, 
             ("Vendor", "unicode"): "2", ("Vendor", "negative"): "3", ("Customer", "missing_required"): "4",
             ("Account", "type_change"): "5",
             **dict(zip([("Deposit", k) for k in ("type_change", "missing_required", "unicode")],
-                       sorted(deposits, key=int)))}  # fmt: skip
+                       sorted(deposits, key=int))),
+            **dict(zip([("Purchase", k) for k in ("type_change", "missing_required", "unicode")],
+                       sorted(purchases, key=int)))}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +74,7 @@ def hostile(tmp_path_factory) -> Hostile:
     with dg.DagsterInstance.ephemeral() as instance:
         project = Project(root, instance, qbo, defs)
         realm = project.add_tenant("acme")
-        targets = _pick(project.sandbox.live_objects(realm, "Bill"), project.sandbox.live_objects(realm, "Deposit"))
+        targets = _pick(*(project.sandbox.live_objects(realm, e) for e in ("Bill", "Deposit", "Purchase")))
         for (entity, kind), object_id in targets.items():
             project.sandbox.drift(realm, entity, object_id, "shared_doc_number" if kind == "dup2" else kind)
         first = project.sync("acme", raise_on_error=False)
@@ -120,6 +122,9 @@ def test_invalid_rows_are_quarantined_with_their_reasons(hostile):
         ("mirror.qbo_deposits", t[("Deposit", "type_change")]):
             f"line_amount_total: {NOT_A_NUMBER}; total_amt: {NOT_A_NUMBER}",
         ("mirror.qbo_deposits", t[("Deposit", "missing_required")]): "deposit_account_id: not_nullable (got None)",
+        ("mirror.qbo_purchases", t[("Purchase", "type_change")]):
+            f"line_amount_total: {NOT_A_NUMBER}; total_amt: {NOT_A_NUMBER}",
+        ("mirror.qbo_purchases", t[("Purchase", "missing_required")]): "account_id: not_nullable (got None)",
     }
 
 
@@ -127,7 +132,8 @@ def test_rows_valid_fails_where_rows_were_quarantined_and_every_other_check_pass
     checks = _checks(hostile.first)
     failing = {key for key, check in checks.items() if not check.passed}
     assert failing == {("mirror/qbo_bills", "rows_valid"), ("mirror/qbo_customers", "rows_valid"),
-                       ("mirror/qbo_accounts", "rows_valid"), ("mirror/qbo_deposits", "rows_valid")}
+                       ("mirror/qbo_accounts", "rows_valid"), ("mirror/qbo_deposits", "rows_valid"),
+                       ("mirror/qbo_purchases", "rows_valid")}
     bills = checks[("mirror/qbo_bills", "rows_valid")]
     assert bills.metadata["quarantined_rows"].value == 5
     sample = bills.metadata["tenants"].value["acme"]["sample"]
@@ -182,6 +188,10 @@ def test_valid_odd_data_reaches_the_mirror_with_the_right_values(hostile):
     deposit = t[("Deposit", "unicode")]
     noted = project.query("select private_note, payout_id from mirror.qbo_deposits where qbo_id = ?", [deposit])
     assert noted == [(f"{UNICODE_TEXT} #{deposit}", None)]  # the note no longer names its payout: none is made up
+    purchase = t[("Purchase", "unicode")]
+    noted = project.query("select private_note, ramp_transaction_id from mirror.qbo_purchases where qbo_id = ?",
+                          [purchase])
+    assert noted == [(f"{UNICODE_TEXT} #{purchase}", None)]  # nor its card transaction
 
 
 def test_a_quarantined_open_bill_holds_back_the_ap_marts_only(project):

@@ -4,7 +4,7 @@ One changed bill out of a tenant's many: the refresh rewrites that bill's row
 alone, and the model query it runs types and windows that bill's log versions
 alone (EXPLAIN ANALYZE of the very statement it ran). Nothing changed: no model
 query, no delete. Random creates, updates, invalid amounts, deletes and
-re-creates across all eight mirrors: incremental refreshes, a full rebuild and
+re-creates across every QBO mirror: incremental refreshes, a full rebuild and
 a refresh from scratch give the same mirror and quarantine rows.
 """
 

@@ -28,10 +28,10 @@ def test_initial_sync_mirrors_every_entity_and_passes_checks(project):
     assert {c.asset_check_key for c in checks} == set(in_job) and len(in_job) >= 40
     assert all(c.passed for c in checks), [c.check_name for c in checks if not c.passed]
     assert project.query("select count(*) from raw.entity_log where op <> 'created'") == [(0,)]
-    # Every step costs Dagster events: 8 logs, 1 for the history tables, 8 mirrors, 3 marts, 1 for the SQL
+    # Every step costs Dagster events: 9 logs, 1 for the history tables, 9 mirrors, 3 marts, 1 for the SQL
     # assertions, 1 for the rail counts, 2 for the (blocking) control totals; the stg views have no step.
     steps = {e.step_key for e in result.get_step_success_events()}
-    assert {"history_tables", "sql_assertions", "rail_counts_match"} <= steps and len(steps) == 24, sorted(steps)
+    assert {"history_tables", "sql_assertions", "rail_counts_match"} <= steps and len(steps) == 26, sorted(steps)
 
 
 def test_incremental_sync_appends_only_changed_objects(project):

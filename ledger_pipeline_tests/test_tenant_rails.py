@@ -63,7 +63,7 @@ def test_a_stripe_only_tenant_and_an_old_qbo_only_registry(env):
         (["tenants", "add", "acme", "--qbo-realm", ACCOUNT], "invalid QBO realm id"),
         (["tenants", "add", "acme", "--stripe-account", "acct_1NotADemoAccount"], "is not a sandbox account"),
         (["tenants", "add", "acme", "--stripe-account", ACCOUNT, "--refresh-token-env", "RT"], "is QBO's"),
-        (["tenants", "connect", "acme", "--rail", "ramp", "--account", "x"], "invalid choice: 'ramp'"),
+        (["tenants", "connect", "acme", "--rail", "brex", "--account", "x"], "invalid choice: 'brex'"),
         (["tenants", "connect", "acme", "--rail", "plaid", "--account", "NoSuchItem"], "is not a sandbox account"),
         (["tenants", "connect", "acme", "--rail", "plaid", "--account", "a", "--access-token-env", "T"],
          "refused with sandbox credentials"),

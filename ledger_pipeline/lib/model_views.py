@@ -24,6 +24,14 @@ MONEY_MACRO = (
     "and regexp_full_match(amount::varchar, '-?[0-9]{1,16}([.][0-9]{1,2})?') "
     "then cast(amount::varchar as decimal(18, 2)) end"
 )
+# The same policy for rails whose stg models keep money as integer minor units (Plaid, Ramp): a JSON number in major
+# units with at most two decimals becomes BIGINT cents; anything else is null, never rounded.
+CENTS_MACRO = (
+    "create or replace macro json_cents(value) as "
+    "case when json_type(value) in ('BIGINT', 'UBIGINT', 'DOUBLE') "
+    "and try_cast(value ->> '$' as decimal(38, 2)) = try_cast(value ->> '$' as double) "
+    "then try_cast(try_cast(value ->> '$' as decimal(38, 2)) * 100 as bigint) end"
+)
 HISTORY_COLUMNS = ("op", "valid_from", "valid_to", "is_current")
 AS_OF_MACRO = (
     "create or replace macro {name}_as_of(tenant, as_of_ts) as table "
@@ -36,10 +44,10 @@ AS_OF_MACRO = (
 def ensure_views(conn: duckdb.DuckDBPyConnection, models: list[SqlModel], macros: tuple[str, ...]) -> None:
     """Create or replace every view model; create missing history tables and (re)create their as-of macros.
 
-    Models come in dependency order; the stg views call the macros (the money macro, then the rails'),
+    Models come in dependency order; the stg views call the macros (the money macros, then the rails'),
     created first.
     """
-    for macro in (MONEY_MACRO, *macros):
+    for macro in (MONEY_MACRO, CENTS_MACRO, *macros):
         conn.execute(macro)
     for model in models:
         if model.materialized == "view":

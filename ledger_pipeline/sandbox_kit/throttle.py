@@ -29,3 +29,13 @@ class SlidingWindow:
                 return False
             window.append(now)
             return True
+
+    def retry_after(self, account: str) -> float:
+        """Seconds until `account` may be admitted again (0 when it may now): a refusal's Retry-After."""
+        if self.limit is None:
+            return 0.0
+        with self._lock:
+            window = self._window.get(account)
+            if not window or len(window) < self.limit:
+                return 0.0
+            return max(0.0, window[-self.limit] + self.seconds - self._clock())

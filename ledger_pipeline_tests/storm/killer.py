@@ -24,9 +24,9 @@ from ledger_pipeline_tests.storm.layout import StormProject
 # Target -> the marker that starts it ("anywhere" is a time after boot instead).
 TARGET_MARKERS = {"paging": "paging", "duckdb_write": "log_write", "commit": "commit", "mirror_refresh": "mirror_refresh"}
 TARGETS = (*TARGET_MARKERS, "anywhere")
-# How often a complete incremental sync enters each phase, until one has been seen (8 QBO, 6 Stripe and 3 Plaid
+# How often a complete incremental sync enters each phase, until one has been seen (9 QBO, 6 Stripe and 3 Plaid
 # entities).
-DEFAULT_OCCURRENCES = {"paging": 54, "log_write": 17, "commit": 17, "mirror_refresh": 17}
+DEFAULT_OCCURRENCES = {"paging": 57, "log_write": 18, "commit": 18, "mirror_refresh": 18}
 
 
 @dataclass(frozen=True)

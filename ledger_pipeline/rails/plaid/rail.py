@@ -138,15 +138,6 @@ def _item_link(entry: Any) -> PlaidItemLink:
     return PlaidItemLink(**entry)
 
 
-# Plaid's amounts are JSON numbers in major units (dollars) with at most two decimals; the stg models turn them into
-# integer cents, and anything that is not a number with at most two decimals is typed null (never rounded).
-MACROS = (
-    "create or replace macro json_cents(value) as "
-    "case when json_type(value) in ('BIGINT', 'UBIGINT', 'DOUBLE') "
-    "and try_cast(value ->> '$' as decimal(38, 2)) = try_cast(value ->> '$' as double) "
-    "then try_cast(try_cast(value ->> '$' as decimal(38, 2)) * 100 as bigint) end",
-)
-
 RAIL = Rail(
     name=NAME,
     title="Plaid",
@@ -156,6 +147,5 @@ RAIL = Rail(
     account_noun="Plaid item",
     object_id=object_id,
     module="ledger_pipeline.rails.plaid",
-    macros=MACROS,
     version_label="sync",
 )

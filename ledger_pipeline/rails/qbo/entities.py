@@ -30,6 +30,7 @@ ENTITIES: tuple[QboEntity, ...] = (
     QboEntity("BillPayment", "bill_payments", is_name_list=False),
     QboEntity("Payment", "payments", is_name_list=False),
     QboEntity("Deposit", "deposits", is_name_list=False),
+    QboEntity("Purchase", "purchases", is_name_list=False),
 )
 
 BY_NAME: dict[str, QboEntity] = {e.name: e for e in ENTITIES}

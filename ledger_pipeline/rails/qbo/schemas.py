@@ -154,6 +154,17 @@ class QboDepositMirror(_TransactionRow):
     payout_id: str = pa.Field(nullable=True)  # the card payout a deposit's PrivateNote names (`po_...`)
 
 
+class QboPurchaseMirror(_TransactionRow):
+    doc_number: str = pa.Field(nullable=True)
+    payment_type: str = pa.Field(nullable=False)  # Cash, Check or CreditCard: QBO requires one
+    account_id: str = pa.Field(nullable=False)  # QBO requires the account paid from (the card's, for card spend)
+    account_name: str = pa.Field(nullable=True)
+    is_credit: bool = pa.Field(nullable=False)  # a refund to the card rather than a charge
+    line_count: pl.Int32 = pa.Field(nullable=False, ge=0)
+    expense_account_ids: pl.List(pl.String) = pa.Field(nullable=True)
+    ramp_transaction_id: str = pa.Field(nullable=True)  # the card transaction a purchase's PrivateNote names
+
+
 MIRROR_SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
     "mirror.qbo_vendors": QboVendorMirror,
     "mirror.qbo_customers": QboCustomerMirror,
@@ -163,4 +174,5 @@ MIRROR_SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
     "mirror.qbo_bill_payments": QboBillPaymentMirror,
     "mirror.qbo_payments": QboPaymentMirror,
     "mirror.qbo_deposits": QboDepositMirror,
+    "mirror.qbo_purchases": QboPurchaseMirror,
 }

@@ -1,9 +1,9 @@
 """What one item's bank shows of its business, as of the clock: the movements of each of its accounts.
 
-The Checking account of the business bank carries the world's money (sources.py) and the bank's own traffic
-(traffic.py); Savings the transfers and interest; a credit card its purchases and monthly payments. Days of
-bank-only traffic are pure functions of (seed, item, day) and are cached; the world's part is re-read at each
-clock (its static parts cached per payment).
+The Checking account of the business bank carries the world's money (sources.py: Stripe, the books, Ramp) and
+the bank's own traffic (traffic.py); Savings the transfers and interest; a credit card its purchases and monthly
+payments. Days of bank-only traffic are pure functions of (seed, item, day) and are cached; the world's part is
+re-read at each clock (its static parts cached per payment).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class ItemCache:
         out: list[Movement] = []
         checking = _index(item, "checking")
         if checking is not None:
-            for m in world_movements(company, checking, self.static):
+            for m in world_movements(company, checking, self.static, now):
                 if m.authorized <= now:
                     out.append(self._finish(m))
         for day in range(midnight(BANK_SINCE), midnight(now) + DAY, DAY):

@@ -1,5 +1,7 @@
 """The business's own money at the bank, from the shared world: Stripe payouts arriving, customer checks and
-ACH credits, and the checks and ACH debits that pay vendor bills, all on the Checking account.
+ACH credits, the checks and ACH debits that pay vendor bills (Ramp's ACH debit when the payment settled a bill the
+business runs through Ramp bill pay, world/bill_pay.py), and each Ramp card statement paid in full, all on the
+Checking account.
 
 Everything about one payment that never changes (its delays, its check number) comes from an RNG seeded by
 the payment alone and is cached; only the QBO flags (voided, deleted) and their time are read at each clock:
@@ -16,6 +18,7 @@ from ledger_pipeline.rails.qbo.sandbox.books import DELETED, VOIDED, Table
 from ledger_pipeline.rails.qbo.sandbox.history import CARDS_SINCE, Company
 from ledger_pipeline.rails.qbo.sandbox.render import customer_display
 from ledger_pipeline.rails.qbo.sandbox.render_txn import payout_id, render_bill_payment, render_payment
+from ledger_pipeline.world.bill_pay import ach_trace, through_ramp
 from ledger_pipeline.world.calendar import DAY, business_days_after, midnight, seeded_rng
 
 from .movements import Look, Movement
@@ -24,14 +27,15 @@ BANK_SINCE = CARDS_SINCE  # the bank history starts when the card history does: 
 HOUR = 3600
 
 
-def world_movements(company: Company, account: int, static: dict) -> Iterator[Movement]:
-    """Every movement the books and the card money put on Checking, as known now (cancellations applied).
+def world_movements(company: Company, account: int, static: dict, now: int) -> Iterator[Movement]:
+    """Every movement the books and the card money put on Checking, as known at `now` (cancellations applied).
 
     `static` caches the parts of each that never change, per (source, index)."""
     yield from _payouts(company, account, static)
     cards = {card.payment_slot for card in company.books.card_payments}
     yield from _payments(company, account, static, company.books.tables["Payment"], cards)
     yield from _bill_payments(company, account, static, company.books.tables["BillPayment"])
+    yield from _ramp_statements(company, account, static, now)
 
 
 def _payouts(company: Company, account: int, static: dict) -> Iterator[Movement]:
@@ -122,7 +126,15 @@ def _bill_payments(company: Company, account: int, static: dict, table: Table) -
             rng = seeded_rng(seed, realm, "bank bill payment", slot)
             number = render_bill_payment(company, table, slot).get("DocNumber")
             vendor = N.vendor_name(table.party[slot] + 1)
-            if number is not None:  # a paper check: it clears 3-10 days later, with no pending phase
+            ramp = _through_ramp(company, static, table.paid.get(slot, ()))
+            if ramp:  # Ramp's ACH debit, whatever QBO says
+                posted = midnight(created) + rng.randint(1, 2) * DAY + rng.randrange(5 * HOUR, 13 * HOUR)
+                trace = ach_trace(seed, realm, slot)
+                look = Look(f"RAMP BILL PAY {vendor.upper()}", "ach_debit", merchant=vendor,
+                            counterparty=(vendor, "merchant"),
+                            original=f"RAMP DES:BILL PAY ID:{trace} INDN:{vendor.upper()[:22]} CCD")
+                pending = min(created + rng.randrange(HOUR, 5 * HOUR), posted - HOUR)
+            elif number is not None:  # a paper check: it clears 3-10 days later, with no pending phase
                 posted = midnight(created) + rng.randint(3, 10) * DAY + rng.randrange(5 * HOUR, 13 * HOUR)
                 look = Look(f"CHECK #{number}", "check", check_number=number, original=f"CHECK {number}")
                 pending = None
@@ -132,10 +144,47 @@ def _bill_payments(company: Company, account: int, static: dict, table: Table) -
                             counterparty=(vendor, "merchant"),
                             original=f"{vendor.upper()} DES:BILL PAY ID:{slot + 1:08d}")
                 pending = min(created + rng.randrange(HOUR, 5 * HOUR), posted - HOUR)
-            base = static[("bill_payment", slot)] = (created, pending, posted, look)
-        created, pending, posted, look = base
+            base = static[("bill_payment", slot)] = (created, pending, posted, look, ramp)
+        created, pending, posted, look, ramp = base
         m = Movement(f"bill_payment|{slot}", account, table.total[slot], created, look, pending_at=pending,
                      pending_amount=table.total[slot], posted_at=posted)
-        m = _apply_cancel(m, _cancelled(table, slot))
+        if not ramp:  # Ramp moved the money when the payment was made: a void in the books later does not undo it
+            m = _apply_cancel(m, _cancelled(table, slot))
         if m is not None:
             yield m
+
+
+def _through_ramp(company: Company, static: dict, bills: tuple[int, ...]) -> bool:
+    """Whether a bill payment (the bills it paid when made) settled a bill the business runs through Ramp."""
+    table, since = company.books.tables["Bill"], company.card_spend.start
+    for bill in bills:
+        found = static.get(("ramp bill", bill))
+        if found is None:
+            found = static[("ramp bill", bill)] = through_ramp(company.seed, company.spec.realm_id, bill,
+                                                               table.created[bill], since)  # fmt: skip
+        if found:
+            return True
+    return False
+
+
+def _ramp_statements(company: Company, account: int, static: dict, now: int) -> Iterator[Movement]:
+    """Each Ramp card statement with charges, debited in full by Ramp's ACH on the statement's `paid` instant:
+    pending within the hour, posted the next business day."""
+    seed, realm = company.seed, company.spec.realm_id
+    business = company.spec.name.upper()[:22]
+    for statement in company.card_spend.statements(now):
+        if statement.charges_cents <= 0 or statement.paid > now:
+            continue
+        base = static.get(("ramp statement", statement.start))
+        if base is None:
+            rng = seeded_rng(seed, realm, "bank ramp statement", statement.start)
+            reference = statement.statement_id.replace("-", "")[:12].upper()
+            look = Look("RAMP CARD PAYMENT", "card_payment_out", merchant="Ramp",
+                        counterparty=("Ramp", "financial_institution"),
+                        original=f"RAMP DES:RAMP PMT ID:{reference} INDN:{business} CCD")
+            pending = statement.paid + rng.randrange(5 * 60, HOUR)
+            posted = business_days_after(midnight(statement.paid), 1) + rng.randrange(5 * HOUR, 13 * HOUR)
+            base = static[("ramp statement", statement.start)] = (pending, posted, look)
+        pending, posted, look = base
+        yield Movement(f"ramp_statement|{statement.start}", account, statement.charges_cents, statement.paid, look,
+                       pending_at=pending, pending_amount=statement.charges_cents, posted_at=posted)

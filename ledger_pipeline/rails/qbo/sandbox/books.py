@@ -13,6 +13,7 @@ import random
 from array import array
 from bisect import bisect_left, insort
 
+from ledger_pipeline.world.card_spend import CardTransaction
 from ledger_pipeline.world.flows import CardPayment
 
 DELETED, VOIDED, INACTIVE = 1, 2, 4
@@ -63,7 +64,7 @@ class Table:
     def __init__(self, name: str, kind: str) -> None:
         self.name = name
         self.kind = kind  # "name" (Vendor/Customer/Account), "doc" (Bill/Invoice), "pay" (BillPayment/Payment),
-        # "deposit" (Deposit: party holds the world's payout index)
+        # "deposit" (Deposit: party holds the world's payout index), "purchase" (Purchase: see Books.card_purchases)
         self.created = array("q")
         self.updated = array("q")
         self.sync = array("l")
@@ -74,11 +75,15 @@ class Table:
         self.applied = array("q")  # doc: cents paid; pay: unused
         self.balance = array("q")  # Vendor/Customer: open balance in cents
         self.links: dict[int, list] = {}  # pay: slot -> [[doc slot, cents]]; doc: slot -> [pay slot]
+        self.paid: dict[int, tuple[int, ...]] = {}  # pay: slot -> the docs it paid when made (kept after a void)
         self.keys = array("q")  # live rows, sorted
         self.active_keys = array("q")  # name lists: active rows, sorted
         self.tombs = array("q")  # deleted rows, keyed by deletion time
         self.indexing = False
         self.version = 0
+        # The replay's random picks range over the first `drawn` rows (None: all): a row added for the world (the
+        # Ramp card's account) is out of their reach, so adding it moved no draw and changed no other object.
+        self.drawn: int | None = None
 
     def __len__(self) -> int:
         return len(self.created)
@@ -157,7 +162,7 @@ class Table:
 
     def random_slot(self, rng: random.Random, want, tries: int = 24) -> int | None:
         """A uniformly drawn slot satisfying `want(slot)`, by rejection; None if unlucky or empty."""
-        n = len(self)
+        n = len(self) if self.drawn is None else min(len(self), self.drawn)
         for _ in range(tries if n else 0):
             slot = int(rng.random() * n)
             if want(slot):
@@ -198,12 +203,13 @@ class Books:
 
     def __init__(self) -> None:
         kinds = {"Vendor": "name", "Customer": "name", "Account": "name", "Bill": "doc", "Invoice": "doc",
-                 "BillPayment": "pay", "Payment": "pay", "Deposit": "deposit"}
+                 "BillPayment": "pay", "Payment": "pay", "Deposit": "deposit", "Purchase": "purchase"}
         self.tables: dict[str, Table] = {name: Table(name, kind) for name, kind in kinds.items()}
         t = self.tables
         self.ap = Side(t["Vendor"], t["Bill"], t["BillPayment"])
         self.ar = Side(t["Customer"], t["Invoice"], t["Payment"])
         self.card_payments: list[CardPayment] = []  # append-only: customer Payments taken by card
+        self.card_purchases: list[CardTransaction] = []  # append-only: Purchase slot i books the i-th card transaction
 
     def build_indexes(self) -> None:
         for table in self.tables.values():

@@ -13,7 +13,7 @@ import copy
 from decimal import Decimal
 from typing import Any
 
-TRANSACTIONS = frozenset({"Bill", "Invoice", "BillPayment", "Payment", "Deposit"})
+TRANSACTIONS = frozenset({"Bill", "Invoice", "BillPayment", "Payment", "Deposit", "Purchase"})
 NAME_LISTS = frozenset({"Vendor", "Customer", "Account"})
 ALL = TRANSACTIONS | NAME_LISTS
 
@@ -40,9 +40,10 @@ DRIFT_KINDS: dict[str, frozenset[str]] = {
     "sql_id": ALL,  # the Id becomes SQL_LOOKING_ID everywhere the object appears
 }
 
-# What `missing_required` leaves out of a transaction: its party, or where a deposit lands (QBO requires it).
+# What `missing_required` leaves out of a transaction: its party, where a deposit lands or the account a purchase
+# is paid from (QBO requires them).
 _PARTY_REF = {"Bill": "VendorRef", "BillPayment": "VendorRef", "Invoice": "CustomerRef", "Payment": "CustomerRef",
-              "Deposit": "DepositToAccountRef"}  # fmt: skip
+              "Deposit": "DepositToAccountRef", "Purchase": "AccountRef"}  # fmt: skip
 _NAME_FIELDS = {
     "Vendor": ("DisplayName", "PrintOnCheckName", "CompanyName"),
     "Customer": ("DisplayName", "FullyQualifiedName", "PrintOnCheckName", "CompanyName"),

@@ -9,7 +9,9 @@ replays from scratch. Touches (manual bumps from tests) are replayed at their in
 
 Some customer payments are card payments (a choice seeded by the payment alone, so the replay's RNG
 is untouched); the business's card money (ledger_pipeline.world) follows from them, and each paid
-card payout comes back into the books as a Deposit.
+card payout comes back into the books as a Deposit. The staff's corporate card spend (Ramp) needs no
+replay at all: each cleared card transaction is booked as a Purchase when the world says the books
+recorded it, against a "Ramp Card" account that the replay's draws never reach.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from ledger_pipeline.world.flows import CardPayment, Flows
 
 from .books import Books
 from .ledger import Ledger
-from .names import chart_of_accounts
+from .names import card_account, chart_of_accounts
 from .spec import GENESIS, CompanySpec
 from .timefmt import epoch_us, local_hour_and_weekday
 
@@ -86,7 +88,9 @@ class Company:
         self.spec = spec
         self.seed = seed
         self.counts = entity_counts(spec.size)
-        self.chart = chart_of_accounts(self.counts["Account"])
+        generated = chart_of_accounts(self.counts["Account"])
+        self.card_account = len(generated) + 1
+        self.chart = (*generated, card_account(self.card_account))
         self.expense_accounts = tuple(a.id for a in self.chart if a.classification == "Expense")
         # The corporate card spend (Ramp) needs no replay: a pure function of the clock, shared by every reset.
         self.card_spend = CardSpend(seed, spec.realm_id, spec.size, spec.offset_minutes, CARDS_SINCE)
@@ -96,6 +100,8 @@ class Company:
     def _reset(self) -> None:
         self.books = Books()
         self.ledger = Ledger(self.books, self.chart)
+        self.books.tables["Account"].drawn = self.card_account - 1
+        self.purchases_booked_until = self.card_spend.start - 1
         self.world = Flows(self.seed, self.spec.realm_id, self.spec.offset_minutes, self.books.card_payments,
                            CARDS_SINCE)
         self._genesis()
@@ -143,11 +149,18 @@ class Company:
         self.ledger.touch(self.books.tables[entity], slot, sec, backdate)
 
     def _sync_world(self, sec: int) -> None:
-        """Advance the card money to `sec` and book a Deposit for each payout the books have recorded by then."""
+        """Advance the card money to `sec`: book a Deposit for each payout and a Purchase for each cleared card
+        transaction the books have recorded by then (only the days since the last call are read)."""
         self.world.advance(sec)
         deposits = self.books.tables["Deposit"]
         for at, payout in self.world.deposits[len(deposits):]:
             deposits.add(at, party=payout, total=self.world.payouts[payout].amount)
+        if sec > self.purchases_booked_until:
+            purchases = self.books.tables["Purchase"]
+            for txn in self.card_spend.bookings_between(self.purchases_booked_until, sec):
+                self.books.card_purchases.append(txn)
+                purchases.add(txn.booked, total=txn.cents)
+            self.purchases_booked_until = sec
 
     def _card(self, slot: int | None, sec: int) -> None:
         """Record a new customer Payment as a card payment (about CARD_SHARE of them since CARDS_SINCE)."""
@@ -172,7 +185,8 @@ class Company:
     def _genesis(self) -> None:
         rng = random.Random(stable_seed(self.seed, self.spec.realm_id, "genesis"))
         conversion = GENESIS_SEC - YEAR
-        self.ledger.new_accounts(conversion - 3 * 86400)
+        self.ledger.new_accounts(conversion - 3 * 86400, self.card_account - 1)
+        self.ledger.new_accounts(self.card_spend.start - 30 * 86400, 1)  # the Ramp card's, opened with Ramp
         plan: list[tuple[int, int, str]] = []
         for order, (name, n) in enumerate((k, v) for k, v in self.counts.items() if k != "Account"):
             imported = int(n * CONVERSION_SHARE)

@@ -30,8 +30,9 @@ class Ledger:
         self.accounts = books.tables["Account"]
 
     # --- name lists -------------------------------------------------------------------------
-    def new_accounts(self, sec: int) -> None:
-        for _ in self.chart:
+    def new_accounts(self, sec: int, count: int) -> None:
+        """Open the chart's next `count` accounts at `sec`."""
+        for _ in range(count):
             self.accounts.add(sec)
 
     def new_party(self, side: Side, sec: int) -> int:
@@ -112,6 +113,7 @@ class Ledger:
         unapplied = amount_cents(rng) // 10 if allow_unapplied and rng.random() < 0.08 else 0
         pay = side.pay.add(sec, party=party, total=applied + unapplied)
         side.pay.links[pay] = links
+        side.pay.paid[pay] = tuple(slot for slot, _ in links)  # other rails' view of a payment voided later
         for slot, cents in links:
             side.doc.applied[slot] += cents
             side.doc.links.setdefault(slot, []).append(pay)

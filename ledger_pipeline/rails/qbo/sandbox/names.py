@@ -135,6 +135,22 @@ BASE_CHART = (
     ("Taxes & Licenses", "Expense", "TaxesPaid", "Expense", False),
 )
 CHECKING, UNDEPOSITED, AR_ACCOUNT, AP_ACCOUNT = 1, 3, 4, 6
+# The liability account the corporate card spend (Ramp) is booked to. It is not the base chart's generic
+# "Credit Card": renaming that one would change its payload. It comes last, after the sub-accounts, so that no
+# other account's Id moves.
+CARD_ACCOUNT = ("Ramp Card", "Credit Card", "CreditCard", "Liability", True)
+# The expense account a card Purchase is booked to, by the merchant's QBO expense kind (world/card_spend.py).
+CARD_EXPENSE_KINDS = {"software": "Office Expenses", "travel": "Travel", "office": "Office Expenses",
+                      "auto": "Automobile", "meals": "Meals and Entertainment", "shipping": "Office Expenses",
+                      "supplies": "Supplies", "advertising": "Advertising"}  # fmt: skip
+CARD_EXPENSE_ACCOUNTS = {kind: [row[0] for row in BASE_CHART].index(name) + 1
+                         for kind, name in CARD_EXPENSE_KINDS.items()}
+
+
+def card_account(account_id: int) -> AccountDef:
+    """The Ramp card's liability account, with the Id after the generated chart's last."""
+    name, account_type, sub_type, classification, system = CARD_ACCOUNT
+    return AccountDef(account_id, name, account_type, sub_type, classification, system=system)
 
 
 def chart_of_accounts(count: int) -> tuple[AccountDef, ...]:

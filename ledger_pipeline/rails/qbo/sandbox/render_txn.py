@@ -1,4 +1,4 @@
-"""QBO JSON payloads of transactions (Bill, Invoice, BillPayment, Payment, Deposit) and the render dispatch.
+"""QBO JSON payloads of transactions (Bill, Invoice, BillPayment, Payment, Deposit, Purchase) and the render dispatch.
 
 Line amounts always sum to TotalAmt; Balance is TotalAmt minus what live payments apply; LinkedTxn
 points from documents to their payments and from payments to their documents. A voided transaction
@@ -14,7 +14,8 @@ from .books import VOIDED, Table
 from .history import Company
 from .render import (NON_TAXABLE, USD, account_ref, customer_ref, head, money, object_rng, private_note,
                      render_account, render_customer, render_vendor, split_amount, txn_dates, vendor_ref)
-from .timefmt import iso_seconds, iso_utc
+from .timefmt import iso_seconds, iso_utc, local_date
+from ledger_pipeline.world.card_spend import MERCHANTS
 from ledger_pipeline.world.ids import stable_id
 
 _QTYS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 20)
@@ -148,10 +149,28 @@ def render_deposit(c: Company, t: Table, slot: int) -> dict[str, Any]:
     return obj
 
 
+def render_purchase(c: Company, t: Table, slot: int) -> dict[str, Any]:
+    """A cleared Ramp card transaction charged to the Ramp Card account, one expense line for its merchant; dated
+    the local day it was authorised, created when the books recorded it; the note names the Ramp transaction."""
+    txn = c.books.card_purchases[slot]
+    merchant, _, kind, _, _ = MERCHANTS[txn.merchant]
+    amount = money(t.total[slot])
+    obj: dict[str, Any] = {"AccountRef": account_ref(c, c.card_account), "PaymentType": "CreditCard",
+                           "Credit": False, "TotalAmt": amount}
+    obj.update(head(c, t, slot))
+    obj.update({"TxnDate": local_date(txn.authorized, c.spec.offset_minutes).isoformat(), "CurrencyRef": USD})
+    obj.update(private_note(t, slot, f"Ramp txn {txn.transaction_id}"))
+    obj["Line"] = [{"Id": "1", "Description": merchant, "Amount": amount,
+                    "DetailType": "AccountBasedExpenseLineDetail",
+                    "AccountBasedExpenseLineDetail": {"AccountRef": account_ref(c, N.CARD_EXPENSE_ACCOUNTS[kind]),
+                                                      "BillableStatus": "NotBillable", "TaxCodeRef": NON_TAXABLE}}]
+    return obj
+
+
 RENDERERS: dict[str, Callable[[Company, Table, int], dict[str, Any]]] = {
     "Vendor": render_vendor, "Customer": render_customer, "Account": render_account, "Bill": render_bill,
     "Invoice": render_invoice, "BillPayment": render_bill_payment, "Payment": render_payment,
-    "Deposit": render_deposit,
+    "Deposit": render_deposit, "Purchase": render_purchase,
 }
 
 

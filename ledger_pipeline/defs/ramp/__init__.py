@@ -1,0 +1,1 @@
+"""Ramp's Dagster wiring: log assets, checks, the client resource."""
