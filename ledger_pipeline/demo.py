@@ -1,5 +1,5 @@
-"""`make demo`: three sandbox businesses, each on QBO, Stripe and Plaid (its bank), synced, changed, synced again, verified and
-summarised per rail.
+"""`make demo`: three sandbox businesses, each on QBO, Stripe, Plaid (its bank) and Ramp (its cards and bill pay),
+synced, changed, synced again, verified and summarised per rail.
 
 Runs go into the Dagster instance under DAGSTER_HOME, so `make ui` afterwards
 shows them with their partitions, materialisations and check results.
@@ -22,6 +22,8 @@ from ledger_pipeline.rails.plaid.rail import PlaidConnection, PlaidItemLink
 from ledger_pipeline.rails.plaid.sandbox import items_for
 from ledger_pipeline.rails.qbo.rail import QboConnection
 from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES, advance_shared_clock
+from ledger_pipeline.rails.ramp.rail import RampConnection
+from ledger_pipeline.rails.ramp.sandbox import businesses_for
 from ledger_pipeline.rails.stripe.rail import StripeConnection
 from ledger_pipeline.rails.stripe.sandbox import DEMO_ACCOUNTS
 
@@ -63,6 +65,20 @@ where a.tenant_id = ?
 group by all
 order by account
 """
+CARDS_QUERY = """
+select
+    t.state,
+    count(*) as transactions,
+    sum(t.amount_cents) / 100 as dollars,
+    count(*) filter (where t.statement_id is not null) as on_a_statement,
+    count(p.qbo_id) as booked_in_qbo
+from mirror.ramp_transactions t
+left join mirror.qbo_purchases p
+    on p.tenant_id = t.tenant_id and p.private_note = 'Ramp txn ' || t.transaction_id
+where t.tenant_id = ?
+group by all
+order by transactions desc
+"""
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # the full event log is in the UI
 EXAMPLE_QUERY = """
 select vendor_name, count(*) as open_bills, sum(balance) as open_balance, currency
@@ -75,14 +91,15 @@ limit 5
 
 
 def demo_tenants() -> list[Tenant]:
-    """One tenant per sandbox business, named after its first word: its QBO company, its Stripe account and its
-    bank logins (Plaid items)."""
+    """One tenant per sandbox business, named after its first word: its QBO company, its Stripe account, its
+    bank logins (Plaid items) and its Ramp business."""
     stripe = {a.realm_id: a.account_id for a in DEMO_ACCOUNTS}
     return [
         Tenant(
             re.sub(r"[^a-z0-9]+", "-", c.name.split()[0].lower()).strip("-"),
             QboConnection(c.realm_id), StripeConnection(stripe[c.realm_id]),
             PlaidConnection(tuple(PlaidItemLink(i.item_id) for i in items_for(c.realm_id))),
+            RampConnection(businesses_for(c.realm_id)[0].business_id),
         )  # fmt: skip
         for c in DEMO_COMPANIES
     ]
@@ -261,6 +278,9 @@ def _summary(tenants: list[Tenant], first_sync_done: datetime) -> None:
         first = tenants[0].tenant_id
         print(f"\n== the bank side: {first}'s accounts through Plaid (amounts in dollars, money in positive) ==")
         frame = conn.sql(BANK_QUERY, params=[first]).pl()
+        print("  " + str(frame).replace("\n", "\n  "))
+        print(f"\n== the card side: {first}'s Ramp card transactions by state, and their QBO Purchases ==")
+        frame = conn.sql(CARDS_QUERY, params=[first]).pl()
         print("  " + str(frame).replace("\n", "\n  "))
         print(f"\n== example analyst query: open payables by vendor for {first} ==")
         print("  " + " ".join(EXAMPLE_QUERY.split()))
