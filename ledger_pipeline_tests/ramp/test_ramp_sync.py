@@ -31,11 +31,11 @@ PAGE = 10  # objects a page: a first sync of many pages
 TOKENS = "ramp_tokens"
 
 
-def _client(sandbox, store_dir: Path, transport: httpx.BaseTransport | None = None) -> RampClient:
+def _client(sandbox, store_dir: Path, transport: httpx.BaseTransport | None = None, **settings) -> RampClient:
     credentials = OAuthCredentials(CLIENT_ID, CLIENT_SECRET, initial_refresh_token(BUSINESS.business_id))
     return RampClient(BUSINESS.business_id, credentials, FileTokenStore(store_dir), base_url=SANDBOX_BASE_URL,
                       transport=transport or sandbox.transport(), page_size=PAGE, clock=lambda: sandbox.now,
-                      backoff_base=0.0)  # fmt: skip
+                      **{"backoff_base": 0.0, **settings})  # fmt: skip
 
 
 def test_refresh_tokens_rotate_are_saved_before_use_and_are_shared_through_the_store(tmp_path):
@@ -145,3 +145,24 @@ def test_a_sync_killed_while_it_pages_keeps_nothing_and_the_next_logs_what_an_un
     assert _state(killed) == first
     _sync(killed, CLOCK + timedelta(days=6))
     assert _state(killed) == moved
+
+
+def test_the_client_retries_what_is_worth_it_and_fails_naming_the_trace_when_ramp_keeps_failing(tmp_path, caplog):
+    from ledger_pipeline.rails.ramp.errors import RampServerError
+    from ledger_pipeline.rails.ramp.sandbox import Fault, RateLimit
+
+    sandbox = build()
+    for kind in ("server_error", "malformed", "reset"):
+        sandbox.inject(BUSINESS.business_id, Fault(kind, after=1, count=1))
+        with _client(sandbox, tmp_path / TOKENS) as client:
+            pages = list(client.pages("transactions"))  # the faulty answer came in the middle and was retried
+        assert sum(len(p) for p in pages) == len({t["id"] for p in pages for t in p}) > 2 * PAGE, kind
+    throttled = build(rate_limit=RateLimit(requests=4, seconds=1.0))
+    with caplog.at_level("INFO", logger="ledger_pipeline.rails.ramp.retry"), \
+            _client(throttled, tmp_path / "throttled") as client:  # 4 a second: the client waits out Retry-After
+        read = [o for path in ("vendors", "users", "cards") for page in client.pages(path) for o in page]
+    assert len(read) > 4 * PAGE and "throttled (HTTP 429" in caplog.text
+    sandbox.inject(BUSINESS.business_id, Fault("server_error", count=-1, status=503))
+    with _client(sandbox, tmp_path / TOKENS, max_retries=2) as client, pytest.raises(RampServerError) as failure:
+        next(client.pages("bills"))
+    assert "/bills" in str(failure.value) and "x-trace-id" in str(failure.value) and "HTTP 503" in str(failure.value)
