@@ -11,7 +11,7 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from ledger_pipeline.lib import ledger_views, settings, warehouse
-from ledger_pipeline.lib.tenants import TenantRegistry
+from ledger_pipeline.lib.tenants import Tenant, TenantError, TenantRegistry
 
 
 class LedgerDuckDB(DuckDBResource):
@@ -47,3 +47,15 @@ class TenantRegistryResource(dg.ConfigurableResource):
         return TenantRegistry(Path(self.path) if self.path else settings.tenants_path())
 
 
+
+
+def env_secret(name: str, tenant: Tenant, rail_title: str, what: str) -> str:
+    """A live credential from the variable `name`, read through Dagster's EnvVar when a client is built (never at load
+    time, so a sandbox-only deployment needs none); a missing one fails naming the tenant and the variable."""
+    value = dg.EnvVar(name).get_value() if name else None
+    if not value:
+        raise TenantError(
+            f"tenant {tenant.tenant_id!r}: the {rail_title} {what} variable {name or '(unnamed)'} is not set; "
+            "export it or register the tenant with sandbox credentials"
+        )
+    return value

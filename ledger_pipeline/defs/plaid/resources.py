@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 from ledger_pipeline.lib import settings
+from ledger_pipeline.defs.resources import env_secret
 from ledger_pipeline.lib.tenants import Tenant, TenantError
 from ledger_pipeline.rails.plaid.client import ENVIRONMENTS, MAX_COUNT, PlaidClient
 from ledger_pipeline.rails.plaid.rail import NAME, PlaidConnection
@@ -59,10 +60,11 @@ class PlaidResource(dg.ConfigurableResource):
             )  # fmt: skip
         if self.environment not in ENVIRONMENTS:
             raise TenantError(f"Plaid environment must be one of {sorted(ENVIRONMENTS)}, got {self.environment!r}")
-        tokens = {i.item_id: _secret(i.access_token_env or "", tenant, f"item {i.item_id}'s access token")
+        tokens = {i.item_id: env_secret(i.access_token_env or "", tenant, "Plaid", f"item {i.item_id}'s access token")
                   for i in plaid.items}  # fmt: skip
         return PlaidClient(
-            _secret(self.client_id_env, tenant, "client id"), _secret(self.secret_env, tenant, "secret"), tokens,
+            env_secret(self.client_id_env, tenant, "Plaid", "client id"),
+            env_secret(self.secret_env, tenant, "Plaid", "secret"), tokens,
             base_url=self.api_url or ENVIRONMENTS[self.environment], **common,
         )  # fmt: skip
 
@@ -72,13 +74,3 @@ def _connection(tenant: Tenant) -> PlaidConnection:
     if not isinstance(plaid, PlaidConnection):
         raise TenantError(f"tenant {tenant.tenant_id!r} has no Plaid connection")
     return plaid
-
-
-def _secret(name: str, tenant: Tenant, what: str) -> str:
-    value = dg.EnvVar(name).get_value() if name else None
-    if not value:
-        raise TenantError(
-            f"tenant {tenant.tenant_id!r}: the Plaid {what} variable {name or '(unnamed)'} is not set; "
-            "export it or register the tenant with sandbox credentials"
-        )
-    return value

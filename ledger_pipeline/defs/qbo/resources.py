@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 from ledger_pipeline.lib import settings
+from ledger_pipeline.defs.resources import env_secret
 from ledger_pipeline.lib.tenants import Tenant, TenantError
 from ledger_pipeline.rails.qbo import sandbox
 from ledger_pipeline.rails.qbo.sandbox import shared_sandbox
@@ -72,20 +73,11 @@ class QboResource(dg.ConfigurableResource):
         return QboClient(
             qbo.realm_id,
             QboCredentials(
-                _secret(self.client_id_env, tenant), _secret(self.client_secret_env, tenant),
-                _secret(qbo.refresh_token_env or "", tenant),
+                env_secret(self.client_id_env, tenant, "QBO", "client id"),
+                env_secret(self.client_secret_env, tenant, "QBO", "client secret"),
+                env_secret(qbo.refresh_token_env or "", tenant, "QBO", "refresh token"),
             ),
             base_url=PRODUCTION_BASE_URL,
             token_url=PRODUCTION_TOKEN_URL,
             **common,
         )
-
-
-def _secret(name: str, tenant: Tenant) -> str:
-    value = dg.EnvVar(name).get_value() if name else None
-    if not value:
-        raise TenantError(
-            f"tenant {tenant.tenant_id!r}: QBO credential variable {name or '(unnamed)'} is not set; "
-            "export it or register the tenant with sandbox credentials"
-        )
-    return value

@@ -9,6 +9,7 @@ import dagster as dg
 
 from ledger_pipeline.lib import settings
 from ledger_pipeline.lib.oauth import OAuthCredentials
+from ledger_pipeline.defs.resources import env_secret
 from ledger_pipeline.lib.tenants import Tenant, TenantError
 from ledger_pipeline.rails.ramp.client import ENVIRONMENTS, MAX_PAGE_SIZE, RampClient
 from ledger_pipeline.rails.ramp.rail import NAME, RampConnection
@@ -59,8 +60,9 @@ class RampResource(dg.ConfigurableResource):
         if self.environment not in ENVIRONMENTS:
             raise TenantError(f"Ramp environment must be one of {sorted(ENVIRONMENTS)}, got {self.environment!r}")
         credentials = OAuthCredentials(
-            _secret(self.client_id_env, tenant, "client id"), _secret(self.client_secret_env, tenant, "client secret"),
-            _secret(ramp.refresh_token_env or "", tenant, "refresh token"),
+            env_secret(self.client_id_env, tenant, "Ramp", "client id"),
+            env_secret(self.client_secret_env, tenant, "Ramp", "client secret"),
+            env_secret(ramp.refresh_token_env or "", tenant, "Ramp", "refresh token"),
         )  # fmt: skip
         return RampClient(ramp.business_id, credentials, base_url=self.api_url or ENVIRONMENTS[self.environment],
                           **common)  # fmt: skip
@@ -71,13 +73,3 @@ def _connection(tenant: Tenant) -> RampConnection:
     if not isinstance(ramp, RampConnection):
         raise TenantError(f"tenant {tenant.tenant_id!r} has no Ramp connection")
     return ramp
-
-
-def _secret(name: str, tenant: Tenant, what: str) -> str:
-    value = dg.EnvVar(name).get_value() if name else None
-    if not value:
-        raise TenantError(
-            f"tenant {tenant.tenant_id!r}: the Ramp {what} variable {name or '(unnamed)'} is not set; "
-            "export it or register the tenant with sandbox credentials"
-        )
-    return value

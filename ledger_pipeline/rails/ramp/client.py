@@ -105,8 +105,8 @@ class RampClient:
             if following is not None and (not isinstance(following, str) or following == url):
                 raise self._ctx.error(RampMalformedResponse, endpoint, "page.next is not a new URL")
             if following is not None and _origin(following) != self._origin:
-                raise self._ctx.error(RampMalformedResponse, endpoint,
-                                      f"page.next leads to another host ({_origin(following)}); not followed")  # fmt: skip
+                elsewhere = f"page.next leads to another host ({_origin(following)}); not followed"
+                raise self._ctx.error(RampMalformedResponse, endpoint, elsewhere)
             url, query = following, None
 
     def get(self, path: str, item_id: str) -> dict:

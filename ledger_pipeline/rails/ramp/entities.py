@@ -34,7 +34,8 @@ class RampEntity:
 
 def _transaction_final(obj: dict) -> bool:
     """Declined for good, or cleared and on a statement (Ramp sets `statement_id` when the month closes)."""
-    return obj.get("state") in ("DECLINED", "ERROR") or (obj.get("state") == "CLEARED" and bool(obj.get("statement_id")))
+    state = obj.get("state")
+    return state in ("DECLINED", "ERROR") or (state == "CLEARED" and bool(obj.get("statement_id")))
 
 
 def _bill_final(obj: dict) -> bool:

@@ -51,7 +51,9 @@ class RampConnection:
         if self.credentials == "env" or self.refresh_token_env is not None:
             ids.env_var_name(self.refresh_token_env)
         if self.credentials == "sandbox" and self.refresh_token_env is not None:
-            raise ids.InvalidInput("a refresh token variable is only used with credentials 'env' (sandbox uses demo keys)")
+            raise ids.InvalidInput(
+                "a refresh token variable is only used with credentials 'env' (sandbox uses demo keys)"
+            )
 
     @property
     def account_id(self) -> str:
