@@ -8,6 +8,22 @@ from collections import defaultdict
 import pandera.errors
 import pandera.polars as pa
 import polars as pl
+from pandera.engines import polars_engine as pe
+
+UTC_US = {"time_unit": "us", "time_zone": "UTC"}
+
+
+class LoggedRow(pa.DataFrameModel):
+    """Columns every mirror row of every rail carries: whose it is, and when and from which log row it was taken.
+    A rail's base adds `sync_source` with its own words, and its key."""
+
+    tenant_id: str = pa.Field(nullable=False)
+    last_synced_at: pe.DateTime = pa.Field(nullable=False, dtype_kwargs=UTC_US)
+    log_seq: pl.Int64 = pa.Field(nullable=False, ge=1)
+    payload_hash: str = pa.Field(nullable=False, str_length={"min_value": 64, "max_value": 64})
+
+    class Config:
+        strict = True
 
 
 class SchemaMismatch(RuntimeError):

@@ -17,9 +17,8 @@ import pandera.polars as pa
 import polars as pl
 from pandera.engines import polars_engine as pe
 
-from ledger_pipeline.lib.validation import typed
+from ledger_pipeline.lib.validation import UTC_US, LoggedRow, typed
 
-UTC_US = {"time_unit": "us", "time_zone": "UTC"}
 CURRENCY = r"^[A-Z]{3}$"  # ISO 4217, upper-case as Plaid writes it
 PLAID_ID = r"^[A-Za-z0-9_-]+$"
 SYNC_SOURCES = ["get", "sync", "sweep"]  # what the Plaid sync logs a version from (rails/plaid/sync.py)
@@ -28,17 +27,10 @@ PAYMENT_CHANNELS = ["online", "in store", "other"]  # Plaid's enum
 EXACT_MONEY = "a JSON number with at most two decimals, in the currency's major units"
 
 
-class _MirrorRow(pa.DataFrameModel):
-    """Columns every Plaid mirror carries."""
+class _MirrorRow(LoggedRow):
+    """Columns every Plaid mirror carries beyond every rail's (LoggedRow)."""
 
-    tenant_id: str = pa.Field(nullable=False)
-    last_synced_at: pe.DateTime = pa.Field(nullable=False, dtype_kwargs=UTC_US)
     sync_source: str = pa.Field(isin=SYNC_SOURCES)
-    log_seq: pl.Int64 = pa.Field(nullable=False, ge=1)
-    payload_hash: str = pa.Field(nullable=False, str_length={"min_value": 64, "max_value": 64})
-
-    class Config:
-        strict = True
 
 
 class PlaidItemMirror(_MirrorRow):

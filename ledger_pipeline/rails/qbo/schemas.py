@@ -20,10 +20,9 @@ import pandera.polars as pa
 import polars as pl
 from pandera.engines import polars_engine as pe
 
-from ledger_pipeline.lib.validation import typed
+from ledger_pipeline.lib.validation import UTC_US, LoggedRow, typed
 
 MONEY = {"precision": 18, "scale": 2}
-UTC_US = {"time_unit": "us", "time_zone": "UTC"}
 QBO_ID = r"^[0-9]{1,20}$"
 CURRENCY = r"^[A-Z]{3}$"
 # Money columns are declared nullable so that a missing or inexact amount is reported by this check, whose
@@ -31,22 +30,15 @@ CURRENCY = r"^[A-Z]{3}$"
 EXACT_MONEY = "a JSON number with at most 2 decimals"
 
 
-class _MirrorRow(pa.DataFrameModel):
-    """Columns every QBO mirror carries."""
+class _MirrorRow(LoggedRow):
+    """Columns every QBO mirror carries beyond every rail's (LoggedRow)."""
 
-    tenant_id: str = pa.Field(nullable=False)
     qbo_id: str = pa.Field(nullable=False, str_matches=QBO_ID)
     sync_token: pl.Int32 = pa.Field(nullable=False, ge=0)
     currency: str = pa.Field(nullable=True, str_matches=CURRENCY)
     created_at: pe.DateTime = pa.Field(nullable=False, dtype_kwargs=UTC_US)
     updated_at: pe.DateTime = pa.Field(nullable=False, dtype_kwargs=UTC_US)
-    last_synced_at: pe.DateTime = pa.Field(nullable=False, dtype_kwargs=UTC_US)
     sync_source: str = pa.Field(isin=["query", "cdc", "sweep"])
-    log_seq: pl.Int64 = pa.Field(nullable=False, ge=1)
-    payload_hash: str = pa.Field(nullable=False, str_length={"min_value": 64, "max_value": 64})
-
-    class Config:
-        strict = True
 
 
 class _NameListRow(_MirrorRow):

@@ -13,26 +13,18 @@ import pandera.polars as pa
 import polars as pl
 from pandera.engines import polars_engine as pe
 
-from ledger_pipeline.lib.validation import holds, typed
+from ledger_pipeline.lib.validation import UTC_US, LoggedRow, holds, typed
 
-UTC_US = {"time_unit": "us", "time_zone": "UTC"}
 CURRENCY = r"^[A-Z]{3}$"
 RAMP_ID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 SYNC_SOURCES = ["list", "read", "sweep"]  # what the Ramp sync logs a version from (rails/ramp/sync.py)
 EXACT_MONEY = "an amount Ramp sent exactly: major units with at most two decimals, or integer minor units"
 
 
-class _MirrorRow(pa.DataFrameModel):
-    """Columns every Ramp mirror carries."""
+class _MirrorRow(LoggedRow):
+    """Columns every Ramp mirror carries beyond every rail's (LoggedRow)."""
 
-    tenant_id: str = pa.Field(nullable=False)
-    last_synced_at: pe.DateTime = pa.Field(nullable=False, dtype_kwargs=UTC_US)
     sync_source: str = pa.Field(isin=SYNC_SOURCES)
-    log_seq: pl.Int64 = pa.Field(nullable=False, ge=1)
-    payload_hash: str = pa.Field(nullable=False, str_length={"min_value": 64, "max_value": 64})
-
-    class Config:
-        strict = True
 
 
 class RampTransactionMirror(_MirrorRow):

@@ -27,9 +27,8 @@ import pandera.polars as pa
 import polars as pl
 from pandera.engines import polars_engine as pe
 
-from ledger_pipeline.lib.validation import holds, typed
+from ledger_pipeline.lib.validation import UTC_US, LoggedRow, holds, typed
 
-UTC_US = {"time_unit": "us", "time_zone": "UTC"}
 CURRENCY = r"^[a-z]{3}$"  # ISO 4217, lower-case as Stripe writes it
 CUSTOMER_ID = r"^cus_[A-Za-z0-9]+$"
 CHARGE_ID = r"^(ch|py)_[A-Za-z0-9]+$"  # py_: a charge of a non-card payment method
@@ -49,18 +48,11 @@ ADDS_TO_BALANCE = ("charge", "payment")
 WITHDRAWS_FROM_BALANCE = ("refund", "payment_refund", "payout")
 
 
-class _MirrorRow(pa.DataFrameModel):
+class _MirrorRow(LoggedRow):
     """Columns every Stripe mirror carries (each subclass declares its `stripe_id` with its object's prefix)."""
 
-    tenant_id: str = pa.Field(nullable=False)
     created: pe.DateTime = pa.Field(nullable=False, dtype_kwargs=UTC_US)
-    last_synced_at: pe.DateTime = pa.Field(nullable=False, dtype_kwargs=UTC_US)
     sync_source: str = pa.Field(isin=SYNC_SOURCES)
-    log_seq: pl.Int64 = pa.Field(nullable=False, ge=1)
-    payload_hash: str = pa.Field(nullable=False, str_length={"min_value": 64, "max_value": 64})
-
-    class Config:
-        strict = True
 
 
 class StripeCustomerMirror(_MirrorRow):
