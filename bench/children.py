@@ -1,8 +1,10 @@
 """Running one contender in its own process and reading its peak memory from the kernel.
 
-`os.wait4` returns the rusage of exactly that child (and of any grandchildren it waited for, such
-as dlt's normalize workers): ru_maxrss is the largest resident set any of them reached, so each
-contender's figure is its own, not the benchmark driver's.
+The contender reports its own peak (VmHWM since its exec, or the largest of the processes it
+waited for, such as dlt's normalize workers: bench/contender.py). The ru_maxrss `os.wait4` gives
+is only the fallback: Linux starts it from the memory of the benchmark driver the child was
+forked from, so a contender smaller than the driver (which holds every sandbox) would show the
+driver's figure, not its own.
 """
 
 from __future__ import annotations
@@ -49,4 +51,6 @@ def run_child(name: str, job: dict, log_dir: Path, env: dict[str, str] | None = 
         tail = log_path.read_text()[-2000:]
         raise ContenderFailed(f"{name} exited with {proc.returncode}; see {log_path}\n{tail}")
     cpu = usage.ru_utime + usage.ru_stime
-    return ChildResult(json.loads(result_path.read_text()), usage.ru_maxrss / 1024, elapsed, cpu)
+    result = json.loads(result_path.read_text())
+    own = result.pop("own_peak_rss_mb", None)
+    return ChildResult(result, own if own is not None else usage.ru_maxrss / 1024, elapsed, cpu)

@@ -3,9 +3,10 @@
 Kinds: `floor` (fetch and parse), `ours` (one phase of the pipeline: initial, incremental,
 nochange, rebuild or deepen), `verify`, `queries`, `explain` (DuckDB's EXPLAIN ANALYZE of the
 SQL-bound phases), `dlt` (default or tuned), Stripe's `stripe_floor` and `stripe_ours` (initial
-or incremental; bench/stripe_rail.py) and Plaid's `plaid_floor` and `plaid_ours` (likewise;
-bench/plaid_rail.py). With `profile` set in the job, the timed part runs under cProfile (imports
-done first) and its top functions are written beside the .prof file.
+or incremental; bench/stripe_rail.py), Plaid's `plaid_floor` and `plaid_ours` (likewise;
+bench/plaid_rail.py) and Ramp's `ramp_floor` and `ramp_ours` (likewise; bench/ramp_rail.py).
+With `profile` set in the job, the timed part runs under cProfile (imports done first) and its
+top functions are written beside the .prof file.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import io
 import json
 import os
 import pstats
+import resource
 import sys
 import time
 from collections.abc import Callable
@@ -33,6 +35,8 @@ PREIMPORT = {
     "stripe_ours": ("bench.stripe_rail", "bench.stopwatch"),
     "plaid_floor": ("bench.plaid_rail",),
     "plaid_ours": ("bench.plaid_rail", "bench.stopwatch"),
+    "ramp_floor": ("bench.ramp_rail",),
+    "ramp_ours": ("bench.ramp_rail", "bench.stopwatch"),
 }
 
 
@@ -42,12 +46,26 @@ def main(job_path: str, result_path: str) -> int:
     kind = job["kind"]
     runner = {"floor": _floor, "ours": _ours, "verify": _verify, "queries": _queries, "dlt": _dlt,
               "explain": _explain, "stripe_floor": _stripe_floor, "stripe_ours": _stripe_ours,
-              "plaid_floor": _plaid_floor, "plaid_ours": _plaid_ours}[kind]
+              "plaid_floor": _plaid_floor, "plaid_ours": _plaid_ours, "ramp_floor": _ramp_floor,
+              "ramp_ours": _ramp_ours}[kind]
     for module in PREIMPORT.get(kind, ()):  # imports are not what a profile should show
         importlib.import_module(module)
     result = _profiled(job.get("profile"), lambda: runner(job, workload, paths))
+    result["own_peak_rss_mb"] = _own_peak_rss_mb()
     Path(result_path).write_text(json.dumps(result, indent=2, default=str))
     return 0
+
+
+def _own_peak_rss_mb() -> float | None:
+    """The peak resident memory of this process since its exec, or of any process it waited for (dlt's workers).
+    The parent's rusage of this process cannot tell it: the kernel starts it from the benchmark driver's memory,
+    copied at the fork before exec, so every contender smaller than the driver would report the driver's."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    own_kb = int(status.split("VmHWM:", 1)[1].split()[0])
+    return round(max(own_kb, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024, 1)
 
 
 def _profiled(profile_path: str | None, work: Callable[[], dict]) -> dict:
@@ -102,6 +120,25 @@ def _plaid_ours(job: dict, workload: Workload, paths: Paths) -> dict:
     if job["phase"] == "incremental":  # the clock moves through the QBO sandbox's admin endpoint: one clock
         return plaid_rail.incremental(tenants, job["plaid_url"], job["sandbox_url"], ledger)
     return plaid_rail.initial(tenants, job["plaid_url"], ledger)
+
+
+def _ramp_tenants(job: dict) -> list[tuple[str, str]]:
+    return [(tenant_id, business_id) for tenant_id, business_id in job["ramp_tenants"]]
+
+
+def _ramp_floor(job: dict, workload: Workload, paths: Paths) -> dict:
+    from bench.ramp_rail import fetch_and_parse, token_dir
+
+    return fetch_and_parse(_ramp_tenants(job), job["ramp_url"], token_dir(paths))
+
+
+def _ramp_ours(job: dict, workload: Workload, paths: Paths) -> dict:
+    from bench import ramp_rail
+
+    tenants, ledger, tokens = _ramp_tenants(job), Path(job["ramp_ledger"]), ramp_rail.token_dir(paths)
+    if job["phase"] == "incremental":  # the clock moves through the QBO sandbox's admin endpoint: one clock
+        return ramp_rail.incremental(tenants, job["ramp_url"], tokens, job["sandbox_url"], ledger)
+    return ramp_rail.initial(tenants, job["ramp_url"], tokens, ledger)
 
 
 def _ours(job: dict, workload: Workload, paths: Paths) -> dict:

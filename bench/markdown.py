@@ -91,36 +91,65 @@ def stripe(figures: dict) -> str:
     return "\n".join(rows)
 
 
+def _rail_head(figures: dict, rail: str, title: str) -> list[str]:
+    """A rail's floor and first sync (vs the rail's own floor), then its ratio beside QBO's and what it read."""
+    r, phases = figures[rail], figures["phases"]
+    rows = [f"| {title} | seconds | objects/s | peak RSS MB | vs {title} floor | CPU s | others' CPU s |",
+            "|---|---:|---:|---:|---:|---:|---:|"]
+    for key, label in ((f"{rail}_floor", "floor: fetch + parse"), (f"{rail}_initial", "ours: extract + log")):
+        e = phases[key]
+        rows.append(f"| {label} | {e['seconds']:.2f} | {r['objects_total'] / e['seconds']:,.0f} | "
+                    f"{e['peak_rss_mb']:.0f} | {e['seconds'] / r['floor_seconds']:.2f}x | "
+                    f"{e['cpu_seconds'] + e['server_cpu_seconds']:.1f} | {e['others_cpu_seconds']} |")
+    qbo = r["qbo_extract_log_vs_floor"]
+    return rows + ["", f"Extract + log over the floor: QBO {f'{qbo:.2f}x' if qbo is not None else 'n/a'}, {title} "
+                       f"{r['extract_log_vs_floor']:.2f}x. {title} objects: {r['objects_total']:,} "
+                       f"({r['share_of_qbo_objects']:.1%} of QBO's) in {r['pages']:,} pages: "
+                       + ", ".join(f"{k} {v:,}" for k, v in r["objects_by_entity"].items()) + ".", ""]
+
+
+def _per_row(s: dict) -> str:
+    return (f"{s['ms_per_row'] if s['ms_per_row'] is not None else 'n/a'} | "
+            f"{s.get('ms_per_row_beyond_nothing_changed') or 'n/a'}")
+
+
+def _memory(figures: dict, rail: str, title: str) -> list[str]:
+    """A rail's first sync of one tenant alone at N and at scale x N objects per company."""
+    if "memory" not in figures[rail]:
+        return []
+    m = figures[rail]["memory"]
+    rows = ["", f"| one tenant, first sync | QBO objects | {title} objects | seconds | peak RSS MB | RSS before MB |",
+            "|---|---:|---:|---:|---:|---:|"]
+    for k in ("n", "scaled"):
+        rows.append(f"| {k} | {m[k]['qbo_objects']:,} | {m[k][f'{rail}_objects']:,} | {m[k]['seconds']:.2f} | "
+                    f"{m[k]['peak_rss_mb']:.0f} | {m[k]['rss_before_sync_mb']:.0f} |")
+    return rows
+
+
 def plaid(figures: dict) -> str:
     """Plaid's floor and first sync, the ratio beside QBO's, incremental steps and memory at two sizes."""
-    pl, phases = figures["plaid"], figures["phases"]
-    rows = ["| Plaid | seconds | objects/s | peak RSS MB | vs Plaid floor | CPU s | others' CPU s |",
-            "|---|---:|---:|---:|---:|---:|---:|"]
-    for key, label in (("plaid_floor", "floor: fetch + parse"), ("plaid_initial", "ours: extract + log")):
-        e = phases[key]
-        rows.append(f"| {label} | {e['seconds']:.2f} | {pl['objects_total'] / e['seconds']:,.0f} | "
-                    f"{e['peak_rss_mb']:.0f} | {e['seconds'] / pl['floor_seconds']:.2f}x | "
-                    f"{e['cpu_seconds'] + e['server_cpu_seconds']:.1f} | {e['others_cpu_seconds']} |")
-    qbo = pl["qbo_extract_log_vs_floor"]
-    rows += ["", f"Extract + log over the floor: QBO {f'{qbo:.2f}x' if qbo is not None else 'n/a'}, Plaid "
-                 f"{pl['extract_log_vs_floor']:.2f}x. Plaid objects: {pl['objects_total']:,} "
-                 f"({pl['share_of_qbo_objects']:.1%} of QBO's) in {pl['pages']:,} pages: "
-                 + ", ".join(f"{k} {v:,}" for k, v in pl["objects_by_entity"].items()) + ".", ""]
+    rows = _rail_head(figures, "plaid", "Plaid")
     rows += ["| incremental step | clock | seconds | transactions added / modified / removed | requests | rows logged "
              "| ms/row | ms/row beyond nothing changed |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for s in pl.get("incremental", []):
+    for s in figures["plaid"].get("incremental", []):
         sent = " / ".join(f"{s['transactions'].get(n, 0):,}" for n in ("added", "modified", "removed"))
         rows.append(f"| {s['step']} | +{s['clock_step_hours']:g} h | {s['seconds']:.2f} | {sent} | {s['requests']} | "
-                    f"{s['log_rows_added']:,} | {s['ms_per_row'] if s['ms_per_row'] is not None else 'n/a'} | "
-                    f"{s.get('ms_per_row_beyond_nothing_changed') or 'n/a'} |")
-    if "memory" in pl:
-        m = pl["memory"]
-        rows += ["", "| one tenant, first sync | QBO objects | Plaid objects | seconds | peak RSS MB | RSS before MB |",
-                 "|---|---:|---:|---:|---:|---:|"]
-        for k in ("n", "scaled"):
-            rows.append(f"| {k} | {m[k]['qbo_objects']:,} | {m[k]['plaid_objects']:,} | {m[k]['seconds']:.2f} | "
-                        f"{m[k]['peak_rss_mb']:.0f} | {m[k]['rss_before_sync_mb']:.0f} |")
-    return "\n".join(rows)
+                    f"{s['log_rows_added']:,} | {_per_row(s)} |")
+    return "\n".join(rows + _memory(figures, "plaid", "Plaid"))
+
+
+def ramp(figures: dict) -> str:
+    """Ramp's floor and first sync, the ratio beside QBO's, incremental steps (objects read again beside the rows
+    they logged) and memory at two sizes."""
+    rows = _rail_head(figures, "ramp", "Ramp")
+    rows += ["| incremental step | clock | seconds | requests | objects read | rows logged (by entity) "
+             "| ms/row | ms/row beyond nothing changed |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for s in figures["ramp"].get("incremental", []):
+        by_entity = ", ".join(f"{k} {v:,}" for k, v in s["log_rows_added_by_entity"].items() if v)
+        rows.append(f"| {s['step']} | +{s['clock_step_hours']:g} h | {s['seconds']:.2f} | {s['requests']} | "
+                    f"{s['objects_read']:,} | {s['log_rows_added']:,}{f' ({by_entity})' if by_entity else ''} | "
+                    f"{_per_row(s)} |")
+    return "\n".join(rows + _memory(figures, "ramp", "Ramp"))
 
 
 def main(argv: list[str]) -> int:
@@ -131,6 +160,8 @@ def main(argv: list[str]) -> int:
         print(f"\n### Stripe\n\n{stripe(figures)}")
     if "plaid" in figures:
         print(f"\n### Plaid\n\n{plaid(figures)}")
+    if "ramp" in figures:
+        print(f"\n### Ramp\n\n{ramp(figures)}")
     return 0
 
 

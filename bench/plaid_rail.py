@@ -23,16 +23,12 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
-from datetime import UTC, datetime
+from contextlib import contextmanager
 from pathlib import Path
 
-import duckdb
-
 from bench import rail_sandbox
-from bench.rail_sandbox import STEPS, MemorySizes, advance, ledger, memory_companies, rss_mb, served
+from bench.rail_sandbox import MemorySizes, memory_companies, served
 from bench.workload import REALM_BASE, Paths, Workload
-from ledger_pipeline.lib.sync import close_sync, syncs_ahead
 from ledger_pipeline.rails.plaid.client import PlaidClient
 from ledger_pipeline.rails.plaid.entities import ACCOUNT, ITEM, TRANSACTION
 from ledger_pipeline.rails.plaid.rail import NAME, PlaidConnection, PlaidItemLink
@@ -140,7 +136,7 @@ def fetch_and_parse(tenants: list[Tenant], url: str) -> dict:
 
 class Requests:
     """Counts, in this process only, the Plaid client's POSTs by endpoint and the transactions /transactions/sync
-    sent as added, modified and removed."""
+    sent as added, modified and removed: Plaid's changes are what that feed sends."""
 
     def __init__(self) -> None:
         self.posts: Counter[str] = Counter()
@@ -170,75 +166,30 @@ class Requests:
         self.posts.clear()
         self.transactions.clear()
 
+    def figures(self) -> dict:
+        return {"transactions": dict(sorted(self.transactions.items())), "requests": sum(self.posts.values()),
+                "requests_by_endpoint": dict(sorted(self.posts.items()))}
 
-def sync_all(conn: duckdb.DuckDBPyConnection, tenants: list[Tenant], url: str, run_id: str) -> dict:
-    """Our extract + log of every entity of every tenant as the log assets run it: entity by entity (one step
-    each), the tenants' syncs started ahead of their turn (`lib.sync.syncs_ahead`)."""
+
+def _syncs(tenants: list[Tenant], url: str) -> rail_sandbox.Sync:
+    """Our extract + log of every tenant's items in the assets' order (the accounts step after the transactions)."""
     items_of = dict(tenants)
-    appended = pages = swept = 0
-    started = time.perf_counter()
-    for entity in ORDER:
-        def session_for(tenant_id: str) -> PlaidSession:
-            item_ids = items_of[tenant_id]
-            return PlaidSession(_client(item_ids, url), PlaidConnection(tuple(PlaidItemLink(i) for i in item_ids)))
 
-        with closing(syncs_ahead(conn, NAME, entity, list(items_of), session_for)) as ahead:
-            for _, taken in ahead:
-                sync = taken()
-                try:
-                    result = sync.run(conn, run_id=run_id, observed_at=datetime.now(UTC))
-                finally:
-                    close_sync(sync)
-                appended += result.stats.appended
-                pages += result.pages
-                swept += result.swept
-    return {"seconds": round(time.perf_counter() - started, 4), "appended": appended, "pages": pages,
-            "swept": swept}
+    def session_for(tenant_id: str) -> PlaidSession:
+        item_ids = items_of[tenant_id]
+        return PlaidSession(_client(item_ids, url), PlaidConnection(tuple(PlaidItemLink(i) for i in item_ids)))
 
-
-def log_rows(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """The Plaid log's rows by entity."""
-    rows = conn.execute("select entity_type, count(*) from raw.entity_log where rail = ? group by entity_type",
-                        [NAME]).fetchall()
-    return {name: n for name, n in sorted(rows)}
+    return lambda conn, run_id: rail_sandbox.sync_all(conn, NAME, ORDER, list(items_of), session_for, run_id)
 
 
 def initial(tenants: list[Tenant], url: str, ledger_path: Path) -> dict:
     """The first sync of every tenant into a fresh ledger (the memory runs: one tenant)."""
-    with ledger(ledger_path) as conn:
-        rss_before = rss_mb()
-        done = sync_all(conn, tenants, url, "bench-plaid-initial")
-        by_entity = log_rows(conn)
-        return done | {"log_rows": sum(by_entity.values()), "log_rows_by_entity": by_entity,
-                       "rss_before_mb": rss_before}
+    return rail_sandbox.initial(ledger_path, NAME, _syncs(tenants, url))
 
 
 def incremental(tenants: list[Tenant], url: str, qbo_url: str, ledger_path: Path) -> dict:
     """After the initial sync: a sync with nothing changed, then one after each clock step; per logged row costs."""
-    steps = []
-    with ledger(ledger_path) as conn, Requests().counting() as requests:
-        for label, delta in STEPS:
-            if delta:
-                advance(qbo_url, delta)
-            requests.reset()
-            before = log_rows(conn)
-            done = sync_all(conn, tenants, url, f"bench-plaid-{label.replace(' ', '-')}")
-            after = log_rows(conn)
-            added = {name: after.get(name, 0) - before.get(name, 0) for name in after}
-            rows = sum(added.values())
-            steps.append(done | {
-                "step": label, "clock_step_hours": delta.total_seconds() / 3600,
-                "transactions": dict(sorted(requests.transactions.items())),
-                "requests": sum(requests.posts.values()), "requests_by_endpoint": dict(sorted(requests.posts.items())),
-                "log_rows_added": rows, "log_rows_added_by_entity": added,
-                "ms_per_row": round(done["seconds"] / rows * 1000, 2) if rows else None,
-            })  # fmt: skip
-    fixed = steps[0]["seconds"]
-    for step in steps[1:]:  # beyond what a sync with nothing changed costs
-        extra = step["seconds"] - fixed
-        rows = step["log_rows_added"]
-        step["ms_per_row_beyond_nothing_changed"] = round(extra / rows * 1000, 2) if rows else None
-    return {"steps": steps}
+    return rail_sandbox.incremental(ledger_path, NAME, qbo_url, _syncs(tenants, url), Requests())
 
 
 def plaid_ledger(paths: Paths) -> Path:

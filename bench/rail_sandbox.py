@@ -1,22 +1,24 @@
 """What each rail's part of the benchmark does alike: serve its sandbox over the QBO sandbox on loopback, build
-the memory comparison's companies of N and scale x N objects, open its ledger, move the shared clock between the
-incremental steps, and read a contender's resident memory."""
+the memory comparison's companies of N and scale x N objects, open its ledger, sync every entity of every tenant
+as the log assets do, move the shared clock between the incremental steps, and read a contender's resident
+memory."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 import httpx
 
 from bench.workload import Workload
 from ledger_pipeline.lib import ledger_views, warehouse
+from ledger_pipeline.lib.sync import RailSession, close_sync, syncs_ahead
 from ledger_pipeline.rails.qbo.sandbox import CompanySpec, QboSandbox
 
 # The incremental steps of every rail: a sync with nothing changed, then after the shared clock moved.
@@ -82,6 +84,84 @@ def advance(qbo_url: str, delta: timedelta) -> None:
     """Move the shared clock (the QBO sandbox's admin endpoint: every rail's sandbox reads the same clock)."""
     body = {"advance_seconds": int(delta.total_seconds())}
     httpx.post(f"{qbo_url}/_sandbox/clock", json=body, timeout=60).raise_for_status()
+
+
+def sync_all(conn: duckdb.DuckDBPyConnection, rail: str, entities: Iterable[Any], tenant_ids: list[str],
+             session_for: Callable[[str], RailSession], run_id: str) -> dict:
+    """Our extract + log of every entity of every tenant as the rail's log assets run it, without Dagster: entity
+    by entity in the assets' order (one step each), the tenants' syncs started ahead of their turn
+    (`lib.sync.syncs_ahead`), so the figure is the pipeline's own code path."""
+    appended = pages = swept = 0
+    started = time.perf_counter()
+    for entity in entities:
+        with closing(syncs_ahead(conn, rail, entity, tenant_ids, session_for)) as ahead:
+            for _, taken in ahead:
+                sync = taken()
+                try:
+                    result = sync.run(conn, run_id=run_id, observed_at=datetime.now(UTC))
+                finally:
+                    close_sync(sync)
+                appended += result.stats.appended
+                pages += result.pages
+                swept += result.swept
+    return {"seconds": round(time.perf_counter() - started, 4), "appended": appended, "pages": pages,
+            "swept": swept}
+
+
+Sync = Callable[[duckdb.DuckDBPyConnection, str], dict]  # (ledger, run id) -> the figures of `sync_all`
+
+
+def log_rows(conn: duckdb.DuckDBPyConnection, rail: str) -> dict[str, int]:
+    """The rail's log rows by entity: what the gate compares with the floor's objects."""
+    rows = conn.execute("select entity_type, count(*) from raw.entity_log where rail = ? group by entity_type",
+                        [rail]).fetchall()
+    return {name: n for name, n in sorted(rows)}
+
+
+def initial(ledger_path: Path, rail: str, sync: Sync) -> dict:
+    """The first sync of every tenant into a fresh ledger (the memory runs: one tenant), with the rows it logged
+    and the process's memory before it (so the peak can be told from the imports)."""
+    with ledger(ledger_path) as conn:
+        rss_before = rss_mb()
+        done = sync(conn, f"bench-{rail}-initial")
+        by_entity = log_rows(conn, rail)
+        return done | {"log_rows": sum(by_entity.values()), "log_rows_by_entity": by_entity,
+                       "rss_before_mb": rss_before}
+
+
+class Requests(Protocol):
+    """What a rail counts of its client's traffic in the contender's process, step by step."""
+
+    def counting(self) -> AbstractContextManager[Any]: ...
+
+    def reset(self) -> None: ...
+
+    def figures(self) -> dict: ...
+
+
+def incremental(ledger_path: Path, rail: str, qbo_url: str, sync: Sync, requests: Requests) -> dict:
+    """After the first sync: a sync with nothing changed, then one after each clock step. Rows logged are the
+    changes a rail without events has to show for a step, so the cost is given per row, and beyond what a sync
+    with nothing changed costs (the part that should grow with the changes)."""
+    steps = []
+    with ledger(ledger_path) as conn, requests.counting():
+        for label, delta in STEPS:
+            if delta:
+                advance(qbo_url, delta)
+            requests.reset()
+            before = log_rows(conn, rail)
+            done = sync(conn, f"bench-{rail}-{label.replace(' ', '-')}")
+            after = log_rows(conn, rail)
+            added = {name: after.get(name, 0) - before.get(name, 0) for name in after}
+            rows = sum(added.values())
+            steps.append(done | {"step": label, "clock_step_hours": delta.total_seconds() / 3600} | requests.figures()
+                         | {"log_rows_added": rows, "log_rows_added_by_entity": added,
+                            "ms_per_row": round(done["seconds"] / rows * 1000, 2) if rows else None})  # fmt: skip
+    fixed = steps[0]["seconds"]
+    for step in steps[1:]:
+        rows = step["log_rows_added"]
+        step["ms_per_row_beyond_nothing_changed"] = round((step["seconds"] - fixed) / rows * 1000, 2) if rows else None
+    return {"steps": steps}
 
 
 def run_phases(bench: Any, rail: str, title: str, tenants: list, ledger_path: Path, serve: Callable[..., Any],

@@ -4,9 +4,9 @@ Every contender runs in its own process (bench.children) against the one sandbox
 serves. Order: a warm-up read, the floor, dlt default and tuned (same instant of the books), our
 initial sync; then the change step and our phases 2-6, the log deepened to each depth by more
 change steps of phase 2's size; then Stripe's floor and phases (bench/stripe_rail.py), then Plaid's
-(bench/plaid_rail.py). The gate at the end (verify, chain heads, every check of every run, the as-of
-answer unchanged as the log deepens, dlt loading the same objects, Stripe's and Plaid's logs holding
-what their floors read) decides the exit code.
+(bench/plaid_rail.py), then Ramp's (bench/ramp_rail.py). The gate at the end (verify, chain heads,
+every check of every run, the as-of answer unchanged as the log deepens, dlt loading the same objects,
+Stripe's, Plaid's and Ramp's logs holding what their floors read) decides the exit code.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import shutil
 import time
 from pathlib import Path
 
-from bench import plaid_rail, report, stripe_rail
+from bench import plaid_rail, ramp_rail, report, stripe_rail
 from bench.children import ChildResult, run_child
 from bench.storage import missing_settings, storage_settings
 from bench.workload import CHANGE_STEP, Paths, Served, Workload, serve
@@ -107,7 +107,7 @@ def fresh_folder(root: Path) -> None:
 
 def run(workload: Workload, root: Path, *, dlt_modes: tuple[str, ...], profile: bool = False,
         warmup: bool = True, storage: str = "sqlite", stripe: bool = True, stripe_memory_scale: int = 4,
-        plaid: bool = True, plaid_memory_scale: int = 4) -> dict:
+        plaid: bool = True, plaid_memory_scale: int = 4, ramp: bool = True, ramp_memory_scale: int = 4) -> dict:
     missing = missing_settings(storage)
     if missing:
         raise SystemExit(f"bench: --dagster-storage {storage} reads {', '.join(missing)} from the environment; "
@@ -145,9 +145,11 @@ def run(workload: Workload, root: Path, *, dlt_modes: tuple[str, ...], profile: 
         if profile:
             figures["explain"] = bench.child("explain", "explain", as_of=as_of,
                                              out_dir=str(root / "profile")).result
-        if stripe:  # after every QBO phase, so theirs run as without it; Stripe moves the shared clock last
+        if stripe:  # after every QBO phase, so theirs run as without it (the rails' steps move the shared clock)
             stripe_rail.run_phases(bench, warmup, stripe_memory_scale)
-        if plaid:  # after Stripe's: Plaid moves the shared clock last
+        if plaid:  # after Stripe's: each rail's incremental steps move the shared clock, one rail after another
             plaid_rail.run_phases(bench, warmup, plaid_memory_scale)
+        if ramp:  # after Plaid's, last
+            ramp_rail.run_phases(bench, warmup, ramp_memory_scale)
         figures["floor_objects"] = floor["objects"]
     return report.finish(figures)

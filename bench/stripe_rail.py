@@ -22,8 +22,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
-from datetime import UTC, datetime
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -31,7 +30,6 @@ import duckdb
 from bench import rail_sandbox
 from bench.rail_sandbox import STEPS, MemorySizes, advance, ledger, memory_companies, rss_mb, served
 from bench.workload import REALM_BASE, Paths, Workload
-from ledger_pipeline.lib.sync import close_sync, syncs_ahead
 from ledger_pipeline.rails.qbo.sandbox import CompanySpec, QboSandbox
 from ledger_pipeline.rails.stripe.client import StripeClient
 from ledger_pipeline.rails.stripe.entities import ENTITIES
@@ -146,27 +144,13 @@ class Requests:
 
 
 def sync_all(conn: duckdb.DuckDBPyConnection, tenants: list[tuple[str, str]], url: str, run_id: str) -> dict:
-    """Our extract + log of every entity of every account as the log assets run it: entity by entity (one step
-    each), the tenants' syncs started ahead of their turn (`lib.sync.syncs_ahead`)."""
+    """Our extract + log of every entity of every account as the log assets run it (bench/rail_sandbox.py)."""
     accounts_of = dict(tenants)
-    appended = pages = swept = 0
-    started = time.perf_counter()
-    for entity in ENTITIES:
-        def session_for(tenant_id: str) -> StripeSession:
-            return StripeSession(_client(accounts_of[tenant_id], url))
 
-        with closing(syncs_ahead(conn, NAME, entity, list(accounts_of), session_for)) as ahead:
-            for _, taken in ahead:
-                sync = taken()
-                try:
-                    result = sync.run(conn, run_id=run_id, observed_at=datetime.now(UTC))
-                finally:
-                    close_sync(sync)
-                appended += result.stats.appended
-                pages += result.pages
-                swept += result.swept
-    return {"seconds": round(time.perf_counter() - started, 4), "appended": appended, "pages": pages,
-            "swept": swept}
+    def session_for(tenant_id: str) -> StripeSession:
+        return StripeSession(_client(accounts_of[tenant_id], url))
+
+    return rail_sandbox.sync_all(conn, NAME, ENTITIES, list(accounts_of), session_for, run_id)
 
 
 def log_rows(conn: duckdb.DuckDBPyConnection) -> int:

@@ -35,6 +35,7 @@ BREAKAGES = [  # (what breaks, how, what the gate must say)
      "Stripe's initial sync logged 1 rows"),
     ("Plaid objects went missing", lambda f: f["plaid"].update(log_rows_initial=1),
      "Plaid's initial sync logged 1 rows"),
+    ("Ramp objects went missing", lambda f: f["ramp"].update(log_rows_initial=1), "Ramp's initial sync logged 1 rows"),
 ]
 
 
@@ -44,8 +45,8 @@ def test_tiny_benchmark_reports_every_figure_and_its_gate_fails_when_a_promise_b
     results = tmp_path / "results.json"
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--tenants", "1", "--objects", "120", "--depths", "", "--dlt", "",
-         "--no-warmup", "--stripe-memory-scale", "0", "--plaid-memory-scale", "0", "--out", str(tmp_path / "out"),
-         "--results", str(results)],
+         "--no-warmup", "--stripe-memory-scale", "0", "--plaid-memory-scale", "0", "--ramp-memory-scale", "0",
+         "--out", str(tmp_path / "out"), "--results", str(results)],
         cwd=REPO, capture_output=True, text=True, timeout=300,
         env={k: v for k, v in os.environ.items() if k != SUBSET_PLANNED_EVENTS},
     )  # fmt: skip
@@ -64,7 +65,7 @@ def test_tiny_benchmark_reports_every_figure_and_its_gate_fails_when_a_promise_b
     assert set(figures["queries"]) == {"2"}  # deepening is left to `make bench`: each depth is one more run
     overhead = figures["dagster_overhead_phase3"]
     assert 0 < overhead["asset_code_seconds"] < overhead["seconds"]
-    assert len(figures["targets"]) == 10 and "ours 1: initial sync" in done.stdout and "gate passed" in done.stdout
+    assert len(figures["targets"]) == 11 and "ours 1: initial sync" in done.stdout and "gate passed" in done.stdout
     stripe = figures["stripe"]  # the Stripe rail's floor, first sync and incremental steps (memory: `make bench`)
     assert stripe["log_rows_initial"] == stripe["objects_total"] > 0 and stripe["extract_log_vs_floor"] > 0
     assert [s["step"] for s in stripe["incremental"]] == ["nothing changed", "small", "large"]
@@ -77,6 +78,13 @@ def test_tiny_benchmark_reports_every_figure_and_its_gate_fails_when_a_promise_b
     assert all(s["requests"] > 0 for s in plaid["incremental"]) and "memory" not in plaid
     assert plaid["incremental"][0]["log_rows_added"] == 0  # nothing changed: nothing logged
     assert "plaid ours: extract + log" in done.stdout and "Plaid extract + log seconds" in done.stdout
+    ramp = figures["ramp"]  # Ramp's: every set of every entity read whole by the floor, each object logged once
+    assert ramp["log_rows_initial"] == ramp["objects_total"] > ramp["objects_by_entity"]["transaction"] > 0
+    assert ramp["objects_by_entity"]["user"] > 0 and ramp["extract_log_vs_floor"] > 0 and "memory" not in ramp
+    assert [s["step"] for s in ramp["incremental"]] == ["nothing changed", "small", "large"]
+    assert all(s["requests"] > 0 and s["objects_read"] > 0 for s in ramp["incremental"])
+    assert ramp["incremental"][0]["log_rows_added"] == 0 < ramp["incremental"][2]["log_rows_added"]
+    assert "ramp ours: extract + log" in done.stdout and "Ramp extract + log seconds" in done.stdout
     storage = figures["dagster_storage"]  # what the run's Dagster storage was, in the results and the table
     assert storage["kind"] == "sqlite" and storage["planned_events"] == "per partition"
     assert "storage sqlite, event batch size" in done.stdout and "planned events per partition" in done.stdout

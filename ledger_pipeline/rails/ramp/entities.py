@@ -49,7 +49,7 @@ TRANSACTION = RampEntity(
 )  # fmt: skip
 BILL = RampEntity(
     "bill", "bills", "bills", "bills:read", "window", "issued_at", "from_issued_date", (("is_archived", "true"),),
-    lookback_days=120, widen_days=120, is_final=_bill_final,
+    lookback_days=120, widen_days=730, is_final=_bill_final,
 )  # fmt: skip
 STATEMENT = RampEntity("statement", "statements", "statements", "statements:read", "window", "end_date", "from_date",
                        lookback_days=7, widen_days=7)  # fmt: skip
