@@ -25,7 +25,10 @@ _ORJSON_OPTIONS = (  # sorted keys; types JSON has no spelling for raise, as in 
     orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
     | orjson.OPT_PASSTHROUGH_SUBCLASS
 )  # fmt: skip
-_EXPONENT_BELOW_ONE = re.compile(rb"[0-9]e-")
+# Where orjson and json.dumps spell a float differently: a one-digit negative exponent (orjson `1e-7`, json `1e-07`),
+# ending its number (`,` `}` `]` or the end). Two digits are spelled alike; a UUID's "3e-4f01" never ends there, so
+# Ramp's ids no longer send half its payloads through json.dumps (six times slower) as `[0-9]e-` did.
+_SHORT_NEGATIVE_EXPONENT = re.compile(rb"e-[0-9](?:[,}\]]|\Z)")
 
 
 def canonical_json(value: Any) -> str:
@@ -36,7 +39,7 @@ def canonical_json(value: Any) -> str:
         return _json_dumps(value)
     # Where a float below 1e-4 may be (or a string that looks like one: that only costs json.dumps). `in` first:
     # it is a memchr, a regex over every payload is not.
-    if b"0.0000" in text or (b"e-" in text and _EXPONENT_BELOW_ONE.search(text)):
+    if b"0.0000" in text or (b"e-" in text and _SHORT_NEGATIVE_EXPONENT.search(text)):
         return _json_dumps(value)
     return text.decode("utf-8")
 
