@@ -119,11 +119,13 @@ class LogWriter:
     # The chain's head as the caller read it for many tenants (`chain_heads`), valid because the caller has been
     # the ledger's only writer since; None: read here.
     head: ChainHead | None = None
+    # The log's next seq: given when the caller knows it (the step's earlier syncs left it, lib/sync.StepSeq), else
+    # read when the first row is chained; the writer counts on from it.
+    next_seq: int | None = None
     stats: AppendStats = field(default_factory=AppendStats)
     _known: dict[str, _Head | None] | None = field(default_factory=dict, init=False, repr=False)
     _chain_was_empty: bool = field(default=False, init=False, repr=False)
     _hash: chain.ChainHasher = field(init=False, repr=False)
-    _next_seq: int | None = field(default=None, init=False, repr=False)
     _staged: list[tuple] = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -132,7 +134,7 @@ class LogWriter:
         # the same transaction would reuse seqs, which the unique index on seq refuses at once). With the head
         # given, it is read when the first row is chained: a sync that logs nothing reads nothing.
         if self.head is None:
-            self._next_seq, head_seq, head_hash = fetch_one(
+            self.next_seq, head_seq, head_hash = fetch_one(
                 self.conn,
                 "select (select coalesce(max(seq), 0) + 1 from raw.entity_log), max(seq), arg_max(row_hash, seq) "
                 "from raw.entity_log where tenant_id = ? and rail = ? and entity_type = ?",
@@ -164,7 +166,7 @@ class LogWriter:
         hashes = [sha256_hex(text) for text in texts]
         heads = self._heads({obs.entity_id for obs in observations})
         self._read_payloads(heads, observations, hashes)
-        next_seq = self._next_seq
+        next_seq = self.next_seq
         rows: list[tuple] = []  # LOG_COLUMNS but the writer's constants (tenant, rail, entity type, observed_at, run)
         for obs, payload, payload_hash in zip(observations, texts, hashes):
             self.stats.seen += 1
@@ -196,7 +198,7 @@ class LogWriter:
             self.stats.head_seq, self.stats.head_hash = next_seq, row_hash
             setattr(self.stats, op, getattr(self.stats, op) + 1)
             next_seq += 1
-        self._next_seq = next_seq
+        self.next_seq = next_seq
         self._staged.extend(rows)
         if len(self._staged) >= self.batch_size:
             self.flush()

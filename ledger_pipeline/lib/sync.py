@@ -86,6 +86,15 @@ class Restart:
 Read = Page | ChangeFeed | RailCount | Restart
 
 
+@dataclass
+class StepSeq:
+    """The log's next `seq` as a step's syncs leave it. They run one after another on the step's connection, the
+    ledger's only writer, so each starts where the last committed one ended instead of reading max(seq) again
+    (12-20 ms on a benchmark log, once per tenant and entity)."""
+
+    value: int | None = None
+
+
 class RailSession(Protocol):
     """One tenant's connection to one rail, as a sync uses it (rails/<rail>/sync.py)."""
 
@@ -138,10 +147,11 @@ class EntitySync:
     def __init__(
         self, conn: duckdb.DuckDBPyConnection, session: RailSession, tenant_id: str, entity: Entity, *,
         sweep: str = "auto", bound: Mapping[str, str] | None = None, previous: cursors.Cursor | None = None,
-        head: ChainHead | None = None,
+        head: ChainHead | None = None, step_seq: StepSeq | None = None,
     ) -> None:  # fmt: skip
         """`bound`, `previous`, `head`: the rail's tenant bindings (lib/bindings.py), this tenant's cursor and chain
-        head, when the caller read them for many tenants (None: read here)."""
+        head, when the caller read them for many tenants (None: read here); `step_seq`: the log's next seq as the
+        step's earlier syncs left it (lib/sync.syncs_ahead)."""
         if sweep not in SWEEP_MODES:
             raise ValueError(f"sweep must be one of {SWEEP_MODES}, got {sweep!r}")
         self.session, self.tenant_id, self.entity, self.sweep = session, tenant_id, entity, sweep
@@ -150,6 +160,7 @@ class EntitySync:
         self.already_bound = bindings.check(bound, tenant_id, rail, session.account_id)  # before anything is read
         self.previous = cursors.load(conn, tenant_id, rail, entity.name) if previous is None else previous
         self.head = head
+        self.step_seq = step_seq if step_seq is not None else StepSeq()
         self._cursor_saved = False
         self._checkpointed = False
         self.started_at = datetime.now(UTC)  # when the rail was first asked: what the versions were observed at
@@ -175,7 +186,7 @@ class EntitySync:
         conn.execute("begin")
         try:
             with self.reads:
-                writer = LogWriter(conn, tenant_id, rail, entity.name, run_id, observed_at, batch_size, self.head)
+                writer = self._writer(conn, run_id, observed_at, batch_size)
                 feeds = _Feeds(writer, entity, previous)
                 for read in self.reads:
                     if isinstance(read, Restart):
@@ -212,6 +223,8 @@ class EntitySync:
         except BaseException:
             rollback(conn)
             raise
+        if writer.next_seq is not None:
+            self.step_seq.value = writer.next_seq
         return EntitySyncResult(
             tenant_id, entity.name, writer.stats, cursor, feeds.pages, feeds.tombstones, bool(sweep_reason),
             sweep_reason, approval, restarts,
@@ -228,9 +241,13 @@ class EntitySync:
                  self.tenant_id, self.session.rail, self.entity.name, restart.reason)  # fmt: skip
         conn.execute("rollback")
         conn.execute("begin")
-        writer = LogWriter(conn, self.tenant_id, self.session.rail, self.entity.name, run_id, observed_at, batch_size,
-                           self.head)  # fmt: skip
+        writer = self._writer(conn, run_id, observed_at, batch_size)
         return writer, _Feeds(writer, self.entity, self.previous)
+
+    def _writer(self, conn: duckdb.DuckDBPyConnection, run_id: str, observed_at: datetime, batch_size: int) -> LogWriter:
+        """A writer at the chain head and the log's next seq this sync started from."""
+        return LogWriter(conn, self.tenant_id, self.session.rail, self.entity.name, run_id, observed_at, batch_size,
+                         self.head, next_seq=self.step_seq.value)  # fmt: skip
 
     def _save_cursor(self, conn: duckdb.DuckDBPyConnection, cursor: cursors.Cursor, run_id: str) -> None:
         """The tenant bound to the account if it was not yet, and the cursor saved (inserted the first time)."""
@@ -287,9 +304,11 @@ def syncs_ahead(
     bound = bindings.load(conn, rail)
     previous = cursors.load_many(conn, tenant_ids, rail, entity.name)
     heads = chain_heads(conn, rail, entity.name, tenant_ids)
+    step_seq = StepSeq()
 
     def start(tenant_id: str) -> EntitySync | None:
-        return _start_sync(conn, session_for, tenant_id, entity, sweep, bound, previous[tenant_id], heads[tenant_id])
+        return _start_sync(conn, session_for, tenant_id, entity, sweep, bound, previous[tenant_id], heads[tenant_id],
+                           step_seq)  # fmt: skip
 
     return read_ahead(tenant_ids, start, close_sync, ahead=ahead)
 
@@ -297,13 +316,15 @@ def syncs_ahead(
 def _start_sync(
     conn: duckdb.DuckDBPyConnection, session_for: Callable[[str], RailSession | None], tenant_id: str,
     entity: Entity, sweep: str, bound: Mapping[str, str], previous: cursors.Cursor, head: ChainHead,
+    step_seq: StepSeq,
 ) -> EntitySync | None:  # fmt: skip
     """A tenant's sync started: its session (None: not connected), rail reads under way."""
     session = session_for(tenant_id)
     if session is None:
         return None
     try:
-        return EntitySync(conn, session, tenant_id, entity, sweep=sweep, bound=bound, previous=previous, head=head)
+        return EntitySync(conn, session, tenant_id, entity, sweep=sweep, bound=bound, previous=previous, head=head,
+                          step_seq=step_seq)  # fmt: skip
     except BaseException:
         session.close()
         raise
