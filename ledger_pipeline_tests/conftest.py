@@ -189,6 +189,14 @@ def shared_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedLe
     assert after == before, f"a test wrote to the shared ledger {root}: write to shared_ledger.copy(dest) instead"
 
 
+@pytest.fixture
+def shared_ledger_copy(shared_ledger: SharedLedger, tmp_path: Path) -> Iterator[Project]:
+    """A writable copy of the shared ledger (`shared_ledger.copy`): acme, globex and initech synced, acme and
+    globex twice. For tests that start from synced tenants and write; a fresh Dagster instance."""
+    with shared_ledger.copy(tmp_path / "shared-copy") as project:
+        yield project
+
+
 # The three longest tests (minutes each on 2 cores). With --maxschedchunk=2 (pyproject addopts) xdist hands
 # items 0-1 to gw0 and items 2-3 to gw1, then one or two at a time to whichever worker finishes: so the storm
 # starts at once on gw0, the dagster-dev backfill and then the bench smoke on gw1, and neither worker ends

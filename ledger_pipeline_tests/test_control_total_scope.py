@@ -1,7 +1,9 @@
 """The control totals compare what changed: the parties whose documents changed since the tenant's last
 comparison that passed, with QBO's report filtered to them; the whole book on a first run, daily and when asked.
 
-Each test drives real sync runs over the sandbox and reads the check's metadata and `meta.check_marks`."""
+Each test drives real sync runs over the sandbox and reads the check's metadata and `meta.check_marks`. The first
+starts from nothing (a first run compares the whole book); the others need a tenant whose book was compared
+already and start from a copy of the session's shared ledger (shared_ledger.py), where acme is synced."""
 
 from __future__ import annotations
 
@@ -16,6 +18,10 @@ from ledger_pipeline_tests.helpers import CHANGED_VENDORS
 BILLS = dg.AssetKey(["mirror", "qbo_bills"])
 AP_AGING = dg.AssetKey(["marts", "ap_aging"])
 PAYABLES = "matches_agedpayables"
+
+
+def _acme_realm(project) -> str:
+    return project.registry.get("acme").connection("qbo").realm_id
 
 
 def _payables(result: dg.ExecuteInProcessResult) -> tuple[bool, dict]:
@@ -61,12 +67,12 @@ def test_a_sync_compares_the_vendors_whose_documents_changed_and_a_quiet_one_ask
     assert _mark(project) == (_head(project), whole_at), "the mark moved on; the last whole-book time stayed"
 
 
-def test_a_changed_vendor_that_disagrees_fails_every_run_until_the_report_agrees(project):
-    realm = project.add_tenant("acme")
-    assert project.sync("acme").success
+def test_a_changed_vendor_that_disagrees_fails_every_run_until_the_report_agrees(shared_ledger_copy):
+    project = shared_ledger_copy  # acme synced: its last sync compared its payables and set its mark
+    realm = _acme_realm(project)
     vendor, bill = project.query(
-        "select vendor_id, min(qbo_id) from mirror.qbo_bills where balance > 0 and not is_voided "
-        "group by vendor_id order by vendor_id limit 1"
+        "select vendor_id, min(qbo_id) from mirror.qbo_bills where tenant_id = 'acme' and balance > 0 "
+        "and not is_voided group by vendor_id order by vendor_id limit 1"
     )[0]
     mark, _ = _mark(project)
     project.sandbox.skew_report(realm, "AgedPayables", vendor, Decimal("7.00"))
@@ -86,9 +92,8 @@ def test_a_changed_vendor_that_disagrees_fails_every_run_until_the_report_agrees
     assert _mark(project)[0] == _head(project) > mark
 
 
-def test_the_whole_book_comes_back_a_day_after_the_last_one(project):
-    project.add_tenant("acme")
-    assert project.sync("acme").success
+def test_the_whole_book_comes_back_a_day_after_the_last_one(shared_ledger_copy):
+    project = shared_ledger_copy
     day_ago = datetime.now(UTC) - timedelta(hours=25)
     conn = project.connect()
     try:
@@ -102,12 +107,14 @@ def test_the_whole_book_comes_back_a_day_after_the_last_one(project):
     assert _mark(project)[1] > day_ago + timedelta(hours=24)
 
 
-def test_a_realm_that_ignores_the_filter_costs_a_whole_report_not_a_false_alarm(project, monkeypatch):
+def test_a_realm_that_ignores_the_filter_costs_a_whole_report_not_a_false_alarm(shared_ledger_copy, monkeypatch):
     from ledger_pipeline.rails.qbo.sandbox import reports as sandbox_reports
 
-    realm = project.add_tenant("acme")
-    assert project.sync("acme").success
-    (bill,) = project.query("select min(qbo_id) from mirror.qbo_bills where balance > 0 and not is_voided")[0]
+    project = shared_ledger_copy
+    realm = _acme_realm(project)
+    (bill,) = project.query(
+        "select min(qbo_id) from mirror.qbo_bills where tenant_id = 'acme' and balance > 0 and not is_voided"
+    )[0]
     project.sandbox.touch(realm, "Bill", bill)
     monkeypatch.setattr(sandbox_reports, "_parties_param", lambda params, name: None)  # every vendor answered
 

@@ -1,15 +1,17 @@
 """The circuit breaker: a rail that lost its data, or whose clock went back, stops the sync before it commits,
-until an operator approves one sync (issue 20, defect 3)."""
+until an operator approves one sync (issue 20, defect 3).
+
+The tests start from a copy of the session's shared ledger (shared_ledger.py): acme synced, the sandbox moved
+three days, acme synced again."""
 
 from __future__ import annotations
-
-from datetime import timedelta
 
 import pytest
 
 from ledger_pipeline import cli
 from ledger_pipeline.rails.qbo.entities import ENTITIES
-from ledger_pipeline_tests.helpers import failure_text, log_count
+from ledger_pipeline_tests.helpers import failure_text
+from ledger_pipeline_tests.shared_ledger import ADVANCE
 
 
 def _approve(monkeypatch: pytest.MonkeyPatch, project, *argv: str) -> int:
@@ -20,16 +22,13 @@ def _approve(monkeypatch: pytest.MonkeyPatch, project, *argv: str) -> int:
 def _state(project) -> list[tuple]:
     """The log and the cursors: what a halted sync must leave as they were."""
     return project.query("select count(*), max(seq) from raw.entity_log") + project.query(
-        "select entity_type, updated_since, cdc_since, rail_now from meta.sync_cursors order by 1"
+        "select tenant_id, rail, entity_type, updated_since, cdc_since, rail_now from meta.sync_cursors order by all"
     )
 
 
-def test_a_rail_clock_gone_back_halts_until_approved(project, monkeypatch, capsys) -> None:
-    project.add_tenant("acme")
-    start = project.sandbox.now
-    project.sync("acme")
-    project.sandbox.advance(timedelta(days=3))
-    project.sync("acme")
+def test_a_rail_clock_gone_back_halts_until_approved(shared_ledger_copy, monkeypatch, capsys) -> None:
+    project = shared_ledger_copy
+    start = project.sandbox.now - ADVANCE  # the clock of acme's first sync; its second read the clock now
     before = _state(project)
     project.sandbox.set_clock(start)  # the rail restored from an older state
 
@@ -69,12 +68,17 @@ def _counts(project) -> dict[str, int]:
     return {tables[entity]: n for entity, n in rows if entity in tables}
 
 
-def test_a_mass_disappearance_halts_until_approved(project, monkeypatch) -> None:
+def _deleted(project) -> int:
+    return project.query("select count(*) from raw.entity_log where tenant_id = 'acme' and op = 'deleted'")[0][0]
+
+
+def test_a_mass_disappearance_halts_until_approved(shared_ledger_copy, monkeypatch) -> None:
     """The same company, shrunk to a fifth with the clock unchanged: the sweep would log most of it as deleted."""
-    project.add_tenant("acme")
-    project.sync("acme")
-    logged = _counts(project)
+    project = shared_ledger_copy
+    logged, deleted_before = _counts(project), _deleted(project)
     shrunk = project.with_qbo(sandbox_scale=0.05, state_dir=str(project.root / "state-lost"))
+    shrunk.sandbox.advance(project.sandbox.now - shrunk.sandbox.now)  # a new sandbox starts at the first instant
+    assert shrunk.sandbox.now == project.sandbox.now
 
     halted = shrunk.sync("acme", raise_on_error=False)
     message = failure_text(halted)
@@ -88,14 +92,12 @@ def test_a_mass_disappearance_halts_until_approved(project, monkeypatch) -> None
     approved = shrunk.sync("acme", raise_on_error=False)
     logged_assets = {e.asset_key.path[-1] for e in approved.get_asset_materialization_events()}
     assert {"qbo_vendors", "qbo_customers", "qbo_bills"} <= logged_assets
-    deleted = project.query("select count(*) from raw.entity_log where tenant_id = 'acme' and op = 'deleted'")[0][0]
-    assert deleted >= 10
+    assert _deleted(project) - deleted_before >= 10
     assert project.query("select count(*) from meta.sync_approvals where used_by_run is not null") == [(1,)]
 
 
-def test_approve_sync_refuses_what_it_cannot_record(project, monkeypatch, capsys) -> None:
-    project.add_tenant("acme")
-    project.sync("acme")
+def test_approve_sync_refuses_what_it_cannot_record(shared_ledger_copy, monkeypatch, capsys) -> None:
+    project = shared_ledger_copy
     assert _approve(monkeypatch, project, "--reason", "  ") == 2
     assert "reason" in capsys.readouterr().err
     monkeypatch.setenv("LEDGER_DUCKDB_PATH", str(project.db_path))

@@ -29,9 +29,8 @@ def _cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *argv: str) -> int:
     return cli.main(list(argv))
 
 
-def test_a_changed_company_is_refused_before_anything_is_read(project) -> None:
-    project.add_tenant("acme", company=0)
-    project.sync("acme")
+def test_a_changed_company_is_refused_before_anything_is_read(shared_ledger_copy) -> None:
+    project = shared_ledger_copy  # acme synced on company 0
     before = log_count(project, "acme")
     (project.root / "tenants.json").write_text(json.dumps({"tenants": {"acme": {"qbo": {"realm_id": REALM_B}}}}))
 

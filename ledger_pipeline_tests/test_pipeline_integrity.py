@@ -1,4 +1,8 @@
-"""Failures, quarantine, rebuilds and tamper detection, through real Dagster runs on the real DuckDB file."""
+"""Failures, quarantine, rebuilds and tamper detection, through real Dagster runs on the real DuckDB file.
+
+Tests that need a synced tenant start from the session's shared ledger (shared_ledger.py: acme, globex and
+initech synced, the sandbox moved three days, acme and globex synced again): a copy where they write, the file
+itself where they only read."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from ledger_pipeline.lib.entity_log import LogWriter, Observation
 from ledger_pipeline.rails.qbo.entities import ENTITIES
 from ledger_pipeline.rails.qbo.sandbox import Fault
 from ledger_pipeline_tests.helpers import failure_text, log_count, op_config
+from ledger_pipeline_tests.shared_ledger import SharedLedger
 
 BILLS = dg.AssetKey(["raw", "qbo_bills"])
 BILL_MIRROR = dg.AssetKey(["mirror", "qbo_bills"])
@@ -58,12 +63,11 @@ def test_run_failing_half_way_leaves_no_partial_rows_and_cursor_unmoved(project)
         conn.close()
 
 
-def test_record_failing_its_contract_is_quarantined_not_lost(project):
-    project.add_tenant("acme")
-    project.sync("acme")
+def test_record_failing_its_contract_is_quarantined_not_lost(shared_ledger_copy):
+    project = shared_ledger_copy  # acme synced, its bill mirror up to date
     conn = project.connect()
     try:
-        bill_id, payload = project_bill(conn)
+        bill_id, payload = project_bill(conn, "acme")
         payload["TotalAmt"] = "twelve dollars"
         payload["SyncToken"] = str(int(payload["SyncToken"]) + 1)
         conn.execute("begin")
@@ -81,30 +85,37 @@ def test_record_failing_its_contract_is_quarantined_not_lost(project):
     assert checks["matches_log"].passed
     sample = checks["rows_valid"].metadata["tenants"].value["acme"]["sample"]
     assert sample[0]["entity_id"] == bill_id and "total_amt" in sample[0]["reason"]
-    assert project.query("select count(*) from mirror.qbo_bills where qbo_id = ?", [bill_id]) == [(0,)]
-    assert project.query("select reason from quarantine.mirror_rows where entity_id = ?", [bill_id])
+    # acme's rows: another tenant of the shared ledger may have a bill of the same id
+    mirrored = project.query("select count(*) from mirror.qbo_bills where tenant_id = 'acme' and qbo_id = ?", [bill_id])
+    assert mirrored == [(0,)]
+    assert project.query(
+        "select reason from quarantine.mirror_rows where tenant_id = 'acme' and entity_id = ?", [bill_id]
+    )
     assert project.query(
         "select count(*) from raw.entity_log where entity_id = ? and run_id = 'test-drift'", [bill_id]
     ) == [(1,)]
 
 
-def project_bill(conn) -> tuple[str, dict]:
+def project_bill(conn, tenant_id: str) -> tuple[str, dict]:
     import json
 
     entity_id, payload = conn.execute(
-        "select entity_id, payload from raw.qbo_bills where op <> 'deleted' order by seq limit 1"
+        "select entity_id, payload from raw.qbo_bills where tenant_id = ? and op <> 'deleted' order by seq limit 1",
+        [tenant_id],
     ).fetchall()[0]
     return entity_id, json.loads(payload)
 
 
-def test_incremental_mirrors_equal_full_rebuild_row_for_row(project):
-    project.add_tenant("acme")
-    project.sync("acme")
-    for _ in range(2):
-        project.sandbox.advance(timedelta(days=2))
-        project.sync("acme")
+def test_incremental_mirrors_equal_full_rebuild_row_for_row(shared_ledger_copy):
+    # The shared ledger synced acme, moved the sandbox three days and synced it again: with one more round here,
+    # acme's mirrors had two incremental refreshes after the first, as with three syncs from scratch.
+    project = shared_ledger_copy
+    project.sandbox.advance(timedelta(days=2))
+    assert project.sync("acme").success
     tables = [f"mirror.qbo_{e.table}" for e in ENTITIES]
     incremental = {t: project.query(f"select * from {t} order by all") for t in tables}
+    for table in tables:
+        assert project.query(f"select count(*) from {table} where tenant_id = 'acme'")[0][0], table
 
     rebuilt = project.sync("acme", run_config=op_config("mirror__", full_rebuild=True))
 
@@ -129,15 +140,16 @@ def test_incremental_mirrors_equal_full_rebuild_row_for_row(project):
     ],
     ids=["edited-payload", "edited-op", "deleted", "inserted"],
 )
-def test_verify_names_the_first_bad_row(project, monkeypatch, capsys, tamper, expected):
-    project.add_tenant("acme")
-    project.sync("acme")
-    monkeypatch.setenv("LEDGER_DUCKDB_PATH", str(project.db_path))
+def test_verify_names_the_first_bad_row(shared_ledger: SharedLedger, tmp_path, monkeypatch, capsys, tamper, expected):
+    ledger = shared_ledger.project  # read only: the tampering is done to a copy of its file
+    # acme was synced first: the rows tampered with (seq 3 to 10) are its own, and each one's chain goes on after it.
+    assert ledger.query("select distinct tenant_id from raw.entity_log where seq between 3 and 10") == [("acme",)]
+    monkeypatch.setenv("LEDGER_DUCKDB_PATH", str(ledger.db_path))
     assert cli.main(["verify"]) == 0
     assert "OK" in capsys.readouterr().out
 
-    copy = project.root / "tampered.duckdb"
-    shutil.copy(project.db_path, copy)
+    copy = tmp_path / "tampered.duckdb"
+    shutil.copy(ledger.db_path, copy)
     import duckdb
 
     conn = duckdb.connect(str(copy))

@@ -115,7 +115,7 @@ def test_a_run_over_two_tenants_records_every_partition_and_chain_head_in_postgr
         conn.close()
 
     project.sandbox.advance(timedelta(days=2))
-    again = project.sync("acme")
+    again = project.sync("acme", asset_selection=[a.key for a in LOG_ASSETS])  # the chain checks are the logs'
     chain_checks = [c for c in again.get_asset_check_evaluations() if c.check_name == "chain_intact"]
     assert chain_checks and all(c.passed for c in chain_checks)
     assert all(c.metadata["scope"].value.startswith("incremental: rows after") for c in chain_checks), [

@@ -1,5 +1,8 @@
 """Each reconciliation invariant broken on purpose: the matching check fails with metadata a person can act on.
-(The healthy case, every check passing, is test_pipeline_sync.test_initial_sync_...)"""
+(The healthy case, every check passing, is test_pipeline_sync.test_initial_sync_...)
+
+Tests that break a synced tenant start from a copy of the session's shared ledger (shared_ledger.py), where acme
+is synced and its checks passed; the ones about a new ledger or a never-synced tenant start from nothing."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from ledger_pipeline_tests.helpers import failure_text, op_config, whole_book_co
 
 BILLS = dg.AssetKey(["mirror", "qbo_bills"])
 AP_AGING = dg.AssetKey(["marts", "ap_aging"])
+ACME_FIRST_BILL = "select qbo_id from mirror.qbo_bills where tenant_id = 'acme' order by qbo_id limit 1"
 
 
 def _checks(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
@@ -26,16 +30,21 @@ def _synced(project) -> str:
     return realm
 
 
+def _realm(project) -> str:
+    return project.registry.get("acme").connection("qbo").realm_id
+
+
 def _tenant_meta(check: dg.AssetCheckEvaluation) -> dict:
     return check.metadata["tenants"].value["acme"]
 
 
-def test_edited_mirror_row_fails_matches_log_naming_the_row(project):
-    _synced(project)
+def test_edited_mirror_row_fails_matches_log_naming_the_row(shared_ledger_copy):
+    project = shared_ledger_copy
     conn = project.connect()
     try:
-        bill_id = conn.execute("select qbo_id from mirror.qbo_bills order by qbo_id limit 1").fetchall()[0][0]
-        conn.execute("update mirror.qbo_bills set total_amt = total_amt + 1 where qbo_id = ?", [bill_id])
+        bill_id = conn.execute(ACME_FIRST_BILL).fetchall()[0][0]
+        conn.execute("update mirror.qbo_bills set total_amt = total_amt + 1 where tenant_id = 'acme' and qbo_id = ?",
+                     [bill_id])  # fmt: skip
     finally:
         conn.close()
 
@@ -52,12 +61,12 @@ def test_edited_mirror_row_fails_matches_log_naming_the_row(project):
     assert _tenant_meta(check)["missing"] == 0
 
 
-def test_deleted_mirror_row_fails_matches_log_and_holds_back_the_marts(project):
-    _synced(project)
+def test_deleted_mirror_row_fails_matches_log_and_holds_back_the_marts(shared_ledger_copy):
+    project = shared_ledger_copy
     conn = project.connect()
     try:
-        bill_id = conn.execute("select qbo_id from mirror.qbo_bills order by qbo_id limit 1").fetchall()[0][0]
-        conn.execute("delete from mirror.qbo_bills where qbo_id = ?", [bill_id])
+        bill_id = conn.execute(ACME_FIRST_BILL).fetchall()[0][0]
+        conn.execute("delete from mirror.qbo_bills where tenant_id = 'acme' and qbo_id = ?", [bill_id])
     finally:
         conn.close()
 
@@ -70,8 +79,8 @@ def test_deleted_mirror_row_fails_matches_log_and_holds_back_the_marts(project):
     assert AP_AGING not in {e.asset_key for e in result.get_asset_materialization_events()}
 
 
-def test_rail_moving_ahead_of_the_mirror_fails_the_rail_count(project):
-    _synced(project)
+def test_rail_moving_ahead_of_the_mirror_fails_the_rail_count(shared_ledger_copy):
+    project = shared_ledger_copy
     project.sandbox.advance(timedelta(days=3))
 
     result = project.sync("acme", asset_selection=[BILLS], raise_on_error=False)
@@ -81,10 +90,12 @@ def test_rail_moving_ahead_of_the_mirror_fails_the_rail_count(project):
     assert _tenant_meta(check)["missing_from_mirror"], "new bills on the rail are named"
 
 
-def test_report_disagreeing_with_the_mirror_fails_the_control_total(project):
-    realm = _synced(project)
+def test_report_disagreeing_with_the_mirror_fails_the_control_total(shared_ledger_copy):
+    project = shared_ledger_copy
+    realm = _realm(project)
     vendor_id = project.query(
-        "select vendor_id from mirror.qbo_bills where balance > 0 and not is_voided order by vendor_id limit 1"
+        "select vendor_id from mirror.qbo_bills where tenant_id = 'acme' and balance > 0 and not is_voided "
+        "order by vendor_id limit 1"
     )[0][0]
     project.sandbox.skew_report(realm, "AgedPayables", vendor_id, Decimal("12.34"))
 
@@ -115,13 +126,13 @@ def test_report_disagreeing_with_the_mirror_fails_the_control_total(project):
     assert BILLS in materialized and AP_AGING not in materialized, "the blocking check held the mart back"
 
 
-def test_unlinked_payment_fails_the_balance_invariant_naming_the_bill(project):
-    _synced(project)
+def test_unlinked_payment_fails_the_balance_invariant_naming_the_bill(shared_ledger_copy):
+    project = shared_ledger_copy
     conn = project.connect()
     try:
         payment_id, payload = conn.execute(
             "select qbo_id, l.payload from mirror.qbo_bill_payments p join raw.qbo_bill_payments l on l.seq = p.log_seq "
-            "where not p.is_voided and len(p.linked_bill_ids) = 1 order by qbo_id limit 1"
+            "where p.tenant_id = 'acme' and not p.is_voided and len(p.linked_bill_ids) = 1 order by qbo_id limit 1"
         ).fetchall()[0]
         payload = json.loads(payload)
         bill_id = payload["Line"][0]["LinkedTxn"][0]["TxnId"]
@@ -179,11 +190,11 @@ def test_stale_and_never_synced_tenants_fail_freshness(project):
     assert set(stale) == {"acme", "globex"} and "allowed 180" in stale["acme"]
 
 
-def test_rail_fault_during_a_check_fails_it_naming_tenant_and_cause(project):
+def test_rail_fault_during_a_check_fails_it_naming_tenant_and_cause(shared_ledger_copy):
     from ledger_pipeline.rails.qbo.sandbox import Fault
 
-    realm = _synced(project)
-    project = project.with_qbo(max_retries=1, backoff_base=0.0)
+    realm = _realm(shared_ledger_copy)
+    project = shared_ledger_copy.with_qbo(max_retries=1, backoff_base=0.0)
     project.sandbox.inject(realm, Fault("server_error", endpoint="reports", count=-1, status=500))
 
     result = project.sync(
