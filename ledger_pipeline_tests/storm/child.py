@@ -34,19 +34,16 @@ from ledger_pipeline.definitions import build_definitions
 from ledger_pipeline.rails.stripe import sync as stripe_sync
 from ledger_pipeline_tests.helpers import failure_text, op_config
 from ledger_pipeline_tests.storm import probes
-from ledger_pipeline_tests.storm.invariants import STORM_RAILS
 from ledger_pipeline_tests.storm.layout import StormProject
 
 DONE = "done "
 STRIPE_WINDOW_OBJECTS = 1  # every page of a Stripe first listing closes a window (the storm's accounts are small)
-# The log assets and mirrors of the rails the storm's tenant connects (each mirror depends on its log asset, which
-# orders the steps): another rail's steps would only skip the tenant, at a step's cost in every child run.
+# Every rail's log assets and the mirrors (each mirror depends on its log asset, which orders the steps).
 LOG_ASSETS = [*QBO_LOG_ASSETS, *STRIPE_LOG_ASSETS, *PLAID_LOG_ASSETS]
-STORM_MIRRORS = [a for a in MIRROR_ASSETS if a.key.path[-1].split("_", 1)[0] in STORM_RAILS]
-SYNCED_KEYS = {a.key for a in LOG_ASSETS} | {a.key for a in STORM_MIRRORS}
+SYNCED_KEYS = {a.key for a in LOG_ASSETS} | {a.key for a in MIRROR_ASSETS}
 # Only the checks the log and mirror steps evaluate themselves (chain_intact, rows_valid, matches_log); the
 # separate check steps (rail counts, control totals, SQL assertions) ask the rail again and are not under test.
-IN_STEP_CHECKS = {key for a in [*LOG_ASSETS, *STORM_MIRRORS] for key in a.check_keys}
+IN_STEP_CHECKS = {key for a in [*LOG_ASSETS, *MIRROR_ASSETS] for key in a.check_keys}
 
 
 @dataclass(frozen=True)
