@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from ledger_pipeline.lib import cursors, warehouse
+from ledger_pipeline.lib import sync as lib_sync
 from ledger_pipeline.lib.oauth import OAuthCredentials
 from ledger_pipeline.lib.sync import sync_entity
 from ledger_pipeline.lib.verify import verify
@@ -22,6 +23,7 @@ from ledger_pipeline.rails.ramp.entities import BILL, TRANSACTION
 from ledger_pipeline.rails.ramp.errors import RampAuthError
 from ledger_pipeline.rails.ramp.rail import RampConnection
 from ledger_pipeline.rails.ramp.sandbox import CLIENT_ID, CLIENT_SECRET, SANDBOX_BASE_URL, initial_refresh_token
+from ledger_pipeline.rails.ramp import sync as ramp_sync
 from ledger_pipeline.rails.ramp.sync import RampSession
 from ledger_pipeline.rails.ramp.token_store import FileTokenStore
 
@@ -89,9 +91,11 @@ class _KilledAt(httpx.BaseTransport):
         return self.inner.handle_request(request)
 
 
-def _sync(folder: Path, clock: timedelta, dies_at: int | None = None) -> None:
+def _sync(folder: Path, clock: timedelta, dies_at: int | None = None, checkpoint_objects: int | None = None) -> None:
     """Transactions then bills of the business on the sandbox world at `clock` (built alike in every process; each
     sandbox starts from the first refresh token, which the client falls back to when its stored one is refused)."""
+    if checkpoint_objects is not None:  # and a page read ahead at most, so that a kill finds pages committed
+        ramp_sync.CHECKPOINT_OBJECTS, lib_sync.OBJECTS_AHEAD = checkpoint_objects, PAGE
     sandbox = build(clock)
     transport = sandbox.transport() if dies_at is None else _KilledAt(sandbox.transport(), dies_at)
     session = RampSession(_client(sandbox, folder / TOKENS, transport), RampConnection(BUSINESS.business_id))
@@ -104,10 +108,11 @@ def _sync(folder: Path, clock: timedelta, dies_at: int | None = None) -> None:
         conn.close()
 
 
-def _killed_sync(folder: Path, clock: timedelta, dies_at: int) -> None:
+def _killed_sync(folder: Path, clock: timedelta, dies_at: int, checkpoint_objects: int | None = None) -> None:
     """The sync in a child process (spawned: this one has DuckDB's threads), SIGKILLed at its `dies_at`-th list
     request, rows already inserted by tens into its open transaction."""
-    child = multiprocessing.get_context("spawn").Process(target=_sync, args=(folder, clock, dies_at))
+    child = multiprocessing.get_context("spawn").Process(target=_sync,
+                                                         args=(folder, clock, dies_at, checkpoint_objects))
     child.start()
     child.join(60)
     assert child.exitcode == -signal.SIGKILL
@@ -145,6 +150,27 @@ def test_a_sync_killed_while_it_pages_keeps_nothing_and_the_next_logs_what_an_un
     assert _state(killed) == first
     _sync(killed, CLOCK + timedelta(days=6))
     assert _state(killed) == moved
+
+
+def test_a_first_sync_commits_as_it_goes_and_one_killed_after_a_commit_ends_as_an_uninterrupted_one(tmp_path):
+    """With a commit every two pages, a first sync killed at its eighth request keeps the pages it committed and a
+    cursor saying to read every set whole again; the next sync logs the rest and nothing twice."""
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    whole.mkdir(), killed.mkdir()
+    _sync(whole, CLOCK)
+    uninterrupted = _state(whole)
+
+    _killed_sync(killed, CLOCK, dies_at=8, checkpoint_objects=2 * PAGE)
+    kept, _ = _state(killed)
+    conn = warehouse.connect(killed / "ledger.duckdb")
+    try:
+        resume = cursors.load(conn, "shop", "ramp", TRANSACTION.name).resume
+    finally:
+        conn.close()
+    assert len(kept) in (2 * PAGE, 4 * PAGE, 6 * PAGE) and set(kept) < set(uninterrupted[0])
+    assert resume == ramp_sync.RESUME_WHOLE
+    _sync(killed, CLOCK, checkpoint_objects=2 * PAGE)
+    assert _state(killed) == uninterrupted
 
 
 def test_the_client_retries_what_is_worth_it_and_fails_naming_the_trace_when_ramp_keeps_failing(tmp_path, caplog):

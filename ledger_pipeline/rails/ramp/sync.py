@@ -11,12 +11,17 @@ declaration says (entities.py):
   set whole;
 - updated (reimbursements): `updated_after` the newest `updated_at` seen, less OVERLAP.
 
+A first sync (and one resuming it) reads every set whole and commits every CHECKPOINT_OBJECTS objects, so its
+memory does not grow with the business. A first sync killed after such a commit reads every set whole again
+(`resume` = RESUME_WHOLE): the objects it had logged cost requests, never rows.
+
 An object is logged only when it differs from its last logged version (lib/entity_log.py), so reading a window
 again costs requests, never duplicate rows.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -31,6 +36,8 @@ from ledger_pipeline.rails.ramp.errors import RampMalformedResponse, RampNotFoun
 from ledger_pipeline.rails.ramp.rail import NAME, RampConnection
 
 OVERLAP = timedelta(seconds=1)  # `updated_after` is strict: start a second early (re-reads cost no rows)
+CHECKPOINT_OBJECTS = 2_000  # a first sync commits after about this many objects (~5 MB of Ramp payloads)
+RESUME_WHOLE = "whole"  # the cursor's `resume` after a first sync's commit: read every set whole again
 
 
 class RampSession:
@@ -45,12 +52,16 @@ class RampSession:
         self._listed: dict[str, set[str]] = {}  # entity -> every id a whole read saw this session
 
     def reads(self, entity: RampEntity, previous: cursors.Cursor, sweep: str) -> Iterator[Read]:
+        first = previous.last_synced_at is None or previous.resume is not None
+        if previous.resume not in (None, RESUME_WHOLE):
+            raise ValueError(f"the Ramp cursor's resume {previous.resume[:80]!r} is not what this sync saved")
+        checkpoints = _Checkpoints() if first else None
         if entity.read == "whole":
-            yield from self._whole(entity)
+            yield from self._whole(entity, checkpoints)
         elif entity.read == "window":
-            yield from self._window(entity, previous, whole=sweep == "always")
+            yield from self._window(entity, previous, sweep == "always" or first, checkpoints)
         else:
-            yield from self._updated(entity, previous, whole=sweep == "always")
+            yield from self._updated(entity, previous, sweep == "always" or first, checkpoints)
 
     def ids(self, entity: RampEntity) -> set[str]:
         if entity.name not in self._listed:  # a whole read this session saw them all; else read every set now
@@ -69,21 +80,23 @@ class RampSession:
 
     # --- the three ways to read ---------------------------------------------------------------
 
-    def _whole(self, entity: RampEntity) -> Iterator[Read]:
+    def _whole(self, entity: RampEntity, checkpoints: _Checkpoints | None = None) -> Iterator[Read]:
         """Every object of the default list and of each hidden set; then how many there are."""
         listed: set[str] = set()
         for params in _sets(entity, {}):
             for objects in self.client.pages(entity.path, params):
-                yield Page([Observation(self._id(o, entity), o, "list") for o in objects])
-                listed.update(self._id(o, entity) for o in objects)
+                observations = [Observation(self._id(o, entity), o, "list") for o in objects]
+                yield Page(observations, checkpoint=checkpoints and checkpoints.after(len(observations)))
+                listed.update(o.entity_id for o in observations)
         self._listed[entity.name] = listed
         yield RailCount(len(listed))
 
-    def _window(self, entity: RampEntity, previous: cursors.Cursor, whole: bool) -> Iterator[Read]:
+    def _window(self, entity: RampEntity, previous: cursors.Cursor, whole: bool,
+                checkpoints: _Checkpoints | None) -> Iterator[Read]:  # fmt: skip
         """Every set from `lookback_days` before the newest object seen, reaching back to the oldest one left open
         (up to `widen_days`); then the open ones older than that, by id. The first sync, and one asked to sweep,
         read every set whole."""
-        left_open = _open(previous.position)
+        left_open = {} if checkpoints else _open(previous.position)
         still_open: dict[str, str] = {}
         seen: set[str] = set()
         window: dict[str, str] = {}
@@ -95,7 +108,8 @@ class RampSession:
             window = {entity.from_param: start.isoformat()}
         for params in _sets(entity, window):
             for objects in self.client.pages(entity.path, params):
-                yield self._page(entity, objects, "list", seen, still_open)
+                page = self._page(entity, objects, "list", seen, still_open)
+                yield dataclasses.replace(page, checkpoint=checkpoints.after(len(objects))) if checkpoints else page
         if not window:  # every set read whole: the sweep's ids, without reading them again
             self._listed[entity.name] = set(seen)
         for entity_id in left_open:
@@ -125,7 +139,8 @@ class RampSession:
             observations.append(Observation(entity_id, obj, source))
         return Page(observations, high=high)
 
-    def _updated(self, entity: RampEntity, previous: cursors.Cursor, whole: bool) -> Iterator[Read]:
+    def _updated(self, entity: RampEntity, previous: cursors.Cursor, whole: bool,
+                 checkpoints: _Checkpoints | None) -> Iterator[Read]:  # fmt: skip
         """Everything updated after the newest `updated_at` the last sync saw (everything: the first sync, a sweep)."""
         params = {} if previous.updated_since is None or whole else {
             entity.from_param: (previous.updated_since - OVERLAP).isoformat()}  # fmt: skip
@@ -137,7 +152,7 @@ class RampSession:
                 high = when if high is None or when > high else high
                 observations.append(Observation(self._id(obj, entity), obj, "list", source_updated_at=when))
             listed.update(o.entity_id for o in observations)
-            yield Page(observations, high=high)
+            yield Page(observations, high=high, checkpoint=checkpoints and checkpoints.after(len(observations)))
         if not params:
             self._listed[entity.name] = listed
 
@@ -147,6 +162,21 @@ class RampSession:
             raise RampMalformedResponse(self.client.business_id, f"/{entity.path}",
                                         f"a {entity.name} without an id came from Ramp")  # fmt: skip
         return value
+
+
+class _Checkpoints:
+    """A first sync's commit points: the page that brings the count of objects read to CHECKPOINT_OBJECTS since
+    the last one says the sync may commit there."""
+
+    def __init__(self) -> None:
+        self.objects = 0
+
+    def after(self, objects: int) -> str | None:
+        self.objects += objects
+        if self.objects < CHECKPOINT_OBJECTS:
+            return None
+        self.objects = 0
+        return RESUME_WHOLE
 
 
 def _sets(entity: RampEntity, params: dict[str, str]) -> list[dict[str, str]]:
