@@ -168,8 +168,10 @@ class LogWriter:
         self._read_payloads(heads, observations, hashes)
         next_seq = self.next_seq
         rows: list[tuple] = []  # LOG_COLUMNS but the writer's constants (tenant, rail, entity type, observed_at, run)
+        ops: list[str] = []
+        stats = self.stats
+        stats.seen += len(observations)
         for obs, payload, payload_hash in zip(observations, texts, hashes):
-            self.stats.seen += 1
             head = heads[obs.entity_id]
             # A delete of something never logged (created and deleted between two syncs) changes no mirror.
             already_gone = obs.deleted and (head is None or head.op == "deleted")
@@ -177,7 +179,6 @@ class LogWriter:
             # last logged (Stripe's `customer.deleted` event does), and is a change all the same.
             same = head is not None and head.payload_hash == payload_hash and obs.deleted == (head.op == "deleted")
             if already_gone or same:
-                self.stats.unchanged += 1
                 continue
             op = "deleted" if obs.deleted else ("created" if head is None or head.op == "deleted" else "updated")
             if next_seq is None:
@@ -185,7 +186,7 @@ class LogWriter:
             changes = None
             if op == "updated":
                 changes = canonical_json(diff(json.loads(head.payload), obs.payload))
-            prev_hash = self.stats.head_hash
+            prev_hash = stats.head_hash
             row_hash = self._hash(
                 prev_hash, next_seq, obs.entity_id, op, obs.source, obs.source_version, obs.source_updated_at,
                 payload_hash, changes,
@@ -195,10 +196,15 @@ class LogWriter:
                 changes, payload_hash, prev_hash, row_hash,
             ))  # fmt: skip
             heads[obs.entity_id] = _Head(next_seq, payload_hash, op, payload)
-            self.stats.head_seq, self.stats.head_hash = next_seq, row_hash
-            setattr(self.stats, op, getattr(self.stats, op) + 1)
+            stats.head_seq, stats.head_hash = next_seq, row_hash
+            ops.append(op)
             next_seq += 1
         self.next_seq = next_seq
+        stats.unchanged += len(observations) - len(rows)
+        if ops:
+            stats.created, stats.updated, stats.deleted = (stats.created + ops.count("created"),
+                                                           stats.updated + ops.count("updated"),
+                                                           stats.deleted + ops.count("deleted"))  # fmt: skip
         self._staged.extend(rows)
         if len(self._staged) >= self.batch_size:
             self.flush()
@@ -208,9 +214,8 @@ class LogWriter:
     def _heads(self, entity_ids: set[str]) -> dict[str, _Head | None]:
         """The last logged version (None: never logged) of each given entity, read from the log if not known."""
         known = self._known if self._known is not None else {}
-        unknown = sorted(entity_ids - known.keys())
-        heads = {entity_id: known[entity_id] for entity_id in entity_ids & known.keys()}
-        heads.update(dict.fromkeys(unknown))
+        heads = {entity_id: known.get(entity_id) for entity_id in entity_ids}
+        unknown = sorted(entity_id for entity_id in entity_ids if entity_id not in known)
         if unknown and not (self._chain_was_empty and self._known is not None):
             self.flush()  # the staged rows are heads the log must show
             for entity_id, seq, payload_hash, op in self._read_heads(unknown):
