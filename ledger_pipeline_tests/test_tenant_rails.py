@@ -94,3 +94,31 @@ def test_sandbox_credentials_print_one_json_object_per_rail(env, capsys):
     assert cli.main(["sandbox", "credentials", "--rail", "qbo", "--tenant", "acme"]) == 0
     qbo = json.loads(capsys.readouterr().out)
     assert qbo["realm_id"] == REALM and qbo["refresh_token"].startswith("RT1-") and qbo["base_url"].endswith(":8765")
+
+
+
+def _connections() -> list[tuple[str, object]]:
+    """(the rail's title in messages, a maker of its connection with the given credential source)."""
+    from ledger_pipeline.rails.plaid.rail import PlaidConnection, PlaidItemLink
+    from ledger_pipeline.rails.plaid.sandbox import items_for
+    from ledger_pipeline.rails.qbo.rail import QboConnection
+    from ledger_pipeline.rails.ramp.rail import RampConnection
+    from ledger_pipeline.rails.ramp.sandbox import businesses_for
+    from ledger_pipeline.rails.stripe.rail import StripeConnection
+
+    return [
+        ("QBO", lambda c: QboConnection(REALM, c)), ("Stripe", lambda c: StripeConnection(ACCOUNT, c)),
+        ("Plaid", lambda c: PlaidConnection(tuple(PlaidItemLink(i.item_id) for i in items_for(REALM)), c)),
+        ("Ramp", lambda c: RampConnection(businesses_for(REALM)[0].business_id, c)),
+    ]
+
+
+@pytest.mark.parametrize("index", range(4))
+def test_a_registry_entry_with_an_unknown_credential_source_is_refused_naming_the_rail(index):
+    """A hand-edited registry reaches the connection classes without the CLI's choices: each refuses alike."""
+    from ledger_pipeline.lib import ids
+
+    title, make = _connections()[index]
+    assert make("sandbox").credentials == "sandbox"
+    with pytest.raises(ids.InvalidInput, match=f"^{title} credentials must be one of .*got 'ldap'"):
+        make("ldap")

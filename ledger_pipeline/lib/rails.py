@@ -46,6 +46,23 @@ class Connection(Protocol):
     def credentials(self) -> str: ...
 
 
+CREDENTIAL_SOURCES = ("sandbox", "env")  # a connection reaches its rail's sandbox or the live API
+
+
+def check_credentials(title: str, credentials: str) -> None:
+    """A connection's credential source, named in the refusal by its rail's title."""
+    if credentials not in CREDENTIAL_SOURCES:
+        raise ids.InvalidInput(f"{title} credentials must be one of {CREDENTIAL_SOURCES}, got {ids.shown(credentials)}")
+
+
+def check_refresh_token_env(credentials: str, refresh_token_env: str | None) -> None:
+    """The OAuth rails' (QBO, Ramp) variable holding an account's first refresh token: needed with credentials
+    'env', refused with the sandbox's demo keys."""
+    if credentials == "env" or refresh_token_env is not None:
+        ids.env_var_name(refresh_token_env)
+    if credentials == "sandbox" and refresh_token_env is not None:
+        raise ids.InvalidInput("a refresh token variable is only used with credentials 'env' (sandbox uses demo keys)")
+
 @dataclass(frozen=True)
 class Rail:
     """What a rail package declares about itself; every generic layer reads this and nothing else."""

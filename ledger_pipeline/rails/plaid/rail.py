@@ -13,13 +13,12 @@ from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from ledger_pipeline.lib import ids
-from ledger_pipeline.lib.rails import Rail
+from ledger_pipeline.lib.rails import Rail, check_credentials
 from ledger_pipeline.rails.plaid.entities import ENTITIES
 
 NAME = "plaid"
 PLAID_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")  # item, account and transaction ids: opaque, letters and digits
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-CREDENTIAL_SOURCES = ("sandbox", "env")
 
 
 def object_id(value: object) -> str:
@@ -69,10 +68,7 @@ class PlaidConnection:
         if len({i.item_id for i in items}) != len(items):
             raise ids.InvalidInput(f"a Plaid connection names an item twice: {[i.item_id for i in items]}")
         object.__setattr__(self, "items", items)
-        if self.credentials not in CREDENTIAL_SOURCES:
-            raise ids.InvalidInput(
-                f"Plaid credentials must be one of {CREDENTIAL_SOURCES}, got {ids.shown(self.credentials)}"
-            )
+        check_credentials("Plaid", self.credentials)
         for item in items:
             if (item.access_token_env is None) != (self.credentials == "sandbox"):
                 raise ids.InvalidInput(

@@ -7,13 +7,12 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ledger_pipeline.lib import ids
-from ledger_pipeline.lib.rails import Rail
+from ledger_pipeline.lib.rails import Rail, check_credentials, check_refresh_token_env
 from ledger_pipeline.rails.qbo.entities import ENTITIES
 
 NAME = "qbo"
 REALM_ID = re.compile(r"^[0-9]{1,20}$")
 OBJECT_ID = re.compile(r"^[0-9]{1,20}$")
-CREDENTIAL_SOURCES = ("sandbox", "env")
 
 
 def realm_id(value: object) -> str:
@@ -47,16 +46,8 @@ class QboConnection:
 
     def __post_init__(self) -> None:
         realm_id(self.realm_id)
-        if self.credentials not in CREDENTIAL_SOURCES:
-            raise ids.InvalidInput(
-                f"QBO credentials must be one of {CREDENTIAL_SOURCES}, got {ids.shown(self.credentials)}"
-            )
-        if self.credentials == "env" or self.refresh_token_env is not None:
-            ids.env_var_name(self.refresh_token_env)
-        if self.credentials == "sandbox" and self.refresh_token_env is not None:
-            raise ids.InvalidInput(
-                "a refresh token variable is only used with credentials 'env' (sandbox uses demo keys)"
-            )
+        check_credentials("QBO", self.credentials)
+        check_refresh_token_env(self.credentials, self.refresh_token_env)
 
     @property
     def account_id(self) -> str:

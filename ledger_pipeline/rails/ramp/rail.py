@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ledger_pipeline.lib import ids
-from ledger_pipeline.lib.rails import Rail
+from ledger_pipeline.lib.rails import Rail, check_credentials, check_refresh_token_env
 from ledger_pipeline.rails.ramp.entities import ENTITIES
 
 NAME = "ramp"
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-CREDENTIAL_SOURCES = ("sandbox", "env")
 
 
 def object_id(value: object) -> str:
@@ -44,16 +43,8 @@ class RampConnection:
 
     def __post_init__(self) -> None:
         object_id(self.business_id)
-        if self.credentials not in CREDENTIAL_SOURCES:
-            raise ids.InvalidInput(
-                f"Ramp credentials must be one of {CREDENTIAL_SOURCES}, got {ids.shown(self.credentials)}"
-            )
-        if self.credentials == "env" or self.refresh_token_env is not None:
-            ids.env_var_name(self.refresh_token_env)
-        if self.credentials == "sandbox" and self.refresh_token_env is not None:
-            raise ids.InvalidInput(
-                "a refresh token variable is only used with credentials 'env' (sandbox uses demo keys)"
-            )
+        check_credentials("Ramp", self.credentials)
+        check_refresh_token_env(self.credentials, self.refresh_token_env)
 
     @property
     def account_id(self) -> str:

@@ -7,13 +7,12 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ledger_pipeline.lib import ids
-from ledger_pipeline.lib.rails import Rail
+from ledger_pipeline.lib.rails import Rail, check_credentials
 from ledger_pipeline.rails.stripe.entities import ENTITIES
 
 NAME = "stripe"
 ACCOUNT_ID = re.compile(r"^acct_[A-Za-z0-9]{1,64}$")
 OBJECT_ID = re.compile(r"^[a-z]{2,5}_[A-Za-z0-9]{1,64}$")  # ch_..., cus_..., po_..., txn_..., re_..., dp_...
-CREDENTIAL_SOURCES = ("sandbox", "env")
 
 
 def account_id(value: object) -> str:
@@ -47,10 +46,7 @@ class StripeConnection:
 
     def __post_init__(self) -> None:
         account_id(self.account_id)
-        if self.credentials not in CREDENTIAL_SOURCES:
-            raise ids.InvalidInput(
-                f"Stripe credentials must be one of {CREDENTIAL_SOURCES}, got {ids.shown(self.credentials)}"
-            )
+        check_credentials("Stripe", self.credentials)
 
     @classmethod
     def from_cli(cls, account: str, credentials: str, secret_env: str | None) -> StripeConnection:
