@@ -46,6 +46,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     credentials.add_argument("--rail", choices=rail_names, required=True)
     credentials.add_argument("--tenant", required=True)
+    breaks = sandbox.add_parser(
+        "breaks", help="the breaks the sandbox put into the tenants' businesses, as a JSON list (ground truth)"
+    )
+    breaks.add_argument("--tenant", help="one tenant (default: every tenant on the QBO sandbox)")
 
     tenants = commands.add_parser("tenants", help="the tenant registry").add_subparsers(
         dest="tenants_command", required=True
@@ -161,6 +165,9 @@ def _sandbox(args: argparse.Namespace) -> int:
         days = ids.advance_days(args.days)
         print(f"sandbox clock now {advance_shared_clock(settings.state_dir(), timedelta(days=days)).isoformat()}")
         return 0
+    if args.sandbox_command == "breaks":
+        print(json.dumps(_sandbox_breaks(args.tenant), indent=2))
+        return 0
     rail = rails.rail(args.rail)
     if args.sandbox_command == "credentials":
         tenant = TenantRegistry(settings.tenants_path()).get(ids.tenant_id(args.tenant))
@@ -174,6 +181,26 @@ def _sandbox(args: argparse.Namespace) -> int:
     port = ids.port(args.port if args.port is not None else sandbox.DEFAULT_PORT)
     sandbox.serve_shared(settings.state_dir(), host, port)
     return 0
+
+
+def _sandbox_breaks(tenant_id: str | None) -> list[dict]:
+    """The injected breaks of each tenant whose books are a QBO sandbox company, at the shared clock."""
+    from ledger_pipeline.rails.qbo.sandbox import shared_sandbox
+    from ledger_pipeline.world.ground_truth import injected_breaks
+
+    registry = TenantRegistry(settings.tenants_path())
+    if tenant_id is not None:
+        tenant = registry.get(ids.tenant_id(tenant_id))
+        books = _connected(tenant, rails.rail(DEFAULT_RAIL))
+        if books.credentials != "sandbox":
+            raise TenantError(f"tenant {tenant.tenant_id}'s books are a real QBO company: the sandbox broke nothing there")
+        tenants = [tenant]
+    else:
+        tenants = [t for t in registry.load().values()
+                   if (c := t.connection(DEFAULT_RAIL)) is not None and c.credentials == "sandbox"]  # fmt: skip
+    box = shared_sandbox(settings.state_dir())
+    return [found for tenant in tenants
+            for found in injected_breaks(box, tenant.connection(DEFAULT_RAIL).account_id, tenant.tenant_id)]
 
 
 def _connected(tenant: Tenant, rail: Rail) -> Connection:

@@ -143,6 +143,17 @@ class Flows:
         heapq.heappush(self._heap, (sec, _RANK[kind], self._seq, kind, data))
         self._seq += 1
 
+    def payout_fees(self, index: int) -> int:
+        """The processing and dispute fees payout `index` took out: its gross (what the customers paid, net of
+        refunds and disputed amounts) less what arrived."""
+        fees = 0
+        for kind, item in self.payouts[index].items:
+            if kind == "charge":
+                fees += self.charges[item].fee
+            elif kind == "dispute":
+                fees += self.disputes[item].fee
+        return fees
+
     def obj(self, kind: str, index: int) -> Charge | Refund | Dispute | Payout:
         return {"charge": self.charges, "refund": self.refunds, "dispute": self.disputes,
                 "payout": self.payouts}[kind][index]

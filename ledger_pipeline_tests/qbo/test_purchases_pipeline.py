@@ -9,6 +9,7 @@ import dagster as dg
 
 from ledger_pipeline.rails.qbo.sandbox.history import CARDS_SINCE
 from ledger_pipeline.rails.qbo.sandbox.timefmt import local_date
+from ledger_pipeline.world.breaks import Breaks
 from ledger_pipeline.world.card_spend import CardSpend
 from ledger_pipeline_tests.helpers import failure_text
 
@@ -29,7 +30,9 @@ def test_the_purchases_mirror_equals_the_worlds_card_bookings(project) -> None:
 
         sandbox, spec = project.sandbox, project.sandbox.specs[realm]
         spend = CardSpend(sandbox.seed, realm, spec.size, spec.offset_minutes, CARDS_SINCE)
-        booked = spend.bookings(int(sandbox.now.timestamp()))
+        breaks = Breaks(sandbox.seed, realm, spec.breaks)  # the demo business books some twice, some never
+        booked = [t for t in spend.bookings(int(sandbox.now.timestamp()))
+                  for _ in range({"card_spend_not_booked": 0, "booking_duplicated": 2}.get(breaks.card(t.transaction_id), 1))]
         expected = [(t.transaction_id, Decimal(t.cents).scaleb(-2), Decimal(t.cents).scaleb(-2),
                      local_date(t.authorized, spec.offset_minutes), t.booked, "CreditCard", "Ramp Card", False, 1)
                     for t in booked]  # fmt: skip

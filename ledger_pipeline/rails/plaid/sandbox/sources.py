@@ -7,6 +7,9 @@ Everything about one payment that never changes (its delays, its check number) c
 the payment alone and is cached; only the QBO flags (voided, deleted) and their time are read at each clock:
 a payment voided or deleted before the bank posted it never posts (its pending is removed at that moment),
 one voided later stays, because the money moved.
+
+A business with breaks (world/breaks.py) also shows what its bank gets wrong on purpose: payouts and payments that
+never arrive, a customer payment for another amount, and ACH debits nobody accounts for.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from .movements import Look, Movement
 
 BANK_SINCE = CARDS_SINCE  # the bank history starts when the card history does: 180 days before GENESIS
 HOUR = 3600
+UNEXPLAINED_PAYEES = ("NORTHGATE SERVICES", "ACH WDRL ONLINE PMT", "BRIGHTLINE HOLDINGS", "PAYSAFE ADJ")
 
 
 def world_movements(company: Company, account: int, static: dict, now: int) -> Iterator[Movement]:
@@ -36,12 +40,15 @@ def world_movements(company: Company, account: int, static: dict, now: int) -> I
     yield from _payments(company, account, static, company.books.tables["Payment"], cards)
     yield from _bill_payments(company, account, static, company.books.tables["BillPayment"])
     yield from _ramp_statements(company, account, static, now)
+    yield from unexplained_debits(company, account, now)
 
 
 def _payouts(company: Company, account: int, static: dict) -> Iterator[Movement]:
     seed, realm = company.seed, company.spec.realm_id
     business = company.spec.name.upper()
     for payout in company.world.payouts:
+        if company.breaks.payout(payout.index) == "payout_not_in_bank":
+            continue
         base = static.get(("payout", payout.index))
         if base is None:
             rng = seeded_rng(seed, realm, "bank payout", payout.index)
@@ -89,6 +96,9 @@ def _payments(company: Company, account: int, static: dict, table: Table, cards:
     for slot in range(_first_slot(table), len(table)):
         if slot in cards or table.total[slot] <= 0:
             continue
+        broken = company.breaks.payment(slot)
+        if broken == "payment_recorded_not_in_bank":
+            continue
         base = static.get(("payment", slot))
         if base is None:
             created = table.created[slot]
@@ -108,8 +118,11 @@ def _payments(company: Company, account: int, static: dict, table: Table, cards:
                 pending = min(created + rng.randrange(HOUR, 6 * HOUR), posted - HOUR)
             base = static[("payment", slot)] = (created, pending, posted, look)
         created, pending, posted, look = base
-        m = Movement(f"payment|{slot}", account, -table.total[slot], created, look, pending_at=pending,
-                     pending_amount=-table.total[slot], posted_at=posted)
+        cents = table.total[slot]
+        if broken == "amount_mismatch" and look.kind == "ach_credit":  # an ACH names the payment: a check may not
+            cents = company.breaks.bank_amount(slot, cents)
+        m = Movement(f"payment|{slot}", account, -cents, created, look, pending_at=pending, pending_amount=-cents,
+                     posted_at=posted)
         m = _apply_cancel(m, _cancelled(table, slot))
         if m is not None:
             yield m
@@ -146,6 +159,8 @@ def _bill_payments(company: Company, account: int, static: dict, table: Table) -
                 pending = min(created + rng.randrange(HOUR, 5 * HOUR), posted - HOUR)
             base = static[("bill_payment", slot)] = (created, pending, posted, look, ramp)
         created, pending, posted, look, ramp = base
+        if not ramp and company.breaks.bill_payment(slot) == "payment_recorded_not_in_bank":
+            continue
         m = Movement(f"bill_payment|{slot}", account, table.total[slot], created, look, pending_at=pending,
                      pending_amount=table.total[slot], posted_at=posted)
         if not ramp:  # Ramp moved the money when the payment was made: a void in the books later does not undo it
@@ -188,3 +203,21 @@ def _ramp_statements(company: Company, account: int, static: dict, now: int) -> 
         pending, posted, look = base
         yield Movement(f"ramp_statement|{statement.start}", account, statement.charges_cents, statement.paid, look,
                        pending_at=pending, pending_amount=statement.charges_cents, posted_at=posted)
+
+
+def unexplained_debits(company: Company, account: int, now: int) -> Iterator[Movement]:
+    """The ACH debits no rail and no book accounts for (world/breaks.py), one on each broken day: pending within
+    the hour, posted the next business day."""
+    seed, realm = company.seed, company.spec.realm_id
+    for day in range(midnight(BANK_SINCE), midnight(now) + DAY, DAY):
+        cents = company.breaks.unexplained(day)
+        if cents is None:
+            continue
+        rng = seeded_rng(seed, realm, "bank unexplained", day)
+        payee = rng.choice(UNEXPLAINED_PAYEES)
+        authorized = day + rng.randrange(13 * HOUR, 20 * HOUR)
+        look = Look(f"ACH DEBIT {payee}", "ach_debit", merchant=payee.title(), counterparty=(payee.title(), "merchant"),
+                    original=f"{payee} DES:DEBIT ID:{rng.randrange(10**9, 10**10)} CCD")
+        posted = business_days_after(day, 1) + rng.randrange(5 * HOUR, 13 * HOUR)
+        yield Movement(f"unexplained|{day}", account, cents, authorized, look, pending_at=authorized + HOUR,
+                       pending_amount=cents, posted_at=posted)

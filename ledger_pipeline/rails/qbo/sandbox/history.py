@@ -22,6 +22,7 @@ from itertools import accumulate
 import math
 import random
 
+from ledger_pipeline.world.breaks import Breaks
 from ledger_pipeline.world.card_spend import CardSpend
 from ledger_pipeline.world.flows import CardPayment, Flows
 
@@ -94,6 +95,7 @@ class Company:
         self.expense_accounts = tuple(a.id for a in self.chart if a.classification == "Expense")
         # The corporate card spend (Ramp) needs no replay: a pure function of the clock, shared by every reset.
         self.card_spend = CardSpend(seed, spec.realm_id, spec.size, spec.offset_minutes, CARDS_SINCE)
+        self.breaks = Breaks(seed, spec.realm_id, spec.breaks)  # what the books get wrong on purpose
         self._reset()
 
     # --- replay -------------------------------------------------------------------------------
@@ -102,6 +104,7 @@ class Company:
         self.ledger = Ledger(self.books, self.chart)
         self.books.tables["Account"].drawn = self.card_account - 1
         self.purchases_booked_until = self.card_spend.start - 1
+        self.deposits_seen = 0  # the world's deposits looked at (a broken one books no Deposit)
         self.world = Flows(self.seed, self.spec.realm_id, self.spec.offset_minutes, self.books.card_payments,
                            CARDS_SINCE)
         self._genesis()
@@ -153,13 +156,22 @@ class Company:
         transaction the books have recorded by then (only the days since the last call are read)."""
         self.world.advance(sec)
         deposits = self.books.tables["Deposit"]
-        for at, payout in self.world.deposits[len(deposits):]:
-            deposits.add(at, party=payout, total=self.world.payouts[payout].amount)
+        for at, payout in self.world.deposits[self.deposits_seen:]:
+            self.deposits_seen += 1
+            broken = self.breaks.payout(payout)
+            if broken == "payout_not_deposited":
+                continue
+            total = self.world.payouts[payout].amount
+            if broken == "deposit_amount_mismatch":  # booked gross: what the customers paid, before the fees
+                total += self.world.payout_fees(payout)
+            deposits.add(at, party=payout, total=total)
         if sec > self.purchases_booked_until:
             purchases = self.books.tables["Purchase"]
             for txn in self.card_spend.bookings_between(self.purchases_booked_until, sec):
-                self.books.card_purchases.append(txn)
-                purchases.add(txn.booked, total=txn.cents)
+                broken = self.breaks.card(txn.transaction_id)
+                for _ in range({"card_spend_not_booked": 0, "booking_duplicated": 2}.get(broken, 1)):
+                    self.books.card_purchases.append(txn)
+                    purchases.add(txn.booked, total=txn.cents)
             self.purchases_booked_until = sec
 
     def _card(self, slot: int | None, sec: int) -> None:

@@ -11,6 +11,8 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+from ledger_pipeline.world.breaks import MAX_BREAKS
+
 from .. import rail
 from ..entities import BY_NAME
 
@@ -80,6 +82,7 @@ class CompanySpec:
     size: int = 2000
     change_rate: float = 0.02
     utc_offset: str = "-08:00"
+    breaks: float = 0.0  # what the business's rails get wrong on purpose (world/breaks.py): 0 clean, 1 a demo's few
 
     def __post_init__(self) -> None:
         check_realm_id(self.realm_id)
@@ -87,6 +90,8 @@ class CompanySpec:
             raise ValueError(f"company {self.realm_id}: size must be at least 50, got {self.size}")
         if not 0 <= self.change_rate <= 1:
             raise ValueError(f"company {self.realm_id}: change_rate must be within [0, 1]")
+        if not 0 <= self.breaks <= MAX_BREAKS:
+            raise ValueError(f"company {self.realm_id}: breaks must be within [0, {MAX_BREAKS:g}]")
         sign, hours, minutes = self.utc_offset[:1], self.utc_offset[1:3], self.utc_offset[4:6]
         if sign not in "+-" or len(self.utc_offset) != 6 or not (hours + minutes).isdigit():
             raise ValueError(f"company {self.realm_id}: utc_offset must look like -08:00")
@@ -98,10 +103,12 @@ class CompanySpec:
 
 
 DEMO_COMPANIES: tuple[CompanySpec, ...] = (
-    CompanySpec("9130350000000001", "Acme Plumbing LLC", size=2500, change_rate=0.02, utc_offset="-08:00"),
+    CompanySpec("9130350000000001", "Acme Plumbing LLC", size=2500, change_rate=0.02, utc_offset="-08:00",
+                breaks=1.0),
     CompanySpec("9130350000000002", "Bluebird Bakery Co.", size=1500, change_rate=0.03, utc_offset="-05:00"),
-    CompanySpec("9130350000000003", "Copperline Design Studio", size=4000, change_rate=0.015, utc_offset="-07:00"),
-)
+    CompanySpec("9130350000000003", "Copperline Design Studio", size=4000, change_rate=0.015, utc_offset="-07:00",
+                breaks=1.0),
+)  # Bluebird keeps clean books: the reconciliation must report nothing there
 
 
 @dataclass(frozen=True)
