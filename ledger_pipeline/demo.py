@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import textwrap
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -21,11 +22,12 @@ from ledger_pipeline.lib.tenants import Tenant, TenantRegistry
 from ledger_pipeline.rails.plaid.rail import PlaidConnection, PlaidItemLink
 from ledger_pipeline.rails.plaid.sandbox import items_for
 from ledger_pipeline.rails.qbo.rail import QboConnection
-from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES, advance_shared_clock
+from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES, advance_shared_clock, shared_sandbox
 from ledger_pipeline.rails.ramp.rail import RampConnection
 from ledger_pipeline.rails.ramp.sandbox import businesses_for
 from ledger_pipeline.rails.stripe.rail import StripeConnection
 from ledger_pipeline.rails.stripe.sandbox import DEMO_ACCOUNTS
+from ledger_pipeline.world.ground_truth import injected_breaks
 
 CHANGE_DAYS = 3
 AS_OF_QUERY = """
@@ -138,7 +140,8 @@ def _run_demo(instance: dg.DagsterInstance) -> int:
     on = " and ".join(titles) if len(titles) < 3 else f"{', '.join(titles[:-1])} and {titles[-1]}"
     print(f"Registered {len(tenants)} demo tenants, each on {on}: "
           f"{', '.join(t.tenant_id for t in tenants)}")  # fmt: skip
-    job = build_definitions().resolve_job_def("sync_tenants")
+    defs = build_definitions()
+    job = defs.resolve_job_def("sync_tenants")
     checks: dict[str, list[dg.AssetCheckEvaluation]] = {}
     failures: list[str] = []
     run_failed = False
@@ -172,6 +175,7 @@ def _run_demo(instance: dg.DagsterInstance) -> int:
 
     intact = _print_verify()
     _print_checks(checks)
+    _print_injected_breaks(tenants, defs.resources["qbo"].sandbox_scale)
     if not run_failed:
         with warehouse.unreadable_as_error(settings.duckdb_path()):
             _summary(tenants, first_sync_done)
@@ -185,6 +189,21 @@ def _run_demo(instance: dg.DagsterInstance) -> int:
               "`rm -rf data .dagster_home && make demo` starts the demo afresh.")  # fmt: skip
         return 1
     return 0  # every check of every run passed: a failed one is in `failures`
+
+
+def _print_injected_breaks(tenants: list[Tenant], scale: float) -> None:
+    """What the sandbox broke on purpose in each business: the ground truth a reconciliation is measured against."""
+    box = shared_sandbox(settings.state_dir(), scale)
+    now = box.now.isoformat()
+    print("\n== breaks the sandbox put into the businesses (ground truth: `ledger-pipeline sandbox breaks`) ==")
+    for tenant in tenants:
+        found = injected_breaks(box, tenant.connection("qbo").account_id, tenant.tenant_id)
+        due = sum(b["reportable_from"] <= now for b in found)
+        kinds = Counter(b["kind"] for b in found)
+        listed = ", ".join(f"{kind}\u00a0{n}" for kind, n in sorted(kinds.items())) or "clean books"  # kept whole
+        print(textwrap.fill(f"{tenant.tenant_id:<10} {len(found):>3} ({due} past their tolerance): {listed}", 110,
+                            initial_indent="  ", subsequent_indent=" " * 6))  # fmt: skip
+    print("  What each kind is, and the tolerances: docs/reconciliation.md.")
 
 
 def _failures(tenant_id: str, label: str, result: dg.ExecuteInProcessResult) -> list[str]:
