@@ -16,6 +16,7 @@ from ledger_pipeline.lib.tenants import Tenant, TenantRegistry
 from ledger_pipeline.rails.plaid.sandbox import PlaidSandbox, items_for
 from ledger_pipeline.rails.plaid.sandbox.spec import bank_item
 from ledger_pipeline.rails.qbo.rail import QboConnection
+from ledger_pipeline.rails.qbo.sandbox.books import DELETED, VOIDED
 from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES, QboSandbox
 from ledger_pipeline.rails.qbo.sandbox.render_txn import payout_id
 from ledger_pipeline.world.breaks import KINDS, TOLERANCE
@@ -137,3 +138,27 @@ def test_the_cli_prints_each_tenants_breaks_as_json(tmp_path, monkeypatch, capsy
     assert cli.main(["sandbox", "breaks", "--tenant", "globex"]) != 0
     assert "globex" in capsys.readouterr().err
     assert items_for(ACME.realm_id)  # the demo business has a bank, whose transactions the evidence names
+
+
+def test_a_payment_the_books_cancel_after_its_money_moved_is_returned_by_the_bank(world):
+    """Clean books and their bank agree even when the books void or delete a payment whose money already moved:
+    the bank returns it the next business day, naming the same payment."""
+    qbo, plaid = world
+    company = qbo.searcher(BLUEBIRD.realm_id, qbo.store.view().clock_us).company
+    with plaid.world(bank_item(BLUEBIRD.realm_id).item_id) as (feed, now):
+        moved = {m.key: m for m in feed.movements}
+    returns = {key: m for key, m in moved.items() if key.endswith("|return")}
+    assert returns
+    for key, back in returns.items():
+        original = moved[key.removesuffix("|return")]
+        kind, slot = original.key.split("|")
+        table = company.books.tables["Payment" if kind == "payment" else "BillPayment"]
+        assert back.amount == -original.amount and back.authorized >= original.posted_at
+        assert back.look.original == f"RETURN OF {original.look.original}"
+        assert table.flags[int(slot)] & (VOIDED | DELETED)  # only what the books cancelled comes back
+    for kind, name in (("payment", "Payment"), ("bill_payment", "BillPayment")):
+        table = company.books.tables[name]
+        cancelled_after = [key for key, m in moved.items() if key.startswith(f"{kind}|") and "|return" not in key
+                           and m.posted_at is not None and table.flags[int(key.split("|")[1])] & (VOIDED | DELETED)
+                           and table.updated[int(key.split("|")[1])] >= m.posted_at]  # fmt: skip
+        assert all(f"{key}|return" in returns for key in cancelled_after)

@@ -5,8 +5,10 @@ Checking account.
 
 Everything about one payment that never changes (its delays, its check number) comes from an RNG seeded by
 the payment alone and is cached; only the QBO flags (voided, deleted) and their time are read at each clock:
-a payment voided or deleted before the bank posted it never posts (its pending is removed at that moment),
-one voided later stays, because the money moved.
+a payment voided or deleted before the bank posted it never posts (its pending is removed at that moment); one
+voided or deleted after it posted stays, because the money moved, and the bank returns it (a bounced check or
+deposit, an ACH return: `RETURN ...` naming the same payment) the next business day, so clean books and their
+bank still agree. Ramp's bill-pay ACH leaves the bank whatever the books do next, and is returned alike.
 
 A business with breaks (world/breaks.py) also shows what its bank gets wrong on purpose: payouts and payments that
 never arrive, a customer payment for another amount, and ACH debits nobody accounts for.
@@ -91,6 +93,21 @@ def _apply_cancel(m: Movement, cancelled: int | None) -> Movement | None:
     return m
 
 
+def _settled(company: Company, m: Movement | None, cancelled: int | None) -> Iterator[Movement]:
+    """The movement as the bank shows it, and its return when the books cancelled the payment after it posted."""
+    if m is None:
+        return
+    yield m
+    if cancelled is not None and m.posted_at is not None:
+        rng = seeded_rng(company.seed, company.spec.realm_id, "bank return", m.key)
+        at = max(cancelled, m.posted_at)
+        posted = business_days_after(midnight(at), 1) + rng.randrange(5 * HOUR, 13 * HOUR)
+        look = Look(f"RETURN {m.look.name}"[:80], m.look.kind, merchant=m.look.merchant, counterparty=m.look.counterparty,
+                    check_number=m.look.check_number,
+                    original=None if m.look.original is None else f"RETURN OF {m.look.original}")
+        yield Movement(f"{m.key}|return", m.account, -m.amount, at, look, posted_at=posted)
+
+
 def _payments(company: Company, account: int, static: dict, table: Table, cards: set[int]) -> Iterator[Movement]:
     seed, realm = company.seed, company.spec.realm_id
     for slot in range(_first_slot(table), len(table)):
@@ -123,9 +140,8 @@ def _payments(company: Company, account: int, static: dict, table: Table, cards:
             cents = company.breaks.bank_amount(slot, cents)
         m = Movement(f"payment|{slot}", account, -cents, created, look, pending_at=pending, pending_amount=-cents,
                      posted_at=posted)
-        m = _apply_cancel(m, _cancelled(table, slot))
-        if m is not None:
-            yield m
+        cancelled = _cancelled(table, slot)
+        yield from _settled(company, _apply_cancel(m, cancelled), cancelled)
 
 
 def _bill_payments(company: Company, account: int, static: dict, table: Table) -> Iterator[Movement]:
@@ -163,10 +179,10 @@ def _bill_payments(company: Company, account: int, static: dict, table: Table) -
             continue
         m = Movement(f"bill_payment|{slot}", account, table.total[slot], created, look, pending_at=pending,
                      pending_amount=table.total[slot], posted_at=posted)
-        if not ramp:  # Ramp moved the money when the payment was made: a void in the books later does not undo it
-            m = _apply_cancel(m, _cancelled(table, slot))
-        if m is not None:
-            yield m
+        cancelled = _cancelled(table, slot)
+        if not ramp:  # Ramp moved the money when the payment was made: a later void is a return, not a cancel
+            m = _apply_cancel(m, cancelled)
+        yield from _settled(company, m, cancelled)
 
 
 def _through_ramp(company: Company, static: dict, bills: tuple[int, ...]) -> bool:
