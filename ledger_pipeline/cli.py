@@ -193,7 +193,9 @@ def _sandbox_breaks(tenant_id: str | None) -> list[dict]:
         tenant = registry.get(ids.tenant_id(tenant_id))
         books = _connected(tenant, rails.rail(DEFAULT_RAIL))
         if books.credentials != "sandbox":
-            raise TenantError(f"tenant {tenant.tenant_id}'s books are a real QBO company: the sandbox broke nothing there")
+            raise TenantError(
+                f"tenant {tenant.tenant_id}'s books are a real QBO company: the sandbox broke nothing there"
+            )
         tenants = [tenant]
     else:
         tenants = [t for t in registry.load().values()

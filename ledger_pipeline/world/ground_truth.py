@@ -114,7 +114,8 @@ def _payments(company: Company, now: int, bank: dict[str, Movement]) -> Iterator
             yield payments.created[slot], kind, [qbo], payments.total[slot]
             continue
         movement = bank.get(f"payment|{slot}")
-        if movement is None or movement.posted_at is None or movement.posted_at > now or movement.look.kind != "ach_credit":
+        posted_by_now = movement is not None and movement.posted_at is not None and movement.posted_at <= now
+        if not posted_by_now or movement.look.kind != "ach_credit":
             continue  # not yet at the bank; or a check, which the world never shows for another amount
         posted = _bank_txn(company, checking.item_id, movement.key)
         yield movement.posted_at, kind, [posted, qbo], payments.total[slot] - abs(movement.amount)

@@ -102,8 +102,8 @@ def _settled(company: Company, m: Movement | None, cancelled: int | None) -> Ite
         rng = seeded_rng(company.seed, company.spec.realm_id, "bank return", m.key)
         at = max(cancelled, m.posted_at)
         posted = business_days_after(midnight(at), 1) + rng.randrange(5 * HOUR, 13 * HOUR)
-        look = Look(f"RETURN {m.look.name}"[:80], m.look.kind, merchant=m.look.merchant, counterparty=m.look.counterparty,
-                    check_number=m.look.check_number,
+        look = Look(f"RETURN {m.look.name}"[:80], m.look.kind, merchant=m.look.merchant,
+                    counterparty=m.look.counterparty, check_number=m.look.check_number,
                     original=None if m.look.original is None else f"RETURN OF {m.look.original}")
         yield Movement(f"{m.key}|return", m.account, -m.amount, at, look, posted_at=posted)
 
