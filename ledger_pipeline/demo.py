@@ -27,7 +27,7 @@ from ledger_pipeline.rails.ramp.rail import RampConnection
 from ledger_pipeline.rails.ramp.sandbox import businesses_for
 from ledger_pipeline.rails.stripe.rail import StripeConnection
 from ledger_pipeline.rails.stripe.sandbox import DEMO_ACCOUNTS
-from ledger_pipeline.world.ground_truth import injected_breaks
+from ledger_pipeline.world.ground_truth import injected_breaks, score
 
 CHANGE_DAYS = 3
 AS_OF_QUERY = """
@@ -175,10 +175,9 @@ def _run_demo(instance: dg.DagsterInstance) -> int:
 
     intact = _print_verify()
     _print_checks(checks)
-    _print_injected_breaks(tenants, defs.resources["qbo"].sandbox_scale)
     if not run_failed:
         with warehouse.unreadable_as_error(settings.duckdb_path()):
-            _summary(tenants, first_sync_done)
+            _summary(tenants, first_sync_done, defs.resources["qbo"].sandbox_scale)
     if failures or not intact:
         print("\n== demo FAILED ==")
         for line in failures:
@@ -191,19 +190,31 @@ def _run_demo(instance: dg.DagsterInstance) -> int:
     return 0  # every check of every run passed: a failed one is in `failures`
 
 
-def _print_injected_breaks(tenants: list[Tenant], scale: float) -> None:
-    """What the sandbox broke on purpose in each business: the ground truth a reconciliation is measured against."""
+def _print_breaks(conn, tenants: list[Tenant], scale: float) -> None:  # noqa: ANN001 (a DuckDB connection)
+    """recon.breaks per tenant, scored against what the sandbox broke on purpose (its ground truth)."""
     box = shared_sandbox(settings.state_dir(), scale)
     now = box.now.isoformat()
-    print("\n== breaks the sandbox put into the businesses (ground truth: `ledger-pipeline sandbox breaks`) ==")
+    print("\n== cross-rail breaks (recon.breaks), against what the sandbox broke on purpose (`sandbox breaks`) ==")
+    sample = None
     for tenant in tenants:
-        found = injected_breaks(box, tenant.connection("qbo").account_id, tenant.tenant_id)
-        due = sum(b["reportable_from"] <= now for b in found)
-        kinds = Counter(b["kind"] for b in found)
-        listed = ", ".join(f"{kind}\u00a0{n}" for kind, n in sorted(kinds.items())) or "clean books"  # kept whole
-        print(textwrap.fill(f"{tenant.tenant_id:<10} {len(found):>3} ({due} past their tolerance): {listed}", 110,
-                            initial_indent="  ", subsequent_indent=" " * 6))  # fmt: skip
-    print("  What each kind is, and the tolerances: docs/reconciliation.md.")
+        rows = conn.execute("select kind, evidence, amount_minor from recon.breaks where tenant_id = ? order by kind, "
+                            "break_id", [tenant.tenant_id]).fetchall()  # fmt: skip
+        reported = [{"tenant_id": tenant.tenant_id, "kind": k, "evidence": json.loads(e)} for k, e, _ in rows]
+        injected = injected_breaks(box, tenant.connection("qbo").account_id, tenant.tenant_id)
+        found, missed, false = score(reported, injected, now)
+        kinds = Counter(r["kind"] for r in reported)
+        listed = ", ".join(f"{kind}\u00a0{n}" for kind, n in sorted(kinds.items())) or "none: clean books"
+        print(textwrap.fill(f"{tenant.tenant_id:<10} {len(rows):>3} open: {listed}", 110, initial_indent="  ",
+                            subsequent_indent=" " * 6))  # fmt: skip
+        print(f"{'':13}ground truth: {len(found)} of {len(found) + len(missed)} injected breaks past their tolerance "
+              f"found, {len(false)} reported that were not injected")  # fmt: skip
+        if sample is None and rows:
+            sample = (tenant.tenant_id, rows[0])
+    if sample is not None:
+        kind, evidence, cents = sample[1]
+        print(f"  e.g. {sample[0]}: {kind}, ${cents / 100:,.2f}: " + ", ".join(
+            f"{e['rail']} {e['entity_type']} {e['entity_id']}" for e in json.loads(evidence)))
+    print("  What each kind is, its tolerance and how it is found: docs/reconciliation.md.")
 
 
 def _failures(tenant_id: str, label: str, result: dg.ExecuteInProcessResult) -> list[str]:
@@ -275,7 +286,7 @@ def _rail_summary(conn, rail: rails.Rail, tenants: list[Tenant]) -> None:
         print("  " + f"{tenant.tenant_id:<11}" + "".join(f"{n:>{width}}" for n in counts) + f"{versions:>8}")
 
 
-def _summary(tenants: list[Tenant], first_sync_done: datetime) -> None:
+def _summary(tenants: list[Tenant], first_sync_done: datetime, scale: float) -> None:
     conn = warehouse.connect(settings.duckdb_path(), read_only=True)
     try:
         for rail in rails.all_rails().values():
@@ -301,6 +312,7 @@ def _summary(tenants: list[Tenant], first_sync_done: datetime) -> None:
         print(f"\n== the card side: {first}'s Ramp card transactions by state, and their QBO Purchases ==")
         frame = conn.sql(CARDS_QUERY, params=[first]).pl()
         print("  " + str(frame).replace("\n", "\n  "))
+        _print_breaks(conn, tenants, scale)
         print(f"\n== example analyst query: open payables by vendor for {first} ==")
         print("  " + " ".join(EXAMPLE_QUERY.split()))
         frame = conn.sql(EXAMPLE_QUERY, params=[first]).pl()

@@ -6,6 +6,8 @@ tenant filter gives each tenant the rows it would get alone, and planning the mo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import duckdb
 
 from ledger_pipeline.lib.entity_scope import tenants_condition
@@ -14,10 +16,15 @@ from ledger_pipeline.lib.sql_models import SqlModel
 from ledger_pipeline.lib.warehouse import rollback
 
 
-def refresh_tenant_tables(conn: duckdb.DuckDBPyConnection, model: SqlModel, tenant_ids: list[str]) -> dict[str, int]:
-    """Recompute the tenants' rows of a mart; return how many each now has."""
+def refresh_tenant_tables(
+    conn: duckdb.DuckDBPyConnection, model: SqlModel, tenant_ids: list[str], upstream: Sequence[SqlModel] = ()
+) -> dict[str, int]:
+    """Recompute the tenants' rows of a mart; return how many each now has. `upstream`: the mirror tables it reads,
+    created empty if no run made them yet (a model over every rail runs for a tenant that connected only some)."""
     conn.execute("begin")
     try:
+        for table in upstream:
+            ensure_table(conn, table)
         ensure_table(conn, model)
         where, params = tenants_condition("tenant_id", tenant_ids)  # one tenant (an hourly run): an equality
         conn.execute(f"delete from {model.name} where {where}", params)

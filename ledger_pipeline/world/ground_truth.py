@@ -150,3 +150,23 @@ def _unexplained(company: Company, now: int, bank: dict[str, Movement]) -> Itera
 def _bank_txn(company: Company, item_id: str, key: str) -> dict:
     """The bank's posted transaction of a movement (rails/plaid/sandbox/bank.py names it so)."""
     return _ref("plaid", "transaction", plaid_id(company.seed, item_id, "transaction", key, "posted"))
+
+
+def score(reported: list[dict], injected: list[dict], now: str) -> tuple[list[dict], list[dict], list[dict]]:
+    """(found, missed, false): the injected breaks due by `now` (ISO) that a report finds, those it misses, and the
+    reported breaks no injected one accounts for. A report finds an injected break when tenant and kind agree and
+    every object of the injected evidence is in the reported evidence; both are dicts with `tenant_id`, `kind`,
+    `evidence`."""
+
+    def refs(found: dict) -> set[tuple]:
+        return {(e["rail"], e["entity_type"], e["entity_id"]) for e in found["evidence"]}
+
+    def finds(report: dict, truth: dict) -> bool:
+        same = (report["tenant_id"], report["kind"]) == (truth["tenant_id"], truth["kind"])
+        return same and refs(truth) <= refs(report)
+
+    due = [b for b in injected if b["reportable_from"] <= now]
+    found = [b for b in due if any(finds(r, b) for r in reported)]
+    missed = [b for b in due if not any(finds(r, b) for r in reported)]
+    false = [r for r in reported if not any(finds(r, b) for b in injected)]
+    return found, missed, false

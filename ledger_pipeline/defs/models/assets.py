@@ -208,11 +208,14 @@ def build_history_asset(models: list[SqlModel], name: str) -> dg.AssetsDefinitio
 
 
 def build_tenant_table_asset(model: SqlModel) -> dg.AssetsDefinition:
+    upstream = [next((m for m in MODELS if m.name == f"{schema}.{table}"), None) for schema, table in model.depends_on]
+    mirrors = [m for m in upstream if m is not None and m.materialized == "mirror"]  # created empty if never run
+
     @dg.asset(**_asset_kwargs(model))
     def _tenant_table_asset(context: dg.AssetExecutionContext, warehouse: LedgerDuckDB) -> dg.MaterializeResult:
         try:
             with warehouse.ledger() as conn:
-                rows = refresh_tenant_tables(conn, model, run_tenant_ids(context))
+                rows = refresh_tenant_tables(conn, model, run_tenant_ids(context), mirrors)
         except WarehouseError as exc:
             raise _failure(model, exc) from exc
         return dg.MaterializeResult(

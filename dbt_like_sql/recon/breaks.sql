@@ -1,11 +1,11 @@
--- The reference reconciliation: every break kind the sandbox injects (world/breaks.py), found from the mirrors and
--- their history alone, per tenant, at the tenant's QBO clock of its last sync. It measures that the world and the
--- pipeline carry what a cross-rail reconciliation needs (test_reconciliation_reference.py); it is the seed of the
--- recon models of issue 24, not one of the pipeline's models (ledger_pipeline_tests/, so no asset is built from it).
--- Links it relies on: a QBO Deposit names its Stripe payout; a Purchase its Ramp transaction; the bank's payout
--- credit carries the payout id (ID:ST-<12 characters>), an ACH its QBO payment or bill payment id (ID:<8 digits>),
--- a vendor check the bill payment's DocNumber; customer checks, Ramp's bill-pay ACH and Ramp statements link by
--- amount within a window; a bank return names the transaction it returns. Tolerances are world/breaks.TOLERANCE.
+-- Cross-rail breaks, one row per flow that does not close past its tolerance, per tenant, at the tenant's QBO clock
+-- of its last sync: a payout never deposited or deposited gross, a payout or payment the bank never shows, card spend
+-- never booked or booked twice, a bank credit for another amount than the books, a bank transaction nothing explains.
+-- `break_id` is stable across runs (tenant, kind and the object the break is about); `evidence` the rail objects
+-- as the log names them (JSON list of {rail, entity_type, entity_id}, the subject first). How each kind is found,
+-- and its tolerance: docs/reconciliation.md.
+-- config: materialized=tenant_table
+
 with now_ as (
     select tenant_id, max(rail_now) as now from meta.sync_cursors where rail = 'qbo' group by tenant_id
 ),
@@ -48,7 +48,6 @@ bank_start as (
 card_payments as (
     select distinct tenant_id, qbo_payment_id from mirror.stripe_charges where qbo_payment_id is not null
 ),
--- every payment the books ever showed (history), with its amount before any void, and whether it is cancelled now
 all_payments as (
     select tenant_id, qbo_id,
         cast(round(arg_max(total_amt, valid_from) filter (where not is_voided and op <> 'deleted') * 100) as bigint) as cents,
@@ -61,7 +60,6 @@ all_bill_payments as (
         min(created_at) as created_at, bool_or(is_current and (is_voided or op = 'deleted')) as is_voided
     from history.qbo_bill_payments group by tenant_id, qbo_id
 ),
--- which bank transaction each rail object explains (voided books objects too: the money may have moved)
 bank_links as (
     select c.tenant_id, c.transaction_id, 'stripe' as rail, 'payout' as entity_type, p.stripe_id as entity_id
     from checking c join mirror.stripe_payouts p on p.tenant_id = c.tenant_id and c.stripe_ref = substr(p.stripe_id, 4, 12)
@@ -155,4 +153,24 @@ found as (
       and n.now >= c.posted_at + interval 5 day
       and not exists (select 1 from bank_links l where l.tenant_id = c.tenant_id and l.transaction_id = c.transaction_id)
 )
-select * from found union all select * from more order by tenant_id, kind
+, everything as (
+    select * from found union all select * from more
+),
+
+final as (
+    select
+        tenant_id,
+        substr(sha256(concat_ws('|', tenant_id, kind, evidence[1].rail, evidence[1].entity_type,
+                                evidence[1].entity_id)), 1, 16) as break_id,
+        kind,
+        'open' as status,
+        cast(amount_minor as bigint) as amount_minor,
+        'USD' as currency,
+        cast(to_json(evidence) as varchar) as evidence,
+        evidence[1].rail as subject_rail,
+        evidence[1].entity_type as subject_type,
+        evidence[1].entity_id as subject_id
+    from everything
+)
+
+select * from final
