@@ -7,7 +7,6 @@ client reaches the sandbox over localhost HTTP (`QboResource.sandbox_url`), like
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ import httpx
 import dagster as dg
 
 from bench.stopwatch import Stopwatch
-from bench.storage import instance_settings
+from bench.storage import open_instance  # noqa: F401 - where the phases and bench.schedule_tick get it
 from bench.workload import CHANGE_STEP, Paths, Workload
 from ledger_pipeline.definitions import build_definitions
 from ledger_pipeline.defs.jobs import rails_asset_keys
@@ -41,15 +40,6 @@ def definitions(paths: Paths, sandbox_url: str) -> dg.Definitions:
         qbo=QboResource(state_dir=str(paths.state_dir), sandbox_rate_limit=False, sandbox_url=sandbox_url),
         tenants=TenantRegistryResource(path=str(paths.tenants)),
     )
-
-
-def open_instance(paths: Paths, storage: str) -> dg.DagsterInstance:
-    """The benchmark's Dagster instance with the project's settings for that storage (pools included)."""
-    paths.dagster_home.mkdir(parents=True, exist_ok=True)
-    config = paths.dagster_home / "dagster.yaml"
-    if not config.exists():
-        shutil.copy(instance_settings(storage), config)
-    return dg.DagsterInstance.from_config(str(paths.dagster_home))
 
 
 def register_tenants(workload: Workload, paths: Paths, instance: dg.DagsterInstance) -> None:

@@ -15,6 +15,20 @@ def instance_settings(storage: str) -> Path:
     return REPO / "deploy" / STORAGES[storage]
 
 
+def open_instance(paths, storage: str):
+    """The benchmark's Dagster instance (`paths`: a workload.Paths) with the project's settings for that storage (pools
+    included). Dagster is imported here, not with this module: the verify child needs no more (bench.contender)."""
+    import shutil
+
+    import dagster as dg
+
+    paths.dagster_home.mkdir(parents=True, exist_ok=True)
+    config = paths.dagster_home / "dagster.yaml"
+    if not config.exists():
+        shutil.copy(instance_settings(storage), config)
+    return dg.DagsterInstance.from_config(str(paths.dagster_home))
+
+
 def missing_settings(storage: str) -> list[str]:
     """The environment variables the storage's instance settings read that are not set."""
     return [name for name in POSTGRES_SETTINGS if name not in os.environ] if storage == "postgres" else []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,7 +29,9 @@ from ledger_pipeline.rails.qbo.rail import QboConnection
 from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES, QboSandbox
 from ledger_pipeline.rails.stripe.rail import StripeConnection
 from ledger_pipeline.rails.stripe.sandbox import DEMO_ACCOUNTS
-from ledger_pipeline_tests.shared_ledger import SharedLedger, built_once, open_project, start_building
+from ledger_pipeline_tests.shared_ledger import (
+    ACME_ONCE, THREE_TENANTS, SharedLedger, built_once, open_project, start_building,
+)
 from ledger_pipeline_tests.storm.layout import fast_folder
 
 TEST_SCALE = 0.25  # demo companies shrunk to keep each sync well under a second
@@ -133,19 +136,24 @@ def fast_tmp_path(tmp_path: Path) -> Iterator[Path]:
         yield folder
 
 
+def project_at(root: Path, instance: dg.DagsterInstance) -> Project:
+    """The `project` fixture's project over the files in root: ledger, sandbox state and registry."""
+    qbo = QboResource(state_dir=str(root / "state"), sandbox_scale=TEST_SCALE, sandbox_rate_limit=False)
+    defs = build_definitions(
+        warehouse=LedgerDuckDB(database=str(root / "ledger.duckdb")),
+        qbo=qbo,
+        tenants=TenantRegistryResource(path=str(root / "tenants.json")),
+        stripe=StripeResource(state_dir=str(root / "state"), sandbox_scale=TEST_SCALE, sandbox_rate_limit=False),
+        plaid=PlaidResource(state_dir=str(root / "state"), sandbox_scale=TEST_SCALE, sandbox_rate_limit=False),
+        ramp=RampResource(state_dir=str(root / "state"), sandbox_scale=TEST_SCALE, sandbox_rate_limit=False),
+    )
+    return Project(root, instance, qbo, defs)
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Iterator[Project]:
-    qbo = QboResource(state_dir=str(tmp_path / "state"), sandbox_scale=TEST_SCALE, sandbox_rate_limit=False)
-    defs = build_definitions(
-        warehouse=LedgerDuckDB(database=str(tmp_path / "ledger.duckdb")),
-        qbo=qbo,
-        tenants=TenantRegistryResource(path=str(tmp_path / "tenants.json")),
-        stripe=StripeResource(state_dir=str(tmp_path / "state"), sandbox_scale=TEST_SCALE, sandbox_rate_limit=False),
-        plaid=PlaidResource(state_dir=str(tmp_path / "state"), sandbox_scale=TEST_SCALE, sandbox_rate_limit=False),
-        ramp=RampResource(state_dir=str(tmp_path / "state"), sandbox_scale=TEST_SCALE, sandbox_rate_limit=False),
-    )
     with dg.DagsterInstance.ephemeral() as instance:
-        yield Project(tmp_path, instance, qbo, defs)
+        yield project_at(tmp_path, instance)
 
 
 def _shared_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -154,16 +162,26 @@ def _shared_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
+# The fixtures that start from a build of shared_ledger.py, and the build each needs.
+SHARED_BUILDS = {"synced_acme": ACME_ONCE, "shared_ledger": THREE_TENANTS}
+
+
+def _builds_used(item: pytest.Item) -> set[str]:
+    return {build for name, build in SHARED_BUILDS.items() if name in getattr(item, "fixturenames", ())}
+
+
 def _uses_shared_ledger(item: pytest.Item) -> bool:
-    return "shared_ledger" in getattr(item, "fixturenames", ())
+    return bool(_builds_used(item))
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _shared_ledger_in_background(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    """Start building the shared ledger as the session starts (if any collected test needs it), off the test path."""
+    """Start the builds of shared_ledger.py the collected tests need as the session starts, off the test path."""
     builder = None
-    if any(_uses_shared_ledger(item) for item in request.session.items):
-        builder = start_building(_shared_folder(tmp_path_factory))
+    needed = set().union(*(_builds_used(item) for item in request.session.items))
+    if needed:
+        recipes = [build for build in SHARED_BUILDS.values() if build in needed]  # acme-once first: one sync
+        builder = start_building(_shared_folder(tmp_path_factory), recipes)
     yield
     if builder is not None:
         if request.session.shouldstop or request.session.shouldfail:
@@ -181,7 +199,7 @@ def shared_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedLe
 
     Open it read-only (`project.query`, the CLI's read commands); write only to `shared_ledger.copy(dest)`.
     """
-    root, facts = built_once(_shared_folder(tmp_path_factory))
+    root, facts = built_once(_shared_folder(tmp_path_factory), THREE_TENANTS)
     before = hashlib.sha256((root / "ledger.duckdb").read_bytes()).hexdigest()
     with dg.DagsterInstance.ephemeral() as instance:
         yield SharedLedger(open_project(root, instance), facts)
@@ -195,6 +213,18 @@ def shared_ledger_copy(shared_ledger: SharedLedger, tmp_path: Path) -> Iterator[
     globex twice. For tests that start from synced tenants and write; a fresh Dagster instance."""
     with shared_ledger.copy(tmp_path / "shared-copy") as project:
         yield project
+
+
+@pytest.fixture
+def synced_acme(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Iterator[Project]:
+    """What `project.add_tenant("acme"); project.sync("acme")` leaves, without the sync: acme registered on sandbox
+    company 0 and synced once through the whole job, copied from the session's build (shared_ledger.ACME_ONCE) into
+    tmp_path, the `project` fixture's layout. A fresh Dagster instance: no earlier run, no recorded chain head."""
+    root, _ = built_once(_shared_folder(tmp_path_factory), ACME_ONCE)
+    shutil.copytree(root, tmp_path, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.lock", "facts.pickle"))
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(TENANTS.name, ["acme"])
+        yield project_at(tmp_path, instance)
 
 
 # The three longest tests (minutes each on 2 cores). With --maxschedchunk=2 (pyproject addopts) xdist hands

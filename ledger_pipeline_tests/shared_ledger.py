@@ -14,6 +14,11 @@ The timeline: acme, globex and initech (sandbox companies 0, 1, 2) are
 registered; `before_first_sync`; each is synced once; every mirror is
 snapshotted; `between_syncs`; the sandbox clock moves 3 days; acme and globex
 are synced again (initech is not, so it has one run).
+
+A second, smaller build (`ACME_ONCE`) is what many tests start with: acme registered
+on sandbox company 0 and synced once through the whole job, in the `project`
+fixture's layout (conftest's `synced_acme` copies it). The background process makes
+it first: it takes one sync, the three-tenant build five.
 """
 
 from __future__ import annotations
@@ -89,19 +94,45 @@ def build(root: Path) -> Facts:
             project.add_tenant(tenant, company=company)
         before = datetime.now(UTC)
         runs = {t: [project.sync(t).run_id] for t in TENANTS}
-        first_mirrors = {
-            (t, e.table): project.query(MIRROR_ROWS.format(table=e.table), [t]) for t in TENANTS for e in ENTITIES
-        }
+        conn = warehouse.connect(root / "ledger.duckdb", read_only=True)  # as project.query, once for all 27
+        try:
+            first_mirrors = {
+                (t, e.table): conn.execute(MIRROR_ROWS.format(table=e.table), [t]).fetchall()
+                for t in TENANTS for e in ENTITIES
+            }  # fmt: skip
+        finally:
+            conn.close()
         between = datetime.now(UTC)
         project.sandbox.advance(ADVANCE)
         for tenant in RESYNCED:
             runs[tenant].append(project.sync(tenant).run_id)
+    _checkpoint(root)
+    return Facts(before, between, {t: tuple(r) for t, r in runs.items()}, first_mirrors)
+
+
+def build_acme_once(root: Path) -> None:
+    """acme registered on sandbox company 0 and synced once (`project.sync`: the whole job over its rail, QBO), into
+    the empty folder root: the files `project.add_tenant("acme"); project.sync("acme")` leave in the `project`
+    fixture's folder. Only the Dagster instance is not kept (a copy starts with a fresh one)."""
+    from ledger_pipeline_tests.conftest import project_at  # conftest imports this module
+
+    with _hermetic(), dg.DagsterInstance.ephemeral() as instance:
+        project = project_at(root, instance)
+        project.add_tenant("acme")
+        project.sync("acme")
+    _checkpoint(root)
+
+
+def _checkpoint(root: Path) -> None:
     conn = warehouse.connect(root / "ledger.duckdb")
     try:
         conn.execute("checkpoint")  # no WAL left: readers in other processes open a finished file
     finally:
         conn.close()
-    return Facts(before, between, {t: tuple(r) for t, r in runs.items()}, first_mirrors)
+
+
+THREE_TENANTS, ACME_ONCE = "three-tenants", "acme-once"
+_BUILDS = {ACME_ONCE: build_acme_once, THREE_TENANTS: build}
 
 
 def _inputs_key() -> str:
@@ -114,25 +145,27 @@ def _inputs_key() -> str:
     return hashlib.sha256(repr((TENANTS, RESYNCED, ADVANCE, TEST_SCALE)).encode()).hexdigest()[:12]
 
 
-def built_once(parent: Path) -> tuple[Path, Facts]:
-    """The build in parent/shared-ledger-<key>: made by the first process to get the lock, reused by the rest."""
-    root = parent / f"shared-ledger-{_inputs_key()}"
+def built_once(parent: Path, recipe: str = THREE_TENANTS) -> tuple[Path, Facts | None]:
+    """The build in parent/shared-ledger-<key> (or parent/acme-once-<key>): made by the first process to get the
+    lock, reused by the rest. The acme-once build has no facts (None)."""
+    root = parent / (f"shared-ledger-{_inputs_key()}" if recipe == THREE_TENANTS else f"{recipe}-{_inputs_key()}")
     with open(parent / f"{root.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if this process dies
         if not (root / _FACTS).exists():
             partial = parent / f"{root.name}.partial-{os.getpid()}"
             shutil.rmtree(root, ignore_errors=True)
             partial.mkdir()
-            facts = build(partial)
+            facts = _BUILDS[recipe](partial)
             (partial / _FACTS).write_bytes(pickle.dumps(facts))
             partial.rename(root)
     return root, pickle.loads((root / _FACTS).read_bytes())
 
 
-def start_building(parent: Path) -> subprocess.Popen | None:
-    """Build in a background process while other tests run; None when another worker already started it.
+def start_building(parent: Path, recipes: list[str]) -> subprocess.Popen | None:
+    """Make the builds in a background process (in `recipes`' order) while other tests run; None when another
+    worker already started it.
 
-    If the process fails, `built_once` in the first test that needs the ledger
+    If the process fails, `built_once` in the first test that needs a build
     finds no finished build and builds (and reports the error) itself.
     """
     name = f"shared-ledger-{_inputs_key()}"
@@ -143,7 +176,7 @@ def start_building(parent: Path) -> subprocess.Popen | None:
     env = {k: v for k, v in os.environ.items() if k not in _ENVIRONMENT}
     with open(parent / f"{name}.log", "wb") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "ledger_pipeline_tests.shared_ledger", str(parent)],
+            [sys.executable, "-m", "ledger_pipeline_tests.shared_ledger", str(parent), *recipes],
             cwd=Path(__file__).resolve().parents[1],
             env=env,
             stdin=subprocess.DEVNULL,
@@ -175,4 +208,5 @@ class SharedLedger:
 if __name__ == "__main__":  # the background build: through the imported module, so Facts pickles by its real name
     from ledger_pipeline_tests import shared_ledger
 
-    shared_ledger.built_once(Path(sys.argv[1]))
+    for recipe in sys.argv[2:] or [shared_ledger.THREE_TENANTS]:
+        shared_ledger.built_once(Path(sys.argv[1]), recipe)

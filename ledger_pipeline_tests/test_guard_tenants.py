@@ -45,10 +45,9 @@ def test_a_changed_company_is_refused_before_anything_is_read(shared_ledger_copy
     ]
 
 
-def test_a_retired_tenant_keeps_its_log_and_its_company(project) -> None:
+def test_a_retired_tenant_keeps_its_log_and_its_company(synced_acme) -> None:
     """Moving to another company is a new tenant; the retired id can come back only with its own company."""
-    project.add_tenant("acme", company=0)
-    project.sync("acme")
+    project = synced_acme  # acme synced once, on company 0
     logged = log_count(project, "acme")
     project.registry.retire("acme")
     assert "acme" not in project.registry.load()

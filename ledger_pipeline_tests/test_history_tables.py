@@ -15,11 +15,13 @@ import pytest
 from ledger_pipeline.defs.resources import LedgerDuckDB
 from ledger_pipeline.defs.schedules import nightly_audit
 from ledger_pipeline.lib.sql_models import load_models
+from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES
 
 LOG = dg.AssetKey(["raw", "qbo_bills"])
 HISTORY = dg.AssetKey(["history", "qbo_bills"])
 HISTORY_AFTER_LOG = [LOG, HISTORY]
 MODEL = next(m for m in load_models() if m.name == "history.qbo_bills")
+ACME_REALM = DEMO_COMPANIES[0].realm_id  # the company the synced_acme fixture's acme is on
 
 
 def _history_events(result: dg.ExecuteInProcessResult) -> tuple[dg.AssetCheckEvaluation, dict]:
@@ -54,9 +56,8 @@ def _edit(project, *statements: tuple[str, list]) -> None:
         conn.close()
 
 
-def test_history_holds_every_logged_version_and_a_run_refreshes_only_the_changed_entities(project):
-    realm = project.add_tenant("acme")
-    assert project.sync("acme").success
+def test_history_holds_every_logged_version_and_a_run_refreshes_only_the_changed_entities(synced_acme):
+    project, realm = synced_acme, ACME_REALM  # acme synced once
     assert project.query(
         "select count(*) from duckdb_tables() where schema_name = 'history' and table_name = 'qbo_bills'"
     )[0][0] == 1
@@ -75,9 +76,8 @@ def test_history_holds_every_logged_version_and_a_run_refreshes_only_the_changed
     assert current == project.query("select count(*) from mirror.qbo_bills where tenant_id = 'acme'")[0][0]
 
 
-def test_missing_extra_and_duplicated_versions_are_caught_on_every_run(project):
-    project.add_tenant("acme")
-    assert project.sync("acme").success
+def test_missing_extra_and_duplicated_versions_are_caught_on_every_run(synced_acme):
+    project = synced_acme  # acme synced once
     first, second, third = project.query(
         "select log_seq from history.qbo_bills where tenant_id = 'acme' order by log_seq limit 3"
     )
@@ -98,9 +98,8 @@ def test_missing_extra_and_duplicated_versions_are_caught_on_every_run(project):
     assert meta["missing_seqs"] == [first[0]] and meta["extra_seqs"] == [second[0] + 1000000]
 
 
-def test_an_untouched_version_edited_in_place_is_caught_by_the_nightly_audit(project):
-    project.add_tenant("acme")
-    assert project.sync("acme").success
+def test_an_untouched_version_edited_in_place_is_caught_by_the_nightly_audit(synced_acme):
+    project = synced_acme  # acme synced once
     (bill_id,) = _bill_ids(project, 1)
     _edit(project, ("update history.qbo_bills set doc_number = 'edited' where qbo_id = ?", [bill_id]))
 
@@ -128,10 +127,9 @@ def test_an_untouched_version_edited_in_place_is_caught_by_the_nightly_audit(pro
         pytest.param(("alter table history.qbo_bills add column retired varchar",), id="other-columns"),
     ],
 )
-def test_a_history_relation_the_model_no_longer_describes_is_rebuilt_from_the_log(project, outdated):
+def test_a_history_relation_the_model_no_longer_describes_is_rebuilt_from_the_log(synced_acme, outdated):
     """Ledgers written when history was a view, or before a model's columns changed, get the model's table."""
-    project.add_tenant("acme")
-    assert project.sync("acme").success
+    project = synced_acme  # acme synced once
     # The SQL of this code differs from what the file was built with: the views fingerprint no longer matches.
     forget_fingerprint = ("delete from meta.ledger_info where key = 'views_fingerprint'", [])
     _edit(project, *((sql, []) for sql in outdated), forget_fingerprint)

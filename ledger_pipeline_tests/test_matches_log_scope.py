@@ -16,6 +16,7 @@ from ledger_pipeline.defs.models import assets as model_assets
 from ledger_pipeline.defs.rails import LOG_ASSETS
 from ledger_pipeline.defs.resources import TenantRegistryResource
 from ledger_pipeline.defs.schedules import nightly_audit
+from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES
 
 LOG = dg.AssetKey(["raw", "qbo_bills"])
 BILLS = dg.AssetKey(["mirror", "qbo_bills"])
@@ -33,9 +34,8 @@ def _bill_ids(project, count: int) -> list[str]:
     return [r[0] for r in project.query("select qbo_id from mirror.qbo_bills order by qbo_id limit ?", [count])]
 
 
-def test_a_wrong_row_written_by_this_refresh_fails_the_incremental_check(project, monkeypatch):
-    realm = project.add_tenant("acme")
-    assert project.sync("acme").success
+def test_a_wrong_row_written_by_this_refresh_fails_the_incremental_check(synced_acme, monkeypatch):
+    project, realm = synced_acme, DEMO_COMPANIES[0].realm_id  # acme synced once, on company 0
     for bill_id in _bill_ids(project, 3):
         project.sandbox.touch(realm, "Bill", bill_id)
     broken, refreshed = [], []
@@ -74,9 +74,8 @@ def test_a_wrong_row_written_by_this_refresh_fails_the_incremental_check(project
     assert (meta["missing"], meta["extra"], meta["stale"], meta["duplicated"]) == (0, 0, 0, 0)
 
 
-def test_missing_extra_stale_and_duplicated_rows_are_caught_for_any_entity_incrementally(project):
-    project.add_tenant("acme")
-    assert project.sync("acme").success
+def test_missing_extra_stale_and_duplicated_rows_are_caught_for_any_entity_incrementally(synced_acme):
+    project = synced_acme  # acme synced once
     gone, copied, stale, doubled = _bill_ids(project, 4)
     conn = project.connect()
     try:
@@ -119,9 +118,8 @@ def _audit_tick(instance: dg.DagsterInstance) -> dg.RunRequest | dg.SkipReason:
         return nightly_audit(tick)
 
 
-def test_an_untouched_row_edited_in_place_is_caught_by_the_nightly_audit(project):
-    project.add_tenant("acme")
-    assert project.sync("acme").success
+def test_an_untouched_row_edited_in_place_is_caught_by_the_nightly_audit(synced_acme):
+    project = synced_acme  # acme synced once
     (bill_id,) = _bill_ids(project, 1)
     conn = project.connect()
     try:

@@ -5,9 +5,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 from ledger_pipeline.defs.jobs import rails_selection
+from ledger_pipeline.defs.qbo.assets import LOG_ASSETS
+from ledger_pipeline.lib import warehouse
 from ledger_pipeline.lib.verify import verify
 from ledger_pipeline.rails.qbo.entities import ENTITIES
+from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES
 from ledger_pipeline_tests.helpers import all_truth, log_count, mirror, truth
+
+ACME_REALM = DEMO_COMPANIES[0].realm_id  # the company the synced_acme fixture's acme is on
+QBO_LOGS = [a.key for a in LOG_ASSETS]
 
 
 def test_initial_sync_mirrors_every_entity_and_passes_checks(project):
@@ -36,9 +42,8 @@ def test_initial_sync_mirrors_every_entity_and_passes_checks(project):
     assert len(steps) == 27, sorted(steps)
 
 
-def test_incremental_sync_appends_only_changed_objects(project):
-    realm = project.add_tenant("acme")
-    project.sync("acme")
+def test_incremental_sync_appends_only_changed_objects(synced_acme):
+    project, realm = synced_acme, ACME_REALM  # acme synced once
     before = all_truth(project, realm)
     logged_before = log_count(project, "acme")
 
@@ -73,11 +78,8 @@ def test_incremental_sync_appends_only_changed_objects(project):
     assert '"old"' in changes and '"new"' in changes
 
 
-def test_rerun_and_multi_tenant_backfill_append_nothing(project):
-    project.add_tenant("acme", company=0)
-    project.add_tenant("globex", company=1)
-    project.sync("acme")
-    project.sync("globex")
+def test_rerun_and_multi_tenant_backfill_append_nothing(shared_ledger_copy):
+    project = shared_ledger_copy  # acme, globex and initech synced; the books unchanged since acme's and globex's last
     logged = log_count(project)
 
     rerun = project.sync("acme")
@@ -93,9 +95,8 @@ def test_rerun_and_multi_tenant_backfill_append_nothing(project):
     assert all(c.passed for c in backfill.get_asset_check_evaluations())
 
 
-def test_deletes_older_than_cdc_window_are_found_by_the_sweep(project):
-    realm = project.add_tenant("acme")
-    project.sync("acme")
+def test_deletes_older_than_cdc_window_are_found_by_the_sweep(synced_acme):
+    project, realm = synced_acme, ACME_REALM  # acme synced once
     logged = log_count(project)
 
     project.sandbox.advance(timedelta(days=40))
@@ -110,11 +111,9 @@ def test_deletes_older_than_cdc_window_are_found_by_the_sweep(project):
         assert mirror(project, "acme", entity) == truth(project, realm, entity), entity.name
 
 
-def test_tenants_do_not_see_each_others_rows(project):
-    realm_a = project.add_tenant("acme", company=0)
-    realm_b = project.add_tenant("globex", company=1)
-    project.sync("acme")
-    project.sync("globex")
+def test_tenants_do_not_see_each_others_rows(shared_ledger):
+    project = shared_ledger.project  # acme and globex synced (companies 0 and 1) in runs of their own; read only
+    realm_a, realm_b = (project.registry.get(t).connection("qbo").realm_id for t in ("acme", "globex"))
 
     for entity in ENTITIES:
         assert mirror(project, "acme", entity) == truth(project, realm_a, entity)
@@ -124,7 +123,7 @@ def test_tenants_do_not_see_each_others_rows(project):
         "where a.tenant_id = 'acme' and b.tenant_id = 'globex'"
     )[0][0]
     assert shared_ids > 0, "QBO ids are per realm, so both tenants should reuse some"
-    conn = project.connect()
+    conn = warehouse.connect(project.db_path, read_only=True)
     try:
         assert verify(conn).ok
         assert verify(conn, "acme").chains == len(ENTITIES)
@@ -134,7 +133,7 @@ def test_tenants_do_not_see_each_others_rows(project):
 
 def test_log_materialisations_record_chain_heads(project):
     project.add_tenant("acme")
-    result = project.sync("acme")
+    result = project.sync("acme", asset_selection=QBO_LOGS)  # the heads are the log steps'; mirrors add no evidence
 
     heads = {}
     for event in result.get_asset_materialization_events():

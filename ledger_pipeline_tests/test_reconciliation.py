@@ -24,12 +24,6 @@ def _checks(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], dg.Asset
     return {(c.asset_key.to_user_string(), c.check_name): c for c in result.get_asset_check_evaluations()}
 
 
-def _synced(project) -> str:
-    realm = project.add_tenant("acme")
-    assert project.sync("acme").success
-    return realm
-
-
 def _realm(project) -> str:
     return project.registry.get("acme").connection("qbo").realm_id
 
@@ -170,8 +164,8 @@ def test_an_assertion_over_a_table_not_built_yet_fails_naming_it(project):
     assert project.sync("acme").success, "with every table built the same assertion runs"
 
 
-def test_stale_and_never_synced_tenants_fail_freshness(project):
-    _synced(project)
+def test_stale_and_never_synced_tenants_fail_freshness(synced_acme):
+    project = synced_acme  # acme synced once (at the session's start: well within the 180 minutes allowed)
     project.add_tenant("globex", company=1)
     freshness = project.defs.resolve_job_def("check_freshness")
 

@@ -56,6 +56,10 @@ def self_signed_tls_server(tmp_path: Path) -> Iterator[str]:
         yield f"https://127.0.0.1:{listener.getsockname()[1]}"
     finally:
         stop.set()
+        try:  # wakes the accept() the thread is blocked in (closing the socket alone does not, on Linux)
+            listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         listener.close()
         thread.join(timeout=5)
 

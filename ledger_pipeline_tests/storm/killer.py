@@ -21,6 +21,9 @@ from typing import Any
 from ledger_pipeline_tests.storm import child, probes
 from ledger_pipeline_tests.storm.layout import StormProject
 
+# The fork server imports this before forking children (the child module, Dagster's instance storage warmed up); by
+# name, so that the driver's process does not pay for it.
+PRELOAD = "ledger_pipeline_tests.storm.preload"
 # Target -> the marker that starts it ("anywhere" is a time after boot instead).
 TARGET_MARKERS = {"paging": "paging", "duckdb_write": "log_write", "commit": "commit", "mirror_refresh": "mirror_refresh"}
 TARGETS = (*TARGET_MARKERS, "anywhere")
@@ -63,7 +66,7 @@ class Launcher:
 
     def __post_init__(self) -> None:
         self._ctx = multiprocessing.get_context("forkserver")
-        self._ctx.set_forkserver_preload([child.__name__])
+        self._ctx.set_forkserver_preload([PRELOAD])
 
     def run(self, index: int, project: StormProject, settings: child.SyncSettings, plan: KillPlan | None) -> Attempt:
         attempt = Attempt(index, plan)
