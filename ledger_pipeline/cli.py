@@ -82,6 +82,19 @@ def _parser() -> argparse.ArgumentParser:
     approve.add_argument("--reason", required=True, help="why the deletions or the rail's earlier clock are real")
     approve.add_argument("--by", help="who approves (default: the login name)")
 
+    decide = commands.add_parser(
+        "decide", help="record a person's decision about a link or a break in the log (recon.links, recon.breaks)"
+    )
+    decide.add_argument(
+        "action", choices=["confirm", "reject", "explain"], help="confirm or reject a link; explain a break"
+    )
+    decide.add_argument("--tenant", required=True)
+    subject = decide.add_mutually_exclusive_group(required=True)
+    subject.add_argument("--link", help="a link_id of recon.links (confirm, reject)")
+    subject.add_argument("--break", dest="break_id", help="a break_id of recon.breaks (explain)")
+    decide.add_argument("--by", help="who decides (default: the login name)")
+    decide.add_argument("--why", required=True, help="why: kept in the log with the decision")
+
     verify = commands.add_parser("verify", help="recompute every hash chain of the log; exit 1 if one is broken")
     verify.add_argument("--tenant")
 
@@ -140,6 +153,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _tenants(args)
     if args.command == "approve-sync":
         return _approve_sync(args)
+    if args.command == "decide":
+        return _decide(args)
     if args.command == "verify":
         from ledger_pipeline.commands import verify_command
 
@@ -314,6 +329,20 @@ def _approve_sync(args: argparse.Namespace) -> int:
     print(f"approval #{approval_id} recorded by {by}: the next {args.rail} sync of tenant {tenant} ({scope}) that the "
           "circuit breaker stops goes through")  # fmt: skip
     return 0
+
+
+def _decide(args: argparse.Namespace) -> int:
+    """`confirm` and `reject` name a link, `explain` a break: the other is refused before anything runs."""
+    import getpass
+
+    from ledger_pipeline.commands import decide_command
+
+    wanted = "link" if args.action in ("confirm", "reject") else "break"
+    subject = args.link if wanted == "link" else args.break_id
+    if subject is None:
+        raise ids.InvalidInput(f"decide {args.action}: name the {wanted} with --{wanted}")
+    by = args.by if args.by is not None else getpass.getuser()
+    return decide_command(args.action, ids.tenant_id(args.tenant), subject, by, args.why)
 
 
 def _as_of(args: argparse.Namespace) -> int:

@@ -138,3 +138,46 @@ def remove_partition(tenant_id: str) -> bool:
             return False
         instance.delete_dynamic_partition(TENANTS.name, tenant_id)
     return True
+
+
+def decide_command(action: str, tenant_id: str, subject_id: str, by: str, why: str) -> int:
+    """Record a person's decision by running `record_decision` on the Dagster instance (so the UI shows the run),
+    then print it and its subject as the refreshed recon tables show it. A refused decision (a subject the tenant's
+    recon tables do not show, an unregistered tenant, a bad field) writes nothing: InvalidInput, exit 2."""
+    import dagster as dg
+
+    from ledger_pipeline.definitions import build_definitions
+    from ledger_pipeline.lib import decisions, ids
+    from ledger_pipeline.lib.tenants import TenantRegistry
+
+    made = decisions.decision(tenant_id, action, subject_id, by, why)
+    TenantRegistry(settings.tenants_path()).get(made.tenant_id)
+    run_config = {
+        "ops": {"raw__recon_decisions": {"config": {"action": made.action, "subject_id": made.subject_id,
+                                                    "by": made.by, "why": made.why}}},
+        "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
+    }  # fmt: skip
+    with dagster_instance() as instance:
+        add_partition(made.tenant_id, instance)
+        job = build_definitions().resolve_job_def("record_decision")
+        result = job.execute_in_process(
+            partition_key=made.tenant_id, instance=instance, run_config=run_config, raise_on_error=False
+        )
+    if not result.success:
+        failures = [e.step_failure_data for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+        failure = failures[0]
+        reason = failure.user_failure_data.description if failure.user_failure_data else failure.error.message
+        raise ids.InvalidInput(f"{reason} (run {result.run_id})")
+    table, column = decisions.SUBJECT_TABLES[made.subject_type]
+    with warehouse.reading(settings.duckdb_path()) as conn:
+        seq = conn.execute(
+            "select max(seq) from raw.recon_decisions where tenant_id = ? and entity_id = ?",
+            [made.tenant_id, made.entity_id],
+        ).fetchone()[0]
+        status = conn.execute(
+            f"select any_value(status) from {table} where tenant_id = ? and {column} = ?",
+            [made.tenant_id, made.subject_id],
+        ).fetchone()[0]
+    print(f"decision recorded in the log (seq {seq}, run {result.run_id[:8]}): {made.action} {made.subject_type} "
+          f"{made.subject_id} of tenant {made.tenant_id}, by {made.by}; {table} now shows it {status}")  # fmt: skip
+    return 0

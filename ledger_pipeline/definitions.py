@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from ledger_pipeline.defs import rails as rail_defs
+from ledger_pipeline.defs.decisions import DECISION_JOB, recon_decisions
 from ledger_pipeline.defs.freshness import FRESHNESS_JOB, freshness_schedule, tenants_fresh
 from ledger_pipeline.defs.jobs import SYNC_JOB
 from ledger_pipeline.defs.log_assets import SYNC_CURSORS
@@ -27,9 +28,9 @@ def build_definitions(
     if unknown := set(rail_resources) - set(defaults):
         raise TypeError(f"build_definitions: no rail named {sorted(unknown)}; rails: {', '.join(defaults)}")
     core = dg.Definitions(
-        assets=[*MODEL_ASSETS, SYNC_CURSORS],
+        assets=[*MODEL_ASSETS, SYNC_CURSORS, recon_decisions],
         asset_checks=[*ASSERTION_CHECKS, tenants_fresh],
-        jobs=[SYNC_JOB, FRESHNESS_JOB],
+        jobs=[SYNC_JOB, FRESHNESS_JOB, DECISION_JOB],
         schedules=[hourly_sync, nightly_audit, freshness_schedule],
         sensors=[tenant_registry_sensor],
         resources={

@@ -38,8 +38,9 @@ def test_initial_sync_mirrors_every_entity_and_passes_checks(project):
     # assertions, 1 for the rail counts, 2 for the (blocking) control totals, 1 for the cross-rail breaks (over
     # what the tenant's rails show); the stg views have no step.
     steps = {e.step_key for e in result.get_step_success_events()}
-    assert {"history_tables", "sql_assertions", "rail_counts_match", "recon__breaks"} <= steps, sorted(steps)
-    assert len(steps) == 27, sorted(steps)
+    recon = {"recon__links", "recon__exceptions", "recon__breaks", "recon__pending"}
+    assert {"history_tables", "sql_assertions", "rail_counts_match", *recon} <= steps, sorted(steps)
+    assert len(steps) == 30, sorted(steps)
 
 
 def test_incremental_sync_appends_only_changed_objects(synced_acme):

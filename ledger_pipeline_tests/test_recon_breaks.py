@@ -42,6 +42,6 @@ def test_every_injected_break_is_found_from_the_mirrors_and_nothing_else(project
     assert {b["kind"] for b in found} == set(KINDS) - {"bill_paid_not_recorded"}, Counter(b["kind"] for b in found)
 
     # Refreshed again over the same clock: the same breaks under the same ids.
-    only_breaks = [dg.AssetKey(["recon", "breaks"])]
-    again = job.execute_in_process(instance=project.instance, tags=tags, asset_selection=only_breaks)
+    recon = [dg.AssetKey(["recon", name]) for name in ("links", "exceptions", "breaks", "pending")]
+    again = job.execute_in_process(instance=project.instance, tags=tags, asset_selection=recon)
     assert again.success and project.query(BREAKS) == rows

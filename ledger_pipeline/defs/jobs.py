@@ -7,12 +7,16 @@ from collections.abc import Iterable
 
 import dagster as dg
 
+from ledger_pipeline.defs.decisions import DECISIONS_KEY
 from ledger_pipeline.defs.log_assets import SYNC_CURSORS
 from ledger_pipeline.lib import rails as rail_registry
 
 SYNC_JOB = dg.define_asset_job(
     "sync_tenants",
-    selection=dg.AssetSelection.all() - dg.AssetSelection.checks_for_assets(SYNC_CURSORS.key),
+    # Not people's decisions: record_decision appends one (defs/decisions.py).
+    selection=dg.AssetSelection.all()
+    - dg.AssetSelection.checks_for_assets(SYNC_CURSORS.key)
+    - dg.AssetSelection.assets(DECISIONS_KEY),
     description="Extract every entity of every rail the tenant connected into the log (the rest are skipped), then "
     "refresh its mirrors and checks.",
 )

@@ -19,8 +19,9 @@ from ledger_pipeline.lib.warehouse import rollback
 def refresh_tenant_tables(
     conn: duckdb.DuckDBPyConnection, model: SqlModel, tenant_ids: list[str], upstream: Sequence[SqlModel] = ()
 ) -> dict[str, int]:
-    """Recompute the tenants' rows of a mart; return how many each now has. `upstream`: the mirror tables it reads,
-    created empty if no run made them yet (a model over every rail runs for a tenant that connected only some)."""
+    """Recompute the tenants' rows of a mart; return how many each now has. `upstream`: the tables it reads, each
+    after those it reads, created empty if no run made them yet (a model over every rail runs for a tenant that
+    connected only some)."""
     conn.execute("begin")
     try:
         for table in upstream:

@@ -46,6 +46,9 @@ class Connection(Protocol):
     def credentials(self) -> str: ...
 
 
+# The log's one chain per tenant that no rail writes: people's decisions about the reconciliation (lib/decisions.py),
+# read through raw.recon_decisions like a rail's entity.
+DECISIONS_LOG_VIEW = ("recon_decisions", "recon", "decision")
 CREDENTIAL_SOURCES = ("sandbox", "env")  # a connection reaches its rail's sandbox or the live API
 
 
@@ -129,8 +132,8 @@ def rail(name: object) -> Rail:
 
 
 def log_views() -> list[tuple[str, str, str]]:
-    """Every rail's per-entity log views."""
-    return [view for r in all_rails().values() for view in r.log_views()]
+    """Every per-entity view over the log: each rail's, and the core's chain of people's decisions."""
+    return [*(view for r in all_rails().values() for view in r.log_views()), DECISIONS_LOG_VIEW]
 
 
 def macros() -> tuple[str, ...]:

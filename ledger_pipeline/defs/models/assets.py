@@ -207,15 +207,32 @@ def build_history_asset(models: list[SqlModel], name: str) -> dg.AssetsDefinitio
     return _history
 
 
+def _tables_under(model: SqlModel) -> list[SqlModel]:
+    """The tables a model reads, directly or through other models, each after the ones it reads: a tenant table
+    over every rail creates them empty when no run made them (a tenant that connected only some rails)."""
+    by_name = {m.name: m for m in MODELS}
+    ordered: list[SqlModel] = []
+
+    def visit(current: SqlModel) -> None:
+        for schema, table in current.depends_on:
+            upstream = by_name.get(f"{schema}.{table}")
+            if upstream is not None and upstream not in ordered:
+                visit(upstream)
+                if upstream.materialized != "view":
+                    ordered.append(upstream)
+
+    visit(model)
+    return ordered
+
+
 def build_tenant_table_asset(model: SqlModel) -> dg.AssetsDefinition:
-    upstream = [next((m for m in MODELS if m.name == f"{schema}.{table}"), None) for schema, table in model.depends_on]
-    mirrors = [m for m in upstream if m is not None and m.materialized == "mirror"]  # created empty if never run
+    tables = _tables_under(model)
 
     @dg.asset(**_asset_kwargs(model))
     def _tenant_table_asset(context: dg.AssetExecutionContext, warehouse: LedgerDuckDB) -> dg.MaterializeResult:
         try:
             with warehouse.ledger() as conn:
-                rows = refresh_tenant_tables(conn, model, run_tenant_ids(context), mirrors)
+                rows = refresh_tenant_tables(conn, model, run_tenant_ids(context), tables)
         except WarehouseError as exc:
             raise _failure(model, exc) from exc
         return dg.MaterializeResult(

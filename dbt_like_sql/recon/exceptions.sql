@@ -1,0 +1,123 @@
+-- Every cross-rail flow that does not close, per tenant, with the instant its kind's tolerance passes (`due_at`)
+-- and the tenant's QBO clock at its last sync (`as_of`): recon.breaks shows those past due, recon.pending the rest.
+-- A payout never deposited or deposited gross, a payout or payment the bank never shows, card spend never booked or
+-- booked twice, a bank credit for another amount than the books, a bank transaction nothing explains. Flows close
+-- through recon.links (a rejected or superseded link closes nothing). `break_id` is stable across runs (tenant,
+-- kind and the object the break is about); `evidence` the rail objects as the log names them (JSON list of
+-- {rail, entity_type, entity_id}, the subject first). How each kind is found, and its tolerance:
+-- docs/reconciliation.md.
+-- config: materialized=tenant_table
+
+with now_ as (
+    select tenant_id, max(rail_now) as as_of from meta.sync_cursors where rail = 'qbo' group by tenant_id
+),
+live as (
+    select * from recon.links where status not in ('rejected', 'superseded')
+),
+checking as (
+    select t.tenant_id, t.transaction_id, -t.amount_cents as cents, t.category_detailed, t.payment_channel,
+        coalesce(t.datetime, cast(t.date as timestamptz)) as posted_at
+    from mirror.plaid_transactions t
+    join mirror.plaid_accounts a on a.tenant_id = t.tenant_id and a.account_id = t.account_id and a.subtype = 'checking'
+    where not t.pending
+),
+bank_start as (
+    select tenant_id, min(posted_at) as since from checking group by tenant_id
+),
+payments as (  -- every payment and bill payment the books ever showed, and whether it is voided or deleted now
+    select tenant_id, 'Payment' as entity_type, qbo_id,
+        cast(round(arg_max(total_amt, valid_from) filter (not is_voided and op <> 'deleted') * 100) as bigint) as cents,
+        min(created_at) as created_at, bool_or(is_current and (is_voided or op = 'deleted')) as is_voided
+    from history.qbo_payments group by tenant_id, qbo_id
+    union all
+    select tenant_id, 'BillPayment', qbo_id,
+        cast(round(arg_max(total_amt, valid_from) filter (not is_voided and op <> 'deleted') * 100) as bigint),
+        min(created_at), bool_or(is_current and (is_voided or op = 'deleted'))
+    from history.qbo_bill_payments group by tenant_id, qbo_id
+),
+found as (
+    select p.tenant_id, 'payout_not_deposited' as kind, p.amount as amount_minor,
+        cast(p.arrival_date as timestamptz) + interval 5 day as due_at,
+        [{'rail': 'stripe', 'entity_type': 'payout', 'entity_id': p.stripe_id}] as evidence
+    from mirror.stripe_payouts p
+    where p.status = 'paid'
+      and not exists (select 1 from live l where l.tenant_id = p.tenant_id and l.flow = 'payout_booking'
+                      and l.from_id = p.stripe_id)
+    union all
+    select l.tenant_id, 'deposit_amount_mismatch', abs(l.to_amount_minor - l.from_amount_minor), d.created_at,
+        [{'rail': 'qbo', 'entity_type': 'Deposit', 'entity_id': l.to_id},
+         {'rail': 'stripe', 'entity_type': 'payout', 'entity_id': l.from_id}]
+    from live l join mirror.qbo_deposits d on d.tenant_id = l.tenant_id and d.qbo_id = l.to_id
+    where l.flow = 'payout_booking' and l.to_amount_minor <> l.from_amount_minor
+    union all
+    select p.tenant_id, 'payout_not_in_bank', p.amount, cast(p.arrival_date as timestamptz) + interval 5 day,
+        [{'rail': 'stripe', 'entity_type': 'payout', 'entity_id': p.stripe_id}]
+    from mirror.stripe_payouts p
+    where p.status = 'paid'
+      and not exists (select 1 from live l where l.tenant_id = p.tenant_id and l.flow = 'payout_bank'
+                      and l.from_id = p.stripe_id)
+    union all
+    select r.tenant_id, 'card_spend_not_booked', r.amount_cents, r.settlement_date + interval 5 day,
+        [{'rail': 'ramp', 'entity_type': 'transaction', 'entity_id': r.transaction_id}]
+    from mirror.ramp_transactions r
+    where r.state = 'CLEARED'
+      and not exists (select 1 from live l where l.tenant_id = r.tenant_id and l.flow = 'card_booking'
+                      and l.from_id = r.transaction_id)
+    union all
+    select q.tenant_id, 'booking_duplicated', q.from_amount_minor, q.created_at,
+        [{'rail': 'qbo', 'entity_type': 'Purchase', 'entity_id': q.to_id},
+         {'rail': 'ramp', 'entity_type': 'transaction', 'entity_id': q.from_id},
+         {'rail': 'qbo', 'entity_type': 'Purchase', 'entity_id': q.first_id}]
+    from (select l.*, b.created_at, row_number() over w as nth, first_value(l.to_id) over w as first_id
+          from live l join mirror.qbo_purchases b on b.tenant_id = l.tenant_id and b.qbo_id = l.to_id
+          where l.flow = 'card_booking'
+          window w as (partition by l.tenant_id, l.from_id order by b.created_at, cast(l.to_id as int))) q
+    where q.nth > 1
+    union all
+    select l.tenant_id, 'amount_mismatch', abs(l.to_amount_minor - p.cents), c.posted_at,
+        [{'rail': 'plaid', 'entity_type': 'transaction', 'entity_id': l.to_id},
+         {'rail': 'qbo', 'entity_type': 'Payment', 'entity_id': l.from_id}]
+    from live l
+    join (select tenant_id, qbo_id, cast(round(total_amt * 100) as bigint) as cents
+          from mirror.qbo_payments where not is_voided) p on p.tenant_id = l.tenant_id and p.qbo_id = l.from_id
+    join checking c on c.tenant_id = l.tenant_id and c.transaction_id = l.to_id
+    where l.flow = 'payment_bank' and l.method = 'reference' and l.to_amount_minor <> p.cents
+    union all
+    select m.tenant_id, 'payment_recorded_not_in_bank', m.cents, m.created_at + interval 14 day,
+        [{'rail': 'qbo', 'entity_type': m.entity_type, 'entity_id': m.qbo_id}]
+    from payments m join bank_start s using (tenant_id)
+    where not m.is_voided and m.cents > 0 and m.created_at >= s.since
+      and not exists (select 1 from live l where l.tenant_id = m.tenant_id and l.to_rail = 'qbo'
+                      and l.to_type = m.entity_type and l.to_id = m.qbo_id and l.flow = 'charge_booking')
+      and not exists (select 1 from live l where l.tenant_id = m.tenant_id and l.from_rail = 'qbo'
+                      and l.from_type = m.entity_type and l.from_id = m.qbo_id and l.to_rail = 'plaid')
+    union all
+    select c.tenant_id, 'bank_txn_unexplained', abs(c.cents), c.posted_at + interval 5 day,
+        [{'rail': 'plaid', 'entity_type': 'transaction', 'entity_id': c.transaction_id}]
+    from checking c
+    where c.payment_channel = 'other'
+      and c.category_detailed not in ('BANK_FEES_OTHER_BANK_FEES', 'TRANSFER_OUT_SAVINGS', 'TRANSFER_IN_SAVINGS',
+                                      'INCOME_INTEREST_EARNED', 'LOAN_PAYMENTS_CREDIT_CARD_PAYMENT')
+      and not exists (select 1 from live l where l.tenant_id = c.tenant_id
+                      and ((l.to_rail = 'plaid' and l.to_id = c.transaction_id)
+                           or (l.from_rail = 'plaid' and l.from_id = c.transaction_id)))
+),
+
+final as (
+    select
+        f.tenant_id,
+        substr(sha256(concat_ws('|', f.tenant_id, f.kind, f.evidence[1].rail, f.evidence[1].entity_type,
+                                f.evidence[1].entity_id)), 1, 16) as break_id,
+        f.kind,
+        cast(f.amount_minor as bigint) as amount_minor,
+        'USD' as currency,
+        cast(to_json(f.evidence) as varchar) as evidence,
+        f.evidence[1].rail as subject_rail,
+        f.evidence[1].entity_type as subject_type,
+        f.evidence[1].entity_id as subject_id,
+        f.due_at,
+        n.as_of
+    from found f join now_ n using (tenant_id)
+)
+
+select * from final

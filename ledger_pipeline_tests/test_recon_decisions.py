@@ -1,0 +1,163 @@
+"""recon.links, recon.pending and people's decisions, on one business with breaks synced on all four rails: links
+name their method and confidence; an explained break stays explained through later syncs and a rebuild; a rejected
+link is not proposed again and reopens the flow it closed; decisions are chained and verified like rail data; a
+decision about something the tenant's tables do not show, or for an unregistered tenant, writes nothing."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import timedelta
+
+import dagster as dg
+import pytest
+
+from ledger_pipeline import cli
+from ledger_pipeline.lib.verify import verify
+from ledger_pipeline.rails.qbo import sandbox as qbo_sandbox
+from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES
+from ledger_pipeline_tests.helpers import failure_text
+
+RAILS = ("qbo", "stripe", "plaid", "ramp")
+RECON = [dg.AssetKey(["recon", name]) for name in ("links", "exceptions", "breaks", "pending")]
+LINK = "select status, confidence from recon.links where link_id = ?"
+DECISIONS = "select entity_id, op, source, payload from raw.recon_decisions where tenant_id = 'acme' order by seq"
+
+
+@pytest.fixture
+def broken(project, monkeypatch):
+    """acme (five times the demo's breaks, so each kind shows at test scale) synced once on all four rails."""
+    more = (dataclasses.replace(DEMO_COMPANIES[0], breaks=5.0), *DEMO_COMPANIES[1:])
+    monkeypatch.setattr(qbo_sandbox, "DEMO_COMPANIES", more)  # read when the project's sandbox is built
+    project.add_tenant("acme", 0, rails=RAILS)
+    assert project.sync("acme").success
+    return project
+
+
+def _decide(project, action: str, subject_id: str, why: str = "checked with the bank", by: str = "dana"):
+    config = {"action": action, "subject_id": subject_id, "by": by, "why": why}
+    return project.defs.resolve_job_def("record_decision").execute_in_process(
+        partition_key="acme", instance=project.instance, raise_on_error=False,
+        run_config={"ops": {"raw__recon_decisions": {"config": config}}},
+    )  # fmt: skip
+
+
+def _break(project, break_id: str) -> tuple:
+    return project.query(
+        "select status, explained_by, explanation from recon.breaks where tenant_id = 'acme' and break_id = ?",
+        [break_id],
+    )[0]
+
+
+def test_links_name_their_method_and_pending_items_are_not_breaks(broken):
+    links = broken.query("select flow, method, status, confidence, from_rail, to_rail from recon.links")
+    flows = {flow for flow, *_ in links}
+    assert flows == {
+        "charge_booking", "payout_booking", "payout_bank", "payment_bank", "bill_payment_bank", "card_booking",
+        "card_statement", "statement_bank", "bill_booking", "bank_return",
+    }, flows  # fmt: skip
+    for flow, method, status, confidence, *_ in links:
+        if method == "reference":
+            assert (status, confidence) == ("matched", 1.0), flow
+        else:  # amount within a window: sure only when it is the only candidate either way
+            assert (status, confidence) in {("matched", 0.9), ("review", 0.5)}, flow
+    # An object linked twice where the flow allows one: only as a break (the booking duplicated on purpose).
+    doubled = broken.query(
+        "select from_id from recon.links where flow = 'card_booking' group by from_id having count(*) > 1"
+    )
+    duplicated = broken.query("select evidence from recon.breaks where kind = 'booking_duplicated'")
+    assert {d for (d,) in doubled} == {json.loads(e)[1]["entity_id"] for (e,) in duplicated}
+
+    pending = broken.query("select p.break_id, p.due_at > x.as_of from recon.pending p join recon.exceptions x using "
+                           "(tenant_id, break_id)")  # fmt: skip
+    assert pending and all(not_due for _, not_due in pending)
+    assert not broken.query(
+        "select 1 from recon.breaks join recon.pending using (tenant_id, break_id)"
+    ), "an item inside its tolerance is pending, not a break"
+    detected = broken.query("select bool_and(detected_at <= as_of) from recon.breaks join recon.exceptions using "
+                            "(break_id)")  # fmt: skip
+    assert detected == [(True,)]
+
+
+def test_an_explained_break_stays_explained_through_syncs_and_a_rebuild(broken):
+    break_id, kind = broken.query("select break_id, kind from recon.breaks order by break_id limit 1")[0]
+    result = _decide(broken, "explain", break_id, why="owner's transfer, agreed by phone")
+    assert result.success, failure_text(result)
+    assert _break(broken, break_id) == ("explained", "dana", "owner's transfer, agreed by phone")
+    assert broken.query("select count(*) from recon.breaks where status = 'explained'") == [(1,)]
+
+    broken.sandbox.advance(timedelta(days=2))
+    assert broken.sync("acme").success
+    assert _break(broken, break_id)[0] == "explained", kind
+
+    conn = broken.connect()  # the recon tables lost: rebuilt from the mirrors and the log alone
+    try:
+        for key in RECON:
+            conn.execute(f"delete from {'.'.join(key.path)}")
+    finally:
+        conn.close()
+    rebuilt = broken.sync("acme", asset_selection=RECON)
+    assert rebuilt.success and _break(broken, break_id)[0] == "explained"
+
+    # A later decision supersedes the first; both stay in the log, chained and verified like the rails' rows.
+    assert _decide(broken, "explain", break_id, why="bank confirmed the owner's transfer").success
+    rows = broken.query(DECISIONS)
+    assert [(e, op, source) for e, op, source, _ in rows] == [
+        (f"break:{break_id}", "created", "user"), (f"break:{break_id}", "updated", "user")
+    ]
+    assert json.loads(rows[-1][3])["why"] == "bank confirmed the owner's transfer"
+    assert _break(broken, break_id)[2] == "bank confirmed the owner's transfer"
+    conn = broken.connect()
+    try:
+        assert verify(conn, "acme").ok
+        decisions = verify(conn, "acme", rail="recon", entity_type="decision")
+        assert (decisions.ok, decisions.rows, decisions.chains) == (True, 2, 1)
+        conn.execute("update raw.entity_log set payload = replace(payload, 'phone', 'email') where rail = 'recon'")
+        assert not verify(conn, "acme").ok
+    finally:
+        conn.close()
+
+
+def test_a_rejected_link_is_not_proposed_again_and_reopens_its_flow(broken):
+    link_id, payout = broken.query(
+        "select link_id, from_id from recon.links where flow = 'payout_bank' and status = 'matched' order by 1 limit 1"
+    )[0]
+    assert _decide(broken, "reject", link_id, why="that deposit is another payout's").success
+    assert broken.query(LINK, [link_id]) == [("rejected", 0.0)]
+    reopened = broken.query(
+        "select kind from recon.exceptions where subject_id = ? and kind = 'payout_not_in_bank'", [payout]
+    )
+    assert reopened == [("payout_not_in_bank",)]
+
+    broken.sandbox.advance(timedelta(days=1))
+    assert broken.sync("acme").success
+    assert broken.query("select status from recon.links where link_id = ?", [link_id]) == [("rejected",)]
+
+    # Confirming it again supersedes the rejection: the payout is in the bank after all.
+    assert _decide(broken, "confirm", link_id, why="bank statement shows it").success
+    assert broken.query(LINK, [link_id]) == [("confirmed", 1.0)]
+    assert not broken.query("select 1 from recon.exceptions where subject_id = ? and kind = 'payout_not_in_bank'",
+                            [payout])  # fmt: skip
+
+
+def test_a_decision_about_nothing_shown_or_an_unknown_tenant_writes_nothing(broken, tmp_path, monkeypatch, capsys):
+    logged = broken.query("select count(*) from raw.entity_log")
+    unknown = _decide(broken, "explain", "0123456789abcdef")
+    assert not unknown.success and "has no break 0123456789abcdef in recon.breaks" in failure_text(unknown)
+    link_id = broken.query("select link_id from recon.links limit 1")[0][0]
+    assert not _decide(broken, "explain", link_id).success  # a link's id is no break's
+
+    (tmp_path / "home").mkdir()
+    for name, path in (("LEDGER_DUCKDB_PATH", broken.db_path), ("LEDGER_TENANTS_PATH", broken.root / "tenants.json"),
+                       ("DAGSTER_HOME", tmp_path / "home")):  # fmt: skip
+        monkeypatch.setenv(name, str(path))
+    argv = ["decide", "confirm", "--link", link_id, "--by", "dana", "--why", "seen"]
+    assert cli.main([*argv[:2], "--tenant", "globex", *argv[2:]]) == 2
+    assert "unknown tenant 'globex'" in capsys.readouterr().err
+    assert cli.main(["decide", "explain", "--tenant", "acme", "--link", link_id, "--why", "x"]) == 2
+    assert "name the break with --break" in capsys.readouterr().err
+    assert broken.query("select count(*) from raw.entity_log") == logged
+
+    assert cli.main([*argv[:2], "--tenant", "acme", *argv[2:]]) == 0
+    out = capsys.readouterr().out
+    assert f"confirm link {link_id} of tenant acme, by dana; recon.links now shows it confirmed" in out
