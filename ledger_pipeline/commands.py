@@ -140,10 +140,13 @@ def remove_partition(tenant_id: str) -> bool:
     return True
 
 
-def decide_command(action: str, tenant_id: str, subject_id: str, by: str, why: str) -> int:
-    """Record a person's decision by running `record_decision` on the Dagster instance (so the UI shows the run),
-    then print it and its subject as the refreshed recon tables show it. A refused decision (a subject the tenant's
-    recon tables do not show, an unregistered tenant, a bad field) writes nothing: InvalidInput, exit 2."""
+def decide_command(
+    action: str, tenant_id: str, subject_id: str, by: str, why: str, instance: dg.DagsterInstance | None = None
+) -> int:
+    """Record a person's decision by running `record_decision` on the Dagster instance (DAGSTER_HOME's, or the one
+    given) so the UI shows the run, then print it and its subject as the refreshed recon tables show it. A refused
+    decision (a subject the tenant's recon tables do not show, an unregistered tenant, a bad field) writes nothing:
+    InvalidInput, exit 2."""
     import dagster as dg
 
     from ledger_pipeline.definitions import build_definitions
@@ -157,12 +160,14 @@ def decide_command(action: str, tenant_id: str, subject_id: str, by: str, why: s
                                                     "by": made.by, "why": made.why}}},
         "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
     }  # fmt: skip
-    with dagster_instance() as instance:
-        add_partition(made.tenant_id, instance)
-        job = build_definitions().resolve_job_def("record_decision")
-        result = job.execute_in_process(
-            partition_key=made.tenant_id, instance=instance, run_config=run_config, raise_on_error=False
-        )
+    if instance is None:
+        with dagster_instance() as own:
+            return decide_command(action, tenant_id, subject_id, by, why, own)
+    add_partition(made.tenant_id, instance)
+    job = build_definitions().resolve_job_def("record_decision")
+    result = job.execute_in_process(
+        partition_key=made.tenant_id, instance=instance, run_config=run_config, raise_on_error=False
+    )
     if not result.success:
         failures = [e.step_failure_data for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
         failure = failures[0]

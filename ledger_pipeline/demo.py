@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from ledger_pipeline.commands import add_partition, compare_recorded_heads, dagster_instance, run_verify
+from ledger_pipeline.commands import add_partition, compare_recorded_heads, dagster_instance, decide_command, run_verify
 from ledger_pipeline.definitions import build_definitions
 from ledger_pipeline.lib import dagster_home, rails, settings, warehouse
 from ledger_pipeline.lib.tenants import Tenant, TenantRegistry
@@ -82,6 +82,11 @@ group by all
 order by transactions desc
 """
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # the full event log is in the UI
+LINKS_QUERY = """
+select count(*), count(*) filter (method = 'reference'), count(*) filter (status = 'review'),
+    (select count(*) from recon.pending where tenant_id = ?)
+from recon.links where tenant_id = ?
+"""
 EXAMPLE_QUERY = """
 select vendor_name, count(*) as open_bills, sum(balance) as open_balance, currency
 from mirror.qbo_bills
@@ -173,6 +178,8 @@ def _run_demo(instance: dg.DagsterInstance) -> int:
             failures += _failures(tenant.tenant_id, label, result)
             run_failed = run_failed or not result.success
 
+    if not run_failed:
+        _decide_one(tenants[0].tenant_id, instance)
     intact = _print_verify()
     _print_checks(checks)
     if not run_failed:
@@ -190,6 +197,23 @@ def _run_demo(instance: dg.DagsterInstance) -> int:
     return 0  # every check of every run passed: a failed one is in `failures`
 
 
+def _decide_one(tenant_id: str, instance: dg.DagsterInstance) -> None:
+    """A person explains one of the tenant's open breaks, as `ledger-pipeline decide` does: the decision goes to the
+    log and the break shows explained (the summary's breaks count it)."""
+    with warehouse.reading(settings.duckdb_path()) as conn:
+        first = conn.execute(
+            "select break_id, kind from recon.breaks where tenant_id = ? and status = 'open' order by kind, break_id "
+            "limit 1", [tenant_id]
+        ).fetchone()  # fmt: skip
+    if first is None:
+        return
+    break_id, kind = first
+    why = f"demo: the {kind.replace('_', ' ')} was looked into and is accounted for"
+    print(f"\n== a person's decision, kept in the log ==\n  ledger-pipeline decide explain --tenant {tenant_id} "
+          f"--break {break_id} --by demo --why '{why}'\n  ", end="")  # fmt: skip
+    decide_command("explain", tenant_id, break_id, "demo", why, instance)
+
+
 def _print_breaks(conn, tenants: list[Tenant], scale: float) -> None:  # noqa: ANN001 (a DuckDB connection)
     """recon.breaks per tenant, scored against what the sandbox broke on purpose (its ground truth)."""
     box = shared_sandbox(settings.state_dir(), scale)
@@ -197,33 +221,38 @@ def _print_breaks(conn, tenants: list[Tenant], scale: float) -> None:  # noqa: A
     print("\n== cross-rail breaks (recon.breaks), against what the sandbox broke on purpose (`sandbox breaks`) ==")
     sample = None
     for tenant in tenants:
-        rows = conn.execute("select kind, evidence, amount_minor from recon.breaks where tenant_id = ? order by kind, "
-                            "break_id", [tenant.tenant_id]).fetchall()  # fmt: skip
-        reported = [{"tenant_id": tenant.tenant_id, "kind": k, "evidence": json.loads(e)} for k, e, _ in rows]
+        rows = conn.execute("select kind, evidence, amount_minor, status from recon.breaks where tenant_id = ? "
+                            "order by kind, break_id", [tenant.tenant_id]).fetchall()  # fmt: skip
+        reported = [{"tenant_id": tenant.tenant_id, "kind": k, "evidence": json.loads(e)} for k, e, *_ in rows]
         injected = injected_breaks(box, tenant.connection("qbo").account_id, tenant.tenant_id)
         found, missed, false = score(reported, injected, now)
         kinds = Counter(r["kind"] for r in reported)
         listed = ", ".join(f"{kind}\u00a0{n}" for kind, n in sorted(kinds.items())) or "none: clean books"
-        print(textwrap.fill(f"{tenant.tenant_id:<10} {len(rows):>3} open: {listed}", 110, initial_indent="  ",
-                            subsequent_indent=" " * 6))  # fmt: skip
+        explained = sum(status == "explained" for *_, status in rows)
+        print(textwrap.fill(f"{tenant.tenant_id:<10} {len(rows):>3} breaks ({len(rows) - explained} open, {explained} "
+                            f"explained): {listed}", 110, initial_indent="  ", subsequent_indent=" " * 6))  # fmt: skip
+        links, by_reference, review, pending = conn.execute(LINKS_QUERY, [tenant.tenant_id] * 2).fetchone()
+        print(f"{'':13}links: {links} ({by_reference} by reference, {links - by_reference} by amount and date, "
+              f"{review} for review); {pending} pending inside their tolerance")  # fmt: skip
         print(f"{'':13}ground truth: {len(found)} of {len(found) + len(missed)} injected breaks past their tolerance "
               f"found, {len(false)} reported that were not injected")  # fmt: skip
         if sample is None and rows:
             sample = (tenant.tenant_id, rows[0])
     if sample is not None:
-        kind, evidence, cents = sample[1]
+        kind, evidence, cents, _ = sample[1]
         print(f"  e.g. {sample[0]}: {kind}, ${cents / 100:,.2f}: " + ", ".join(
             f"{e['rail']} {e['entity_type']} {e['entity_id']}" for e in json.loads(evidence)))
     print("  What each kind is, its tolerance and how it is found: docs/reconciliation.md.")
 
 
 def _failures(tenant_id: str, label: str, result: dg.ExecuteInProcessResult) -> list[str]:
-    """One line per failed check of the run, and for a failed run without one, per failed step."""
+    """One line per failed check of the run (a warning is a finding, shown with the checks), and for a failed run
+    without one, per failed step."""
     lines = [
         f"tenant {tenant_id}, asset {c.asset_key.to_user_string()}, check {c.check_name}: FAILED ({label}"
         + ("; the run failed)" if not result.success else ")")
         for c in result.get_asset_check_evaluations()
-        if not c.passed
+        if _failed(c)
     ]
     if lines or result.success:
         return lines
@@ -253,6 +282,10 @@ def _print_verify() -> bool:
     return report.ok and not head_problems
 
 
+def _failed(check: dg.AssetCheckEvaluation) -> bool:
+    return not check.passed and check.severity != dg.AssetCheckSeverity.WARN
+
+
 def _print_checks(checks: dict[str, list[dg.AssetCheckEvaluation]]) -> None:
     print("\n== asset checks of the last sync ==")
     names: list[str] = []
@@ -261,9 +294,12 @@ def _print_checks(checks: dict[str, list[dg.AssetCheckEvaluation]]) -> None:
         if not evaluations:
             print(f"  {tenant_id:<10} none ran (the run failed before its checks)")
             continue
-        failed = sorted(f"{c.asset_key.to_user_string()}:{c.check_name}" for c in evaluations if not c.passed)
+        failed = sorted(f"{c.asset_key.to_user_string()}:{c.check_name}" for c in evaluations if _failed(c))
+        warned = sorted(f"{c.asset_key.to_user_string()}:{c.check_name}" for c in evaluations
+                        if not c.passed and not _failed(c))  # fmt: skip
         passed = sum(c.passed for c in evaluations)
-        print(f"  {tenant_id:<10} {passed} of {len(evaluations)} passed" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+        print(f"  {tenant_id:<10} {passed} of {len(evaluations)} passed" + (f"; FAILED: {', '.join(failed)}" if failed
+              else "") + (f"; warned (findings about the books, below): {', '.join(warned)}" if warned else ""))
     if names:
         print(f"  checks: {', '.join(names)}")
 

@@ -78,6 +78,15 @@ def test_links_name_their_method_and_pending_items_are_not_breaks(broken):
                             "(break_id)")  # fmt: skip
     assert detected == [(True,)]
 
+    # The recon checks: open breaks warn (a finding about the books) with their counts by kind; links are consistent.
+    refreshed = broken.sync("acme", asset_selection=RECON)
+    checks = {c.check_name: c for c in refreshed.get_asset_check_evaluations()}
+    open_breaks, once = checks["none_open_past_tolerance"], checks["each_object_once"]
+    assert not open_breaks.passed and open_breaks.severity == dg.AssetCheckSeverity.WARN
+    by_kind = open_breaks.metadata["tenants"].value["acme"]["by"]
+    assert by_kind == dict(broken.query("select kind, count(*) from recon.breaks group by 1 order by 1"))
+    assert once.passed, once.metadata
+
 
 def test_an_explained_break_stays_explained_through_syncs_and_a_rebuild(broken):
     break_id, kind = broken.query("select break_id, kind from recon.breaks order by break_id limit 1")[0]

@@ -81,7 +81,7 @@ def test_the_ledger_side_of_every_tenant_comes_from_one_query_and_equals_each_te
 
         violations = assertion_violations(recording, VOIDED_IS_ZERO.body, tenants)
         assert violations == {
-            "acme": (0, []), "globex": (0, []), "initech": (1, [violations["initech"][1][0]])}  # fmt: skip
+            "acme": (0, [], {}), "globex": (0, [], {}), "initech": (1, [violations["initech"][1][0]], {})}  # fmt: skip
         assert violations["initech"][1][0]["qbo_id"] == voided
         assert len(recording.statements) == 2  # the counts of all three, the sample of the one with any
 

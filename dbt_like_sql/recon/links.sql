@@ -20,8 +20,9 @@ bill_payments as (
         min(created_at) as created_at
     from history.qbo_bill_payments group by tenant_id, qbo_id
 ),
-bank as (  -- posted transactions of the checking accounts, money in positive
+bank as (  -- posted transactions of the checking accounts, money in positive; a return names what it returns
     select t.tenant_id, t.transaction_id, -t.amount_cents as cents, t.name, t.original_description, t.check_number,
+        starts_with(t.original_description, 'RETURN OF ') as is_return,
         coalesce(t.datetime, cast(t.date as timestamptz)) as posted_at,
         regexp_extract(t.original_description, 'ID:ST-([A-Za-z0-9]{12})', 1) as stripe_ref,
         try_cast(regexp_extract(t.original_description, 'DES:PAYMENT ID:([0-9]{8})', 1) as int) as payment_ref,
@@ -44,10 +45,12 @@ candidates as (
     select p.tenant_id, 'payout_bank', 'reference', 'stripe', 'payout', p.stripe_id, p.amount,
         'plaid', 'transaction', b.transaction_id, b.cents
     from mirror.stripe_payouts p join bank b on b.tenant_id = p.tenant_id and b.stripe_ref = substr(p.stripe_id, 4, 12)
+        and not b.is_return
     union all
     select m.tenant_id, 'payment_bank', 'reference', 'qbo', 'Payment', m.qbo_id, m.cents,
         'plaid', 'transaction', b.transaction_id, b.cents
     from payments m join bank b on b.tenant_id = m.tenant_id and b.payment_ref = cast(m.qbo_id as int)
+        and not b.is_return
     union all
     select m.tenant_id, 'payment_bank', 'amount_date', 'qbo', 'Payment', m.qbo_id, m.cents,
         'plaid', 'transaction', b.transaction_id, b.cents
@@ -57,7 +60,7 @@ candidates as (
     select m.tenant_id, 'bill_payment_bank', 'reference', 'qbo', 'BillPayment', m.qbo_id, m.cents,
         'plaid', 'transaction', b.transaction_id, -b.cents
     from bill_payments m join bank b on b.tenant_id = m.tenant_id
-        and (b.check_number = m.doc_number or b.bill_ref = cast(m.qbo_id as int))
+        and (b.check_number = m.doc_number or b.bill_ref = cast(m.qbo_id as int)) and not b.is_return
     union all
     select m.tenant_id, 'bill_payment_bank', 'amount_date', 'qbo', 'BillPayment', m.qbo_id, m.cents,
         'plaid', 'transaction', b.transaction_id, -b.cents

@@ -181,11 +181,12 @@ def compare_amounts(mirror: dict[str, Decimal], rail: dict[str, Decimal]) -> lis
 
 
 def assertion_violations(
-    conn: duckdb.DuckDBPyConnection, sql_body: str, tenant_ids: list[str], sample: int = 5
-) -> dict[str, tuple[int, list[dict]]]:
-    """How many rows an assertion query returns for each tenant (one query for all), and the first few rows
-    of each tenant that has any, as plain values."""
-    found: dict[str, tuple[int, list[dict]]] = {tenant_id: (0, []) for tenant_id in tenant_ids}
+    conn: duckdb.DuckDBPyConnection, sql_body: str, tenant_ids: list[str], sample: int = 5, count_by: str | None = None
+) -> dict[str, tuple[int, list[dict], dict[str, int]]]:
+    """How many rows an assertion query returns for each tenant (one query for all), the first few rows of each
+    tenant that has any, as plain values, and with `count_by` (a column name from the assertion's file, never from
+    input) how many rows have each value of that column."""
+    found: dict[str, tuple[int, list[dict], dict[str, int]]] = {tenant_id: (0, [], {}) for tenant_id in tenant_ids}
     if not tenant_ids:
         return found
     where, params = tenants_condition("a.tenant_id", tenant_ids)
@@ -197,7 +198,12 @@ def assertion_violations(
             {n: (v if isinstance(v, (int, bool)) or v is None else str(v)) for n, v in zip(names, r)}
             for r in relation.fetchall()
         ]
-        found[tenant_id] = (count, rows)
+        by: dict[str, int] = {}
+        if count_by is not None:
+            column = f"cast(a.{count_by} as varchar)"
+            grouped = f"select {column}, count(*) from ({sql_body}) a where a.tenant_id = ? group by 1"
+            by = dict(sorted(conn.execute(grouped, [tenant_id]).fetchall()))
+        found[tenant_id] = (count, rows, by)
     return found
 
 

@@ -120,7 +120,9 @@ ASSERTION_PREFIX = "assert_"
 class SqlAssertion:
     """`<schema>/assert_<table>__<name>.sql`: a query returning the rows that break an invariant of `<schema>.<table>`.
 
-    Zero rows means the invariant holds. Each becomes an asset check named `<name>` on that model.
+    Zero rows means the invariant holds. Each becomes an asset check named `<name>` on that model. Its config lines:
+    `severity=warn` for a finding about the business rather than the pipeline (an open break: the check warns, the
+    run's other checks and the demo still pass), `count_by=<column>` to count the rows by that column's values.
     """
 
     schema: str
@@ -144,6 +146,24 @@ class SqlAssertion:
     @cached_property
     def depends_on(self) -> tuple[tuple[str, str], ...]:
         return SqlModel(self.schema, self.table, self.path, self.sql).depends_on
+
+    @cached_property
+    def config(self) -> dict[str, str]:
+        return SqlModel(self.schema, self.table, self.path, self.sql).config
+
+    @property
+    def warns(self) -> bool:
+        severity = self.config.get("severity", "error")
+        if severity not in ("error", "warn"):
+            raise ModelError(f"{self.path}: severity is error or warn, not {severity!r}")
+        return severity == "warn"
+
+    @property
+    def count_by(self) -> str | None:
+        column = self.config.get("count_by")
+        if column is not None and not _IDENTIFIER.match(column):
+            raise ModelError(f"{self.path}: count_by names one column")
+        return column
 
 
 @functools.cache

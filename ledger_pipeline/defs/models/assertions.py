@@ -23,7 +23,8 @@ def _spec(assertion: SqlAssertion) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(
         assertion.name,
         asset=target,
-        description=f"{assertion.description} (dbt_like_sql/{assertion.schema}/{assertion.path.name})",
+        description=f"{assertion.description} (dbt_like_sql/{assertion.schema}/{assertion.path.name})"
+        + (" Warns: a finding about the business, not a failure of the pipeline." if assertion.warns else ""),
         additional_deps=[dg.AssetKey(list(dep)) for dep in assertion.depends_on if list(dep) != target.path],
     )
 
@@ -43,15 +44,17 @@ def build_assertion_checks(assertions: list[SqlAssertion]) -> dg.AssetChecksDefi
         tenant_ids = tenants_in_run(context, list(tenants.registry().load()))
         with warehouse.ledger() as conn:
             for key in sorted(context.selected_asset_check_keys, key=str):
+                assertion = by_key[key]
                 found = {
-                    tenant_id: {"violations": count, "sample": sample}
-                    for tenant_id, (count, sample) in _violations(conn, by_key[key], tenant_ids).items()
+                    tenant_id: {"violations": count, "sample": sample} | ({"by": by} if assertion.count_by else {})
+                    for tenant_id, (count, sample, by) in _violations(conn, assertion, tenant_ids).items()
                 }
                 total = sum(v["violations"] for v in found.values())
                 yield dg.AssetCheckResult(
                     asset_key=key.asset_key,
                     check_name=key.name,
                     passed=total == 0,
+                    severity=dg.AssetCheckSeverity.WARN if assertion.warns else dg.AssetCheckSeverity.ERROR,
                     metadata={"violations": dg.MetadataValue.int(total), "tenants": dg.MetadataValue.json(found)},
                 )
 
@@ -60,10 +63,10 @@ def build_assertion_checks(assertions: list[SqlAssertion]) -> dg.AssetChecksDefi
 
 def _violations(
     conn: duckdb.DuckDBPyConnection, assertion: SqlAssertion, tenant_ids: list[str]
-) -> dict[str, tuple[int, list[dict]]]:
+) -> dict[str, tuple[int, list[dict], dict[str, int]]]:
     """The assertion's violations per tenant; a table it reads that was never built fails the step naming it."""
     try:
-        return assertion_violations(conn, assertion.body, tenant_ids)
+        return assertion_violations(conn, assertion.body, tenant_ids, count_by=assertion.count_by)
     except duckdb.CatalogException as exc:
         reads = ", ".join(".".join(dep) for dep in assertion.depends_on)
         raise dg.Failure(
