@@ -78,6 +78,18 @@ def test_links_name_their_method_and_pending_items_are_not_breaks(broken):
                             "(break_id)")  # fmt: skip
     assert detected == [(True,)]
 
+    # The analysts' marts: the open breaks by age add up to recon.breaks; daily cash's bank side is Plaid's Checking.
+    assert broken.query("select sum(breaks), sum(amount_minor) from marts.open_breaks_by_age") == broken.query(
+        "select count(*), sum(amount_minor) from recon.breaks where status = 'open'"
+    )
+    bank = dict(broken.query(
+        "select t.date, sum(-t.amount_cents) from mirror.plaid_transactions t join mirror.plaid_accounts a "
+        "using (tenant_id, account_id) where a.subtype = 'checking' and not t.pending group by 1"
+    ))  # fmt: skip
+    daily = dict(broken.query("select day, bank_in_minor - bank_out_minor from marts.daily_cash"))
+    assert bank and {day: daily[day] for day in bank} == bank
+    assert not {day for day, net in daily.items() if net and day not in bank}
+
     # The recon checks: open breaks warn (a finding about the books) with their counts by kind; links are consistent.
     refreshed = broken.sync("acme", asset_selection=RECON)
     checks = {c.check_name: c for c in refreshed.get_asset_check_evaluations()}
