@@ -1,17 +1,19 @@
-"""recon.breaks against the sandbox's ground truth (`ledger-pipeline sandbox breaks`): a business with breaks and a
-clean one synced on all four rails in one run, and the table holds every injected break past its tolerance (recall)
-and nothing that was not injected (precision), each with a stable id."""
+"""recon.breaks against the sandbox's ground truth (`ledger-pipeline sandbox breaks`): two businesses with breaks and
+a clean one synced on all four rails in one run, under two world seeds, and the table holds every injected break past
+its tolerance (recall) and nothing that was not injected (precision), each with a stable id."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections import Counter
 
 import dagster as dg
+import pytest
 
 from ledger_pipeline.rails.qbo import sandbox as qbo_sandbox
-from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES
+from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES, QboSandbox
 from ledger_pipeline.world.breaks import KINDS
 from ledger_pipeline.world.ground_truth import injected_breaks, score
 
@@ -19,12 +21,18 @@ RAILS = ("qbo", "stripe", "plaid", "ramp")
 BREAKS = "select tenant_id, kind, amount_minor, evidence, break_id, status, currency from recon.breaks order by all"
 
 
-def test_every_injected_break_is_found_from_the_mirrors_and_nothing_else(project, monkeypatch):
-    # Acme breaks five times as often as in the demo, so that each kind shows at the tests' small scale.
-    broken = (dataclasses.replace(DEMO_COMPANIES[0], breaks=5.0), *DEMO_COMPANIES[1:])
-    monkeypatch.setattr(qbo_sandbox, "DEMO_COMPANIES", broken)  # read when the project's sandbox is built
-    realms = {"acme": project.add_tenant("acme", 0, rails=RAILS), "clean": project.add_tenant("clean", 1, rails=RAILS)}
-    tags = {"dagster/asset_partition_range_start": "acme", "dagster/asset_partition_range_end": "clean"}
+@pytest.mark.parametrize("seed", [7, 20261206])  # the sandbox's default world, and another
+def test_every_injected_break_is_found_from_the_mirrors_and_nothing_else(project, monkeypatch, seed):
+    # Acme breaks five times as often as in the demo, so that each kind shows at the tests' small scale; Copperline
+    # twice; Bluebird keeps clean books.
+    acme, bluebird, copperline = DEMO_COMPANIES
+    companies = (dataclasses.replace(acme, breaks=5.0), dataclasses.replace(bluebird, breaks=0.0),
+                 dataclasses.replace(copperline, breaks=2.0))  # fmt: skip
+    monkeypatch.setattr(qbo_sandbox, "DEMO_COMPANIES", companies)  # read when the project's sandbox is built
+    monkeypatch.setattr(QboSandbox, "__init__", functools.partialmethod(QboSandbox.__init__, seed=seed))
+    realms = {tenant: project.add_tenant(tenant, company, rails=RAILS)
+              for tenant, company in (("acme", 0), ("clean", 1), ("copper", 2))}  # fmt: skip
+    tags = {"dagster/asset_partition_range_start": "acme", "dagster/asset_partition_range_end": "copper"}
     job = project.defs.resolve_job_def("sync_tenants")
     assert job.execute_in_process(instance=project.instance, tags=tags).success
 
@@ -36,9 +44,11 @@ def test_every_injected_break_is_found_from_the_mirrors_and_nothing_else(project
     truth = [b for tenant, realm in realms.items() for b in injected_breaks(project.sandbox, realm, tenant)]
     found, missed, false = score(reported, truth, project.sandbox.now.isoformat())
 
+    assert project.sandbox.seed == seed
     assert not missed, missed[:5]
     assert not false, false[:5]
     assert not [r for r in reported if r["tenant_id"] == "clean"]  # clean books, nothing reported
+    assert {r["tenant_id"] for r in reported} == {"acme", "copper"}
     assert {b["kind"] for b in found} == set(KINDS) - {"bill_paid_not_recorded"}, Counter(b["kind"] for b in found)
 
     # Refreshed again over the same clock: the same breaks under the same ids.
