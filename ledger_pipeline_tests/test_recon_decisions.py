@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import dagster as dg
 import pytest
@@ -16,6 +16,7 @@ from ledger_pipeline import cli
 from ledger_pipeline.lib.verify import verify
 from ledger_pipeline.rails.qbo import sandbox as qbo_sandbox
 from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES
+from ledger_pipeline.world.ground_truth import injected_breaks, score
 from ledger_pipeline_tests.helpers import failure_text
 
 RAILS = ("qbo", "stripe", "plaid", "ramp")
@@ -98,6 +99,33 @@ def test_links_name_their_method_and_pending_items_are_not_breaks(broken):
     by_kind = open_breaks.metadata["tenants"].value["acme"]["by"]
     assert by_kind == dict(broken.query("select kind, count(*) from recon.breaks group by 1 order by 1"))
     assert once.passed, once.metadata
+
+
+def _reported(project, table: str) -> list[dict]:
+    rows = project.query(f"select kind, evidence, break_id from {table} order by all")
+    return [{"tenant_id": "acme", "kind": k, "evidence": json.loads(e), "break_id": b} for k, e, b in rows]
+
+
+def test_an_injected_break_is_pending_inside_its_tolerance_and_a_break_once_past_it(broken):
+    realm = DEMO_COMPANIES[0].realm_id
+    injected = injected_breaks(broken.sandbox, realm, "acme")
+    not_due = [b for b in injected if b["reportable_from"] > broken.sandbox.now.isoformat()]
+    assert not_due, "the world's clock at the first sync falls inside some injected break's tolerance"
+    pending = _reported(broken, "recon.pending")
+    _, missed, _ = score(pending, not_due, "9999")  # every one of them, due or not
+    assert not missed, missed
+    _, _, early = score(_reported(broken, "recon.breaks"), not_due, "9999")
+    assert len(early) == len(_reported(broken, "recon.breaks")), "none of them is a break yet"
+
+    latest = max(datetime.fromisoformat(b["reportable_from"]) for b in not_due)
+    broken.sandbox.advance(latest - broken.sandbox.now + timedelta(hours=1))
+    assert broken.sync("acme").success
+    breaks = _reported(broken, "recon.breaks")
+    found, missed, false = score(breaks, injected_breaks(broken.sandbox, realm, "acme"), broken.sandbox.now.isoformat())
+    assert not missed and not false, (missed, false)
+    for truth in not_due:  # each now a break, under the id it had while pending
+        ids = [{r["break_id"] for r in reports if score([r], [truth], "9999")[0]} for reports in (pending, breaks)]
+        assert ids[0] and ids[0] == ids[1], truth
 
 
 def test_an_explained_break_stays_explained_through_syncs_and_a_rebuild(broken):
