@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import signal
+import subprocess
+import sys
 from datetime import datetime, timedelta
 
 import dagster as dg
@@ -33,6 +36,43 @@ def broken(project, monkeypatch):
     project.add_tenant("acme", 0, rails=RAILS)
     assert project.sync("acme").success
     return project
+
+
+# A process that refreshes recon.breaks, or records a decision, and is SIGKILLed at a chosen statement: after the
+# refresh deleted the tenant's rows and before it inserted them again, or after the decision's log row was inserted
+# and before its commit.
+KILLED_CHILD = """
+import os, signal, sys
+from datetime import UTC, datetime
+from ledger_pipeline.lib import decisions, ledger_views, warehouse
+from ledger_pipeline.lib.marts import refresh_tenant_tables
+from ledger_pipeline.lib.sql_models import load_models
+
+class KilledAt:
+    def __init__(self, conn, statement):
+        self.conn, self.statement = conn, statement
+    def execute(self, sql, *args):
+        if sql.strip().lower().startswith(self.statement):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return self.conn.execute(sql, *args)
+    def __getattr__(self, name):
+        return getattr(self.conn, name)
+
+path, what, subject = sys.argv[1:]
+conn = warehouse.connect(path)
+ledger_views.ensure(conn)
+if what == "refresh":
+    model = next(m for m in load_models() if m.name == "recon.breaks")
+    refresh_tenant_tables(KilledAt(conn, "insert into recon.breaks"), model, ["acme"])
+else:
+    made = decisions.decision("acme", "explain", subject, "dana", "killed before it commits")
+    decisions.record(KilledAt(conn, "commit"), made, "killed-run", datetime.now(UTC))
+"""
+
+
+def _killed(project, what: str, subject: str = "-") -> None:
+    child = subprocess.run([sys.executable, "-c", KILLED_CHILD, str(project.db_path), what, subject], timeout=120)
+    assert child.returncode == -signal.SIGKILL
 
 
 def _decide(project, action: str, subject_id: str, why: str = "checked with the bank", by: str = "dana"):
@@ -210,3 +250,25 @@ def test_a_decision_about_nothing_shown_or_an_unknown_tenant_writes_nothing(brok
     assert cli.main([*argv[:2], "--tenant", "acme", *argv[2:]]) == 0
     out = capsys.readouterr().out
     assert f"confirm link {link_id} of tenant acme, by dana; recon.links now shows it confirmed" in out
+
+
+def test_a_kill_during_reconciliation_or_a_decision_loses_nothing(broken):
+    tables = {name: f"select * from recon.{name} order by all" for name in ("links", "breaks", "pending")}
+    before = {name: broken.query(sql) for name, sql in tables.items()}
+    logged = broken.query("select count(*), max(seq) from raw.entity_log")
+    break_id = before["breaks"][0][1]
+
+    _killed(broken, "refresh")  # killed with the tenant's breaks deleted and not yet written again
+    assert {name: broken.query(sql) for name, sql in tables.items()} == before
+    _killed(broken, "decide", break_id)  # killed with the decision's log row inserted, not committed
+    assert broken.query("select count(*), max(seq) from raw.entity_log") == logged
+    conn = broken.connect()
+    try:
+        assert verify(conn).ok
+    finally:
+        conn.close()
+
+    # The next run finds everything as it was, and the decision made again holds.
+    assert _decide(broken, "explain", break_id).success
+    assert _break(broken, break_id)[0] == "explained"
+    assert broken.query("select count(*) from raw.recon_decisions") == [(1,)]
