@@ -21,6 +21,7 @@ from ledger_pipeline.rails.qbo import sandbox as qbo_sandbox
 from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES
 from ledger_pipeline.world.ground_truth import injected_breaks, score
 from ledger_pipeline_tests.helpers import failure_text
+from ledger_pipeline_tests.test_analyst_queries import CROSS_RAIL_QUERIES, run_doc_query
 
 RAILS = ("qbo", "stripe", "plaid", "ramp")
 RECON = [dg.AssetKey(["recon", name]) for name in ("links", "exceptions", "breaks", "pending")]
@@ -130,6 +131,9 @@ def test_links_name_their_method_and_pending_items_are_not_breaks(broken):
     daily = dict(broken.query("select day, bank_in_minor - bank_out_minor from marts.daily_cash"))
     assert bank and {day: daily[day] for day in bank} == bank
     assert not {day for day, net in daily.items() if net and day not in bank}
+
+    for sql in CROSS_RAIL_QUERIES:  # docs/analysts.md's cross-rail queries, on a tenant of four rails
+        run_doc_query(broken.db_path, sql, {"tenant": "acme"})
 
     # The recon checks: open breaks warn (a finding about the books) with their counts by kind; links are consistent.
     refreshed = broken.sync("acme", asset_selection=RECON)
