@@ -231,7 +231,7 @@ def _print_breaks(conn, tenants: list[Tenant], scale: float) -> None:  # noqa: A
         explained = sum(status == "explained" for *_, status in rows)
         print(textwrap.fill(f"{tenant.tenant_id:<10} {len(rows):>3} breaks ({len(rows) - explained} open, {explained} "
                             f"explained): {listed}", 110, initial_indent="  ", subsequent_indent=" " * 6))  # fmt: skip
-        links, by_reference, review, pending = conn.execute(LINKS_QUERY, [tenant.tenant_id] * 2).fetchone()
+        links, by_reference, review, pending = conn.execute(LINKS_QUERY, [tenant.tenant_id] * 2).fetchall()[0]
         print(f"{'':13}links: {links} ({by_reference} by reference, {links - by_reference} by amount and date, "
               f"{review} for review); {pending} pending inside their tolerance")  # fmt: skip
         print(f"{'':13}ground truth: {len(found)} of {len(found) + len(missed)} injected breaks past their tolerance "

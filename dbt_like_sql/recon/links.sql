@@ -60,7 +60,8 @@ candidates as (
     select m.tenant_id, 'bill_payment_bank', 'reference', 'qbo', 'BillPayment', m.qbo_id, m.cents,
         'plaid', 'transaction', b.transaction_id, -b.cents
     from bill_payments m join bank b on b.tenant_id = m.tenant_id
-        and (b.check_number = m.doc_number or b.bill_ref = cast(m.qbo_id as int)) and not b.is_return
+        and not b.is_return  -- a check number can come round again: the check's amount must agree as well
+        and ((b.check_number = m.doc_number and -b.cents = m.cents) or b.bill_ref = cast(m.qbo_id as int))
     union all
     select m.tenant_id, 'bill_payment_bank', 'amount_date', 'qbo', 'BillPayment', m.qbo_id, m.cents,
         'plaid', 'transaction', b.transaction_id, -b.cents
