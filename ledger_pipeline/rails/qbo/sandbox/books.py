@@ -177,6 +177,12 @@ class Side:
         self.party, self.doc, self.pay = party, doc, pay
         self.open_docs = OpenSet()  # doc slots with a balance left
         self.open_by_party: dict[int, set[int]] = {}
+        self.held: set[int] = set()  # doc slots the books never settle (paid outside them: world/breaks.py)
+
+    def hold(self, slot: int) -> None:
+        """Keep the document open and out of every payment's, void's and deletion's reach."""
+        self.held.add(slot)
+        self.refresh_open(slot)
 
     def doc_balance(self, slot: int) -> int:
         doc = self.doc
@@ -186,7 +192,7 @@ class Side:
 
     def refresh_open(self, slot: int) -> None:
         party = self.doc.party[slot]
-        if self.doc_balance(slot) > 0:
+        if self.doc_balance(slot) > 0 and slot not in self.held:
             self.open_docs.add(slot)
             self.open_by_party.setdefault(party, set()).add(slot)
         else:

@@ -72,7 +72,8 @@ class Ledger:
 
     def _untouched_doc(self, side: Side, rng: random.Random) -> int | None:
         doc = side.doc
-        return doc.random_slot(rng, lambda s: doc.is_live(s) and doc.applied[s] == 0 and s not in doc.links)
+        return doc.random_slot(rng, lambda s: doc.is_live(s) and doc.applied[s] == 0 and s not in doc.links
+                               and s not in side.held)
 
     def void_doc(self, side: Side, rng: random.Random, sec: int) -> bool:
         slot = self._untouched_doc(side, rng)
