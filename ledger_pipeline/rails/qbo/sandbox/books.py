@@ -175,14 +175,14 @@ class Side:
 
     def __init__(self, party: Table, doc: Table, pay: Table) -> None:
         self.party, self.doc, self.pay = party, doc, pay
-        self.open_docs = OpenSet()  # doc slots with a balance left
-        self.open_by_party: dict[int, set[int]] = {}
+        self.open_docs = OpenSet()  # doc slots with a balance left that a payment may pick (none held)
+        self.open_by_party: dict[int, set[int]] = {}  # every doc slot with a balance left (held ones too)
         self.held: set[int] = set()  # doc slots the books never settle (paid outside them: world/breaks.py)
 
     def hold(self, slot: int) -> None:
         """Keep the document open and out of every payment's, void's and deletion's reach."""
         self.held.add(slot)
-        self.refresh_open(slot)
+        self.open_docs.discard(slot)
 
     def doc_balance(self, slot: int) -> int:
         doc = self.doc
@@ -192,8 +192,9 @@ class Side:
 
     def refresh_open(self, slot: int) -> None:
         party = self.doc.party[slot]
-        if self.doc_balance(slot) > 0 and slot not in self.held:
-            self.open_docs.add(slot)
+        if self.doc_balance(slot) > 0:
+            if slot not in self.held:
+                self.open_docs.add(slot)
             self.open_by_party.setdefault(party, set()).add(slot)
         else:
             self.open_docs.discard(slot)

@@ -103,7 +103,7 @@ class Ledger:
         party = side.doc.party[first]
         targets = [first]
         if rng.random() < 0.25:
-            others = sorted(side.open_by_party.get(party, set()) - {first})
+            others = sorted(side.open_by_party.get(party, set()) - {first} - side.held)
             targets += others[: rng.randint(1, 2)]
         links = []
         for i, slot in enumerate(targets):
