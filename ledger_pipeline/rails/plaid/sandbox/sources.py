@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from ledger_pipeline.rails.qbo.sandbox import names as N
-from ledger_pipeline.rails.qbo.sandbox.books import DELETED, VOIDED, Table
+from ledger_pipeline.rails.qbo.sandbox.books import Table
 from ledger_pipeline.rails.qbo.sandbox.history import CARDS_SINCE, Company
 from ledger_pipeline.rails.qbo.sandbox.render import customer_display
 from ledger_pipeline.rails.qbo.sandbox.render_txn import payout_id, render_bill_payment, render_payment
@@ -80,8 +80,8 @@ def _first_slot(table: Table) -> int:
 
 
 def _cancelled(table: Table, slot: int) -> int | None:
-    """When the payment was voided or deleted in QBO (its last update), or None."""
-    return table.updated[slot] if table.flags[slot] & (VOIDED | DELETED) else None
+    """When the payment was first voided or deleted in QBO, or None."""
+    return table.cancelled.get(slot)
 
 
 def _apply_cancel(m: Movement, cancelled: int | None) -> Movement | None:

@@ -76,6 +76,8 @@ class Table:
         self.balance = array("q")  # Vendor/Customer: open balance in cents
         self.links: dict[int, list] = {}  # pay: slot -> [[doc slot, cents]]; doc: slot -> [pay slot]
         self.paid: dict[int, tuple[int, ...]] = {}  # pay: slot -> the docs it paid when made (kept after a void)
+        self.cancelled: dict[int, int] = {}  # slot -> when it was first voided or deleted (a later delete moves
+        # `updated`, not the moment the money was called back)
         self.keys = array("q")  # live rows, sorted
         self.active_keys = array("q")  # name lists: active rows, sorted
         self.tombs = array("q")  # deleted rows, keyed by deletion time
@@ -126,6 +128,8 @@ class Table:
         if edit:
             self.edits[slot] += 1
         self.flags[slot] = (self.flags[slot] | set_flags) & ~clear_flags
+        if set_flags & VOIDED:
+            self.cancelled.setdefault(slot, self.updated[slot])
         if self.indexing:
             self._index(slot)
         self.version += 1
@@ -147,6 +151,7 @@ class Table:
             insort(self.tombs, key(sec, slot))
         self.flags[slot] |= DELETED
         self.updated[slot] = max(sec, self.updated[slot])
+        self.cancelled.setdefault(slot, self.updated[slot])
         self.version += 1
 
     def build_indexes(self) -> None:
