@@ -19,11 +19,12 @@ from ledger_pipeline.rails.qbo.rail import QboConnection
 from ledger_pipeline.rails.qbo.sandbox.books import DELETED, VOIDED
 from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES, QboSandbox
 from ledger_pipeline.rails.qbo.sandbox.render_txn import payout_id
+from ledger_pipeline.rails.ramp.sandbox import RampSandbox, render
+from ledger_pipeline.rails.ramp.sandbox.spec import businesses_for
 from ledger_pipeline.world.breaks import KINDS, TOLERANCE
 from ledger_pipeline.world.ground_truth import injected_breaks
 
 ACME, BLUEBIRD, COPPERLINE = DEMO_COMPANIES
-INJECTED = set(KINDS) - {"bill_paid_not_recorded"}  # not injected yet: see docs/reconciliation.md
 
 
 @pytest.fixture(scope="module")
@@ -33,10 +34,23 @@ def world() -> tuple[QboSandbox, PlaidSandbox]:
     return qbo, PlaidSandbox(qbo)
 
 
+def _ramp_bills(qbo: QboSandbox, realm_id: str) -> dict[str, dict]:
+    """Ramp bill id -> the bill as Ramp's GET /bills/{id} shows it."""
+    ramp = RampSandbox(qbo, businesses_for(realm_id))
+    with ramp.world(businesses_for(realm_id)[0].business_id) as view:
+        return {b.bill_id: render.bill(view, b, single=True) for b in view.bills.items}
+
+
 def _bank(plaid: PlaidSandbox, realm_id: str) -> dict[str, tuple[str, int]]:
     """Posted transaction id -> (what the money is, cents, Plaid's sign) on the business's checking account."""
     with plaid.world(bank_item(realm_id).item_id) as (feed, _now):
         return {t.txn_id: (t.movement.key, t.movement.amount) for t in feed.txns if not t.pending}
+
+
+def _originals(plaid: PlaidSandbox, realm_id: str) -> dict[str, str | None]:
+    """Posted transaction id -> the bank's original description."""
+    with plaid.world(bank_item(realm_id).item_id) as (feed, _now):
+        return {t.txn_id: t.movement.look.original for t in feed.txns if not t.pending}
 
 
 def _notes(qbo: QboSandbox, realm_id: str, entity: str) -> Counter[str]:
@@ -50,7 +64,8 @@ def test_each_listed_break_is_what_the_rails_show(world):
         realm = spec.realm_id
         breaks = injected_breaks(qbo, realm, "t")
         deposits, purchases = _notes(qbo, realm, "Deposit"), _notes(qbo, realm, "Purchase")
-        bank = _bank(plaid, realm)
+        bank, ramp_bills, originals = _bank(plaid, realm), _ramp_bills(qbo, realm), _originals(plaid, realm)
+        bill_payments = qbo.live_objects(realm, "BillPayment").values()
         bank_keys = {key for key, _ in bank.values()}
         for found in breaks:
             kind, evidence, cents = found["kind"], found["evidence"], found["amount_minor"]
@@ -80,13 +95,26 @@ def test_each_listed_break_is_what_the_rails_show(world):
                 books = qbo.live_objects(realm, "Payment")[evidence[1]["entity_id"]]
                 assert key == f"payment|{int(evidence[1]['entity_id']) - 1}"
                 assert round(float(books["TotalAmt"]) * 100) - abs(bank_cents) == cents
+            elif kind == "bill_paid_not_recorded":
+                ramp, books = ramp_bills[anchor["entity_id"]], qbo.live_objects(realm, "Bill")[evidence[1]["entity_id"]]
+                assert ramp["status"] == "PAID" and ramp["payment"]["amount"]["amount"] == cents
+                assert ramp["remote_id"] == evidence[1]["entity_id"] and ramp["sync_status"] == "BILL_SYNCED"
+                assert books["Balance"] == books["TotalAmt"] and books["LinkedTxn"] == []  # still open in the books
+                assert not [p for p in bill_payments for line in p["Line"] for linked in line["LinkedTxn"]
+                            if linked["TxnId"] == evidence[1]["entity_id"]]  # fmt: skip
+                key = f"held_bill|{int(evidence[1]['entity_id']) - 1}"
+                debits = [t for t, (moved, _) in bank.items() if moved.startswith(key)]
+                assert debits == [t["entity_id"] for t in evidence[2:]]  # once posted, named; never returned
+                for debit in debits:
+                    assert bank[debit] == (key, cents)
+                    assert ramp["payment"]["trace_id"]["trace_id"] in originals[debit]  # Ramp's ACH, Ramp's trace
             elif kind == "bank_txn_unexplained":
                 key, bank_cents = bank[anchor["entity_id"]]
                 assert key.startswith("unexplained|") and bank_cents == cents
             else:
                 raise AssertionError(kind)
-    assert set(seen) == INJECTED, seen  # every kind the world injects, in the two broken demo businesses
-    assert all(2 <= n <= 20 for n in seen.values()), seen  # a few of each
+    assert set(seen) == set(KINDS), seen  # every kind the world injects, in the two broken demo businesses
+    assert all(2 <= n <= 25 for n in seen.values()), seen  # a few of each (two object types for a payment)
 
 
 def test_payouts_the_bank_never_shows_are_the_listed_ones(world):

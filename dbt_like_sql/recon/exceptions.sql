@@ -1,7 +1,8 @@
 -- Every cross-rail flow that does not close, per tenant, with the instant its kind's tolerance passes (`due_at`)
 -- and the tenant's QBO clock at its last sync (`as_of`): recon.breaks shows those past due, recon.pending the rest.
 -- A payout never deposited or deposited gross, a payout or payment the bank never shows, card spend never booked or
--- booked twice, a bank credit for another amount than the books, a bank transaction nothing explains. Flows close
+-- booked twice, a bill paid on Ramp the books never record paid, a bank credit for another amount than the books,
+-- a bank transaction nothing explains. Flows close
 -- through recon.links (a rejected or superseded link closes nothing). `break_id` is stable across runs (tenant,
 -- kind and the object the break is about); `evidence` the rail objects as the log names them (JSON list of
 -- {rail, entity_type, entity_id}, the subject first). How each kind is found, and its tolerance:
@@ -15,8 +16,8 @@ live as (
     select * from recon.links where status not in ('rejected', 'superseded')
 ),
 checking as (
-    select t.tenant_id, t.transaction_id, -t.amount_cents as cents, t.category_detailed, t.payment_channel,
-        coalesce(t.datetime, cast(t.date as timestamptz)) as posted_at
+    select t.tenant_id, t.transaction_id, -t.amount_cents as cents, t.category_detailed, t.payment_channel, t.name,
+        t.original_description, coalesce(t.datetime, cast(t.date as timestamptz)) as posted_at
     from mirror.plaid_transactions t
     join mirror.plaid_accounts a on a.tenant_id = t.tenant_id and a.account_id = t.account_id and a.subtype = 'checking'
     where not t.pending
@@ -34,6 +35,27 @@ payments as (  -- every payment and bill payment the books ever showed, and whet
         cast(round(arg_max(total_amt, valid_from) filter (not is_voided and op <> 'deleted') * 100) as bigint),
         min(created_at), bool_or(is_current and (is_voided or op = 'deleted'))
     from history.qbo_bill_payments group by tenant_id, qbo_id
+),
+ramp_debits as (  -- Ramp's bill-pay ACH debits and the Ramp bills each may pay: the vendor's, paid in the 5 days before
+    select r.tenant_id, r.bill_id, c.transaction_id, c.cents, c.original_description
+    from mirror.ramp_bills r join checking c on c.tenant_id = r.tenant_id
+        and c.name = 'RAMP BILL PAY ' || upper(r.vendor_name)
+        and c.posted_at between r.paid_at and r.paid_at + interval 5 day
+),
+unrecorded as (  -- bills paid on Ramp and debited for exactly their amount, whose QBO bill is open and never had a
+                 -- bill payment: none linking it, none made when Ramp paid (voided since), and the debit not returned
+    select r.tenant_id, r.bill_id, r.amount_cents, r.paid_at, q.qbo_id, d.transaction_id
+    from mirror.ramp_bills r
+    join ramp_debits d on d.tenant_id = r.tenant_id and d.bill_id = r.bill_id and -d.cents = r.amount_cents
+    join live l on l.tenant_id = r.tenant_id and l.flow = 'bill_booking' and l.from_id = r.bill_id
+    join mirror.qbo_bills q on q.tenant_id = l.tenant_id and q.qbo_id = l.to_id
+    where not q.is_voided and q.balance = q.total_amt
+      and not exists (select 1 from history.qbo_bill_payments p where p.tenant_id = q.tenant_id
+                      and (list_contains(p.linked_bill_ids, q.qbo_id)
+                           or (p.vendor_id = q.vendor_id and p.created_at = r.paid_at)))
+      and not exists (select 1 from checking x where x.tenant_id = d.tenant_id
+                      and x.original_description = 'RETURN OF ' || d.original_description)
+    qualify row_number() over (partition by r.tenant_id, r.bill_id order by d.transaction_id) = 1
 ),
 found as (
     select p.tenant_id, 'payout_not_deposited' as kind, p.amount as amount_minor,
@@ -92,6 +114,12 @@ found as (
       and not exists (select 1 from live l where l.tenant_id = m.tenant_id and l.from_rail = 'qbo'
                       and l.from_type = m.entity_type and l.from_id = m.qbo_id and l.to_rail = 'plaid')
     union all
+    select u.tenant_id, 'bill_paid_not_recorded', u.amount_cents, u.paid_at + interval 5 day,
+        [{'rail': 'ramp', 'entity_type': 'bill', 'entity_id': u.bill_id},
+         {'rail': 'qbo', 'entity_type': 'Bill', 'entity_id': u.qbo_id},
+         {'rail': 'plaid', 'entity_type': 'transaction', 'entity_id': u.transaction_id}]
+    from unrecorded u
+    union all
     select c.tenant_id, 'bank_txn_unexplained', abs(c.cents), c.posted_at + interval 5 day,
         [{'rail': 'plaid', 'entity_type': 'transaction', 'entity_id': c.transaction_id}]
     from checking c
@@ -101,6 +129,8 @@ found as (
       and not exists (select 1 from live l where l.tenant_id = c.tenant_id
                       and ((l.to_rail = 'plaid' and l.to_id = c.transaction_id)
                            or (l.from_rail = 'plaid' and l.from_id = c.transaction_id)))
+      and not exists (select 1 from ramp_debits d where d.tenant_id = c.tenant_id
+                      and d.transaction_id = c.transaction_id)
 ),
 
 final as (

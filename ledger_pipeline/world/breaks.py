@@ -12,6 +12,8 @@ Where each kind is made (the rail whose view departs from the business's money):
 - `payout_not_in_bank`: the bank never shows a paid payout;
 - `card_spend_not_booked`, `booking_duplicated`: the books book no Purchase for a cleared card transaction, or
   two;
+- `bill_paid_not_recorded`: Ramp pays a bill the business runs through Ramp bill pay on its own date and the bank
+  shows Ramp's ACH debit, while the books never record a bill payment for it (the bill stays open);
 - `payment_recorded_not_in_bank`: the bank never shows a customer payment (check or ACH) or a bill payment the
   books record;
 - `amount_mismatch`: the bank shows a customer payment for another amount than the books;
@@ -32,6 +34,7 @@ PAYOUT_SHARES = (("payout_not_deposited", 0.04), ("deposit_amount_mismatch", 0.0
 CARD_SHARES = (("card_spend_not_booked", 0.02), ("booking_duplicated", 0.02))
 PAYMENT_SHARES = (("payment_recorded_not_in_bank", 0.03), ("amount_mismatch", 0.03))
 BILL_PAYMENT_SHARES = (("payment_recorded_not_in_bank", 0.02),)
+RAMP_BILL_SHARES = (("bill_paid_not_recorded", 0.05),)  # of the bills run through Ramp bill pay
 UNEXPLAINED_DAY_SHARE = 0.02  # days on which an unexplained ACH debit leaves Checking
 
 KINDS = (
@@ -73,6 +76,10 @@ class Breaks:
     def bill_payment(self, slot: int) -> str | None:
         """How the bank's side of the books' bill payment in `slot` is broken."""
         return self._pick(BILL_PAYMENT_SHARES, "bill payment", slot)
+
+    def ramp_bill(self, slot: int) -> str | None:
+        """How the books' side of the Ramp bill in QBO Bill `slot` is broken."""
+        return self._pick(RAMP_BILL_SHARES, "ramp bill", slot)
 
     def bank_amount(self, slot: int, cents: int) -> int:
         """What the bank shows for a customer payment of `cents` whose amounts disagree: short by $1 to 10 %."""

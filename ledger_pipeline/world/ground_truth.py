@@ -23,8 +23,9 @@ from ledger_pipeline.rails.qbo.sandbox.books import DELETED, VOIDED
 from ledger_pipeline.rails.qbo.sandbox.history import Company
 from ledger_pipeline.rails.qbo.sandbox.render_txn import payout_id
 from ledger_pipeline.rails.qbo.sandbox.sandbox import QboSandbox
+from ledger_pipeline.rails.ramp.sandbox.spec import ramp_uuid
 from ledger_pipeline.world.breaks import TOLERANCE
-from ledger_pipeline.world.bill_pay import through_ramp
+from ledger_pipeline.world.bill_pay import own_payment, through_ramp
 
 CURRENCY = "USD"
 
@@ -37,7 +38,7 @@ def injected_breaks(sandbox: QboSandbox, realm_id: str, tenant_id: str) -> list[
         now = now_us // 1_000_000
         bank = {m.key: m for m in world_movements(company, 0, {}, now)}
         found = [*_payouts(company, now), *_card_bookings(company, now), *_payments(company, now, bank),
-                 *_unexplained(company, now, bank)]  # fmt: skip
+                 *_held_bills(company, now, bank), *_unexplained(company, now, bank)]  # fmt: skip
     found.sort(key=lambda b: (b[1], b[0], b[2][0]["entity_id"]))
     return [_row(tenant_id, kind, occurred, evidence, cents) for occurred, kind, evidence, cents in found]
 
@@ -128,6 +129,22 @@ def _payments(company: Company, now: int, bank: dict[str, Movement]) -> Iterator
             continue
         yield (bill_payments.created[slot], "payment_recorded_not_in_bank",
                [_ref("qbo", "BillPayment", str(slot + 1))], bill_payments.total[slot])  # fmt: skip
+
+
+def _held_bills(company: Company, now: int, bank: dict[str, Movement]) -> Iterator[Found]:
+    """Ramp bills Ramp paid on its own date while the books hold them open: from Ramp's payment on (the bank's
+    debit is evidence once posted)."""
+    checking, bills = bank_item(company.spec.realm_id), company.books.tables["Bill"]
+    for slot in sorted(company.books.ap.held):
+        paid, _ = own_payment(company.seed, company.spec.realm_id, slot, bills.created[slot])
+        if paid > now:
+            continue
+        evidence = [_ref("ramp", "bill", ramp_uuid(company.seed, company.spec.realm_id, "bill", slot)),
+                    _ref("qbo", "Bill", str(slot + 1))]
+        posted = bank[f"held_bill|{slot}"].posted_at
+        if posted is not None and posted <= now:
+            evidence.append(_bank_txn(company, checking.item_id, f"held_bill|{slot}"))
+        yield paid, "bill_paid_not_recorded", evidence, bills.total[slot]
 
 
 def _recorded_since(table, since: int, now: int) -> Iterator[int]:  # noqa: ANN001 (books.Table)

@@ -1,7 +1,7 @@
 """The business's own money at the bank, from the shared world: Stripe payouts arriving, customer checks and
 ACH credits, the checks and ACH debits that pay vendor bills (Ramp's ACH debit when the payment settled a bill the
-business runs through Ramp bill pay, world/bill_pay.py), and each Ramp card statement paid in full, all on the
-Checking account.
+business runs through Ramp bill pay, world/bill_pay.py, and Ramp's ACH debit for a bill it paid on its own date),
+and each Ramp card statement paid in full, all on the Checking account.
 
 Everything about one payment that never changes (its delays, its check number) comes from an RNG seeded by
 the payment alone and is cached; only the QBO flags (voided, deleted) and their time are read at each clock:
@@ -19,11 +19,11 @@ from __future__ import annotations
 from typing import Iterator
 
 from ledger_pipeline.rails.qbo.sandbox import names as N
-from ledger_pipeline.rails.qbo.sandbox.books import DELETED, VOIDED, Table
+from ledger_pipeline.rails.qbo.sandbox.books import Table
 from ledger_pipeline.rails.qbo.sandbox.history import CARDS_SINCE, Company
 from ledger_pipeline.rails.qbo.sandbox.render import customer_display
 from ledger_pipeline.rails.qbo.sandbox.render_txn import payout_id, render_bill_payment, render_payment
-from ledger_pipeline.world.bill_pay import ach_trace, through_ramp
+from ledger_pipeline.world.bill_pay import ach_trace, own_payment, through_ramp
 from ledger_pipeline.world.calendar import DAY, business_days_after, midnight, seeded_rng
 
 from .movements import Look, Movement
@@ -41,6 +41,7 @@ def world_movements(company: Company, account: int, static: dict, now: int) -> I
     cards = {card.payment_slot for card in company.books.card_payments}
     yield from _payments(company, account, static, company.books.tables["Payment"], cards)
     yield from _bill_payments(company, account, static, company.books.tables["BillPayment"])
+    yield from _held_bills(company, account, static)
     yield from _ramp_statements(company, account, static, now)
     yield from unexplained_debits(company, account, now)
 
@@ -79,8 +80,8 @@ def _first_slot(table: Table) -> int:
 
 
 def _cancelled(table: Table, slot: int) -> int | None:
-    """When the payment was voided or deleted in QBO (its last update), or None."""
-    return table.updated[slot] if table.flags[slot] & (VOIDED | DELETED) else None
+    """When the payment was first voided or deleted in QBO, or None."""
+    return table.cancelled.get(slot)
 
 
 def _apply_cancel(m: Movement, cancelled: int | None) -> Movement | None:
@@ -158,10 +159,7 @@ def _bill_payments(company: Company, account: int, static: dict, table: Table) -
             ramp = _through_ramp(company, static, table.paid.get(slot, ()))
             if ramp:  # Ramp's ACH debit, whatever QBO says
                 posted = midnight(created) + rng.randint(1, 2) * DAY + rng.randrange(5 * HOUR, 13 * HOUR)
-                trace = ach_trace(seed, realm, slot)
-                look = Look(f"RAMP BILL PAY {vendor.upper()}", "ach_debit", merchant=vendor,
-                            counterparty=(vendor, "merchant"),
-                            original=f"RAMP DES:BILL PAY ID:{trace} INDN:{vendor.upper()[:22]} CCD")
+                look = _ramp_bill_pay(vendor, ach_trace(seed, realm, slot))
                 pending = min(created + rng.randrange(HOUR, 5 * HOUR), posted - HOUR)
             elif number is not None:  # a paper check: it clears 3-10 days later, with no pending phase
                 posted = midnight(created) + rng.randint(3, 10) * DAY + rng.randrange(5 * HOUR, 13 * HOUR)
@@ -183,6 +181,29 @@ def _bill_payments(company: Company, account: int, static: dict, table: Table) -
         if not ramp:  # Ramp moved the money when the payment was made: a later void is a return, not a cancel
             m = _apply_cancel(m, cancelled)
         yield from _settled(company, m, cancelled)
+
+
+def _ramp_bill_pay(vendor: str, trace: str) -> Look:
+    return Look(f"RAMP BILL PAY {vendor.upper()}", "ach_debit", merchant=vendor, counterparty=(vendor, "merchant"),
+                original=f"RAMP DES:BILL PAY ID:{trace} INDN:{vendor.upper()[:22]} CCD")
+
+
+def _held_bills(company: Company, account: int, static: dict) -> Iterator[Movement]:
+    """Ramp's ACH debit for each bill it paid on its own date while the books hold the bill open (world/breaks.py):
+    it leaves the bank once, as any Ramp bill payment does."""
+    seed, realm, table = company.seed, company.spec.realm_id, company.books.tables["Bill"]
+    for slot in sorted(company.books.ap.held):
+        base = static.get(("held bill", slot))
+        if base is None:
+            paid, trace = own_payment(seed, realm, slot, table.created[slot])
+            rng = seeded_rng(seed, realm, "bank held bill", slot)
+            posted = midnight(paid) + rng.randint(1, 2) * DAY + rng.randrange(5 * HOUR, 13 * HOUR)
+            pending = min(paid + rng.randrange(HOUR, 5 * HOUR), posted - HOUR)
+            look = _ramp_bill_pay(N.vendor_name(table.party[slot] + 1), trace)
+            base = static[("held bill", slot)] = (paid, pending, posted, look)
+        paid, pending, posted, look = base
+        yield Movement(f"held_bill|{slot}", account, table.total[slot], paid, look, pending_at=pending,
+                       pending_amount=table.total[slot], posted_at=posted)
 
 
 def _through_ramp(company: Company, static: dict, bills: tuple[int, ...]) -> bool:

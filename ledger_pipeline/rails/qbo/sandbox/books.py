@@ -76,6 +76,8 @@ class Table:
         self.balance = array("q")  # Vendor/Customer: open balance in cents
         self.links: dict[int, list] = {}  # pay: slot -> [[doc slot, cents]]; doc: slot -> [pay slot]
         self.paid: dict[int, tuple[int, ...]] = {}  # pay: slot -> the docs it paid when made (kept after a void)
+        self.cancelled: dict[int, int] = {}  # slot -> when it was first voided or deleted (a later delete moves
+        # `updated`, not the moment the money was called back)
         self.keys = array("q")  # live rows, sorted
         self.active_keys = array("q")  # name lists: active rows, sorted
         self.tombs = array("q")  # deleted rows, keyed by deletion time
@@ -126,6 +128,8 @@ class Table:
         if edit:
             self.edits[slot] += 1
         self.flags[slot] = (self.flags[slot] | set_flags) & ~clear_flags
+        if set_flags & VOIDED:
+            self.cancelled.setdefault(slot, self.updated[slot])
         if self.indexing:
             self._index(slot)
         self.version += 1
@@ -147,6 +151,7 @@ class Table:
             insort(self.tombs, key(sec, slot))
         self.flags[slot] |= DELETED
         self.updated[slot] = max(sec, self.updated[slot])
+        self.cancelled.setdefault(slot, self.updated[slot])
         self.version += 1
 
     def build_indexes(self) -> None:
@@ -175,8 +180,14 @@ class Side:
 
     def __init__(self, party: Table, doc: Table, pay: Table) -> None:
         self.party, self.doc, self.pay = party, doc, pay
-        self.open_docs = OpenSet()  # doc slots with a balance left
-        self.open_by_party: dict[int, set[int]] = {}
+        self.open_docs = OpenSet()  # doc slots with a balance left that a payment may pick (none held)
+        self.open_by_party: dict[int, set[int]] = {}  # every doc slot with a balance left (held ones too)
+        self.held: set[int] = set()  # doc slots the books never settle (paid outside them: world/breaks.py)
+
+    def hold(self, slot: int) -> None:
+        """Keep the document open and out of every payment's, void's and deletion's reach."""
+        self.held.add(slot)
+        self.open_docs.discard(slot)
 
     def doc_balance(self, slot: int) -> int:
         doc = self.doc
@@ -187,7 +198,8 @@ class Side:
     def refresh_open(self, slot: int) -> None:
         party = self.doc.party[slot]
         if self.doc_balance(slot) > 0:
-            self.open_docs.add(slot)
+            if slot not in self.held:
+                self.open_docs.add(slot)
             self.open_by_party.setdefault(party, set()).add(slot)
         else:
             self.open_docs.discard(slot)

@@ -11,7 +11,8 @@ Some customer payments are card payments (a choice seeded by the payment alone, 
 is untouched); the business's card money (ledger_pipeline.world) follows from them, and each paid
 card payout comes back into the books as a Deposit. The staff's corporate card spend (Ramp) needs no
 replay at all: each cleared card transaction is booked as a Purchase when the world says the books
-recorded it, against a "Ramp Card" account that the replay's draws never reach.
+recorded it, against a "Ramp Card" account that the replay's draws never reach. A Ramp bill broken as
+`bill_paid_not_recorded` (world/breaks.py) is held open: no payment, void or deletion of the replay picks it.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from itertools import accumulate
 import math
 import random
 
+from ledger_pipeline.world.bill_pay import through_ramp
 from ledger_pipeline.world.breaks import Breaks
 from ledger_pipeline.world.card_spend import CardSpend
 from ledger_pipeline.world.flows import CardPayment, Flows
 
-from .books import Books
+from .books import Books, Side
 from .ledger import Ledger
 from .names import card_account, chart_of_accounts
 from .spec import GENESIS, CompanySpec
@@ -174,6 +176,14 @@ class Company:
                     purchases.add(txn.booked, total=txn.cents)
             self.purchases_booked_until = sec
 
+    def _new_doc(self, side: Side, rng: random.Random, sec: int) -> int | None:
+        """A new Bill or Invoice; a Ramp bill the books never pay (world/breaks.py) is held open."""
+        slot = self.ledger.new_doc(side, rng, sec)
+        if (slot is not None and side is self.books.ap and self.breaks.ramp_bill(slot) == "bill_paid_not_recorded"
+                and through_ramp(self.seed, self.spec.realm_id, slot, sec, self.card_spend.start)):
+            side.hold(slot)
+        return slot
+
     def _card(self, slot: int | None, sec: int) -> None:
         """Record a new customer Payment as a card payment (about CARD_SHARE of them since CARDS_SINCE)."""
         if slot is None or sec < CARDS_SINCE:
@@ -217,7 +227,7 @@ class Company:
             elif name == "Customer":
                 self.ledger.new_party(ar, sec)
             elif name == "Bill":
-                self.ledger.new_doc(ap, rng, sec)
+                self._new_doc(ap, rng, sec)
             elif name == "Invoice":
                 self.ledger.new_doc(ar, rng, sec)
             elif name == "BillPayment":
@@ -237,7 +247,7 @@ class Company:
         if kind in ("new_bill", "new_invoice"):
             side = ap if kind == "new_bill" else ar
             batch = rng.randint(2, 5) if rng.random() < 0.1 else 1  # an import: same second
-            created = [led.new_doc(side, rng, sec) for _ in range(batch)]
+            created = [self._new_doc(side, rng, sec) for _ in range(batch)]
             done = created[0] is not None
         elif kind == "pay_bill":
             done = led.pay(ap, rng, sec, allow_unapplied=False) is not None

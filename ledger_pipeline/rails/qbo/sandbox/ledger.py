@@ -72,7 +72,8 @@ class Ledger:
 
     def _untouched_doc(self, side: Side, rng: random.Random) -> int | None:
         doc = side.doc
-        return doc.random_slot(rng, lambda s: doc.is_live(s) and doc.applied[s] == 0 and s not in doc.links)
+        return doc.random_slot(rng, lambda s: doc.is_live(s) and doc.applied[s] == 0 and s not in doc.links
+                               and s not in side.held)
 
     def void_doc(self, side: Side, rng: random.Random, sec: int) -> bool:
         slot = self._untouched_doc(side, rng)
@@ -102,7 +103,7 @@ class Ledger:
         party = side.doc.party[first]
         targets = [first]
         if rng.random() < 0.25:
-            others = sorted(side.open_by_party.get(party, set()) - {first})
+            others = sorted(side.open_by_party.get(party, set()) - {first} - side.held)
             targets += others[: rng.randint(1, 2)]
         links = []
         for i, slot in enumerate(targets):

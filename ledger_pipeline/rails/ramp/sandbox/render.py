@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 from ledger_pipeline.rails.qbo.sandbox import names as N
-from ledger_pipeline.world.bill_pay import ach_trace
+from ledger_pipeline.world.bill_pay import ach_trace, own_payment
 from ledger_pipeline.world.card_spend import MERCHANTS, Card, CardTransaction, Reimbursement, Statement, User
 from ledger_pipeline.world.calendar import DAY, seeded_rng
 
@@ -203,9 +203,10 @@ def bill(view: RampView, b: BillState, *, single: bool = False) -> dict[str, Any
     name = N.vendor_name(f.vendor_slot + 1)
     payment = None
     if b.paid_at is not None:
-        assert b.payment_slot is not None
-        realm = view.company.spec.realm_id
-        trace = {"descriptor": "ACH Trace ID", "trace_id": ach_trace(view.cache.seed, realm, b.payment_slot)}
+        seed, realm = view.cache.seed, view.company.spec.realm_id
+        trace_id = (own_payment(seed, realm, f.slot, view.company.books.tables["Bill"].created[f.slot])[1]
+                    if b.payment_slot is None else ach_trace(seed, realm, b.payment_slot))
+        trace = {"descriptor": "ACH Trace ID", "trace_id": trace_id}
         payment = {"amount": money(f.cents),
                    "details": {"approval_status": "APPROVED", "schema_type": "VendorPaymentDetailsSchema",
                                "source_bank_account_id": ramp_uuid(view.business.business_id, "bill pay account"),
@@ -222,7 +223,7 @@ def bill(view: RampView, b: BillState, *, single: bool = False) -> dict[str, Any
             "line_items": [{"accounting_field_selections": [], "amount": money(f.cents), "memo": f.memo}],
             "memo": f.memo, "paid_at": iso(b.paid_at), "payment": payment, "remote_id": str(f.slot + 1),
             "status": "PAID" if b.paid_at is not None else "OPEN",
-            "sync_status": "BILL_AND_PAYMENT_SYNCED" if b.paid_at is not None else "BILL_SYNCED",
+            "sync_status": "BILL_AND_PAYMENT_SYNCED" if b.payment_slot is not None else "BILL_SYNCED",
             "vendor": {"id": vendor.vendor_id, "name": name, "remote_code": None, "remote_id": str(f.vendor_slot + 1),
                        "remote_name": name, "type": "BUSINESS"},
             "vendor_contact_id": None, "vendor_memo": None}  # fmt: skip

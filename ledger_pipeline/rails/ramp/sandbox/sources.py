@@ -20,7 +20,7 @@ from ledger_pipeline.rails.qbo.sandbox.books import DELETED, INACTIVE, VOIDED, T
 from ledger_pipeline.rails.qbo.sandbox.history import Company
 from ledger_pipeline.rails.qbo.sandbox.render import edit_push_days
 from ledger_pipeline.rails.qbo.sandbox.render_txn import render_bill
-from ledger_pipeline.world.bill_pay import through_ramp
+from ledger_pipeline.world.bill_pay import own_payment, through_ramp
 from ledger_pipeline.world.calendar import DAY, seeded_rng
 from ledger_pipeline.world.card_spend import CardSpend, CardTransaction, Statement
 
@@ -67,8 +67,8 @@ class BillFacts:
 class BillState:
     facts: BillFacts
     archived_at: int | None  # the QBO bill was voided or deleted
-    paid_at: int | None  # Ramp paid it whole: when the first QBO BillPayment touching it was made
-    payment_slot: int | None  # that BillPayment
+    paid_at: int | None  # Ramp paid it whole: when the first QBO BillPayment touching it was made (or on Ramp's date)
+    payment_slot: int | None  # that BillPayment (None for a bill paid on Ramp's date: the books never record it)
     approved: bool
 
     @property
@@ -186,7 +186,8 @@ class RampView:
     def bills(self) -> Listing[BillState]:
         """Ramp pays a bill whole when the first QBO bill payment touching it is made, and a paid bill stays paid
         whatever the books do later (a payment voided in QBO afterwards is a break between the rails, not an
-        unpaid bill); a bill voided or deleted in QBO before that is archived."""
+        unpaid bill); a bill voided or deleted in QBO before that is archived. A bill the books hold open Ramp pays
+        on its own date."""
         books, now = self.company.books, self.now
         table, pays = books.tables["Bill"], books.tables["BillPayment"]
         first: dict[int, int] = {}  # bill slot -> the earliest payment that paid it (voided ones included)
@@ -201,6 +202,9 @@ class RampView:
                 continue
             pay = first.get(slot)
             paid_at = None if pay is None else max(pays.created[pay], facts.created)
+            if slot in books.ap.held:  # Ramp pays it on its own date, the books never (world/breaks.py)
+                paid_at = own_payment(self.cache.seed, self.company.spec.realm_id, slot, table.created[slot])[0]
+                paid_at = paid_at if paid_at <= now else None
             gone = max(table.updated[slot], facts.created) if table.flags[slot] & (VOIDED | DELETED) else None
             archived = gone if gone is not None and (paid_at is None or gone < paid_at) else None
             if archived is not None:
