@@ -82,6 +82,15 @@ group by all
 order by transactions desc
 """
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # the full event log is in the UI
+CUSTODY_QUERY = """
+select qbo_bill_id, ramp_bill_id, amount_minor, approved_at, approved_seq, approved_row_hash, executed_at, executed_seq,
+    executed_row_hash, verified_at, verified_seq, verified_row_hash, recorded_at, recorded_seq, recorded_row_hash
+from recon.bill_custody
+where tenant_id = ? and ramp_bill_id is not null and recorded_seq is not null and verified_seq is not null
+    and not out_of_order
+order by recorded_at desc
+limit 1
+"""
 LINKS_QUERY = """
 select count(*), count(*) filter (method = 'reference'), count(*) filter (status = 'review'),
     (select count(*) from recon.pending where tenant_id = ?)
@@ -245,6 +254,23 @@ def _print_breaks(conn, tenants: list[Tenant], scale: float) -> None:  # noqa: A
     print("  What each kind is, its tolerance and how it is found: docs/reconciliation.md.")
 
 
+def _print_custody(conn, tenant_id: str) -> None:  # noqa: ANN001 (a DuckDB connection)
+    """One bill paid through Ramp, step by step with the log row behind each step, and the tenant's stuck ones."""
+    rows = conn.execute(CUSTODY_QUERY, [tenant_id]).fetchall()
+    stuck = conn.execute("select count(*) from recon.bill_custody where tenant_id = ? and stuck", [tenant_id])
+    stuck = stuck.fetchall()
+    if not rows:
+        return
+    bill, ramp_bill, cents, *steps = rows[0]
+    print(f"\n== a bill's chain of custody (recon.bill_custody): {tenant_id} QBO bill {bill}, Ramp bill {ramp_bill}, "
+          f"${cents / 100:,.2f} ==")  # fmt: skip
+    for name, (at, seq, row_hash) in zip(("approved", "executed", "verified", "recorded"), zip(*[iter(steps)] * 3)):
+        when = "when first synced (Ramp tells no approval time)" if name == "approved" else "on the rail's clock"
+        print(f"  {name:<9} {at:%Y-%m-%d %H:%M} UTC {when:<48} log seq {seq:>6}, row_hash {row_hash[:16]}...")
+    print(f"  {stuck[0][0]} of {tenant_id}'s bills are stuck: paid and not recorded, or not seen at the bank, past "
+          "their tolerance (docs/reconciliation.md, chain of custody)")
+
+
 def _failures(tenant_id: str, label: str, result: dg.ExecuteInProcessResult) -> list[str]:
     """One line per failed check of the run (a warning is a finding, shown with the checks), and for a failed run
     without one, per failed step."""
@@ -349,6 +375,7 @@ def _summary(tenants: list[Tenant], first_sync_done: datetime, scale: float) -> 
         frame = conn.sql(CARDS_QUERY, params=[first]).pl()
         print("  " + str(frame).replace("\n", "\n  "))
         _print_breaks(conn, tenants, scale)
+        _print_custody(conn, first)
         print(f"\n== example analyst query: open payables by vendor for {first} ==")
         print("  " + " ".join(EXAMPLE_QUERY.split()))
         frame = conn.sql(EXAMPLE_QUERY, params=[first]).pl()
