@@ -19,13 +19,16 @@ with now_ as (
 ),
 bank as (  -- posted transactions of the checking accounts, money out positive
     select t.tenant_id, t.transaction_id, t.amount_cents as cents, t.name,
-        coalesce(t.datetime, cast(t.date as timestamptz)) as posted_at
+        coalesce(t.datetime, cast(t.date as timestamptz)) as posted_at, a.item_id
     from mirror.plaid_transactions t
     join mirror.plaid_accounts a on a.tenant_id = t.tenant_id and a.account_id = t.account_id and a.subtype = 'checking'
     where not t.pending
 ),
-bank_start as (
-    select tenant_id, min(posted_at) as since from bank group by tenant_id
+bank_start as (  -- where the bank's history starts: its first posting, or its item's creation when that is earlier
+                 -- (Plaid's `created_at`, read from the log: no mirror column holds it)
+    select b.tenant_id, least(min(b.posted_at), min(try_cast(i.payload ->> '$.created_at' as timestamptz))) as since
+    from bank b left join raw.plaid_items i on i.tenant_id = b.tenant_id and i.entity_id = b.item_id
+    group by b.tenant_id
 ),
 ramp as (  -- each Ramp bill's QBO bill, first approved and paid versions, and whether one showed it paid unapproved
     select r.tenant_id, r.bill_id, l.to_id as qbo_id, arg_max(r.vendor_name, r.log_seq) as vendor_name,

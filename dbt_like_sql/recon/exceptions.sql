@@ -17,13 +17,16 @@ live as (
 ),
 checking as (
     select t.tenant_id, t.transaction_id, -t.amount_cents as cents, t.category_detailed, t.payment_channel, t.name,
-        t.original_description, coalesce(t.datetime, cast(t.date as timestamptz)) as posted_at
+        t.original_description, coalesce(t.datetime, cast(t.date as timestamptz)) as posted_at, a.item_id
     from mirror.plaid_transactions t
     join mirror.plaid_accounts a on a.tenant_id = t.tenant_id and a.account_id = t.account_id and a.subtype = 'checking'
     where not t.pending
 ),
-bank_start as (
-    select tenant_id, min(posted_at) as since from checking group by tenant_id
+bank_start as (  -- where the bank's history starts: its first posting, or its item's creation when that is earlier
+                 -- (Plaid's `created_at`, read from the log: no mirror column holds it)
+    select c.tenant_id, least(min(c.posted_at), min(try_cast(i.payload ->> '$.created_at' as timestamptz))) as since
+    from checking c left join raw.plaid_items i on i.tenant_id = c.tenant_id and i.entity_id = c.item_id
+    group by c.tenant_id
 ),
 payments as (  -- every payment and bill payment the books ever showed, and whether it is voided or deleted now
     select tenant_id, 'Payment' as entity_type, qbo_id,
@@ -57,34 +60,32 @@ unrecorded as (  -- bills paid on Ramp and debited for exactly their amount, who
                       and x.original_description = 'RETURN OF ' || d.original_description)
     qualify row_number() over (partition by r.tenant_id, r.bill_id order by d.transaction_id) = 1
 ),
+expected as (  -- objects that must reach another rail through a flow of recon.links, and the break if they do not
+    select tenant_id, 'payout_not_deposited' as kind, 'payout_booking' as flow, 'stripe' as rail,
+        'payout' as entity_type, stripe_id as entity_id, amount as amount_minor,
+        cast(arrival_date as timestamptz) + interval 5 day as due_at
+    from mirror.stripe_payouts where status = 'paid'
+    union all
+    select tenant_id, 'payout_not_in_bank', 'payout_bank', 'stripe', 'payout', stripe_id, amount,
+        cast(arrival_date as timestamptz) + interval 5 day
+    from mirror.stripe_payouts where status = 'paid'
+    union all
+    select tenant_id, 'card_spend_not_booked', 'card_booking', 'ramp', 'transaction', transaction_id, amount_cents,
+        settlement_date + interval 5 day
+    from mirror.ramp_transactions where state = 'CLEARED'
+),
 found as (
-    select p.tenant_id, 'payout_not_deposited' as kind, p.amount as amount_minor,
-        cast(p.arrival_date as timestamptz) + interval 5 day as due_at,
-        [{'rail': 'stripe', 'entity_type': 'payout', 'entity_id': p.stripe_id}] as evidence
-    from mirror.stripe_payouts p
-    where p.status = 'paid'
-      and not exists (select 1 from live l where l.tenant_id = p.tenant_id and l.flow = 'payout_booking'
-                      and l.from_id = p.stripe_id)
+    select e.tenant_id, e.kind, e.amount_minor, e.due_at,
+        [{'rail': e.rail, 'entity_type': e.entity_type, 'entity_id': e.entity_id}] as evidence
+    from expected e
+    where not exists (select 1 from live l where l.tenant_id = e.tenant_id and l.flow = e.flow
+                      and l.from_id = e.entity_id)
     union all
     select l.tenant_id, 'deposit_amount_mismatch', abs(l.to_amount_minor - l.from_amount_minor), d.created_at,
         [{'rail': 'qbo', 'entity_type': 'Deposit', 'entity_id': l.to_id},
          {'rail': 'stripe', 'entity_type': 'payout', 'entity_id': l.from_id}]
     from live l join mirror.qbo_deposits d on d.tenant_id = l.tenant_id and d.qbo_id = l.to_id
     where l.flow = 'payout_booking' and l.to_amount_minor <> l.from_amount_minor
-    union all
-    select p.tenant_id, 'payout_not_in_bank', p.amount, cast(p.arrival_date as timestamptz) + interval 5 day,
-        [{'rail': 'stripe', 'entity_type': 'payout', 'entity_id': p.stripe_id}]
-    from mirror.stripe_payouts p
-    where p.status = 'paid'
-      and not exists (select 1 from live l where l.tenant_id = p.tenant_id and l.flow = 'payout_bank'
-                      and l.from_id = p.stripe_id)
-    union all
-    select r.tenant_id, 'card_spend_not_booked', r.amount_cents, r.settlement_date + interval 5 day,
-        [{'rail': 'ramp', 'entity_type': 'transaction', 'entity_id': r.transaction_id}]
-    from mirror.ramp_transactions r
-    where r.state = 'CLEARED'
-      and not exists (select 1 from live l where l.tenant_id = r.tenant_id and l.flow = 'card_booking'
-                      and l.from_id = r.transaction_id)
     union all
     select q.tenant_id, 'booking_duplicated', q.from_amount_minor, q.created_at,
         [{'rail': 'qbo', 'entity_type': 'Purchase', 'entity_id': q.to_id},
