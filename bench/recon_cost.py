@@ -157,9 +157,11 @@ def table(figures: dict) -> str:
         p = phases[key]
         if key == "phase1_initial":
             verdict = f"{'under' if figures['phase1_within_promise'] else 'NOT under'} the 10 % line"
-        else:
+        elif p["appended"]:
             factor = p["recon_seconds_per_version"] / first["recon_seconds_per_version"]
             verdict = f"{factor:.1f}x phase 1's seconds per version (1.0x if proportional to the changes)"
+        else:
+            verdict = "nothing appended: proportional to the changes would be 0 s"
         lines.append(f"{label:20} {p['run_seconds']:8.2f} {p['recon_seconds']:8.2f} {p['recon_share']:6.1%} "
                      f"{p['appended']:9,} {p['recon_rows']:10,} {_per_version(p):>13} "
                      f"{p['load_average_after']:5.2f}  {verdict}")
