@@ -8,7 +8,7 @@ export LEDGER_DUCKDB_PATH ?= $(CURDIR)/data/ledger.duckdb
 export LEDGER_STATE_DIR ?= $(CURDIR)/data/state
 export LEDGER_TENANTS_PATH ?= $(CURDIR)/data/tenants.json
 
-.PHONY: install demo test ui sandbox lock clean bench bench-large soak
+.PHONY: install demo test ui sandbox lock clean bench bench-large bench-recon soak
 
 install: $(STAMP)
 
@@ -50,6 +50,11 @@ bench: install
 bench-large: install
 	$(BIN)/python -m bench --tenants 1 --objects 1000000 --dlt tuned --out bench/out-large \
 	  --results bench/results-large.json
+
+# bench-recon: what the recon tables and cross-rail marts cost in the demo's two syncs (docs/performance.md);
+# writes bench/results-recon.json, exits 1 if they are 10 % or more of the initial sync.
+bench-recon: install
+	$(BIN)/python -m bench.recon_cost
 
 # Regenerate the lock after changing pyproject.toml (needs uv on the PATH).
 lock:

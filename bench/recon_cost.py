@@ -1,0 +1,194 @@
+"""`python -m bench.recon_cost`: what the reconciliation (recon tables and cross-rail marts) costs in `make demo`'s
+two syncs, against the promise "under 10 % of the initial sync, and proportional to the changes in the incremental
+one". Prints one table, writes the figures to a JSON file; exits 1 when phase 1's share is 10 % or more.
+
+The demo's own tenants, registration, partitions and run config are used (ledger_pipeline/demo.py), in a working
+folder of its own, so the figures are those of the syncs `make demo` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import dagster as dg
+
+from bench.children import REPO
+from bench.storage import instance_settings
+from bench.workload import write_json
+from ledger_pipeline import demo
+from ledger_pipeline.commands import add_partition, dagster_instance
+from ledger_pipeline.definitions import build_definitions
+from ledger_pipeline.defs import rails as rail_defs
+from ledger_pipeline.lib import settings
+from ledger_pipeline.lib.tenants import TenantRegistry
+from ledger_pipeline.rails.qbo.sandbox import shared_sandbox
+
+# The steps that refresh the reconciliation's tables and the marts built over every rail, in run order.
+RECON_STEPS = ("recon__links", "recon__exceptions", "recon__breaks", "recon__pending", "marts__daily_cash",
+               "marts__open_breaks_by_age")
+PROMISED_SHARE = 0.10
+PHASES = (("phase1_initial", "1: initial sync"), ("phase2_incremental", "2: incremental sync"))
+DEFAULT_OUT = REPO / "bench" / "out-recon"
+DEFAULT_RESULTS = REPO / "bench" / "results-recon.json"
+
+
+class RunFailed(RuntimeError):
+    """A sync run failed: its steps' seconds would not be the reconciliation's cost."""
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.recon_cost", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="working folder (wiped first)")
+    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results file")
+    parser.add_argument("--days", type=int, default=demo.CHANGE_DAYS,
+                        help="days the sandbox clock moves between the two syncs (the demo's by default)")
+    parser.add_argument("--scale", "--tenants-scale", dest="scale", type=float, default=1.0,
+                        help="sandbox_scale: multiplies the demo businesses' sizes (1 = the demo's)")
+    parser.add_argument("--tenants", type=int, default=None,
+                        help="only the first N demo tenants (a quicker smoke run; default: all, as the demo)")
+    return parser.parse_args(argv)
+
+
+def prepare(out: Path) -> None:
+    """Wipe the working folder and point the pipeline's settings and DAGSTER_HOME at it: the developer's ledger,
+    registry and Dagster runs stay untouched."""
+    shutil.rmtree(out, ignore_errors=True)
+    home = out / "dagster_home"
+    home.mkdir(parents=True)
+    shutil.copy(instance_settings("sqlite"), home / "dagster.yaml")
+    os.environ.update(DAGSTER_HOME=str(home), LEDGER_DUCKDB_PATH=str(out / "ledger.duckdb"),
+                      LEDGER_STATE_DIR=str(out / "state"), LEDGER_TENANTS_PATH=str(out / "tenants.json"))
+
+
+def definitions(scale: float) -> dg.Definitions:
+    """The demo's definitions (every resource at its defaults, paths from the environment), with every rail's
+    sandbox at `scale`."""
+    return build_definitions(**{name: type(resource)(sandbox_scale=scale)
+                                for name, resource in rail_defs.default_resources().items()})
+
+
+def run_figures(result: dg.ExecuteInProcessResult, instance: dg.DagsterInstance) -> dict:
+    """One run's figures from Dagster's records: the run's and each recon step's start-to-end seconds, the versions
+    the log assets appended (as the demo counts them) and the rows each recon step left."""
+    if not result.success:
+        failed = ", ".join(e.step_key for e in result.get_step_failure_events()) or "the run itself"
+        raise RunFailed(f"run {result.run_id[:8]} failed ({failed}); its events are in {instance.root_directory}")
+    stats = instance.get_run_stats(result.run_id)
+    steps = {s.step_key: s.end_time - s.start_time
+             for s in instance.get_run_step_stats(result.run_id, list(RECON_STEPS))
+             if s.start_time is not None and s.end_time is not None}
+    if missing := [step for step in RECON_STEPS if step not in steps]:
+        raise RuntimeError(f"run {result.run_id[:8]} has no timed step {', '.join(missing)}: did the job change?")
+    appended, rows = 0, {}
+    for event in result.get_asset_materialization_events():
+        metadata = event.step_materialization_data.materialization.metadata
+        if "appended" in metadata and "rail" in metadata:
+            appended += metadata["appended"].value
+        if event.step_key in RECON_STEPS and "dagster/row_count" in metadata:
+            rows[event.step_key] = metadata["dagster/row_count"].value
+    return {"run_id": result.run_id, "run_seconds": stats.end_time - stats.start_time,
+            "recon_step_seconds": steps, "appended": appended, "recon_rows": rows}
+
+
+def sync_phase(job: dg.JobDefinition, instance: dg.DagsterInstance, tenant_ids: list[str]) -> dict:
+    """`sync_tenants` once per tenant, as the demo runs it; the runs' figures and their sums."""
+    runs = []
+    for tenant_id in tenant_ids:
+        started = time.perf_counter()
+        result = job.execute_in_process(partition_key=tenant_id, instance=instance, run_config=demo.QUIET,
+                                        raise_on_error=False)
+        runs.append({"tenant_id": tenant_id, "call_seconds": time.perf_counter() - started}
+                    | run_figures(result, instance))
+    run_s = sum(r["run_seconds"] for r in runs)
+    recon_s = sum(sum(r["recon_step_seconds"].values()) for r in runs)
+    appended = sum(r["appended"] for r in runs)
+    by_step = {step: sum(r["recon_step_seconds"][step] for r in runs) for step in RECON_STEPS}
+    return {"runs": runs, "load_average_after": os.getloadavg()[0], "run_seconds": run_s, "recon_seconds": recon_s,
+            "recon_share": recon_s / run_s, "appended": appended,
+            "recon_seconds_per_version": recon_s / appended if appended else None,
+            "recon_seconds_by_step": by_step,
+            "recon_rows": sum(sum(r["recon_rows"].values()) for r in runs)}
+
+
+def measure(days: int, scale: float, count: int | None) -> dict:
+    """Register the demo tenants (the first `count`), sync them, move the sandbox clock `days` on, sync them again."""
+    registry = TenantRegistry(settings.tenants_path())
+    tenants = demo.demo_tenants()[:count]
+    phases = {}
+    with dagster_instance() as instance:
+        for tenant in tenants:
+            demo._register(registry, tenant)
+            add_partition(tenant.tenant_id, instance)
+        job = definitions(scale).resolve_job_def("sync_tenants")
+        tenant_ids = [t.tenant_id for t in tenants]
+        phases["phase1_initial"] = sync_phase(job, instance, tenant_ids)
+        # advance_shared_clock's sandbox at the run's scale: the state file belongs to the companies' sizes
+        shared_sandbox(settings.state_dir(), scale).advance(timedelta(days=days))
+        phases["phase2_incremental"] = sync_phase(job, instance, tenant_ids)
+    first, second = phases["phase1_initial"], phases["phase2_incremental"]
+    return {
+        "workload": {"tenants": tenant_ids, "sandbox_scale": scale, "change_days": days, "recon_steps": RECON_STEPS},
+        "phases": phases, "promised_share": PROMISED_SHARE,
+        "phase1_within_promise": first["recon_share"] < PROMISED_SHARE,
+        "phase2_vs_phase1": {"appended": second["appended"] / first["appended"],
+                             "recon_seconds": second["recon_seconds"] / first["recon_seconds"]},
+    }
+
+
+def _per_version(phase: dict) -> str:
+    per = phase["recon_seconds_per_version"]
+    return f"{per * 1000:.3f} ms" if per is not None else "n/a"
+
+
+def table(figures: dict) -> str:
+    """Run and recon seconds are sums over the phase's runs (one per tenant), from Dagster's run and step records;
+    load is the machine's 1-minute load average at the end of the phase (others' work shows there)."""
+    phases = figures["phases"]
+    first = phases["phase1_initial"]
+    lines = [f"{'phase':20} {'run s':>8} {'recon s':>8} {'share':>6} {'appended':>9} {'recon rows':>10} "
+             f"{'recon/version':>13} {'load':>5}  verdict"]
+    for key, label in PHASES:
+        p = phases[key]
+        if key == "phase1_initial":
+            verdict = f"{'under' if figures['phase1_within_promise'] else 'NOT under'} the 10 % line"
+        elif p["appended"]:
+            factor = p["recon_seconds_per_version"] / first["recon_seconds_per_version"]
+            verdict = f"{factor:.1f}x phase 1's seconds per version (1.0x if proportional to the changes)"
+        else:
+            verdict = "nothing appended: proportional to the changes would be 0 s"
+        lines.append(f"{label:20} {p['run_seconds']:8.2f} {p['recon_seconds']:8.2f} {p['recon_share']:6.1%} "
+                     f"{p['appended']:9,} {p['recon_rows']:10,} {_per_version(p):>13} "
+                     f"{p['load_average_after']:5.2f}  {verdict}")
+    ratio = figures["phase2_vs_phase1"]
+    lines.append(f"phase 2 / phase 1: {ratio['appended']:.1%} of the versions appended, {ratio['recon_seconds']:.1%} "
+                 "of the reconciliation's seconds")
+    by_step = ", ".join(f"{step} {s:.2f}" for step, s in first["recon_seconds_by_step"].items())
+    lines.append(f"phase 1 recon seconds by step: {by_step}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(sys.argv[1:] if argv is None else argv)
+    prepare(args.out.resolve())
+    try:
+        figures = measure(args.days, args.scale, args.tenants)
+    except RunFailed as exc:
+        print(f"bench.recon_cost: FAILED - {exc}", file=sys.stderr)
+        return 1
+    write_json(args.results, figures)
+    print(table(figures))
+    print(f"bench.recon_cost: results in {args.results}")
+    if not figures["phase1_within_promise"]:
+        print("bench.recon_cost: FAILED - the reconciliation is 10 % or more of the initial sync", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

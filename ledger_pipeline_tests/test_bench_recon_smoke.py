@@ -1,0 +1,42 @@
+"""The reconciliation-cost benchmark end to end at a tiny size: both phases in its table, figures that add up."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_tiny_recon_benchmark_prints_both_phases_with_consistent_figures(fast_tmp_path):
+    tmp_path = fast_tmp_path  # the Dagster instance keeps its events in SQLite files, which fsync every event
+    results = tmp_path / "results.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.recon_cost", "--scale", "0.05", "--tenants", "1", "--days", "1",
+         "--out", str(tmp_path / "out"), "--results", str(results)],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    figures = json.loads(results.read_text())
+    phases = figures["phases"]
+    assert list(phases) == ["phase1_initial", "phase2_incremental"]
+    for phase in phases.values():
+        assert 0 < phase["recon_seconds"] < phase["run_seconds"]
+        assert phase["recon_share"] == phase["recon_seconds"] / phase["run_seconds"]
+        assert abs(sum(phase["recon_seconds_by_step"].values()) - phase["recon_seconds"]) < 1e-6
+        assert phase["appended"] > 0 and phase["recon_rows"] > 0 and len(phase["runs"]) == 1
+    first, second = phases["phase1_initial"], phases["phase2_incremental"]
+    assert first["appended"] > second["appended"]  # the incremental sync logs only what changed
+    assert figures["phase1_within_promise"] == (first["recon_share"] < 0.10)
+
+    lines = {line[:2]: line for line in done.stdout.splitlines() if line[:2] in ("1:", "2:")}
+    assert set(lines) == {"1:", "2:"}, done.stdout
+    for key, phase in (("1:", first), ("2:", second)):
+        cells = lines[key].split()  # "1: initial sync" or "2: incremental sync", then the figures
+        run_s, recon_s, share = float(cells[3]), float(cells[4]), float(cells[5].rstrip("%"))
+        assert 0 < recon_s < run_s and abs(share - 100 * recon_s / run_s) < 0.2
+        assert (run_s, recon_s) == (round(phase["run_seconds"], 2), round(phase["recon_seconds"], 2))
+    assert lines["1:"].endswith("under the 10 % line")
+    assert "phase 1's seconds per version" in lines["2:"] and "phase 2 / phase 1:" in done.stdout
