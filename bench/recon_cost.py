@@ -123,7 +123,7 @@ def measure(days: int, scale: float, count: int | None) -> dict:
     phases = {}
     with dagster_instance() as instance:
         for tenant in tenants:
-            demo._register(registry, tenant)
+            demo.register_demo_tenant(registry, tenant)
             add_partition(tenant.tenant_id, instance)
         job = definitions(scale).resolve_job_def("sync_tenants")
         tenant_ids = [t.tenant_id for t in tenants]

@@ -121,7 +121,7 @@ def demo_tenants() -> list[Tenant]:
     ]
 
 
-def _register(registry: TenantRegistry, tenant: Tenant) -> None:
+def register_demo_tenant(registry: TenantRegistry, tenant: Tenant) -> None:
     """Add the demo tenant, or connect the rails an earlier demo's registry lacks (a QBO-only one, say)."""
     existing = registry.load().get(tenant.tenant_id)
     if existing is None:
@@ -148,7 +148,7 @@ def _run_demo(instance: dg.DagsterInstance) -> int:
     registry = TenantRegistry(settings.tenants_path())
     tenants = demo_tenants()
     for tenant in tenants:
-        _register(registry, tenant)
+        register_demo_tenant(registry, tenant)
         add_partition(tenant.tenant_id, instance)
     titles = [r.title for r in rails.all_rails().values()]
     on = " and ".join(titles) if len(titles) < 3 else f"{', '.join(titles[:-1])} and {titles[-1]}"
