@@ -40,7 +40,7 @@ def test_initial_sync_mirrors_every_entity_and_passes_checks(project):
     steps = {e.step_key for e in result.get_step_success_events()}
     recon = {"recon__links", "recon__exceptions", "recon__breaks", "recon__pending", "recon__bill_custody"}
     assert {"history_tables", "sql_assertions", "rail_counts_match", *recon} <= steps, sorted(steps)
-    assert len(steps) == 33, sorted(steps)
+    assert len(steps) == 36, sorted(steps)
 
 
 def test_incremental_sync_appends_only_changed_objects(synced_acme):

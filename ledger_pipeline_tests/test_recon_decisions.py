@@ -132,6 +132,18 @@ def test_links_name_their_method_and_pending_items_are_not_breaks(broken):
     assert bank and {day: daily[day] for day in bank} == bank
     assert not {day for day, net in daily.items() if net and day not in bank}
 
+    # The core: a payout and its bank credit are one movement each, opposite and equal; every row has a currency.
+    paired = broken.query(
+        "select m.amount_minor, b.amount_minor from recon.links l "
+        "join core.money_movements m on m.tenant_id = l.tenant_id and m.rail = 'stripe' and m.entity_id = l.from_id "
+        "join core.money_movements b on b.tenant_id = l.tenant_id and b.rail = 'plaid' and b.entity_id = l.to_id "
+        "where l.flow = 'payout_bank'"
+    )
+    assert paired and all(out == -banked < 0 for out, banked in paired)
+    for table in ("core.money_movements", "core.documents"):
+        assert broken.query(f"select count(*) = count(currency), count(*) > 0 from {table}") == [(True, True)]
+    assert broken.query("select count(distinct rail) from core.money_movements") == [(4,)]
+
     for sql in CROSS_RAIL_QUERIES:  # docs/analysts.md's cross-rail queries, on a tenant of four rails
         run_doc_query(broken.db_path, sql, {"tenant": "acme"})
 
