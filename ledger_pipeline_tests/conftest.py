@@ -30,7 +30,7 @@ from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES, QboSandbox
 from ledger_pipeline.rails.stripe.rail import StripeConnection
 from ledger_pipeline.rails.stripe.sandbox import DEMO_ACCOUNTS
 from ledger_pipeline_tests.shared_ledger import (
-    ACME_ONCE, THREE_TENANTS, SharedLedger, built_once, open_project, start_building,
+    ACME_ONCE, BROKEN_ACME, BROKEN_COMPANIES, THREE_TENANTS, SharedLedger, built_once, open_project, start_building,
 )
 from ledger_pipeline_tests.storm.layout import fast_folder
 
@@ -163,7 +163,7 @@ def _shared_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # The fixtures that start from a build of shared_ledger.py, and the build each needs.
-SHARED_BUILDS = {"synced_acme": ACME_ONCE, "shared_ledger": THREE_TENANTS}
+SHARED_BUILDS = {"synced_acme": ACME_ONCE, "broken_acme": BROKEN_ACME, "shared_ledger": THREE_TENANTS}
 
 
 def _builds_used(item: pytest.Item) -> set[str]:
@@ -221,6 +221,23 @@ def synced_acme(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Ite
     company 0 and synced once through the whole job, copied from the session's build (shared_ledger.ACME_ONCE) into
     tmp_path, the `project` fixture's layout. A fresh Dagster instance: no earlier run, no recorded chain head."""
     root, _ = built_once(_shared_folder(tmp_path_factory), ACME_ONCE)
+    shutil.copytree(root, tmp_path, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.lock", "facts.pickle"))
+    with dg.DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(TENANTS.name, ["acme"])
+        yield project_at(tmp_path, instance)
+
+
+@pytest.fixture
+def broken_acme(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Project]:
+    """acme on all four rails of a world where its business breaks five times as often as the demo's
+    (shared_ledger.BROKEN_COMPANIES, in force for the test), synced once: copied from the session's build
+    (shared_ledger.BROKEN_ACME) into tmp_path. A fresh Dagster instance, as `synced_acme`'s."""
+    from ledger_pipeline.rails.qbo import sandbox as qbo_sandbox
+
+    monkeypatch.setattr(qbo_sandbox, "DEMO_COMPANIES", BROKEN_COMPANIES)  # read when the project's sandbox is built
+    root, _ = built_once(_shared_folder(tmp_path_factory), BROKEN_ACME)
     shutil.copytree(root, tmp_path, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.lock", "facts.pickle"))
     with dg.DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions(TENANTS.name, ["acme"])

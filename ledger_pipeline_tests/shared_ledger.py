@@ -18,7 +18,10 @@ are synced again (initech is not, so it has one run).
 A second, smaller build (`ACME_ONCE`) is what many tests start with: acme registered
 on sandbox company 0 and synced once through the whole job, in the `project`
 fixture's layout (conftest's `synced_acme` copies it). The background process makes
-it first: it takes one sync, the three-tenant build five.
+it first: it takes one sync, the three-tenant build five. A third (`BROKEN_ACME`) is
+the reconciliation tests' start: acme on all four rails of a world where its business
+breaks five times as often as the demo's (`BROKEN_COMPANIES`), synced once
+(conftest's `broken_acme`).
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import dataclasses
+
 import dagster as dg
 import pytest
 
@@ -44,12 +49,16 @@ from ledger_pipeline.defs.resources import LedgerDuckDB, TenantRegistryResource
 from ledger_pipeline.defs.qbo.resources import QboResource
 from ledger_pipeline.definitions import build_definitions
 from ledger_pipeline.lib import warehouse
+from ledger_pipeline.rails.qbo import sandbox as qbo_sandbox
 from ledger_pipeline.rails.qbo.entities import ENTITIES
 
 TENANTS = ("acme", "globex", "initech")  # registered on sandbox companies 0, 1, 2
 RESYNCED = ("acme", "globex")  # synced a second time after the clock moved
 ADVANCE = timedelta(days=3)
 MIRROR_ROWS = "select * from mirror.qbo_{table} where tenant_id = ? order by all"
+FOUR_RAILS = ("qbo", "stripe", "plaid", "ramp")
+# The demo's businesses with acme breaking five times as often, so that each kind shows at the tests' small scale.
+BROKEN_COMPANIES = (dataclasses.replace(qbo_sandbox.DEMO_COMPANIES[0], breaks=5.0), *qbo_sandbox.DEMO_COMPANIES[1:])
 _ENVIRONMENT = ("DAGSTER_HOME", "LEDGER_DUCKDB_PATH", "LEDGER_STATE_DIR", "LEDGER_TENANTS_PATH")
 _FACTS = "facts.pickle"
 
@@ -123,6 +132,25 @@ def build_acme_once(root: Path) -> None:
     _checkpoint(root)
 
 
+@contextmanager
+def broken_world() -> Iterator[None]:
+    """The sandbox's businesses are BROKEN_COMPANIES while it lasts (read when a project's sandbox is built)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(qbo_sandbox, "DEMO_COMPANIES", BROKEN_COMPANIES)
+        yield
+
+
+def build_broken_acme(root: Path) -> None:
+    """acme registered on sandbox company 0 with all four rails in the broken world and synced once, into root."""
+    from ledger_pipeline_tests.conftest import project_at  # conftest imports this module
+
+    with _hermetic(), broken_world(), dg.DagsterInstance.ephemeral() as instance:
+        project = project_at(root, instance)
+        project.add_tenant("acme", 0, rails=FOUR_RAILS)
+        assert project.sync("acme").success
+    _checkpoint(root)
+
+
 def _checkpoint(root: Path) -> None:
     conn = warehouse.connect(root / "ledger.duckdb")
     try:
@@ -131,8 +159,8 @@ def _checkpoint(root: Path) -> None:
         conn.close()
 
 
-THREE_TENANTS, ACME_ONCE = "three-tenants", "acme-once"
-_BUILDS = {ACME_ONCE: build_acme_once, THREE_TENANTS: build}
+THREE_TENANTS, ACME_ONCE, BROKEN_ACME = "three-tenants", "acme-once", "broken-acme"
+_BUILDS = {ACME_ONCE: build_acme_once, BROKEN_ACME: build_broken_acme, THREE_TENANTS: build}
 
 
 def _inputs_key() -> str:
@@ -146,8 +174,8 @@ def _inputs_key() -> str:
 
 
 def built_once(parent: Path, recipe: str = THREE_TENANTS) -> tuple[Path, Facts | None]:
-    """The build in parent/shared-ledger-<key> (or parent/acme-once-<key>): made by the first process to get the
-    lock, reused by the rest. The acme-once build has no facts (None)."""
+    """The build in parent/shared-ledger-<key> (or parent/<recipe>-<key>): made by the first process to get the
+    lock, reused by the rest. Only the three-tenant build has facts (the others: None)."""
     root = parent / (f"shared-ledger-{_inputs_key()}" if recipe == THREE_TENANTS else f"{recipe}-{_inputs_key()}")
     with open(parent / f"{root.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if this process dies

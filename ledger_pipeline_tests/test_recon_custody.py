@@ -6,16 +6,13 @@ order."""
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime
 
 import pytest
 
-from ledger_pipeline.rails.qbo import sandbox as qbo_sandbox
 from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES
 from ledger_pipeline.world.ground_truth import injected_breaks
 
-RAILS = ("qbo", "stripe", "plaid", "ramp")
 CUSTODY = """
     select qbo_bill_id, ramp_bill_id, approved_at, approved_seq, approved_row_hash, executed_at, executed_seq,
         executed_row_hash, verified_at, verified_seq, verified_row_hash, bank_transaction_id, recorded_at, recorded_seq,
@@ -26,12 +23,9 @@ LOG = "select rail, entity_type, entity_id, row_hash from raw.entity_log where s
 
 
 @pytest.fixture
-def custody(project, monkeypatch):
+def custody(broken_acme):
     """acme (five times the demo's breaks) synced once on all four rails: its custody rows by QBO bill id."""
-    more = (dataclasses.replace(DEMO_COMPANIES[0], breaks=5.0), *DEMO_COMPANIES[1:])
-    monkeypatch.setattr(qbo_sandbox, "DEMO_COMPANIES", more)  # read when the project's sandbox is built
-    realm = project.add_tenant("acme", 0, rails=RAILS)
-    assert project.sync("acme").success
+    project, realm = broken_acme, DEMO_COMPANIES[0].realm_id
     columns = [c.strip() for c in CUSTODY.split("select")[1].split("from")[0].replace("\n", " ").split(",")]
     rows = {row[0]: dict(zip(columns, row)) for row in project.query(CUSTODY)}
     return project, realm, rows

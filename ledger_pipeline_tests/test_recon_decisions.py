@@ -5,7 +5,6 @@ decision about something the tenant's tables do not show, or for an unregistered
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import signal
 import subprocess
@@ -17,26 +16,20 @@ import pytest
 
 from ledger_pipeline import cli
 from ledger_pipeline.lib.verify import verify
-from ledger_pipeline.rails.qbo import sandbox as qbo_sandbox
 from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES
 from ledger_pipeline.world.ground_truth import injected_breaks, score
 from ledger_pipeline_tests.helpers import failure_text
 from ledger_pipeline_tests.test_analyst_queries import CROSS_RAIL_QUERIES, run_doc_query
 
-RAILS = ("qbo", "stripe", "plaid", "ramp")
 RECON = [dg.AssetKey(["recon", name]) for name in ("links", "exceptions", "breaks", "pending")]
 LINK = "select status, confidence from recon.links where link_id = ?"
 DECISIONS = "select entity_id, op, source, payload from raw.recon_decisions where tenant_id = 'acme' order by seq"
 
 
 @pytest.fixture
-def broken(project, monkeypatch):
+def broken(broken_acme):
     """acme (five times the demo's breaks, so each kind shows at test scale) synced once on all four rails."""
-    more = (dataclasses.replace(DEMO_COMPANIES[0], breaks=5.0), *DEMO_COMPANIES[1:])
-    monkeypatch.setattr(qbo_sandbox, "DEMO_COMPANIES", more)  # read when the project's sandbox is built
-    project.add_tenant("acme", 0, rails=RAILS)
-    assert project.sync("acme").success
-    return project
+    return broken_acme
 
 
 # A process that refreshes recon.breaks, or records a decision, and is SIGKILLed at a chosen statement: after the
