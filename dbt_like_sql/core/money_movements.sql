@@ -5,7 +5,18 @@
 -- deposit); recon.links pairs them.
 -- config: materialized=tenant_table
 
-with movements as (
+with books as (  -- the books' movements through a bank or clearing account, named by the account
+    select tenant_id, 'Payment' as entity_type, qbo_id, created_at, total_amt, currency,
+        deposit_account_id as account_id, customer_name as counterparty, log_seq
+    from mirror.qbo_payments where not is_voided
+    union all
+    select tenant_id, 'Deposit', qbo_id, created_at, total_amt, currency, deposit_account_id, private_note, log_seq
+    from mirror.qbo_deposits where not is_voided
+    union all
+    select tenant_id, 'BillPayment', qbo_id, created_at, -total_amt, currency, bank_account_id, vendor_name, log_seq
+    from mirror.qbo_bill_payments where not is_voided
+),
+movements as (
     select t.tenant_id, 'plaid' as rail, 'transaction' as entity_type, t.transaction_id as entity_id,
         coalesce(t.datetime, cast(t.date as timestamptz)) as occurred_at, -t.amount_cents as amount_minor,
         upper(t.iso_currency_code) as currency, 'bank ' || a.subtype as account,
@@ -30,23 +41,9 @@ with movements as (
         upper(currency_code), 'ramp bill pay', vendor_name, log_seq
     from mirror.ramp_bills where status = 'PAID' and paid_at is not null
     union all
-    select p.tenant_id, 'qbo', 'Payment', p.qbo_id, p.created_at, cast(round(p.total_amt * 100) as bigint),
-        upper(p.currency), 'books ' || coalesce(a.name, p.deposit_account_id), p.customer_name, p.log_seq
-    from mirror.qbo_payments p
-    left join mirror.qbo_accounts a on a.tenant_id = p.tenant_id and a.qbo_id = p.deposit_account_id
-    where not p.is_voided
-    union all
-    select d.tenant_id, 'qbo', 'Deposit', d.qbo_id, d.created_at, cast(round(d.total_amt * 100) as bigint),
-        upper(d.currency), 'books ' || coalesce(a.name, d.deposit_account_id), d.private_note, d.log_seq
-    from mirror.qbo_deposits d
-    left join mirror.qbo_accounts a on a.tenant_id = d.tenant_id and a.qbo_id = d.deposit_account_id
-    where not d.is_voided
-    union all
-    select b.tenant_id, 'qbo', 'BillPayment', b.qbo_id, b.created_at, -cast(round(b.total_amt * 100) as bigint),
-        upper(b.currency), 'books ' || coalesce(a.name, b.bank_account_id), b.vendor_name, b.log_seq
-    from mirror.qbo_bill_payments b
-    left join mirror.qbo_accounts a on a.tenant_id = b.tenant_id and a.qbo_id = b.bank_account_id
-    where not b.is_voided
+    select b.tenant_id, 'qbo', b.entity_type, b.qbo_id, b.created_at, cast(round(b.total_amt * 100) as bigint),
+        upper(b.currency), 'books ' || coalesce(a.name, b.account_id), b.counterparty, b.log_seq
+    from books b left join mirror.qbo_accounts a on a.tenant_id = b.tenant_id and a.qbo_id = b.account_id
     union all
     select tenant_id, 'qbo', 'Purchase', qbo_id, created_at,
         (case when is_credit then 1 else -1 end) * cast(round(total_amt * 100) as bigint),
