@@ -73,9 +73,9 @@ def record(conn: duckdb.DuckDBPyConnection, made: Decision, run_id: str, now: da
     table, column = SUBJECT_TABLES[made.subject_type]
     conn.execute("begin")
     try:
-        exists = conn.execute(
-            "select 1 from duckdb_tables() where schema_name = ? and table_name = ?", table.split(".")
-        ).fetchone() and fetch_one(
+        exists = fetch_one(
+            conn, "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?", table.split(".")
+        )[0] and fetch_one(
             conn, f"select count(*) from {table} where tenant_id = ? and {column} = ?",
             [made.tenant_id, made.subject_id],
         )[0]
