@@ -205,7 +205,9 @@ class RampView:
             if slot in books.ap.held:  # Ramp pays it on its own date, the books never (world/breaks.py)
                 paid_at = own_payment(self.cache.seed, self.company.spec.realm_id, slot, table.created[slot])[0]
                 paid_at = paid_at if paid_at <= now else None
-            gone = max(table.updated[slot], facts.created) if table.flags[slot] & (VOIDED | DELETED) else None
+            # Archived when the books first voided or deleted it (a later delete of a voided bill moves `updated`).
+            gone = max(table.cancelled.get(slot, table.updated[slot]), facts.created) \
+                if table.flags[slot] & (VOIDED | DELETED) else None
             archived = gone if gone is not None and (paid_at is None or gone < paid_at) else None
             if archived is not None:
                 paid_at = pay = None
