@@ -153,6 +153,9 @@ def decide_command(
     from ledger_pipeline.lib import decisions, ids
     from ledger_pipeline.lib.tenants import TenantRegistry
 
+    if instance is None:
+        with dagster_instance() as own:
+            return decide_command(action, tenant_id, subject_id, by, why, own)
     made = decisions.decision(tenant_id, action, subject_id, by, why)
     TenantRegistry(settings.tenants_path()).get(made.tenant_id)
     run_config = {
@@ -160,9 +163,6 @@ def decide_command(
                                                     "by": made.by, "why": made.why}}},
         "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
     }  # fmt: skip
-    if instance is None:
-        with dagster_instance() as own:
-            return decide_command(action, tenant_id, subject_id, by, why, own)
     add_partition(made.tenant_id, instance)
     job = build_definitions().resolve_job_def("record_decision")
     result = job.execute_in_process(
@@ -170,8 +170,11 @@ def decide_command(
     )
     if not result.success:
         failures = [e.step_failure_data for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
-        failure = failures[0]
-        reason = failure.user_failure_data.description if failure.user_failure_data else failure.error.message
+        failure = failures[0] if failures else None
+        if failure is None:
+            reason = "decision not recorded: the run failed before any step"
+        else:
+            reason = failure.user_failure_data.description if failure.user_failure_data else failure.error.message
         raise ids.InvalidInput(f"{reason} (run {result.run_id})")
     table, column = decisions.SUBJECT_TABLES[made.subject_type]
     with warehouse.reading(settings.duckdb_path()) as conn:
