@@ -25,13 +25,13 @@ from ledger_pipeline import demo
 from ledger_pipeline.commands import add_partition, dagster_instance
 from ledger_pipeline.definitions import build_definitions
 from ledger_pipeline.defs import rails as rail_defs
+from ledger_pipeline.defs.models.assets import RECONCILIATION_STEP
 from ledger_pipeline.lib import settings
 from ledger_pipeline.lib.tenants import TenantRegistry
 from ledger_pipeline.rails.qbo.sandbox import shared_sandbox
 
-# The steps that refresh the reconciliation's tables and the marts built over every rail, in run order.
-RECON_STEPS = ("recon__links", "recon__exceptions", "recon__breaks", "recon__pending", "marts__daily_cash",
-               "marts__open_breaks_by_age")
+# The step that refreshes the cross-rail layer (core, recon) and the marts built over every rail.
+RECON_STEPS = (RECONCILIATION_STEP,)
 PROMISED_SHARE = 0.10
 PHASES = (("phase1_initial", "1: initial sync"), ("phase2_incremental", "2: incremental sync"))
 DEFAULT_OUT = REPO / "bench" / "out-recon"
@@ -85,15 +85,19 @@ def run_figures(result: dg.ExecuteInProcessResult, instance: dg.DagsterInstance)
              if s.start_time is not None and s.end_time is not None}
     if missing := [step for step in RECON_STEPS if step not in steps]:
         raise RuntimeError(f"run {result.run_id[:8]} has no timed step {', '.join(missing)}: did the job change?")
-    appended, rows = 0, {}
+    appended, rows, table_seconds = 0, {}, {}
     for event in result.get_asset_materialization_events():
-        metadata = event.step_materialization_data.materialization.metadata
+        materialization = event.step_materialization_data.materialization
+        metadata = materialization.metadata
         if "appended" in metadata and "rail" in metadata:
             appended += metadata["appended"].value
         if event.step_key in RECON_STEPS and "dagster/row_count" in metadata:
-            rows[event.step_key] = metadata["dagster/row_count"].value
+            table = materialization.asset_key.to_user_string()
+            rows[table] = metadata["dagster/row_count"].value
+            table_seconds[table] = metadata["seconds"].value
     return {"run_id": result.run_id, "run_seconds": stats.end_time - stats.start_time,
-            "recon_step_seconds": steps, "appended": appended, "recon_rows": rows}
+            "recon_step_seconds": steps, "recon_table_seconds": table_seconds, "appended": appended,
+            "recon_rows": rows}
 
 
 def sync_phase(job: dg.JobDefinition, instance: dg.DagsterInstance, tenant_ids: list[str]) -> dict:
@@ -108,11 +112,12 @@ def sync_phase(job: dg.JobDefinition, instance: dg.DagsterInstance, tenant_ids: 
     run_s = sum(r["run_seconds"] for r in runs)
     recon_s = sum(sum(r["recon_step_seconds"].values()) for r in runs)
     appended = sum(r["appended"] for r in runs)
-    by_step = {step: sum(r["recon_step_seconds"][step] for r in runs) for step in RECON_STEPS}
+    by_table = {table: sum(r["recon_table_seconds"].get(table, 0.0) for r in runs)
+                for table in runs[0]["recon_table_seconds"]}
     return {"runs": runs, "load_average_after": os.getloadavg()[0], "run_seconds": run_s, "recon_seconds": recon_s,
             "recon_share": recon_s / run_s, "appended": appended,
             "recon_seconds_per_version": recon_s / appended if appended else None,
-            "recon_seconds_by_step": by_step,
+            "recon_sql_seconds_by_table": by_table,
             "recon_rows": sum(sum(r["recon_rows"].values()) for r in runs)}
 
 
@@ -168,8 +173,11 @@ def table(figures: dict) -> str:
     ratio = figures["phase2_vs_phase1"]
     lines.append(f"phase 2 / phase 1: {ratio['appended']:.1%} of the versions appended, {ratio['recon_seconds']:.1%} "
                  "of the reconciliation's seconds")
-    by_step = ", ".join(f"{step} {s:.2f}" for step, s in first["recon_seconds_by_step"].items())
-    lines.append(f"phase 1 recon seconds by step: {by_step}")
+    for key, label in PHASES:
+        by_table = phases[key]["recon_sql_seconds_by_table"]
+        listed = ", ".join(f"{table} {s:.2f}" for table, s in by_table.items())
+        lines.append(f"phase {label[0]} SQL seconds by table ({sum(by_table.values()):.2f} of the step's "
+                     f"{phases[key]['recon_seconds']:.2f}): {listed}")
     return "\n".join(lines)
 
 

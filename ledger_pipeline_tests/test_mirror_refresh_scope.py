@@ -281,7 +281,7 @@ def test_a_mart_refresh_over_many_tenants_gives_each_tenant_its_own_rows_in_one_
         conn.execute(f"insert into {model.name} select * from {model.name} where tenant_id = ?", [TENANTS[0]])
 
         recorder = RecordingConnection(conn)
-        counts = refresh_tenant_tables(recorder, model, list(TENANTS))
+        counts = refresh_tenant_tables(recorder, [model], list(TENANTS))[model.name].rows
 
         alone = {t: conn.execute(f"select * from ({model.body}) m where m.tenant_id = ? order by all", [t]).fetchall()
                  for t in TENANTS}  # fmt: skip

@@ -57,7 +57,7 @@ conn = warehouse.connect(path)
 ledger_views.ensure(conn)
 if what == "refresh":
     model = next(m for m in load_models() if m.name == "recon.breaks")
-    refresh_tenant_tables(KilledAt(conn, "insert into recon.breaks"), model, ["acme"])
+    refresh_tenant_tables(KilledAt(conn, "insert into recon.breaks"), [model], ["acme"])
 else:
     made = decisions.decision("acme", "explain", subject, "dana", "killed before it commits")
     decisions.record(KilledAt(conn, "commit"), made, "killed-run", datetime.now(UTC))

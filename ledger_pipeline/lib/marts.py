@@ -1,12 +1,15 @@
-"""Tenant tables (marts): a refresh replaces the run's tenants' rows with the model's rows, in one transaction.
+"""Tenant tables (marts, core, recon): a refresh replaces the run's tenants' rows with the models' rows.
 
-One statement for all of the run's tenants rather than one per tenant: a mart model groups by tenant, so the
-tenant filter gives each tenant the rows it would get alone, and planning the model costs ~8 ms a statement.
+One statement per model for all of the run's tenants rather than one per tenant: a model groups by tenant, so the
+tenant filter gives each tenant the rows it would get alone, and planning a model costs ~8 ms a statement. Models
+refreshed together share one transaction, so readers never see links of one run beside breaks of another.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import duckdb
 
@@ -16,27 +19,41 @@ from ledger_pipeline.lib.sql_models import SqlModel
 from ledger_pipeline.lib.warehouse import rollback
 
 
+@dataclass(frozen=True)
+class TableRefresh:
+    """One model's refresh: the rows each tenant now has, and the seconds its statements took."""
+
+    rows: dict[str, int]
+    seconds: float
+
+
 def refresh_tenant_tables(
-    conn: duckdb.DuckDBPyConnection, model: SqlModel, tenant_ids: list[str], upstream: Sequence[SqlModel] = ()
-) -> dict[str, int]:
-    """Recompute the tenants' rows of a mart; return how many each now has. `upstream`: the tables it reads, each
-    after those it reads, created empty if no run made them yet (a model over every rail runs for a tenant that
-    connected only some)."""
+    conn: duckdb.DuckDBPyConnection, models: Sequence[SqlModel], tenant_ids: list[str],
+    upstream: Sequence[SqlModel] = (),
+) -> dict[str, TableRefresh]:  # fmt: skip
+    """Recompute the tenants' rows of each model, in the order given (each after the models it reads), in one
+    transaction. `upstream`: the tables they read, each after those it reads, created empty if no run made them yet
+    (a model over every rail runs for a tenant that connected only some)."""
+    where, params = tenants_condition("tenant_id", tenant_ids)  # one tenant (an hourly run): an equality
+    on_model, _ = tenants_condition("m.tenant_id", tenant_ids)
+    refreshed = {}
     conn.execute("begin")
     try:
         for table in upstream:
             ensure_table(conn, table)
-        ensure_table(conn, model)
-        where, params = tenants_condition("tenant_id", tenant_ids)  # one tenant (an hourly run): an equality
-        conn.execute(f"delete from {model.name} where {where}", params)
-        on_model, _ = tenants_condition("m.tenant_id", tenant_ids)
-        conn.execute(f"insert into {model.name} by name select * from ({model.body}) m where {on_model}", params)
-        counts = dict(
-            conn.execute(f"select tenant_id, count(*) from {model.name} where {where} group by tenant_id", params)
-            .fetchall()
-        )
+        for model in models:
+            started = time.perf_counter()
+            ensure_table(conn, model)
+            conn.execute(f"delete from {model.name} where {where}", params)
+            conn.execute(f"insert into {model.name} by name select * from ({model.body}) m where {on_model}", params)
+            counts = dict(
+                conn.execute(f"select tenant_id, count(*) from {model.name} where {where} group by tenant_id", params)
+                .fetchall()
+            )
+            refreshed[model.name] = TableRefresh({t: counts.get(t, 0) for t in tenant_ids},
+                                                 time.perf_counter() - started)
         conn.execute("commit")
     except BaseException:
         rollback(conn)
         raise
-    return {t: counts.get(t, 0) for t in tenant_ids}
+    return refreshed

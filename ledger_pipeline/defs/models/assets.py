@@ -34,7 +34,7 @@ from ledger_pipeline.defs.partitions import (
 from ledger_pipeline.defs.resources import LedgerDuckDB
 from ledger_pipeline.lib import rails
 from ledger_pipeline.lib.catalog import model_columns
-from ledger_pipeline.lib.marts import refresh_tenant_tables
+from ledger_pipeline.lib.marts import TableRefresh, refresh_tenant_tables
 from ledger_pipeline.lib.mirrors import refresh_tenants
 from ledger_pipeline.lib.sql_models import SqlModel, load_models, log_source
 from ledger_pipeline.lib.validation import row_failures
@@ -44,6 +44,7 @@ MODELS = load_models()
 # Model name -> pandera contract, from every rail's declaration.
 MIRROR_CONTRACTS = {name: c for rail in rails.all_rails().values() for name, c in rail.mirror_contracts().items()}
 COLUMNS = model_columns(list(MODELS))
+CROSS_RAIL_SCHEMAS = ("core", "recon")
 
 
 class MirrorConfig(dg.Config):
@@ -225,6 +226,14 @@ def _tables_under(model: SqlModel) -> list[SqlModel]:
     return ordered
 
 
+def _table_metadata(refresh: TableRefresh) -> dict[str, dg.MetadataValue]:
+    return {
+        "dagster/row_count": dg.MetadataValue.int(sum(refresh.rows.values())),
+        "seconds": dg.MetadataValue.float(round(refresh.seconds, 4)),
+        **per_tenant_metadata("rows", refresh.rows),
+    }
+
+
 def build_tenant_table_asset(model: SqlModel) -> dg.AssetsDefinition:
     tables = _tables_under(model)
 
@@ -232,14 +241,52 @@ def build_tenant_table_asset(model: SqlModel) -> dg.AssetsDefinition:
     def _tenant_table_asset(context: dg.AssetExecutionContext, warehouse: LedgerDuckDB) -> dg.MaterializeResult:
         try:
             with warehouse.ledger() as conn:
-                rows = refresh_tenant_tables(conn, model, run_tenant_ids(context), tables)
+                refreshed = refresh_tenant_tables(conn, [model], run_tenant_ids(context), tables)
         except WarehouseError as exc:
             raise _failure(model, exc) from exc
-        return dg.MaterializeResult(
-            metadata={"dagster/row_count": dg.MetadataValue.int(sum(rows.values())), **per_tenant_metadata("rows", rows)}
-        )
+        return dg.MaterializeResult(metadata=_table_metadata(refreshed[model.name]))
 
     return _tenant_table_asset
+
+
+def _reads_across_rails(model: SqlModel) -> bool:
+    """A model of the cross-rail layer (core, recon), or one that reads it or the tables of more than one rail."""
+    under = _tables_under(model)
+    rails_read = {rail for t in under for rail in rails.all_rails() if t.table.startswith(f"{rail}_")}
+    reads_core = any(t.schema in CROSS_RAIL_SCHEMAS for t in under)
+    return model.schema in CROSS_RAIL_SCHEMAS or reads_core or len(rails_read) > 1
+
+
+def build_tenant_tables_asset(models: list[SqlModel], name: str) -> dg.AssetsDefinition:
+    """Tenant tables refreshed in one step and one transaction, each after the ones it reads: one Dagster step's
+    fixed cost per run instead of one per table, and links, breaks and marts always of the same run. The UI can still
+    refresh any subset; the tables the selected ones read are then used as they stand."""
+    ordered = [t for m in models for t in [*_tables_under(m), m] if t in models]
+    ordered = list(dict.fromkeys(ordered))
+    upstream = list(dict.fromkeys(t for m in ordered for t in _tables_under(m) if t not in ordered))
+    by_key = {dg.AssetKey([m.schema, m.table]): m for m in ordered}
+
+    @dg.multi_asset(
+        specs=[dg.AssetSpec(**_spec_kwargs(m)) for m in ordered],
+        name=name,
+        partitions_def=TENANTS,
+        backfill_policy=SINGLE_RUN_BACKFILL,
+        pool=DUCKDB_POOL,
+        can_subset=True,
+    )
+    def _tenant_tables(context: dg.AssetExecutionContext, warehouse: LedgerDuckDB) -> Iterator[dg.MaterializeResult]:
+        selected = [m for key, m in by_key.items() if key in context.selected_asset_keys]
+        try:
+            with warehouse.ledger() as conn:
+                refreshed = refresh_tenant_tables(conn, selected, run_tenant_ids(context), upstream)
+        except WarehouseError as exc:
+            raise dg.Failure(description=f"{name} ({', '.join(m.name for m in selected)}): {exc}") from exc
+        for model in selected:
+            yield dg.MaterializeResult(
+                asset_key=dg.AssetKey([model.schema, model.table]), metadata=_table_metadata(refreshed[model.name])
+            )
+
+    return _tenant_tables
 
 
 # A blocking chain_intact check on one entity's log holds back that entity's mirror only (its direct
@@ -249,5 +296,12 @@ MIRROR_ASSETS = [build_mirror_asset(m) for m in MODELS if m.materialized == "mir
 HISTORY_ASSETS = [build_history_asset([m for m in MODELS if m.materialized == "history"], "history_tables")]
 # The steps that refresh a table from the log and take MirrorConfig (full_rebuild, full_check).
 REFRESHED_ASSETS = [*MIRROR_ASSETS, *HISTORY_ASSETS]
-TABLE_ASSETS = [build_tenant_table_asset(m) for m in MODELS if m.materialized == "tenant_table"]
+TENANT_TABLES = [m for m in MODELS if m.materialized == "tenant_table"]
+# The cross-rail layer and the marts over it share one step; a mart over one rail keeps its own, so a blocking check
+# on another rail's mirror does not hold it back.
+RECONCILIATION_STEP = "reconciliation"
+TABLE_ASSETS = [
+    *(build_tenant_table_asset(m) for m in TENANT_TABLES if not _reads_across_rails(m)),
+    build_tenant_tables_asset([m for m in TENANT_TABLES if _reads_across_rails(m)], RECONCILIATION_STEP),
+]
 MODEL_ASSETS = [*VIEW_ASSETS, *REFRESHED_ASSETS, *TABLE_ASSETS]
