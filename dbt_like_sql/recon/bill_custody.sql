@@ -14,21 +14,12 @@
 -- the start of the bank history). docs/reconciliation.md, "Chain of custody".
 -- config: materialized=tenant_table
 
-with now_ as (
-    select tenant_id, max(rail_now) as as_of from meta.sync_cursors where rail = 'qbo' group by tenant_id
-),
-bank as (  -- posted transactions of the checking accounts, money out positive
+with bank as (  -- posted transactions of the checking accounts, money out positive
     select t.tenant_id, t.transaction_id, t.amount_cents as cents, t.name,
-        coalesce(t.datetime, cast(t.date as timestamptz)) as posted_at, a.item_id
+        coalesce(t.datetime, cast(t.date as timestamptz)) as posted_at
     from mirror.plaid_transactions t
     join mirror.plaid_accounts a on a.tenant_id = t.tenant_id and a.account_id = t.account_id and a.subtype = 'checking'
     where not t.pending
-),
-bank_start as (  -- where the bank's history starts: its first posting, or its item's creation when that is earlier
-                 -- (Plaid's `created_at`, read from the log: no mirror column holds it)
-    select b.tenant_id, least(min(b.posted_at), min(try_cast(i.payload ->> '$.created_at' as timestamptz))) as since
-    from bank b left join raw.plaid_items i on i.tenant_id = b.tenant_id and i.entity_id = b.item_id
-    group by b.tenant_id
 ),
 ramp as (  -- each Ramp bill's QBO bill, first approved and paid versions, and whether one showed it paid unapproved
     select r.tenant_id, r.bill_id, l.to_id as qbo_id, arg_max(r.vendor_name, r.log_seq) as vendor_name,
@@ -115,12 +106,11 @@ final as (
             as out_of_order,
         coalesce(s.executed_at is not null and (
             (s.recorded_at is null and n.as_of >= s.executed_at + interval 5 day)
-            or (v.verified_at is null and s.executed_at >= bs.since and n.as_of >= s.executed_at + interval 14 day)
+            or (v.verified_at is null and s.executed_at >= n.bank_since and n.as_of >= s.executed_at + interval 14 day)
         ), false) as stuck,
         n.as_of
     from steps s
-    join now_ n on n.tenant_id = s.tenant_id
-    left join bank_start bs on bs.tenant_id = s.tenant_id
+    join recon.horizons n on n.tenant_id = s.tenant_id
     left join verified v on v.tenant_id = s.tenant_id and v.bank_transaction_id = s.bank_transaction_id
     left join raw.ramp_bills ra on ra.seq = s.approved_seq  -- a seq is one log row: one of each pair matches
     left join raw.qbo_bills qa on qa.seq = s.approved_seq

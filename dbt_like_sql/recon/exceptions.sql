@@ -1,32 +1,22 @@
 -- Every cross-rail flow that does not close, per tenant, with the instant its kind's tolerance passes (`due_at`)
--- and the tenant's QBO clock at its last sync (`as_of`): recon.breaks shows those past due, recon.pending the rest.
--- A payout never deposited or deposited gross, a payout or payment the bank never shows, card spend never booked or
--- booked twice, a bill paid on Ramp the books never record paid, a bank credit for another amount than the books,
--- a bank transaction nothing explains. Flows close
--- through recon.links (a rejected or superseded link closes nothing). `break_id` is stable across runs (tenant,
--- kind and the object the break is about); `evidence` the rail objects as the log names them (JSON list of
--- {rail, entity_type, entity_id}, the subject first). How each kind is found, and its tolerance:
--- docs/reconciliation.md.
+-- and the tenant's QBO clock at its last sync (`as_of`, from recon.horizons): recon.breaks shows those past due,
+-- recon.pending the rest. A payout never deposited or deposited gross, a payout or payment the bank never shows,
+-- card spend never booked or booked twice, a bill paid on Ramp the books never record paid, a bank credit for
+-- another amount than the books, a bank transaction nothing explains. Flows close through recon.links (a rejected
+-- or superseded link closes nothing). `break_id` is stable across runs (tenant, kind and the object the break is
+-- about); `evidence` the rail objects as the log names them (JSON list of {rail, entity_type, entity_id}, the
+-- subject first). How each kind is found, and its tolerance: docs/reconciliation.md.
 -- config: materialized=tenant_table
 
-with now_ as (
-    select tenant_id, max(rail_now) as as_of from meta.sync_cursors where rail = 'qbo' group by tenant_id
-),
-live as (
+with live as (
     select * from recon.links where status not in ('rejected', 'superseded')
 ),
 checking as (
     select t.tenant_id, t.transaction_id, -t.amount_cents as cents, t.category_detailed, t.payment_channel, t.name,
-        t.original_description, coalesce(t.datetime, cast(t.date as timestamptz)) as posted_at, a.item_id
+        t.original_description, coalesce(t.datetime, cast(t.date as timestamptz)) as posted_at
     from mirror.plaid_transactions t
     join mirror.plaid_accounts a on a.tenant_id = t.tenant_id and a.account_id = t.account_id and a.subtype = 'checking'
     where not t.pending
-),
-bank_start as (  -- where the bank's history starts: its first posting, or its item's creation when that is earlier
-                 -- (Plaid's `created_at`, read from the log: no mirror column holds it)
-    select c.tenant_id, least(min(c.posted_at), min(try_cast(i.payload ->> '$.created_at' as timestamptz))) as since
-    from checking c left join raw.plaid_items i on i.tenant_id = c.tenant_id and i.entity_id = c.item_id
-    group by c.tenant_id
 ),
 payments as (  -- every payment and bill payment the books ever showed, and whether it is voided or deleted now
     select tenant_id, 'Payment' as entity_type, qbo_id,
@@ -108,8 +98,8 @@ found as (
     union all
     select m.tenant_id, 'payment_recorded_not_in_bank', m.cents, m.created_at + interval 14 day,
         [{'rail': 'qbo', 'entity_type': m.entity_type, 'entity_id': m.qbo_id}]
-    from payments m join bank_start s using (tenant_id)
-    where not m.is_voided and m.cents > 0 and m.created_at >= s.since
+    from payments m join recon.horizons h using (tenant_id)
+    where not m.is_voided and m.cents > 0 and m.created_at >= h.bank_since
       and not exists (select 1 from live l where l.tenant_id = m.tenant_id and l.to_rail = 'qbo'
                       and l.to_type = m.entity_type and l.to_id = m.qbo_id and l.flow = 'charge_booking')
       and not exists (select 1 from live l where l.tenant_id = m.tenant_id and l.from_rail = 'qbo'
@@ -147,8 +137,8 @@ final as (
         f.evidence[1].entity_type as subject_type,
         f.evidence[1].entity_id as subject_id,
         f.due_at,
-        n.as_of
-    from found f join now_ n using (tenant_id)
+        h.as_of
+    from found f join recon.horizons h using (tenant_id)
 )
 
 select * from final

@@ -260,10 +260,8 @@ def _reads_across_rails(model: SqlModel) -> bool:
 def build_tenant_tables_asset(models: list[SqlModel], name: str) -> dg.AssetsDefinition:
     """Tenant tables refreshed in one step and one transaction, each after the ones it reads: one Dagster step's
     fixed cost per run instead of one per table, and links, breaks and marts always of the same run. The UI can still
-    refresh any subset; the tables the selected ones read are then used as they stand."""
-    ordered = [t for m in models for t in [*_tables_under(m), m] if t in models]
-    ordered = list(dict.fromkeys(ordered))
-    upstream = list(dict.fromkeys(t for m in ordered for t in _tables_under(m) if t not in ordered))
+    refresh any subset; the tables the selected ones read are then used as they stand (created empty if missing)."""
+    ordered = list(dict.fromkeys(t for m in models for t in [*_tables_under(m), m] if t in models))
     by_key = {dg.AssetKey([m.schema, m.table]): m for m in ordered}
 
     @dg.multi_asset(
@@ -276,6 +274,7 @@ def build_tenant_tables_asset(models: list[SqlModel], name: str) -> dg.AssetsDef
     )
     def _tenant_tables(context: dg.AssetExecutionContext, warehouse: LedgerDuckDB) -> Iterator[dg.MaterializeResult]:
         selected = [m for key, m in by_key.items() if key in context.selected_asset_keys]
+        upstream = list(dict.fromkeys(t for m in selected for t in _tables_under(m) if t not in selected))
         try:
             with warehouse.ledger() as conn:
                 refreshed = refresh_tenant_tables(conn, selected, run_tenant_ids(context), upstream)
