@@ -32,15 +32,14 @@ def broken(broken_acme):
     return broken_acme
 
 
-# A process that refreshes recon.breaks, or records a decision, and is SIGKILLed at a chosen statement: after the
-# refresh deleted the tenant's rows and before it inserted them again, or after the decision's log row was inserted
-# and before its commit.
+# A process that refreshes the reconciliation step's tables, or records a decision, and is SIGKILLed at a chosen
+# statement: after the refresh wrote recon.links again and deleted the tenant's breaks, before it inserted them
+# again, or after the decision's log row was inserted and before its commit.
 KILLED_CHILD = """
 import os, signal, sys
 from datetime import UTC, datetime
 from ledger_pipeline.lib import decisions, ledger_views, warehouse
 from ledger_pipeline.lib.marts import refresh_tenant_tables
-from ledger_pipeline.lib.sql_models import load_models
 
 class KilledAt:
     def __init__(self, conn, statement):
@@ -56,8 +55,8 @@ path, what, subject = sys.argv[1:]
 conn = warehouse.connect(path)
 ledger_views.ensure(conn)
 if what == "refresh":
-    model = next(m for m in load_models() if m.name == "recon.breaks")
-    refresh_tenant_tables(KilledAt(conn, "insert into recon.breaks"), [model], ["acme"])
+    from ledger_pipeline.defs.models.assets import RECONCILIATION_MODELS
+    refresh_tenant_tables(KilledAt(conn, "insert into recon.breaks"), RECONCILIATION_MODELS, ["acme"])
 else:
     made = decisions.decision("acme", "explain", subject, "dana", "killed before it commits")
     decisions.record(KilledAt(conn, "commit"), made, "killed-run", datetime.now(UTC))
@@ -262,12 +261,19 @@ def test_a_decision_about_nothing_shown_or_an_unknown_tenant_writes_nothing(brok
 
 
 def test_a_kill_during_reconciliation_or_a_decision_loses_nothing(broken):
+    # A mark the refresh would overwrite: the step's tables are replaced in one transaction, so a kill after links
+    # were written again (and before breaks were) leaves the mark, and every table, as it was.
+    conn = broken.connect()
+    try:
+        conn.execute("update recon.links set decision_why = 'as before the kill' where tenant_id = 'acme'")
+    finally:
+        conn.close()
     tables = {name: f"select * from recon.{name} order by all" for name in ("links", "breaks", "pending")}
     before = {name: broken.query(sql) for name, sql in tables.items()}
     logged = broken.query("select count(*), max(seq) from raw.entity_log")
     break_id = before["breaks"][0][1]
 
-    _killed(broken, "refresh")  # killed with the tenant's breaks deleted and not yet written again
+    _killed(broken, "refresh")  # killed inside the one transaction, with the tenant's breaks deleted
     assert {name: broken.query(sql) for name, sql in tables.items()} == before
     _killed(broken, "decide", break_id)  # killed with the decision's log row inserted, not committed
     assert broken.query("select count(*), max(seq) from raw.entity_log") == logged

@@ -257,15 +257,19 @@ def _reads_across_rails(model: SqlModel) -> bool:
     return model.schema in CROSS_RAIL_SCHEMAS or reads_core or len(rails_read) > 1
 
 
+def in_run_order(models: list[SqlModel]) -> list[SqlModel]:
+    """The models, each after those of them it reads."""
+    return list(dict.fromkeys(t for m in models for t in [*_tables_under(m), m] if t in models))
+
+
 def build_tenant_tables_asset(models: list[SqlModel], name: str) -> dg.AssetsDefinition:
-    """Tenant tables refreshed in one step and one transaction, each after the ones it reads: one Dagster step's
+    """Tenant tables (in run order) refreshed in one step and one transaction: one Dagster step's
     fixed cost per run instead of one per table, and links, breaks and marts always of the same run. The UI can still
     refresh any subset; the tables the selected ones read are then used as they stand (created empty if missing)."""
-    ordered = list(dict.fromkeys(t for m in models for t in [*_tables_under(m), m] if t in models))
-    by_key = {dg.AssetKey([m.schema, m.table]): m for m in ordered}
+    by_key = {dg.AssetKey([m.schema, m.table]): m for m in models}
 
     @dg.multi_asset(
-        specs=[dg.AssetSpec(**_spec_kwargs(m)) for m in ordered],
+        specs=[dg.AssetSpec(**_spec_kwargs(m)) for m in models],
         name=name,
         partitions_def=TENANTS,
         backfill_policy=SINGLE_RUN_BACKFILL,
@@ -299,8 +303,9 @@ TENANT_TABLES = [m for m in MODELS if m.materialized == "tenant_table"]
 # The cross-rail layer and the marts over it share one step; a mart over one rail keeps its own, so a blocking check
 # on another rail's mirror does not hold it back.
 RECONCILIATION_STEP = "reconciliation"
+RECONCILIATION_MODELS = in_run_order([m for m in TENANT_TABLES if _reads_across_rails(m)])
 TABLE_ASSETS = [
     *(build_tenant_table_asset(m) for m in TENANT_TABLES if not _reads_across_rails(m)),
-    build_tenant_tables_asset([m for m in TENANT_TABLES if _reads_across_rails(m)], RECONCILIATION_STEP),
+    build_tenant_tables_asset(RECONCILIATION_MODELS, RECONCILIATION_STEP),
 ]
 MODEL_ASSETS = [*VIEW_ASSETS, *REFRESHED_ASSETS, *TABLE_ASSETS]
