@@ -31,10 +31,12 @@ def _business(kind: str, scale: float = 1.0) -> CompanySpec:
     is the kind's place in KINDS, so the sample's businesses are those of the full run."""
     acme, realm_id = DEMO_COMPANIES[0], f"91303500000002{KINDS.index(kind):02d}"
     return dataclasses.replace(acme, realm_id=realm_id, name=f"Only {kind}", size=max(50, int(acme.size * scale)),
-                               breaks=MAX_BREAKS, break_kinds=(kind,))  # fmt: skip
+                               breaks=MAX_BREAKS, break_kinds=(kind,))
 
 
 def test_each_kind_alone_is_found_and_nothing_else(project, monkeypatch):
+    """Synced at the sandbox's first clock, which follows months of the businesses' history: every break counted
+    is past its tolerance there (a break still inside it is neither missed nor false)."""
     companies = {kind: _business(kind) for kind in ALONE}
     on_every_rail(monkeypatch, tuple(companies.values()))
     for kind, company in companies.items():
@@ -79,7 +81,8 @@ def test_a_kind_left_out_takes_no_objects_from_the_kinds_kept():
 
 @pytest.mark.parametrize("kinds", [("meteor",), ("amount_mismatch", "Amount_Mismatch"), (), "amount_mismatch"])
 def test_break_kinds_must_be_known_kinds(kinds):
-    with pytest.raises(ValueError, match=r"break_kinds must name one or more of payout_not_deposited, .*, amount_mi"):
+    known = ", ".join(KINDS)
+    with pytest.raises(ValueError, match=f"break_kinds must name one or more of {known}; got"):
         dataclasses.replace(DEMO_COMPANIES[0], break_kinds=kinds)
 
 
