@@ -97,7 +97,8 @@ class CompanySpec:
         if isinstance(kinds, str) or not kinds or any(kind not in KINDS for kind in kinds):
             raise ValueError(f"company {self.realm_id}: break_kinds must name one or more of {', '.join(KINDS)}; "
                              f"got {kinds!r:.200}")
-        object.__setattr__(self, "break_kinds", tuple(kind for kind in KINDS if kind in kinds))  # KINDS' order
+        # In KINDS' order: one setting, one spec (and one sandbox fingerprint), however the kinds were listed.
+        object.__setattr__(self, "break_kinds", tuple(kind for kind in KINDS if kind in kinds))
         sign, hours, minutes = self.utc_offset[:1], self.utc_offset[1:3], self.utc_offset[4:6]
         if sign not in "+-" or len(self.utc_offset) != 6 or not (hours + minutes).isdigit():
             raise ValueError(f"company {self.realm_id}: utc_offset must look like -08:00")
