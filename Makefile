@@ -8,7 +8,7 @@ export LEDGER_DUCKDB_PATH ?= $(CURDIR)/data/ledger.duckdb
 export LEDGER_STATE_DIR ?= $(CURDIR)/data/state
 export LEDGER_TENANTS_PATH ?= $(CURDIR)/data/tenants.json
 
-.PHONY: install demo test ui sandbox lock clean bench bench-large bench-recon soak recon-kinds
+.PHONY: install demo test ui sandbox lock clean bench bench-large bench-recon soak
 
 install: $(STAMP)
 
@@ -40,11 +40,6 @@ SOAK_KILLS ?= 500
 SOAK_SEED ?= 1
 soak: install
 	$(BIN)/python -m ledger_pipeline_tests.storm --kills $(SOAK_KILLS) --seed $(SOAK_SEED)
-
-# The reconciliation against each break kind alone, all nine (docs/reconciliation.md, Tests): nine businesses that
-# each inject one kind, synced on all four rails in one run. `make test` runs three of them, to keep within its time.
-recon-kinds: install
-	LEDGER_KINDS_ALONE=all $(BIN)/python -m pytest -q ledger_pipeline_tests/test_recon_kinds_alone.py
 
 # The performance benchmark against dlt and the fetch-and-parse floor (docs/performance.md).
 # bench: 4 tenants x 25k objects, a few minutes on 2 cores; writes bench/results.json, exits 1 if verify or a check fails.

@@ -2,68 +2,47 @@
 that kind listed as ground truth, and the reconciliation finds every one of its breaks past tolerance (recall
 100 %) and reports nothing else (precision 100 %): no other kind, which a mix of kinds could hide.
 
-The businesses, one tenant each, sync on all four rails in one run. The suite runs SAMPLE; `make recon-kinds`
-(LEDGER_KINDS_ALONE=all) runs all nine kinds, a run of about a minute (docs/reconciliation.md, Tests)."""
+The nine businesses, one tenant each, sync on all four rails in one run: the cost of one run, with a few seconds
+per tenant (docs/reconciliation.md, Tests)."""
 
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections import Counter
 
 import pytest
 
-from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES, CompanySpec, QboSandbox
+from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES, CompanySpec
 from ledger_pipeline.world.breaks import KINDS, MAX_BREAKS, PAYOUT_SHARES, Breaks
-from ledger_pipeline.world.ground_truth import injected_breaks
-from ledger_pipeline_tests.conftest import TEST_SCALE
 from ledger_pipeline_tests.recon_support import add_business, on_every_rail, scored_breaks, sync_in_one_run
 
-# The kinds the mixed businesses of test_recon_breaks.py hold fewest of (under seed 20261206, 1, 1 and 4 past
-# tolerance; every other kind 6 or more), so the suite sees them alone: a payout the bank never shows, a payment the
-# bank shows for another amount, a deposit booked gross.
-SAMPLE = ("deposit_amount_mismatch", "payout_not_in_bank", "amount_mismatch")
-ALONE = KINDS if os.environ.get("LEDGER_KINDS_ALONE") == "all" else SAMPLE
 
-
-def _business(kind: str, scale: float = 1.0) -> CompanySpec:
-    """A business like Acme Plumbing that injects `kind` only, as often as the world allows (MAX_BREAKS); its realm
-    is the kind's place in KINDS, so the sample's businesses are those of the full run."""
-    acme, realm_id = DEMO_COMPANIES[0], f"91303500000002{KINDS.index(kind):02d}"
-    return dataclasses.replace(acme, realm_id=realm_id, name=f"Only {kind}", size=max(50, int(acme.size * scale)),
-                               breaks=MAX_BREAKS, break_kinds=(kind,))
+def _business(kind: str) -> CompanySpec:
+    """A business like Acme Plumbing, under a realm of its own, that injects `kind` only, as often as the world
+    allows (MAX_BREAKS)."""
+    realm_id = f"91303500000002{KINDS.index(kind):02d}"
+    return dataclasses.replace(DEMO_COMPANIES[0], realm_id=realm_id, name=f"Only {kind}", breaks=MAX_BREAKS,
+                               break_kinds=(kind,))
 
 
 def test_each_kind_alone_is_found_and_nothing_else(project, monkeypatch):
     """Synced at the sandbox's first clock, which follows months of the businesses' history: every break counted
     is past its tolerance there (a break still inside it is neither missed nor false)."""
-    companies = {kind: _business(kind) for kind in ALONE}
+    companies = {kind: _business(kind) for kind in KINDS}
     on_every_rail(monkeypatch, tuple(companies.values()))
     for kind, company in companies.items():
         add_business(project, kind, company)  # the tenant is named after its business's kind
-    assert sync_in_one_run(project, ALONE[0], ALONE[-1]).success
+    assert sync_in_one_run(project, KINDS[0], KINDS[-1]).success
 
     scored = scored_breaks(project, {kind: company.realm_id for kind, company in companies.items()})
-    assert {(b["tenant_id"], b["kind"]) for b in scored.truth} == {(kind, kind) for kind in ALONE}
+    assert {(b["tenant_id"], b["kind"]) for b in scored.truth} == {(kind, kind) for kind in KINDS}  # that kind only
     due = Counter(b["tenant_id"] for b in scored.found + scored.missed)
     found = Counter(b["tenant_id"] for b in scored.found)
     reported = Counter((r["tenant_id"], r["kind"]) for r in scored.reported)
-    per_kind = {kind: (found[kind], due[kind], reported[kind, kind]) for kind in ALONE}  # (found, due, reported)
-    assert all(due[kind] for kind in ALONE), per_kind  # each business has breaks past tolerance to find
+    per_kind = {kind: (found[kind], due[kind], reported[kind, kind]) for kind in KINDS}  # (found, due, reported)
+    assert all(due[kind] for kind in KINDS), per_kind  # each business has breaks past tolerance to find
     assert not scored.missed, (per_kind, scored.missed[:5])  # recall 100 %
     assert not scored.false, (per_kind, scored.false[:5])  # precision 100 %: no other kind, no other tenant
-
-
-def test_a_business_lists_only_the_kind_it_keeps():
-    """Every kind (not only the suite's sample): the ground truth of a business keeping one kind is that kind,
-    with some of it past tolerance at the sandbox's first clock, in the tests' small businesses."""
-    companies = tuple(_business(kind, TEST_SCALE) for kind in KINDS)
-    sandbox = QboSandbox(companies, rate_limit=None)
-    now = sandbox.now.isoformat()
-    for company, kind in zip(companies, KINDS, strict=True):
-        listed = injected_breaks(sandbox, company.realm_id, kind)
-        assert {b["kind"] for b in listed} == {kind}
-        assert any(b["reportable_from"] <= now for b in listed), kind
 
 
 def test_a_kind_left_out_takes_no_objects_from_the_kinds_kept():
