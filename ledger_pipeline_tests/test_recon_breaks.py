@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 from collections import Counter
 
 import dagster as dg
@@ -15,10 +14,7 @@ import pytest
 from ledger_pipeline.rails.qbo import sandbox as qbo_sandbox
 from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES, QboSandbox
 from ledger_pipeline.world.breaks import KINDS
-from ledger_pipeline.world.ground_truth import injected_breaks, score
-
-RAILS = ("qbo", "stripe", "plaid", "ramp")
-BREAKS = "select tenant_id, kind, amount_minor, evidence, break_id, status, currency from recon.breaks order by all"
+from ledger_pipeline_tests.recon_support import BREAKS, RAILS, scored_breaks, sync_in_one_run
 
 
 @pytest.mark.parametrize("seed", [7, 20261206])  # the sandbox's default world, and another
@@ -32,26 +28,22 @@ def test_every_injected_break_is_found_from_the_mirrors_and_nothing_else(project
     monkeypatch.setattr(QboSandbox, "__init__", functools.partialmethod(QboSandbox.__init__, seed=seed))
     realms = {tenant: project.add_tenant(tenant, company, rails=RAILS)
               for tenant, company in (("acme", 0), ("clean", 1), ("copper", 2))}  # fmt: skip
-    tags = {"dagster/asset_partition_range_start": "acme", "dagster/asset_partition_range_end": "copper"}
-    job = project.defs.resolve_job_def("sync_tenants")
-    assert job.execute_in_process(instance=project.instance, tags=tags).success
+    assert sync_in_one_run(project, "acme", "copper").success
 
-    rows = project.query(BREAKS)
-    reported = [{"tenant_id": t, "kind": k, "evidence": json.loads(e)} for t, k, _, e, *_ in rows]
+    scored = scored_breaks(project, realms)
+    rows, reported = scored.rows, scored.reported
     assert all(status == "open" and currency == "USD" and len(break_id) == 16
                for *_, break_id, status, currency in rows)  # fmt: skip
     assert len({r[4] for r in rows}) == len(rows)  # one id per break
-    truth = [b for tenant, realm in realms.items() for b in injected_breaks(project.sandbox, realm, tenant)]
-    found, missed, false = score(reported, truth, project.sandbox.now.isoformat())
 
     assert project.sandbox.seed == seed
-    assert not missed, missed[:5]
-    assert not false, false[:5]
+    assert not scored.missed, scored.missed[:5]
+    assert not scored.false, scored.false[:5]
     assert not [r for r in reported if r["tenant_id"] == "clean"]  # clean books, nothing reported
     assert {r["tenant_id"] for r in reported} == {"acme", "copper"}
-    assert {b["kind"] for b in found} == set(KINDS), Counter(b["kind"] for b in found)
+    assert {b["kind"] for b in scored.found} == set(KINDS), Counter(b["kind"] for b in scored.found)
 
     # Refreshed again over the same clock: the same breaks under the same ids.
     recon = [dg.AssetKey(["recon", name]) for name in ("links", "exceptions", "breaks", "pending")]
-    again = job.execute_in_process(instance=project.instance, tags=tags, asset_selection=recon)
+    again = sync_in_one_run(project, "acme", "copper", asset_selection=recon)
     assert again.success and project.query(BREAKS) == rows

@@ -5,6 +5,14 @@ its objects each kind breaks. Which objects break is a pure function of (seed, b
 other choice of the world: every rail renders the same broken story in any process and at any clock, and the
 sandbox can list what it broke (world/ground_truth.py). An object breaks in one way at most.
 
+`break_kinds` (CompanySpec.break_kinds, default all KINDS) restricts which kinds a business injects, so that a
+test can hold one kind alone. The kinds kept keep their shares and stack from the start of an object's draw,
+skipping the others: a kind kept breaks `share x breaks` of its objects whichever kinds are left out (a left-out
+kind never takes objects away from it), and with every kind kept the draws are exactly those of all kinds.
+Leaving kinds out changes which objects of a kept kind break (but for the first kind of each object type), and
+the rest of the world follows the breaks as always: a Deposit never booked shifts the next Deposits' ids, a bill
+held open is never paid by the books.
+
 Where each kind is made (the rail whose view departs from the business's money):
 
 - `payout_not_deposited`, `deposit_amount_mismatch`: the books book no Deposit for a paid payout, or one for
@@ -55,11 +63,12 @@ MAX_BREAKS = 10.0  # the largest `breaks` setting: ten times the demo's shares
 
 @dataclass(frozen=True)
 class Breaks:
-    """Which of one business's objects are broken, and how; `rate` 0 breaks nothing."""
+    """Which of one business's objects are broken, and how; `rate` 0 breaks nothing, a kind not in `kinds` never."""
 
     seed: int
     key: str  # the business (its QBO realm id)
     rate: float
+    kinds: tuple[str, ...] = KINDS
 
     def payout(self, index: int) -> str | None:
         """How the world's payout `index` is broken (None: it is not)."""
@@ -88,7 +97,7 @@ class Breaks:
 
     def unexplained(self, day: int) -> int | None:
         """The cents of the unexplained ACH debit leaving Checking on the UTC day starting `day`, if any."""
-        if self.rate <= 0:
+        if self.rate <= 0 or "bank_txn_unexplained" not in self.kinds:
             return None
         rng = seeded_rng(self.seed, self.key, "break unexplained", day)
         if rng.random() >= UNEXPLAINED_DAY_SHARE * self.rate:
@@ -100,6 +109,8 @@ class Breaks:
             return None
         draw = seeded_rng(self.seed, self.key, "break", what, which).random()
         for kind, share in shares:
+            if kind not in self.kinds:
+                continue  # left out: the next kept kind takes its place in the draw
             draw -= share * self.rate
             if draw < 0:
                 return kind

@@ -97,7 +97,7 @@ class Company:
         self.expense_accounts = tuple(a.id for a in self.chart if a.classification == "Expense")
         # The corporate card spend (Ramp) needs no replay: a pure function of the clock, shared by every reset.
         self.card_spend = CardSpend(seed, spec.realm_id, spec.size, spec.offset_minutes, CARDS_SINCE)
-        self.breaks = Breaks(seed, spec.realm_id, spec.breaks)  # what the books get wrong on purpose
+        self.breaks = Breaks(seed, spec.realm_id, spec.breaks, spec.break_kinds)  # what the books get wrong on purpose
         self._reset()
 
     # --- replay -------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from ledger_pipeline.world.breaks import MAX_BREAKS
+from ledger_pipeline.world.breaks import KINDS, MAX_BREAKS
 
 from .. import rail
 from ..entities import BY_NAME
@@ -83,6 +83,7 @@ class CompanySpec:
     change_rate: float = 0.02
     utc_offset: str = "-08:00"
     breaks: float = 0.0  # what the business's rails get wrong on purpose (world/breaks.py): 0 clean, 1 a demo's few
+    break_kinds: tuple[str, ...] = KINDS  # which kinds of break it injects (a test holds one alone)
 
     def __post_init__(self) -> None:
         check_realm_id(self.realm_id)
@@ -92,6 +93,12 @@ class CompanySpec:
             raise ValueError(f"company {self.realm_id}: change_rate must be within [0, 1]")
         if not 0 <= self.breaks <= MAX_BREAKS:
             raise ValueError(f"company {self.realm_id}: breaks must be within [0, {MAX_BREAKS:g}]")
+        kinds = self.break_kinds
+        if isinstance(kinds, str) or not kinds or any(kind not in KINDS for kind in kinds):
+            raise ValueError(f"company {self.realm_id}: break_kinds must name one or more of {', '.join(KINDS)}; "
+                             f"got {kinds!r:.200}")
+        # In KINDS' order: one setting, one spec (and one sandbox fingerprint), however the kinds were listed.
+        object.__setattr__(self, "break_kinds", tuple(kind for kind in KINDS if kind in kinds))
         sign, hours, minutes = self.utc_offset[:1], self.utc_offset[1:3], self.utc_offset[4:6]
         if sign not in "+-" or len(self.utc_offset) != 6 or not (hours + minutes).isdigit():
             raise ValueError(f"company {self.realm_id}: utc_offset must look like -08:00")
