@@ -9,7 +9,7 @@ that change it without an event of its own (`touched_by`): a dispute flips its c
 refund moves its charge's `amount_refunded`; such a charge is read again by id.
 
 Which charges, refunds and disputes a payout settled is no field of theirs: Stripe answers it only as a list,
-`/v1/balance_transactions?payout=po_...`, once an automatic payout is paid and reconciled. The entity `per_payout`
+`/v1/balance_transactions?payout=po_...`, once an automatic payout is paid and reconciled. An entity `per_payout`
 logs that answer as an object of its own, one per such payout (`payout_composition`, keyed by the payout's id): read
 for each paid payout the first listing finds, then for each payout its events say was paid or reconciled.
 """
