@@ -32,11 +32,11 @@ def test_crash_storm_loses_and_doubles_nothing(fast_tmp_path):
     assert report.verify_ok and "OK" in report.verify_output, report.verify_output
     assert report.findings.versions > 0
     matches_log = {name: ok for name, ok in report.final_checks.items() if name.endswith(":matches_log")}
-    # 9 QBO, 6 Stripe and 3 Plaid: every mirror of the rails the storm's tenant connects, each checked against the log.
+    # 9 QBO, 7 Stripe and 3 Plaid: every mirror of the rails the storm's tenant connects, each checked against the log.
     # The storm's runs leave Ramp's steps out (storm/child.py): its tenant connects no Ramp business, so they would
     # only skip it (a kill inside a Ramp sync is ramp/test_ramp_sync.py's).
     storm_mirrors = {f"{table.replace('.', '/')}:matches_log" for table, _ in mirrors()}
-    assert set(matches_log) == storm_mirrors and len(matches_log) == 18, report.final_checks
+    assert set(matches_log) == storm_mirrors and len(matches_log) == 19, report.final_checks
     assert all(matches_log.values()), report.final_checks
     assert report.findings.lost == 0
     assert report.findings.duplicated == 0

@@ -149,11 +149,11 @@ def test_nightly_audit_is_one_run_over_every_tenant_with_full_checks():
     assert request.tags["dagster/asset_partition_range_start"] == "acme"
     assert request.tags["dagster/asset_partition_range_end"] == "initech"
     refreshed_ops = {a.op.name for a in model_assets.REFRESHED_ASSETS}
-    # 25 mirrors (9 QBO, 6 Stripe, 3 Plaid, 7 Ramp) and the history step
-    assert len(refreshed_ops) == 26 and "history_tables" in refreshed_ops
+    # 26 mirrors (9 QBO, 7 Stripe, 3 Plaid, 7 Ramp) and the history step
+    assert len(refreshed_ops) == 27 and "history_tables" in refreshed_ops
     assert {name for name, op in request.run_config["ops"].items() if op["config"].get("full_check")} == refreshed_ops
     log_ops = {a.op.name for a in LOG_ASSETS}
-    assert len(log_ops) == 9 + 6 + 3 + 7  # every rail's log assets
+    assert len(log_ops) == 9 + 7 + 3 + 7  # every rail's log assets
     assert {name for name, op in request.run_config["ops"].items() if op["config"].get("full_audit")} == log_ops
 
 

@@ -1,7 +1,8 @@
 """recon.links, recon.pending and people's decisions, on one business with breaks synced on all four rails: links
-name their method and confidence; an explained break stays explained through later syncs and a rebuild; a rejected
-link is not proposed again and reopens the flow it closed; decisions are chained and verified like rail data; a
-decision about something the tenant's tables do not show, or for an unregistered tenant, writes nothing."""
+name their method and confidence; each charge links to the payout that settled it; an explained break stays explained
+through later syncs and a rebuild; a rejected link is not proposed again and reopens the flow it closed; decisions
+are chained and verified like rail data; a decision about something the tenant's tables do not show, or for an
+unregistered tenant, writes nothing."""
 
 from __future__ import annotations
 
@@ -17,7 +18,11 @@ import pytest
 from ledger_pipeline import cli
 from ledger_pipeline.lib.verify import verify
 from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES
+from ledger_pipeline.rails.stripe.client import StripeClient
+from ledger_pipeline.rails.stripe.sandbox import DEMO_ACCOUNTS, PLATFORM_KEY, SANDBOX_BASE_URL
+from ledger_pipeline.rails.stripe.sandbox.shared import shared_sandbox
 from ledger_pipeline.world.ground_truth import injected_breaks, score
+from ledger_pipeline_tests.conftest import TEST_SCALE
 from ledger_pipeline_tests.helpers import failure_text
 from ledger_pipeline_tests.test_analyst_queries import CROSS_RAIL_QUERIES, run_doc_query
 
@@ -87,8 +92,8 @@ def test_links_name_their_method_and_pending_items_are_not_breaks(broken):
     links = broken.query("select flow, method, status, confidence, from_rail, to_rail from recon.links")
     flows = {flow for flow, *_ in links}
     assert flows == {
-        "charge_booking", "payout_booking", "payout_bank", "payment_bank", "bill_payment_bank", "card_booking",
-        "card_statement", "statement_bank", "bill_booking", "bank_return",
+        "charge_booking", "charge_payout", "payout_booking", "payout_bank", "payment_bank", "bill_payment_bank",
+        "card_booking", "card_statement", "statement_bank", "bill_booking", "bank_return",
     }, flows  # fmt: skip
     for flow, method, status, confidence, *_ in links:
         if method == "reference":
@@ -147,6 +152,29 @@ def test_links_name_their_method_and_pending_items_are_not_breaks(broken):
     by_kind = open_breaks.metadata["tenants"].value["acme"]["by"]
     assert by_kind == dict(broken.query("select kind, count(*) from recon.breaks group by 1 order by 1"))
     assert once.passed, once.metadata
+
+
+def test_each_charge_links_to_the_payout_that_settled_it(broken):
+    """What Stripe says each paid payout settled (`/v1/balance_transactions?payout=`), read from the sandbox: each of
+    its charges links to it, by reference, and a charge no paid payout settled yet links to nothing."""
+    box = shared_sandbox(broken.qbo.state_path, TEST_SCALE, False)
+    with StripeClient(DEMO_ACCOUNTS[0].account_id, PLATFORM_KEY, base_url=SANDBOX_BASE_URL,
+                      transport=box.transport()) as client:  # fmt: skip
+        paid = [p for page in client.pages("payouts", extra_params={"status": "paid"}) for p in page.objects]
+        settled = {t["source"]: p["id"] for p in paid for t in client.payout_balance_transactions(p["id"])
+                   if t["type"] == "charge"}  # fmt: skip
+    links = broken.query(
+        "select l.from_id, l.to_id, l.method, l.status, l.confidence, l.from_amount_minor = c.amount, "
+        "l.to_amount_minor = p.amount from recon.links l "
+        "join mirror.stripe_charges c on c.tenant_id = l.tenant_id and c.stripe_id = l.from_id "
+        "join mirror.stripe_payouts p on p.tenant_id = l.tenant_id and p.stripe_id = l.to_id "
+        "where l.flow = 'charge_payout' and (l.from_rail, l.from_type, l.to_rail, l.to_type) = "
+        "('stripe', 'charge', 'stripe', 'payout')"
+    )  # fmt: skip
+    assert {charge: payout for charge, payout, *_ in links} == settled and len(links) == len(settled) > 10
+    assert all(tuple(link[2:]) == ("reference", "matched", 1.0, True, True) for link in links)
+    charges = {c for (c,) in broken.query("select stripe_id from mirror.stripe_charges where tenant_id = 'acme'")}
+    assert charges - set(settled), "the last days' charges are not paid out yet"
 
 
 def _reported(project, table: str) -> list[dict]:

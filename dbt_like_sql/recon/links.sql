@@ -31,11 +31,22 @@ bank as (  -- posted transactions of the checking accounts, money in positive; a
     join mirror.plaid_accounts a on a.tenant_id = t.tenant_id and a.account_id = t.account_id and a.subtype = 'checking'
     where not t.pending
 ),
+settled as (  -- each balance transaction a paid payout settled, as Stripe listed the payout's composition
+    select tenant_id, stripe_id as payout_id, unnest(balance_transactions) as txn
+    from mirror.stripe_payout_compositions
+),
 candidates as (
     select c.tenant_id, 'charge_booking' as flow, 'reference' as method,
         'stripe' as from_rail, 'charge' as from_type, c.stripe_id as from_id, c.amount as from_amount_minor,
         'qbo' as to_rail, 'Payment' as to_type, m.qbo_id as to_id, m.cents as to_amount_minor
     from mirror.stripe_charges c join payments m on m.tenant_id = c.tenant_id and m.qbo_id = c.qbo_payment_id
+    union all
+    select s.tenant_id, 'charge_payout', 'reference', 'stripe', 'charge', c.stripe_id, c.amount,
+        'stripe', 'payout', p.stripe_id, p.amount
+    from settled s
+    join mirror.stripe_charges c on c.tenant_id = s.tenant_id and c.stripe_id = s.txn.source_id
+    join mirror.stripe_payouts p on p.tenant_id = s.tenant_id and p.stripe_id = s.payout_id and p.status = 'paid'
+    where s.txn.type = 'charge'
     union all
     select p.tenant_id, 'payout_booking', 'reference', 'stripe', 'payout', p.stripe_id, p.amount,
         'qbo', 'Deposit', d.qbo_id, cast(round(d.total_amt * 100) as bigint)

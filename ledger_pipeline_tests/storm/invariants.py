@@ -26,6 +26,7 @@ from ledger_pipeline.rails.qbo.sandbox.render_txn import tombstone
 from ledger_pipeline.rails.stripe.client import StripeClient
 from ledger_pipeline.rails.stripe.entities import ENTITIES as STRIPE_ENTITIES
 from ledger_pipeline.rails.stripe.sandbox import PLATFORM_KEY, SANDBOX_BASE_URL
+from ledger_pipeline.rails.stripe.sync import listed
 from ledger_pipeline_tests.storm.layout import StormProject
 
 # Columns that say when and how a version reached the mirror, not what it holds: they may differ from a reference.
@@ -140,8 +141,7 @@ def rail_truth(project: StormProject) -> dict[str, dict[str, str]]:
     with StripeClient(project.stripe_account_id, PLATFORM_KEY, base_url=SANDBOX_BASE_URL, transport=transport,
                       stripe_version=API_VERSION) as client:  # fmt: skip
         for e in STRIPE_ENTITIES:
-            listed = (o for page in client.pages(e.path) for o in page.objects)
-            truth[f"mirror.stripe_{e.table}"] = {o["id"]: _hash(o) for o in listed}
+            truth[f"mirror.stripe_{e.table}"] = {o["id"]: _hash(o) for o in listed(client, e)}
     truth |= {f"mirror.plaid_{table}": {i: _hash(o) for i, o in found.items()} for table, found in plaid_truth(project).items()}
     return truth
 

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import httpx
 import polars as pl
 import pytest
 
@@ -26,7 +25,10 @@ from ledger_pipeline.lib.validation import row_failures
 from ledger_pipeline.lib.warehouse import fetch_polars
 from ledger_pipeline.rails.stripe.entities import ENTITIES
 from ledger_pipeline.rails.stripe.schemas import MIRROR_SCHEMAS
-from ledger_pipeline_tests.stripe.conftest import build, client
+from ledger_pipeline.rails.stripe.client import StripeClient
+from ledger_pipeline.rails.stripe.sandbox import PLATFORM_KEY, SANDBOX_BASE_URL
+from ledger_pipeline.rails.stripe.sync import listed
+from ledger_pipeline_tests.stripe.conftest import ACCOUNT, build, client
 
 DAYS = 120  # long enough for the sandbox's world to hold a refund, a dispute and a deleted customer
 SANDBOX, BROKEN = "t-sandbox", "t-broken"
@@ -34,25 +36,13 @@ NOW = datetime(2027, 1, 1, tzinfo=UTC)
 MODELS = {m.name: m for m in load_models()}
 
 
-def _pages(http: httpx.Client, path: str) -> Iterator[dict[str, Any]]:
-    """Every object of a list endpoint, newest first, page after page."""
-    params: dict[str, Any] = {"limit": 100}
-    while True:
-        page = http.get(f"/v1/{path}", params=params)
-        page.raise_for_status()
-        body = page.json()
-        yield from body["data"]
-        if not body["has_more"]:
-            return
-        params["starting_after"] = body["data"][-1]["id"]
-
-
 @pytest.fixture(scope="module")
 def sandbox() -> dict[str, Any]:
     """{entity name: [objects as listed]}, and the deleted customer as it was and as Stripe shows it now."""
     sb = build(DAYS)
+    with StripeClient(ACCOUNT, PLATFORM_KEY, base_url=SANDBOX_BASE_URL, transport=sb.transport()) as stripe:
+        objects = {e.name: listed(stripe, e) for e in ENTITIES}
     with client(sb) as http:
-        objects = {e.name: list(_pages(http, e.path)) for e in ENTITIES}
         events = http.get("/v1/events", params={"limit": 100, "type": "customer.deleted"}).json()["data"]
         assert events, "the sandbox's world should have deleted a customer by now"
         before = events[0]["data"]["object"]
@@ -66,6 +56,9 @@ def _broken(sandbox: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     charge = sandbox["objects"]["charge"][0]
     txn = next(t for t in sandbox["objects"]["balance_transaction"] if t["fee"])
     payout = sandbox["objects"]["payout"][0]
+    composition = sandbox["objects"]["payout_composition"][0]
+    own = next(t for t in composition["balance_transactions"] if t["type"] == "payout")
+    settled = [t for t in composition["balance_transactions"] if t is not own]
     return [
         ("charge", "ch_fractional", {**charge, "id": "ch_fractional", "amount": 1999.5}),  # amount -> null
         ("charge", "ch_textamount", {**charge, "id": "ch_textamount", "amount": "1999"}),  # amount -> null
@@ -82,6 +75,12 @@ def _broken(sandbox: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
             **txn, "id": "txn_positivepayout", "type": "payout", "reporting_category": "payout",
             "amount": abs(txn["amount"]), "fee": 0, "fee_details": [], "net": abs(txn["amount"])}),
         ("payout", "po_noarrival", {**payout, "id": "po_noarrival", "arrival_date": None}),
+        ("payout_composition", "po_noownpart", {**composition, "id": "po_noownpart",  # payout_net -> null
+                                                "balance_transactions": settled}),
+        ("payout_composition", "po_shortsettled", {**composition, "id": "po_shortsettled",  # nets do not cancel
+                                                   "balance_transactions": [own, *settled[1:]]}),
+        ("payout_composition", "po_badpart", {**composition, "id": "po_badpart", "balance_transactions": [
+            own, {**settled[0], "id": "ch_x"}, *settled[1:]]}),  # a part that is no txn_
     ]
 
 
@@ -156,7 +155,7 @@ def test_money_columns_are_bigint(ledger):
     money = {
         "charges": ("amount", "amount_captured", "amount_refunded"), "refunds": ("amount",), "disputes": ("amount",),
         "payouts": ("amount",), "balance_transactions": ("amount", "fee", "net", "fee_details_total"),
-        "customers": ("balance",),
+        "customers": ("balance",), "payout_compositions": ("settled_net", "payout_net"),
     }  # fmt: skip
     for table, columns in money.items():
         types = dict(r[:2] for r in ledger.execute(f"describe stg.stripe_{table}").fetchall())
@@ -215,6 +214,22 @@ def test_links_between_objects(ledger, sandbox):
         assert isinstance(payout["arrival_date"], date) and not isinstance(payout["arrival_date"], datetime)
         assert (payout["automatic"], payout["method"], payout["type"]) == (True, "standard", "bank_account")
         assert payout["status"] == obj["status"]
+
+
+def test_a_payout_composition_settles_its_payout(ledger, sandbox):
+    compositions, payouts = _by_id(ledger, "payout_compositions"), _by_id(ledger, "payouts")
+    txns = _by_id(ledger, "balance_transactions")
+    paid = {p["id"] for p in sandbox["objects"]["payout"] if p["status"] == "paid"}
+    assert set(compositions) == paid and len(paid) > 10
+    for payout_id, row in compositions.items():
+        payout = payouts[payout_id]
+        assert row["settled_net"] == payout["amount"] == -row["payout_net"] and row["created"] == payout["created"]
+        for part in row["balance_transactions"]:
+            txn = txns[part["balance_transaction_id"]]
+            assert (part["type"], part["source_id"], part["amount"], part["fee"], part["net"]) == (
+                txn["type"], txn["source_id"], txn["amount"], txn["fee"], txn["net"])
+    kinds = {part["type"] for row in compositions.values() for part in row["balance_transactions"]}
+    assert {"charge", "refund", "payout"} <= kinds
 
 
 def test_a_deleted_customer_keeps_a_row(ledger, sandbox):
@@ -292,6 +307,11 @@ def test_contracts_reject_broken_balance_transactions_and_payouts(ledger):
     assert "fee = the sum of fee_details" in reasons["txn_badfee"] and "net =" not in reasons["txn_badfee"]
     assert "sign follows type" in reasons["txn_positivepayout"]
     assert set(_reasons(ledger, "payouts")) == {"po_noarrival"}
+    reasons = _reasons(ledger, "payout_compositions")
+    assert set(reasons) == {"po_noownpart", "po_shortsettled", "po_badpart"}
+    assert reasons["po_noownpart"].startswith("payout_net: the payout's own balance transaction, once")
+    assert "settled_net = -payout_net" in reasons["po_shortsettled"]
+    assert "every id a balance transaction's" in reasons["po_badpart"]
 
 
 def test_mirror_refresh_publishes_sandbox_rows_and_quarantines_broken_ones(ledger, sandbox):
@@ -310,6 +330,7 @@ def test_mirror_refresh_publishes_sandbox_rows_and_quarantines_broken_ones(ledge
         assert quarantined[entity.name][SANDBOX] == 0, entity.name
     assert quarantined["charge"][BROKEN] == 8 and published["charge"][BROKEN] == 0
     assert quarantined["balance_transaction"][BROKEN] == 3 and quarantined["payout"][BROKEN] == 1
+    assert quarantined["payout_composition"][BROKEN] == 3
     gone = sandbox["deleted_after"]["id"]
     (in_mirror,) = ledger.execute("select count(*) from mirror.stripe_customers where stripe_id = ?", [gone]).fetchone()
     assert in_mirror == 0

@@ -14,16 +14,17 @@ from ledger_pipeline.rails.stripe.entities import ENTITIES
 from ledger_pipeline.rails.stripe.sandbox import DEMO_ACCOUNTS, PLATFORM_KEY, SANDBOX_BASE_URL
 from ledger_pipeline.rails.stripe.sandbox.shared import shared_sandbox
 from ledger_pipeline.rails.stripe.client import StripeClient
+from ledger_pipeline.rails.stripe.sync import listed
 from ledger_pipeline_tests.conftest import TEST_SCALE
 from ledger_pipeline_tests.helpers import failure_text
 
 
-def _rail_objects(project, company: int, path: str) -> dict[str, dict]:
-    """Every object Stripe lists now for the demo account, read straight from the sandbox."""
+def _rail_objects(project, company: int, entity) -> dict[str, dict]:
+    """Every object of the entity Stripe shows now for the demo account, read straight from the sandbox."""
     box = shared_sandbox(project.qbo.state_path, TEST_SCALE, False)
     with StripeClient(DEMO_ACCOUNTS[company].account_id, PLATFORM_KEY, base_url=SANDBOX_BASE_URL,
                       transport=box.transport()) as client:  # fmt: skip
-        return {o["id"]: o for page in client.pages(path) for o in page.objects}
+        return {o["id"]: o for o in listed(client, entity)}
 
 
 def _logged_current(project, tenant: str, entity) -> dict[str, dict]:
@@ -52,7 +53,7 @@ def test_a_stripe_only_and_a_qbo_only_tenant_sync_in_one_run(project):
     rails = dict(project.query("select tenant_id, list(distinct rail order by rail) from raw.entity_log group by 1"))
     assert rails == {"books": ["qbo"], "shop": ["stripe"]}
     for entity in ENTITIES:
-        assert _logged_current(project, "shop", entity) == _rail_objects(project, 1, entity.path), entity.name
+        assert _logged_current(project, "shop", entity) == _rail_objects(project, 1, entity), entity.name
     assert all(c.passed for c in result.get_asset_check_evaluations()), [
         (c.asset_key.to_user_string(), c.check_name) for c in result.get_asset_check_evaluations() if not c.passed
     ]
@@ -75,7 +76,7 @@ def test_incremental_via_events_equals_a_whole_read_and_aged_out_events_relist(p
         result = project.sync("shop", raise_on_error=False)
         assert result.success, failure_text(result)
         for entity in ENTITIES:
-            assert _logged_current(project, "shop", entity) == _rail_objects(project, 1, entity.path), entity.name
+            assert _logged_current(project, "shop", entity) == _rail_objects(project, 1, entity), entity.name
     sources = dict(project.query(
         "select source, count(*) from raw.entity_log where tenant_id = 'shop' and rail = 'stripe' group by 1"
     ))  # fmt: skip

@@ -65,6 +65,21 @@ def test_payout_balance_transactions_balance_and_events(client: stripe.StripeCli
     assert events and all(isinstance(e.data.object, stripe.Charge) for e in events)
 
 
+def test_the_module_level_api_lists_what_a_payout_settled(served: RunningServer, monkeypatch) -> None:
+    """`stripe.BalanceTransaction.list(payout=...)`, the SDK's module-level API, pages what a paid payout settled; an
+    unknown payout is the SDK's InvalidRequestError naming the parameter."""
+    monkeypatch.setattr(stripe, "api_base", served.base_url)
+    account = {"api_key": PLATFORM_KEY, "stripe_account": ACCOUNT}
+    payout = next(iter(stripe.Payout.list(status="paid", limit=1, **account).data))
+    txns = list(stripe.BalanceTransaction.list(payout=payout.id, limit=1, **account).auto_paging_iter())
+    assert len(txns) >= 2 and len({t.id for t in txns}) == len(txns)  # a page each
+    assert sum(t.net for t in txns if t.type != "payout") == payout.amount
+    assert [t.source for t in txns if t.type == "payout"] == [payout.id]
+    with pytest.raises(stripe.InvalidRequestError) as unknown:
+        stripe.BalanceTransaction.list(payout="po_nope", **account)
+    assert (unknown.value.code, unknown.value.param, unknown.value.http_status) == ("resource_missing", "payout", 404)
+
+
 def test_typed_errors(world: StripeSandbox, served: RunningServer) -> None:
     with pytest.raises(stripe.AuthenticationError):
         sdk(served.base_url, key="sk_test_notTheKey").v1.charges.list()

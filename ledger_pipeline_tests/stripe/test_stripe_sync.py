@@ -1,6 +1,7 @@
 """The Stripe sync through the real client, sync skeleton and DuckDB file, at the moments that matter: a dispute,
 which changes its charge without a charge event; an entity with no events for a while, whose position must keep
-up with the feed so it never ages out of Stripe's 30 days; a first listing killed half-way, which resumes."""
+up with the feed so it never ages out of Stripe's 30 days; a first listing killed half-way, which resumes; a payout's
+composition, read once when the payout is paid, and killed while it is read."""
 
 from __future__ import annotations
 
@@ -17,11 +18,12 @@ from ledger_pipeline.rails.stripe.entities import BY_NAME
 from ledger_pipeline.rails.stripe.sandbox import PLATFORM_KEY, SANDBOX_BASE_URL
 from ledger_pipeline.lib.verify import verify
 from ledger_pipeline.rails.stripe import sync as stripe_sync
-from ledger_pipeline.rails.stripe.sync import StripeSession
+from ledger_pipeline.rails.stripe.sync import StripeSession, composition
 from ledger_pipeline_tests.stripe.conftest import ACCOUNT, build
 
 DISPUTE_DAY = 110  # the first dispute of ACCOUNT's world comes at day 110.5, on a charge made days before
 LISTING_DAY = 240  # ACCOUNT has about 400 charges by then: four pages
+COMPOSITION_DAY = 40  # dozens of paid payouts
 
 
 def _sync(conn, session: StripeSession, entity: str, run_id: str):
@@ -119,6 +121,88 @@ def test_a_first_listing_commits_window_by_window_and_a_killed_one_resumes_where
         assert resumed.swept is False and resumed.cursor.resume is None
         assert resumed.cursor.position == uninterrupted.cursor.position
         assert _versions(conn) == _versions(whole)  # every charge, once, as the uninterrupted sync logged it
+        assert verify(conn).ok
+    finally:
+        conn.close()
+        whole.close()
+
+
+class _CountsCompositionReads(httpx.BaseTransport):
+    """The sandbox's transport, noting the payout of every `/v1/balance_transactions?payout=` request."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner, self.payouts = inner, []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/balance_transactions" and "payout" in request.url.params:
+            self.payouts.append(request.url.params["payout"])
+        return self.inner.handle_request(request)
+
+
+def _paid(client: StripeClient) -> set[str]:
+    return {p["id"] for page in client.pages("payouts", extra_params={"status": "paid"}) for p in page.objects}
+
+
+def test_a_payouts_composition_is_read_once_when_it_is_paid(tmp_path):
+    """The first sync reads the composition of every paid payout, one list each; then only the payouts paid since (their
+    `payout.paid` events); a sync with nothing new reads none and logs nothing."""
+    sandbox = build(COMPOSITION_DAY)
+    conn = warehouse.connect(tmp_path / "ledger.duckdb")
+    counting = _CountsCompositionReads(sandbox.transport())
+    with StripeClient(ACCOUNT, PLATFORM_KEY, base_url=SANDBOX_BASE_URL, transport=counting) as client:
+        session = StripeSession(client)
+        paid = _paid(client)
+        first = _sync(conn, session, "payout_composition", "r1")
+        assert first.stats.created == len(paid) > 10 and sorted(counting.payouts) == sorted(paid)
+        payout = client.retrieve("payouts", sorted(paid)[0])
+        assert _logged(conn, "payout_composition", payout["id"]) == [("list", composition(client, payout))]
+
+        counting.payouts.clear()
+        assert _sync(conn, session, "payout_composition", "r2").stats.appended == 0 and counting.payouts == []
+
+        sandbox.qbo.advance(timedelta(days=7))
+        new = _paid(client) - paid
+        counting.payouts.clear()
+        later = _sync(conn, session, "payout_composition", "r3")
+        assert later.stats.created == len(new) > 0 and sorted(counting.payouts) == sorted(new)
+        assert [source for (source,) in conn.execute(
+            "select distinct source from raw.entity_log where run_id = 'r3'").fetchall()] == ["read"]
+        counting.payouts.clear()
+        assert _sync(conn, session, "payout_composition", "r4").stats.appended == 0 and counting.payouts == []
+    conn.close()
+
+
+def test_a_killed_composition_sync_loses_and_duplicates_nothing(tmp_path, monkeypatch):
+    """Killed while reading compositions, in a first listing past its first window and in an incremental sync, each
+    time resumed: the log ends as the uninterrupted syncs left theirs, each composition once."""
+    monkeypatch.setattr(stripe_sync, "WINDOW_OBJECTS", 50)  # a window per page of 100 payouts
+    sandbox = build(LISTING_DAY)
+    whole, conn = warehouse.connect(tmp_path / "whole.duckdb"), warehouse.connect(tmp_path / "ledger.duckdb")
+
+    def compositions(ledger) -> list[tuple[str, str]]:
+        return ledger.execute("select entity_id, payload_hash from raw.entity_log order by all").fetchall()
+
+    def killed(dies_at: int) -> None:
+        dying = _DiesAtListRequest(sandbox.transport(), "/v1/balance_transactions", dies_at)
+        with StripeClient(ACCOUNT, PLATFORM_KEY, base_url=SANDBOX_BASE_URL, transport=dying) as client:
+            with pytest.raises(SystemExit):
+                _sync(conn, StripeSession(client), "payout_composition", "killed")
+
+    try:
+        with StripeClient(ACCOUNT, PLATFORM_KEY, base_url=SANDBOX_BASE_URL, transport=sandbox.transport()) as client:
+            assert _sync(whole, StripeSession(client), "payout_composition", "whole").pages >= 2
+            killed(dies_at=150)  # on the second page of payouts: the first one's window is committed
+            assert len(compositions(conn)) == 100 and cursors.load(conn, "shop", "stripe", "payout_composition").resume
+            _sync(conn, StripeSession(client), "payout_composition", "resumed")
+            assert compositions(conn) == compositions(whole)
+
+            sandbox.qbo.advance(timedelta(days=7))
+            _sync(whole, StripeSession(client), "payout_composition", "whole")
+            before = compositions(conn)
+            killed(dies_at=2)
+            assert compositions(conn) == before
+            _sync(conn, StripeSession(client), "payout_composition", "resumed")
+            assert compositions(conn) == compositions(whole) != before
         assert verify(conn).ok
     finally:
         conn.close()

@@ -7,7 +7,7 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from ledger_pipeline.rails.stripe.sandbox import Fault, RateLimit
+from ledger_pipeline.rails.stripe.sandbox import Fault, RateLimit, StripeSandbox
 
 from .conftest import ACCOUNT, ACCOUNTS, build, client
 
@@ -60,6 +60,35 @@ def test_unknown_cursor_and_unknown_id_are_resource_missing(http: httpx.Client) 
     assert read.status_code == 404 and read.json()["error"] == {
         "code": "resource_missing", "doc_url": "https://stripe.com/docs/error-codes/resource-missing",
         "message": "No such charge: 'ch_nope'", "param": "id", "type": "invalid_request_error"}
+
+
+def test_a_payouts_balance_transactions_are_what_the_world_swept_into_it(world: StripeSandbox,
+                                                                          http: httpx.Client) -> None:
+    """`?payout=po_...` lists, as any list, the transactions the world's sweep put in the payout and its own."""
+    payouts = _all(http, "/v1/payouts")
+    biggest = max(payouts, key=lambda p: len(_all(http, "/v1/balance_transactions", payout=p["id"])))
+    listed = _all(http, "/v1/balance_transactions", payout=biggest["id"])
+    with world.world(ACCOUNT) as (view, index, _):
+        payout = index.find(biggest["id"], "payout")
+        swept = {view.txn_id(*item) for item in (*view.flows.payouts[payout].items, ("payout", payout))}
+    assert {t["id"] for t in listed} == swept and len(listed) > 3
+    assert all(t["object"] == "balance_transaction" for t in listed)
+    assert [t["source"] for t in listed if t["type"] == "payout"] == [biggest["id"]]
+    keys = [(t["created"], t["id"]) for t in listed]
+    assert keys == sorted(keys, reverse=True)
+    first = http.get("/v1/balance_transactions", params={"payout": biggest["id"], "limit": 2}).json()
+    assert (first["object"], first["url"], first["has_more"]) == ("list", "/v1/balance_transactions", True)
+    after = http.get("/v1/balance_transactions",
+                     params={"payout": biggest["id"], "limit": 2, "starting_after": first["data"][-1]["id"]}).json()
+    assert [t["id"] for t in first["data"] + after["data"]] == [t["id"] for t in listed[:4]]
+    newest = listed[0]["created"]
+    since = _all(http, "/v1/balance_transactions", payout=biggest["id"], **{"created[gte]": str(newest)})
+    assert since == [t for t in listed if t["created"] >= newest]
+    missing = http.get("/v1/balance_transactions", params={"payout": "po_nope"})
+    assert missing.status_code == 404 and missing.headers["Stripe-Should-Retry"] == "false"
+    assert missing.json()["error"] == {
+        "code": "resource_missing", "doc_url": "https://stripe.com/docs/error-codes/resource-missing",
+        "message": "No such payout: 'po_nope'", "param": "payout", "type": "invalid_request_error"}
 
 
 def test_created_filters(http: httpx.Client) -> None:

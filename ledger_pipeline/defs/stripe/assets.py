@@ -7,6 +7,14 @@ from ledger_pipeline.rails.stripe.rail import RAIL
 
 
 def _description(entity: StripeEntity) -> str:
+    if entity.per_payout:
+        return (
+            "What each paid payout of the tenant's connected account settled (the balance transactions "
+            "/v1/balance_transactions?payout=po_... lists), one version per payout, appended to the immutable, "
+            "hash-chained raw.entity_log (this asset is its view raw.stripe_payout_compositions). First sync: every "
+            "paid payout; then one list per payout that the events since show paid or reconciled. Rows and cursor "
+            "commit in one transaction."
+        )
     feed = (
         "the events after the saved event id (a whole re-list and an id sweep once Stripe's 30 days of events "
         "no longer reach it)"

@@ -212,6 +212,41 @@ class StripeBalanceTransactionMirror(_MirrorRow):
         return data.lazyframe.select(holds(~wrong))
 
 
+COMPOSITION_PART = pl.Struct({
+    "balance_transaction_id": pl.String, "type": pl.String, "source_id": pl.String,
+    "amount": pl.Int64, "fee": pl.Int64, "net": pl.Int64,
+})  # fmt: skip
+
+
+class StripePayoutCompositionMirror(_MirrorRow):
+    """What a paid payout settled: recon.links reads each charge's payout here, so the whole must add up."""
+
+    stripe_id: str = pa.Field(nullable=False, str_matches=PAYOUT_ID)
+    currency: str = pa.Field(nullable=False, str_matches=CURRENCY)
+    balance_transactions: pl.List(COMPOSITION_PART) = pa.Field(nullable=False)
+    settled_net: pl.Int64 = pa.Field(nullable=True)
+    payout_net: pl.Int64 = pa.Field(nullable=True, le=0)
+
+    @pa.check("settled_net", error="every settled net a JSON integer", ignore_na=False)
+    def _settled_typed(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return typed(data)
+
+    @pa.check("payout_net", error="the payout's own balance transaction, once, its net a JSON integer", ignore_na=False)
+    def _own_transaction(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return typed(data)
+
+    @pa.check("balance_transactions", error="every id a balance transaction's (txn_), every source an object's")
+    def _parts_named(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        part = pl.element().struct
+        txn = part.field("balance_transaction_id").str.contains(BALANCE_TXN_ID).fill_null(False)
+        source = part.field("source_id").str.contains(OBJECT_ID).fill_null(True)  # some fees have no source object
+        return data.lazyframe.select(pl.col(data.key).list.eval(txn & source).list.all())
+
+    @pa.dataframe_check(error="settled_net = -payout_net (the payout pays out what it settled)")
+    def _settles_its_amount(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(holds(pl.col("settled_net") == -pl.col("payout_net")))
+
+
 MIRROR_SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
     "mirror.stripe_customers": StripeCustomerMirror,
     "mirror.stripe_charges": StripeChargeMirror,
@@ -219,4 +254,5 @@ MIRROR_SCHEMAS: dict[str, type[pa.DataFrameModel]] = {
     "mirror.stripe_disputes": StripeDisputeMirror,
     "mirror.stripe_payouts": StripePayoutMirror,
     "mirror.stripe_balance_transactions": StripeBalanceTransactionMirror,
+    "mirror.stripe_payout_compositions": StripePayoutCompositionMirror,
 }

@@ -13,6 +13,9 @@
   the entity is then listed whole and swept for disappeared ids.
 - Balance transactions have no events. They are listed again from `created` LOOKBACK before the newest one
   seen, which re-reads those whose status still moves (pending -> available within days).
+- A payout's composition (entities.py) is read with one list per payout: for every paid payout of the first
+  listing, then for the payouts its events (`payout.paid`, `payout.reconciliation_completed`) show settled, so an
+  incremental sync reads only the payouts settled since. A composition read again is the same payload, logged once.
 Stripe has no count endpoint and tells no clock, so the skeleton neither counts nor checks the clock here.
 """
 
@@ -70,6 +73,9 @@ class StripeSession:
         mine = [e for e in events if _object(e, self.account_id).get("object") == entity.name]
         versions = [self._from_event(e, entity) for e in mine]
         versions += [self._read_again(entity, entity_id) for entity_id in self._touched(entity, events)]
+        if entity.per_payout:  # the payouts the events show settled, each once, as of its newest event
+            payouts = {obj.get("id"): obj for obj in (_object(e, self.account_id) for e in events)}
+            versions += self._versions(entity, list(payouts.values()), "read")
         yield ChangeFeed(versions, position=events[-1]["id"] if events else latest or previous.position)
 
     def ids(self, entity: StripeEntity) -> set[str]:
@@ -91,9 +97,9 @@ class StripeSession:
         window carries its oldest `created` as a checkpoint, where the sync commits and a killed sync resumes
         (listing `created` <= it again: the objects of that second come twice and are logged once)."""
         in_window = 0
-        pages = self.client.pages(entity.path, created_lt=None if created_lte is None else created_lte + 1)
-        for page in pages:
-            observations = [self._listed_version(obj, entity) for obj in page.objects]
+        created_lt = None if created_lte is None else created_lte + 1
+        for page in self.client.pages(entity.path, created_lt=created_lt, extra_params=_filters(entity)):
+            observations = self._versions(entity, page.objects, "list")
             in_window += len(observations)
             checkpoint = None
             if in_window >= WINDOW_OBJECTS and page.oldest_created is not None:
@@ -102,8 +108,8 @@ class StripeSession:
 
     def _list(self, entity: StripeEntity, created_gte: datetime | None = None) -> Iterator[Page]:
         seen: set[str] = set()
-        for page in self.client.pages(entity.path, created_gte=created_gte):
-            observations = [self._listed_version(obj, entity) for obj in page.objects]
+        for page in self.client.pages(entity.path, created_gte=created_gte, extra_params=_filters(entity)):
+            observations = self._versions(entity, page.objects, "list")
             seen.update(o.entity_id for o in observations)
             yield Page(observations, _instant(page))
         if created_gte is None:
@@ -125,8 +131,13 @@ class StripeSession:
         obj = self.client.retrieve(entity.path, entity_id)
         return Observation(_id(obj, entity, self.account_id, "read"), obj, "read", deleted=bool(obj.get("deleted")))
 
-    def _listed_version(self, obj: dict[str, Any], entity: StripeEntity) -> Observation:
-        return Observation(_id(obj, entity, self.account_id, "list"), obj, "list", deleted=bool(obj.get("deleted")))
+    def _versions(self, entity: StripeEntity, objects: list[dict[str, Any]], source: str) -> list[Observation]:
+        """Listed objects as versions; for a composition, the composition of each settled payout among them."""
+        if not entity.per_payout:
+            return [Observation(_id(obj, entity, self.account_id, source), obj, source,
+                                deleted=bool(obj.get("deleted"))) for obj in objects]  # fmt: skip
+        return [Observation(_id(payout, entity, self.account_id, source), composition(self.client, payout), source)
+                for payout in objects if settled(payout)]  # fmt: skip
 
     def _from_event(self, event: dict[str, Any], entity: StripeEntity) -> Observation:
         obj = _object(event, self.account_id)
@@ -140,6 +151,34 @@ class StripeSession:
             source_version=event.get("id"),  # the event that produced this version
             source_updated_at=datetime.fromtimestamp(created, UTC) if isinstance(created, int) else None,
         )
+
+
+def listed(client: StripeClient, entity: StripeEntity) -> list[dict[str, Any]]:
+    """Every object of the entity as a whole listing logs it now: what the mirror of an up-to-date log holds."""
+    return [o.payload for page in StripeSession(client)._list(entity) for o in page.observations]
+
+
+PART_FIELDS = ("id", "type", "source", "amount", "fee", "net")  # what a composition keeps of each transaction
+
+
+def settled(payout: dict[str, Any]) -> bool:
+    """Whether Stripe lists what the payout settled: an automatic payout, paid, its reconciliation completed."""
+    return (payout.get("object") == "payout" and payout.get("automatic") is True and payout.get("status") == "paid"
+            and payout.get("reconciliation_status") == "completed")  # fmt: skip
+
+
+def composition(client: StripeClient, payout: dict[str, Any]) -> dict[str, Any]:
+    """A settled payout's composition as logged: its id, `created` and currency, and each balance transaction Stripe
+    lists for it (its own among them), in Stripe's order, reduced to what moved: id, type, source, amount, fee, net."""
+    listed = client.payout_balance_transactions(payout["id"])
+    return {"id": payout["id"], "object": "payout_composition", "created": payout.get("created"),
+            "currency": payout.get("currency"),
+            "balance_transactions": [{name: obj.get(name) for name in PART_FIELDS} for obj in listed]}
+
+
+def _filters(entity: StripeEntity) -> dict[str, str] | None:
+    """A composition's listing asks Stripe for paid payouts only."""
+    return {"status": "paid"} if entity.per_payout else None
 
 
 def _object(event: dict[str, Any], account_id: str) -> dict[str, Any]:
