@@ -28,7 +28,8 @@ _SAMPLE = 20
 
 def _upstream() -> list[dg.AssetKey]:
     """Every table the read side publishes: the logs, the models' tables and views, cursors and decisions."""
-    keys = {key for a in (*LOG_ASSETS, *MODEL_ASSETS) for key in (a.keys if isinstance(a, dg.AssetsDefinition) else [a.key])}
+    keys = {key for a in (*LOG_ASSETS, *MODEL_ASSETS)
+            for key in (a.keys if isinstance(a, dg.AssetsDefinition) else [a.key])}  # fmt: skip
     return sorted(keys | {SYNC_CURSORS.key, DECISIONS_KEY}, key=lambda key: key.to_user_string())
 
 

@@ -32,7 +32,7 @@ def differences(views: Path, publication: Publication) -> list[str]:
     expected = {key: value for key, value in publication.expected.items() if key[1] in names}
     problems = []
     for key in sorted(set(found) | set(expected)):
-        (ledger_rows, ledger_print), (read_rows, read_print) = (source.get(key, (0, None)) for source in (expected, found))
+        (ledger_rows, ledger_print), (read_rows, read_print) = (s.get(key, (0, None)) for s in (expected, found))
         if (ledger_rows, ledger_print) != (read_rows, read_print):
             what = f"{read_rows} rows, ledger {ledger_rows}" if read_rows != ledger_rows else "other content"
             problems.append(f"tenant {key[0]} {key[1]}: {what}")

@@ -26,7 +26,8 @@ ENTRY = "analyst.duckdb"
 TMP_SUFFIX = ".tmp"
 _GENERATION = re.compile(r"[0-9]{8}")
 
-# A manifest, as JSON: {"generation": n, "published_at": iso, "views_fingerprint": code's view SQL hash,
+# A manifest, as JSON: {"generation": n, "published_at": iso, "root": the folder its views file names,
+#   "views_fingerprint": code's view SQL hash,
 #   "columns": {table: [[column, type], ...]},
 #   "tenants": {tenant: {"views": path, "tables": {table: {"fingerprint", "rows", "files": [path, ...]}}}}}
 # Paths are relative to the root; the log's entry also has "last_seq" (files are appended, never rewritten).

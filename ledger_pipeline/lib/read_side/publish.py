@@ -170,14 +170,17 @@ def _manifest(
         path = read_side.tenant_views(tenant_id, generation)
         write_views(path, start or base, files, tables, generation, now, relative_to=folder)
         tenants[tenant_id] = {"tables": new, "views": read_side.relative(path), "generation": generation}
-    start = _usable(None if code_changed or previous is None else read_side.views_path(previous["generation"]))
+    moved_root = previous is not None and previous["root"] != str(read_side.root)  # its views name absolute paths
+    start = _usable(None if code_changed or moved_root or previous is None
+                    else read_side.views_path(previous["generation"]))  # fmt: skip
     files = {
         name: [str(read_side.root / f) for t in tenants.values() for f in t["tables"].get(name, {}).get("files", [])]
         for name in (moved if start else [t.name for t in tables])
     }
     write_views(read_side.views_path(generation), start or base, files if start else {n: f for n, f in files.items()
                 if f}, tables, generation, now)  # fmt: skip
-    return {"generation": generation, "published_at": now.isoformat(), "views_fingerprint": ledger_views.fingerprint(),
+    return {"generation": generation, "published_at": now.isoformat(), "root": str(read_side.root),
+            "views_fingerprint": ledger_views.fingerprint(),
             "columns": {t.name: [list(c) for c in t.columns] for t in tables}, "tenants": tenants}  # fmt: skip
 
 
