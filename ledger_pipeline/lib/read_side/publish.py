@@ -3,8 +3,8 @@
 Cost follows change: each (tenant, table) is fingerprinted in DuckDB and rewritten only when its fingerprint
 differs from the newest manifest's (a file already at its content's name is reused, which also repairs a
 publication killed half way); a tenant's log is published by appending its new seq range as a new file.
-Nothing changed means no new generation. When the code's tables or view SQL changed, every tenant the read
-side holds is covered, so no generation mixes two versions of a table.
+Nothing changed means no new generation. When the code's tables or view SQL changed, or the read side was
+moved, every tenant it holds is covered anew, so no generation mixes two versions of a table.
 """
 
 from __future__ import annotations
@@ -106,10 +106,11 @@ def publish(
     previous = read_side.latest()
     tables = published_tables(conn)
     columns = {t.name: [list(c) for c in t.columns] for t in tables}
-    code_changed = previous is None or (previous["columns"], previous["views_fingerprint"]) != (
-        columns, ledger_views.fingerprint()
+    # Other tables or view SQL in the code, or a read side moved (its views name absolute paths): all anew.
+    rebuild = previous is None or (previous["columns"], previous["views_fingerprint"], previous["root"]) != (
+        columns, ledger_views.fingerprint(), str(read_side.root)
     )
-    covered = sorted(set(tenant_ids) | (set(previous["tenants"]) if code_changed and previous else set()))
+    covered = sorted(set(tenant_ids) | (set(previous["tenants"]) if rebuild and previous else set()))
     old_tenants = previous["tenants"] if previous else {}
     writer = _Writer(conn, read_side)
     conn.execute("begin")  # one snapshot of the ledger for every table and tenant
@@ -123,13 +124,13 @@ def publish(
         rollback(conn)
         raise
     old_entries = {t: old_tenants.get(t, {}).get("tables", {}) for t in covered}
-    moved = sorted({n for t in covered for n, e in entries[t].items() if code_changed or e != old_entries[t].get(n)})
-    changed = [t for t in covered if code_changed or entries[t] != old_entries[t]]
+    moved = sorted({n for t in covered for n, e in entries[t].items() if rebuild or e != old_entries[t].get(n)})
+    changed = [t for t in covered if rebuild or entries[t] != old_entries[t]]
     generation = previous["generation"] if previous else 0
     if changed:
         generation = max(read_side.published(), default=0) + 1
         manifest = _manifest(read_side, previous, tables, entries, changed, moved, generation, now,
-                             code_changed=code_changed)
+                             rebuild=rebuild)
         write_json(read_side.manifest_path(generation), manifest)
     if generation:
         _point_entries(read_side, read_side.manifest(generation))
@@ -154,14 +155,14 @@ def _tenant_tables(writer: _Writer, tenant_id: str, tables: list[Table], found: 
 
 def _manifest(
     read_side: ReadSide, previous: Manifest | None, tables: list[Table], entries: dict, changed: list[str],
-    moved: list[str], generation: int, now: datetime, *, code_changed: bool,
+    moved: list[str], generation: int, now: datetime, *, rebuild: bool,
 ) -> Manifest:  # fmt: skip
     """Write the changed tenants' views files and the generation's own, each from the previous one (or the
     template when the code changed), and return the generation's manifest (not yet written)."""
     tenants = dict(previous["tenants"]) if previous else {}
     base = template(read_side, tables)
     for tenant_id in changed:
-        before = None if code_changed else tenants.get(tenant_id)
+        before = None if rebuild else tenants.get(tenant_id)
         start = _usable(read_side.root / before["views"] if before else None)
         new = entries[tenant_id]
         names = [n for n, e in new.items() if (e != before["tables"].get(n) if start else e["files"])]
@@ -170,9 +171,7 @@ def _manifest(
         path = read_side.tenant_views(tenant_id, generation)
         write_views(path, start or base, files, tables, generation, now, relative_to=folder)
         tenants[tenant_id] = {"tables": new, "views": read_side.relative(path), "generation": generation}
-    moved_root = previous is not None and previous["root"] != str(read_side.root)  # its views name absolute paths
-    start = _usable(None if code_changed or moved_root or previous is None
-                    else read_side.views_path(previous["generation"]))  # fmt: skip
+    start = _usable(None if rebuild or previous is None else read_side.views_path(previous["generation"]))
     files = {
         name: [str(read_side.root / f) for t in tenants.values() for f in t["tables"].get(name, {}).get("files", [])]
         for name in (moved if start else [t.name for t in tables])
