@@ -22,7 +22,8 @@ import pytest
 
 from ledger_pipeline import cli
 from ledger_pipeline.defs.read_side import MATCHES_LEDGER, READ_SIDE_KEY
-from ledger_pipeline.lib.read_side.layout import ReadSide
+from ledger_pipeline.lib.read_side import retention
+from ledger_pipeline.lib.read_side.layout import ReadSide, point
 from ledger_pipeline_tests.conftest import Project
 from ledger_pipeline_tests.shared_ledger import SharedLedger
 
@@ -56,7 +57,7 @@ READER = textwrap.dedent("""
             open(stop).close()
             break
         except FileNotFoundError:
-            time.sleep(0.02)
+            time.sleep(0.1)
     print(json.dumps({"seen": seen, "errors": errors}), flush=True)
 """)
 
@@ -105,17 +106,17 @@ def assert_read_side_equals_ledger(project: Project, tenant_id: str) -> None:
         conn.close()
 
 
-def _relocated(project: Project) -> int:
-    """Publish a copied project's read side where the copy lies (its views named the original's files); returns
-    the generation."""
-    generation, passed = _publication(project.sync("acme", asset_selection=[READ_SIDE_KEY]))
-    assert passed
+def _linked(read_side: ReadSide) -> int:
+    """A copied read side's entry point is a copy, not a name of the newest generation's views file: make it one
+    again, as the next publication would; returns that generation."""
+    generation = read_side.published()[-1]
+    point(read_side.entry, read_side.views_path(generation))
     return generation
 
 
 def test_readers_never_block_syncs_and_always_see_whole_generations(synced_acme: Project, tmp_path: Path):
     read_side = ReadSide(synced_acme.root / "read")
-    first = _relocated(synced_acme)
+    first = _linked(read_side)
     expected = {first: [first, *_ledger_values(synced_acme)]}
     stop = tmp_path / "stop"
     holder = _reader("hold", read_side.entry, stop)  # an analyst's notebook left open on generation 1
@@ -137,11 +138,11 @@ def test_readers_never_block_syncs_and_always_see_whole_generations(synced_acme:
     assert held["errors"] == [] and polled["errors"] == []
     assert {json.dumps(s) for s in held["seen"]} == {json.dumps(expected[first])}
     generations = {s[0] for s in polled["seen"]}
-    assert generations >= {first, first + 2} and len(polled["seen"]) > 10
+    assert generations >= {first, first + 2} and len(polled["seen"]) > 5
     for seen in polled["seen"]:
         assert seen == expected[seen[0]], f"generation {seen[0]} seen mixed or incomplete"
-    # Nobody holds the first generation any more: the next publication (nothing new to publish) removes it.
-    assert _relocated(synced_acme) == first + 2
+    # Nobody holds the first generation any more: the next publication's clean-up removes it.
+    assert retention.collect(read_side) > 0
     assert read_side.published() == [first + 1, first + 2]
     assert not any(p.name.startswith(f"{first:08d}") for p in read_side.generations.iterdir())
 
@@ -156,6 +157,7 @@ KILLED_CHILD = textwrap.dedent("""
     from ledger_pipeline.defs.partitions import TENANTS
 
     root, marker = Path(sys.argv[1]), Path(sys.argv[2])
+    BILLS, READ_SIDE = dg.AssetKey(["raw", "qbo_bills"]), dg.AssetKey(["read_side", "generation"])
 
     def stall(path, data):  # every file of the new generation is written; its manifest is next
         marker.touch()
@@ -165,14 +167,14 @@ KILLED_CHILD = textwrap.dedent("""
     with dg.DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions(TENANTS.name, ["acme"])
         project = project_at(root, instance)
-        project.sandbox.advance(timedelta(days=2))
-        project.sync("acme")
+        project.sandbox.advance(timedelta(days=4))
+        project.sync("acme", asset_selection=[BILLS, READ_SIDE])  # new bill versions, then their publication
 """)
 
 
 def test_a_publication_killed_half_way_leaves_the_last_generation_and_the_next_run_repairs(synced_acme: Project):
     read_side = ReadSide(synced_acme.root / "read")
-    first = _relocated(synced_acme)
+    first = read_side.published()[-1]
     before = [first, *_ledger_values(synced_acme)]
     marker = synced_acme.root / "publishing"
     child = subprocess.Popen([sys.executable, "-c", KILLED_CHILD, str(synced_acme.root), str(marker)], cwd=REPO,
@@ -194,7 +196,7 @@ def test_a_publication_killed_half_way_leaves_the_last_generation_and_the_next_r
     assert _ledger_values(synced_acme) != before[1:]
     killed = set((read_side.root / "tenants").rglob("*.parquet")) - _named(read_side)
     assert killed, "the killed publication had written files of its own"
-    assert _publication(synced_acme.sync("acme")) == (first + 1, True)
+    assert _publication(synced_acme.sync("acme", asset_selection=[READ_SIDE_KEY])) == (first + 1, True)
     assert_read_side_equals_ledger(synced_acme, "acme")
     assert set((read_side.root / "tenants").rglob("*.parquet")) == _named(read_side)  # what no generation needs: gone
     assert not list(read_side.root.rglob("*.tmp"))
