@@ -126,17 +126,17 @@ def publish(
     old_entries = {t: old_tenants.get(t, {}).get("tables", {}) for t in covered}
     moved = sorted({n for t in covered for n, e in entries[t].items() if rebuild or e != old_entries[t].get(n)})
     changed = [t for t in covered if rebuild or entries[t] != old_entries[t]]
-    generation = previous["generation"] if previous else 0
+    manifest = previous
     if changed:
         generation = max(read_side.published(), default=0) + 1
         manifest = _manifest(read_side, previous, tables, entries, changed, moved, generation, now,
                              rebuild=rebuild)
         write_json(read_side.manifest_path(generation), manifest)
-    if generation:
-        _point_entries(read_side, read_side.manifest(generation))
-    removed = retention.collect(read_side) if generation else 0
+    if manifest is not None:
+        _point_entries(read_side, manifest)
+    removed = retention.collect(read_side) if manifest is not None else 0
     return Publication(
-        generation, bool(changed), covered, tables, found, heads,
+        manifest["generation"] if manifest else 0, bool(changed), covered, tables, found, heads,
         writer.written, writer.reused, writer.bytes, removed, moved if changed else [],
     )  # fmt: skip
 
