@@ -107,7 +107,7 @@ def publish(
     tables = published_tables(conn)
     columns = {t.name: [list(c) for c in t.columns] for t in tables}
     # Other tables or view SQL in the code, or a read side moved (its views name absolute paths): all anew.
-    rebuild = previous is None or (previous["columns"], previous["views_fingerprint"], previous["root"]) != (
+    rebuild = previous is None or (previous["columns"], previous["views_fingerprint"], previous.get("root")) != (
         columns, ledger_views.fingerprint(), str(read_side.root)
     )
     covered = sorted(set(tenant_ids) | (set(previous["tenants"]) if rebuild and previous else set()))
