@@ -16,7 +16,7 @@ import os
 import struct
 from pathlib import Path
 
-from ledger_pipeline.lib.read_side.layout import Manifest, ReadSide
+from ledger_pipeline.lib.read_side.layout import TMP_SUFFIX, Manifest, ReadSide
 
 KEEP_NEWEST = 2
 _LOCK = getattr(fcntl, "F_OFD_SETLK", None)
@@ -67,7 +67,8 @@ def referenced(read_side: ReadSide, manifest: Manifest) -> set[Path]:
 
 
 def collect(read_side: ReadSide) -> int:
-    """Remove every file under generations/ and tenants/ that no kept generation needs; returns how many.
+    """Remove every file under generations/ and tenants/ that no kept generation needs, and every temporary file a
+    killed publication left (templates/ too); returns how many.
 
     Runs under the ledger's writer lock (the publisher's), so no other publication writes meanwhile. The
     entry points are names of kept views files and stay.
@@ -75,10 +76,13 @@ def collect(read_side: ReadSide) -> int:
     keep = set().union(*(referenced(read_side, m) for m in kept(read_side)))
     entries = {read_side.tenant_entry(d.name) for d in (read_side.root / "tenants").glob("*")}
     removed = 0
-    for folder in (read_side.generations, read_side.root / "tenants"):
-        for path in sorted(folder.rglob("*")) if folder.is_dir() else []:
-            if path.is_file() and path not in keep and path not in entries:
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
-                    removed += 1
+    swept = [p for folder in (read_side.generations, read_side.root / "tenants", read_side.root / "templates")
+             for p in (folder.rglob("*") if folder.is_dir() else [])]  # fmt: skip
+    for path in sorted([*swept, *read_side.root.glob(f"*{TMP_SUFFIX}*")]):
+        temporary = TMP_SUFFIX in path.name  # a killed writer's, with its DuckDB WAL
+        needed = path in keep or path in entries or path.parent.name == "templates"
+        if path.is_file() and (temporary or not needed):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed += 1
     return removed
