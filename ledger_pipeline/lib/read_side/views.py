@@ -34,12 +34,14 @@ def template(read_side: ReadSide, tables: list[Table]) -> Path:
         return path
     tmp = temporary(path)
     with _open(tmp) as conn:
+        conn.execute("begin")
         for schema in sorted({t.name.split(".")[0] for t in tables} | {"meta"}):
             conn.execute(f"create schema if not exists {schema}")
         for table in tables:
             conn.execute(f"create view {table.name} as {_relation(table, [])}")
         ledger_views.create(conn, tables=False)
         conn.execute(f"create table {INFO_TABLE} (generation bigint, published_at timestamptz)")
+        conn.execute("commit")
     os.replace(tmp, path)
     for other in path.parent.glob("*.duckdb"):
         if other != path:
@@ -60,11 +62,13 @@ def write_views(
     with _open(tmp) as conn:
         if relative_to is not None:
             conn.execute("set file_search_path = ?", [str(relative_to)])
+        conn.execute("begin")  # one commit: each statement's own would write and sync the WAL
         for table in tables:
             if table.name in files:
                 conn.execute(f"create or replace view {table.name} as {_relation(table, files[table.name])}")
         conn.execute(f"delete from {INFO_TABLE}")
         conn.execute(f"insert into {INFO_TABLE} values (?, ?)", [generation, published_at])
+        conn.execute("commit")
     os.replace(tmp, path)
 
 
