@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from ledger_pipeline.defs.decisions import DECISIONS_KEY
+from ledger_pipeline.defs.decisions import recon_decisions
 from ledger_pipeline.defs.log_assets import SYNC_CURSORS
 from ledger_pipeline.defs.models.assets import MODEL_ASSETS
 from ledger_pipeline.defs.partitions import DUCKDB_POOL, SINGLE_RUN_BACKFILL, TENANTS, run_tenant_ids
@@ -27,10 +27,14 @@ _SAMPLE = 20
 
 
 def _upstream() -> list[dg.AssetKey]:
-    """Every table the read side publishes: the logs, the models' tables and views, cursors and decisions."""
-    keys = {key for a in (*LOG_ASSETS, *MODEL_ASSETS)
-            for key in (a.keys if isinstance(a, dg.AssetsDefinition) else [a.key])}  # fmt: skip
-    return sorted(keys | {SYNC_CURSORS.key, DECISIONS_KEY}, key=lambda key: key.to_user_string())
+    """The tables no other asset reads. Every asset is upstream of one of them, so in a selection closed downstream
+    (`sync_tenants`, `rails_selection`, `record_decision`) the publication runs after every step; and Dagster reads
+    each dependency's data version when the step starts (~20 ms a key on the demo's instance), so depending on
+    these 38 rather than all 89 tables took the step from 2.5 s to ~1.4 s with nothing to publish."""
+    assets = (*LOG_ASSETS, *MODEL_ASSETS, SYNC_CURSORS, recon_decisions)
+    specs = [spec for a in assets for spec in (a.specs if isinstance(a, dg.AssetsDefinition) else [a])]
+    read = {dep.asset_key for spec in specs for dep in spec.deps}
+    return sorted({spec.key for spec in specs} - read, key=lambda key: key.to_user_string())
 
 
 @dg.asset(
