@@ -42,10 +42,10 @@ def in_use(path: Path) -> bool:
 
 
 def views_files(read_side: ReadSide, manifest: Manifest) -> list[Path]:
-    """The views files a generation made: its own and its tenants' of that generation."""
-    generation = manifest["generation"]
-    own = [read_side.views_path(generation)]
-    return own + [read_side.root / t["views"] for t in manifest["tenants"].values() if t["generation"] == generation]
+    """The views files a reader of the generation may have open: its own, and each tenant's it names (a tenant's
+    share made by an earlier generation reads the files this one names for it)."""
+    own = [read_side.views_path(manifest["generation"])]
+    return own + [read_side.root / t["views"] for t in manifest["tenants"].values()]
 
 
 def kept(read_side: ReadSide) -> list[Manifest]:
