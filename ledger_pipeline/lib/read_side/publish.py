@@ -3,8 +3,9 @@
 Cost follows change: each (tenant, table) is fingerprinted in DuckDB and rewritten only when its fingerprint
 differs from the newest manifest's (a file already at its content's name is reused, which also repairs a
 publication killed half way); a tenant's log is published by appending its new seq range as a new file.
-Nothing changed means no new generation. When the code's tables or view SQL changed, or the read side was
-moved, every tenant it holds is covered anew, so no generation mixes two versions of a table.
+Nothing changed means no new generation. When the code's tables or view SQL changed, every tenant it holds is
+covered anew, so no generation mixes two versions of a table; when the read side was moved, its views file is
+made anew (it names files by absolute path).
 """
 
 from __future__ import annotations
@@ -106,10 +107,11 @@ def publish(
     previous = read_side.latest()
     tables = published_tables(conn)
     columns = {t.name: [list(c) for c in t.columns] for t in tables}
-    # Other tables or view SQL in the code, or a read side moved (its views name absolute paths): all anew.
-    rebuild = previous is None or (previous["columns"], previous["views_fingerprint"], previous.get("root")) != (
-        columns, ledger_views.fingerprint(), str(read_side.root)
+    # Other tables or view SQL in the code: every tenant anew. A read side moved: its views name absolute paths.
+    rebuild = previous is None or (previous["columns"], previous["views_fingerprint"]) != (
+        columns, ledger_views.fingerprint()
     )
+    relocated = previous is not None and previous.get("root") != str(read_side.root)
     covered = sorted(set(tenant_ids) | (set(previous["tenants"]) if rebuild and previous else set()))
     old_tenants = previous["tenants"] if previous else {}
     writer = _Writer(conn, read_side)
@@ -127,16 +129,16 @@ def publish(
     moved = sorted({n for t in covered for n, e in entries[t].items() if rebuild or e != old_entries[t].get(n)})
     changed = [t for t in covered if rebuild or entries[t] != old_entries[t]]
     manifest = previous
-    if changed:
+    if changed or relocated:
         generation = max(read_side.published(), default=0) + 1
         manifest = _manifest(read_side, previous, tables, entries, changed, moved, generation, now,
-                             rebuild=rebuild)
+                             rebuild=rebuild, relocated=relocated)
         write_json(read_side.manifest_path(generation), manifest)
     if manifest is not None:
         _point_entries(read_side, manifest)
     removed = retention.collect(read_side) if manifest is not None else 0
     return Publication(
-        manifest["generation"] if manifest else 0, bool(changed), covered, tables, found, heads,
+        manifest["generation"] if manifest else 0, bool(changed or relocated), covered, tables, found, heads,
         writer.written, writer.reused, writer.bytes, removed, moved if changed else [],
     )  # fmt: skip
 
@@ -155,10 +157,11 @@ def _tenant_tables(writer: _Writer, tenant_id: str, tables: list[Table], found: 
 
 def _manifest(
     read_side: ReadSide, previous: Manifest | None, tables: list[Table], entries: dict, changed: list[str],
-    moved: list[str], generation: int, now: datetime, *, rebuild: bool,
+    moved: list[str], generation: int, now: datetime, *, rebuild: bool, relocated: bool,
 ) -> Manifest:  # fmt: skip
     """Write the changed tenants' views files and the generation's own, each from the previous one (or the
-    template when the code changed), and return the generation's manifest (not yet written)."""
+    template when the code changed, and for its own when the read side moved), and return the generation's
+    manifest (not yet written)."""
     tenants = dict(previous["tenants"]) if previous else {}
     base = template(read_side, tables)
     for tenant_id in changed:
@@ -171,7 +174,7 @@ def _manifest(
         path = read_side.tenant_views(tenant_id, generation)
         write_views(path, start or base, files, tables, generation, now, relative_to=folder)
         tenants[tenant_id] = {"tables": new, "views": read_side.relative(path), "generation": generation}
-    start = _usable(None if rebuild or previous is None else read_side.views_path(previous["generation"]))
+    start = _usable(None if rebuild or relocated else read_side.views_path(previous["generation"]))
     files = {
         name: [str(read_side.root / f) for t in tenants.values() for f in t["tables"].get(name, {}).get("files", [])]
         for name in (moved if start else [t.name for t in tables])
