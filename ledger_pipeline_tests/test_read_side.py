@@ -18,7 +18,6 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
-import pytest
 
 from ledger_pipeline import cli
 from ledger_pipeline.defs.read_side import MATCHES_LEDGER, READ_SIDE_KEY
