@@ -9,6 +9,7 @@ import time
 from datetime import UTC, datetime
 
 import dagster as dg
+import duckdb
 
 from ledger_pipeline.defs.decisions import recon_decisions
 from ledger_pipeline.defs.log_assets import SYNC_CURSORS
@@ -17,9 +18,10 @@ from ledger_pipeline.defs.partitions import DUCKDB_POOL, SINGLE_RUN_BACKFILL, TE
 from ledger_pipeline.defs.rails import LOG_ASSETS
 from ledger_pipeline.defs.resources import LedgerDuckDB
 from ledger_pipeline.lib.read_side.compare import differences
+from ledger_pipeline.lib.read_side.fingerprint import ReadSideError
 from ledger_pipeline.lib.read_side.layout import ReadSide
 from ledger_pipeline.lib.read_side.publish import Publication, publish
-from ledger_pipeline.lib.warehouse import WarehouseError
+from ledger_pipeline.lib.warehouse import WarehouseError, one_line
 
 READ_SIDE_KEY = dg.AssetKey(["read_side", "generation"])
 MATCHES_LEDGER = "matches_ledger"
@@ -68,8 +70,8 @@ def read_side_generation(context: dg.AssetExecutionContext, warehouse: LedgerDuc
     try:
         with warehouse.ledger() as conn:
             publication = publish(conn, read_side, tenant_ids, datetime.now(UTC))
-    except (WarehouseError, OSError) as exc:
-        raise dg.Failure(description=f"the read side was not published: {exc}") from exc
+    except (WarehouseError, ReadSideError, duckdb.Error, OSError) as exc:
+        raise dg.Failure(description=f"the read side was not published: {one_line(exc)}") from exc
     problems = differences(read_side.views_path(publication.generation), publication)
     context.log.info(
         f"read side generation {publication.generation} ({'new' if publication.published else 'unchanged'}): "
