@@ -8,7 +8,7 @@ export LEDGER_DUCKDB_PATH ?= $(CURDIR)/data/ledger.duckdb
 export LEDGER_STATE_DIR ?= $(CURDIR)/data/state
 export LEDGER_TENANTS_PATH ?= $(CURDIR)/data/tenants.json
 
-.PHONY: install demo test ui sandbox lock clean bench bench-large bench-recon soak
+.PHONY: install demo test ui sandbox lock clean bench bench-large bench-recon bench-read soak
 
 install: $(STAMP)
 
@@ -55,6 +55,12 @@ bench-large: install
 # writes bench/results-recon.json, exits 1 if they are 10 % or more of the initial sync.
 bench-recon: install
 	$(BIN)/python -m bench.recon_cost
+
+# bench-read: what publishing the read side costs in the demo's syncs (initial, incremental, nothing new) and the
+# analysts' queries on it next to the ledger (docs/performance.md); writes bench/results-read.json, exits 1 if
+# publishing is 5 % or more of the incremental sync.
+bench-read: install
+	$(BIN)/python -m bench.read_side
 
 # Regenerate the lock after changing pyproject.toml (needs uv on the PATH).
 lock:

@@ -113,6 +113,11 @@ def _parser() -> argparse.ArgumentParser:
     history.add_argument("--entity", required=True)
     history.add_argument("--id", required=True, dest="object_id", help="the rail's id of the object (QBO: its Id)")
 
+    analyst = commands.add_parser(
+        "analyst-db", help="print the read side's DuckDB file analysts open (never locks the ledger)"
+    )
+    analyst.add_argument("--tenant", help="one tenant's share instead: its folder holds no other tenant's rows")
+
     export = commands.add_parser(
         "export-tenant", help="one tenant's log, mirrors, history and marts as a new read-only DuckDB file"
     )
@@ -167,6 +172,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _as_of(args)
     if args.command == "history":
         return _history(args)
+    if args.command == "analyst-db":
+        return _analyst_db(args.tenant)
     if args.command == "export-tenant":
         return _export_tenant(args)
     raise AssertionError(args.command)
@@ -400,6 +407,21 @@ def _history(args: argparse.Namespace) -> int:
             print(f"    {v.op}")
         for change in v.changes:
             print(f"    {change.path}: {_json(change.old)} -> {_json(change.new)}")
+    return 0
+
+
+def _analyst_db(tenant: str | None) -> int:
+    """The path of the newest generation's views file (all tenants, or one tenant's share) on stdout."""
+    from ledger_pipeline.lib.read_side.layout import ReadSide
+
+    read_side = ReadSide(settings.read_dir(settings.duckdb_path()))
+    path = read_side.entry if tenant is None else read_side.tenant_entry(ids.tenant_id(tenant))
+    if not path.is_file():
+        whose = "" if tenant is None else f" for tenant {tenant}"
+        return _not_found(f"no read side{whose} in {read_side.root} yet: a sync publishes it")
+    print(path)
+    if tenant is not None:  # its views name their files relative to its folder, so the folder can be handed over
+        print(f"open it from its folder: cd {path.parent} && duckdb -readonly {path.name}", file=sys.stderr)
     return 0
 
 

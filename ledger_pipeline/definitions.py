@@ -11,6 +11,7 @@ from ledger_pipeline.defs.jobs import SYNC_JOB
 from ledger_pipeline.defs.log_assets import SYNC_CURSORS
 from ledger_pipeline.defs.models.assertions import ASSERTION_CHECKS
 from ledger_pipeline.defs.models.assets import MODEL_ASSETS
+from ledger_pipeline.defs.read_side import read_side_generation
 from ledger_pipeline.defs.resources import LedgerDuckDB, TenantRegistryResource
 from ledger_pipeline.defs.schedules import hourly_sync, nightly_audit
 from ledger_pipeline.defs.sensors import tenant_registry_sensor
@@ -28,7 +29,7 @@ def build_definitions(
     if unknown := set(rail_resources) - set(defaults):
         raise TypeError(f"build_definitions: no rail named {sorted(unknown)}; rails: {', '.join(defaults)}")
     core = dg.Definitions(
-        assets=[*MODEL_ASSETS, SYNC_CURSORS, recon_decisions],
+        assets=[*MODEL_ASSETS, SYNC_CURSORS, recon_decisions, read_side_generation],
         asset_checks=[*ASSERTION_CHECKS, tenants_fresh],
         jobs=[SYNC_JOB, FRESHNESS_JOB, DECISION_JOB],
         schedules=[hourly_sync, nightly_audit, freshness_schedule],

@@ -18,6 +18,7 @@ import dagster as dg
 from ledger_pipeline.commands import add_partition, compare_recorded_heads, dagster_instance, decide_command, run_verify
 from ledger_pipeline.definitions import build_definitions
 from ledger_pipeline.lib import dagster_home, rails, settings, warehouse
+from ledger_pipeline.lib.read_side.layout import ReadSide
 from ledger_pipeline.lib.tenants import Tenant, TenantRegistry
 from ledger_pipeline.rails.plaid.rail import PlaidConnection, PlaidItemLink
 from ledger_pipeline.rails.plaid.sandbox import items_for
@@ -348,6 +349,14 @@ def _rail_summary(conn, rail: rails.Rail, tenants: list[Tenant]) -> None:
         print("  " + f"{tenant.tenant_id:<11}" + "".join(f"{n:>{width}}" for n in counts) + f"{versions:>8}")
 
 
+def _print_next() -> None:
+    """What an analyst runs next: a query on the published read side, which never makes a sync wait."""
+    entry = ReadSide(settings.read_dir(settings.duckdb_path())).entry
+    sql = "select tenant_id, vendor_name, total_open from marts.ap_aging order by total_open desc limit 5"
+    print(f"\n== next, for analysts: the read side ({entry}), opened without any lock on the ledger ==")
+    print(f'  duckdb -readonly "$(.venv/bin/ledger-pipeline analyst-db)" -c "{sql}"')
+
+
 def _summary(tenants: list[Tenant], first_sync_done: datetime, scale: float) -> None:
     conn = warehouse.connect(settings.duckdb_path(), read_only=True)
     try:
@@ -385,5 +394,6 @@ def _summary(tenants: list[Tenant], first_sync_done: datetime, scale: float) -> 
         frame = conn.sql(AS_OF_QUERY, params=[first, first_sync_done, first]).pl()
         print("  " + str(frame).replace("\n", "\n  "))
         print(f"\nDuckDB file: {settings.duckdb_path()}  -  `make ui` shows these runs in Dagster.")
+        _print_next()
     finally:
         conn.close()

@@ -159,6 +159,20 @@ def _checkpoint(root: Path) -> None:
         conn.close()
 
 
+def _publish_where_it_lies(root: Path) -> None:
+    """The read side's views name their files by absolute path: once the build is renamed into place, publish it
+    again there (a moved read side is published anew, lib/read_side/publish.py), as the next sync would."""
+    from ledger_pipeline.lib.read_side.layout import ReadSide
+    from ledger_pipeline.lib.read_side.publish import publish
+
+    conn = warehouse.connect(root / "ledger.duckdb")
+    try:
+        publish(conn, ReadSide(root / "read"), [], datetime.now(UTC))
+        conn.execute("checkpoint")
+    finally:
+        conn.close()
+
+
 THREE_TENANTS, ACME_ONCE, BROKEN_ACME = "three-tenants", "acme-once", "broken-acme"
 _BUILDS = {ACME_ONCE: build_acme_once, BROKEN_ACME: build_broken_acme, THREE_TENANTS: build}
 
@@ -184,8 +198,9 @@ def built_once(parent: Path, recipe: str = THREE_TENANTS) -> tuple[Path, Facts |
             shutil.rmtree(root, ignore_errors=True)
             partial.mkdir()
             facts = _BUILDS[recipe](partial)
-            (partial / _FACTS).write_bytes(pickle.dumps(facts))
             partial.rename(root)
+            _publish_where_it_lies(root)
+            (root / _FACTS).write_bytes(pickle.dumps(facts))
     return root, pickle.loads((root / _FACTS).read_bytes())
 
 

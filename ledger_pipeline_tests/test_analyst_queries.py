@@ -1,5 +1,6 @@
-"""Every ```sql block of docs/analysts.md runs on a synced multi-tenant ledger and returns rows (the cross-rail ones,
-which need the four rails, run in test_recon_decisions.py).
+"""Every ```sql block of docs/analysts.md runs on a synced multi-tenant ledger and returns rows, and unchanged on its
+published read side (`ledger-pipeline analyst-db`) with the same rows (the cross-rail ones, which need the four
+rails, run in test_recon_decisions.py).
 
 The ledger: a copy of the session's shared ledger (shared_ledger.py: three
 tenants synced, the sandbox moved 3 days, acme and globex synced again) with
@@ -20,6 +21,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+import duckdb
+
+from ledger_pipeline.defs.read_side import READ_SIDE_KEY
 from ledger_pipeline.lib import warehouse
 from ledger_pipeline.lib.catalog import model_columns
 from ledger_pipeline.lib.entity_log import LogWriter, Observation
@@ -49,6 +53,7 @@ def ledger(shared_ledger: SharedLedger, tmp_path_factory: pytest.TempPathFactory
     with shared_ledger.copy(tmp_path_factory.mktemp("analysts") / "ledger") as project:
         _log_a_broken_bill(project, "globex")
         project.sync("globex", asset_selection=[BILL_MIRROR], raise_on_error=False)
+        project.sync("globex", asset_selection=[READ_SIDE_KEY])  # after it: the mirror is no table it depends on
         bill_id = project.query(
             "select entity_id from raw.qbo_bills where tenant_id = 'acme' and op = 'updated' order by seq limit 1"
         )[0][0]
@@ -79,17 +84,22 @@ def test_the_doc_has_ten_example_queries_and_four_cross_rail_ones():
 
 
 @pytest.mark.parametrize("sql", QUERIES, ids=[f"query-{i}" for i in range(1, len(QUERIES) + 1)])
-def test_doc_query_runs_and_returns_rows(ledger, sql):
+def test_doc_query_returns_rows_on_the_ledger_and_the_same_on_the_read_side(ledger, sql):
     project, values = ledger
-    run_doc_query(project.db_path, sql, values)
+    rows = run_doc_query(project.db_path, sql, values)
+    assert sorted(map(repr, run_doc_query(project.root / "read" / "analyst.duckdb", sql, values, ledger=False))) == (
+        sorted(map(repr, rows))
+    )
 
 
-def run_doc_query(db_path: Path, sql: str, values: dict) -> None:
-    """Run one of the doc's queries with the parameters it names; it must return rows, of `$tenant` alone."""
+def run_doc_query(db_path: Path, sql: str, values: dict, *, ledger: bool = True) -> list[tuple]:
+    """Run one of the doc's queries with the parameters it names; it must return rows, of `$tenant` alone. `ledger`
+    False: db_path is a views file of the read side, opened as an analyst does (DuckDB alone, read-only)."""
     names = set(PARAM.findall(sql))
     assert names <= values.keys(), f"the doc uses parameters the test does not know: {names - values.keys()}"
-    conn = warehouse.connect(db_path, read_only=True)
+    conn = warehouse.connect(db_path, read_only=True) if ledger else duckdb.connect(str(db_path), read_only=True)
     try:
+        conn.execute("set TimeZone = 'UTC'")
         cursor = conn.execute(sql, {name: values[name] for name in names})
         columns = [d[0] for d in cursor.description]
         rows = cursor.fetchall()
@@ -98,6 +108,7 @@ def run_doc_query(db_path: Path, sql: str, values: dict) -> None:
     assert rows, "the query returned no rows"
     if "tenant" in names and "tenant_id" in columns:
         assert {row[columns.index("tenant_id")] for row in rows} == {values["tenant"]}
+    return rows
 
 
 def _doc_tables() -> dict[str, list[str]]:

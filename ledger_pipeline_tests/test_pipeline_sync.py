@@ -36,10 +36,11 @@ def test_initial_sync_mirrors_every_entity_and_passes_checks(project):
     assert project.query("select count(*) from raw.entity_log where op <> 'created'") == [(0,)]
     # Every step costs Dagster events: 9 logs, 1 for the history tables, 9 mirrors, 3 marts, 1 for the SQL
     # assertions, 1 for the rail counts, 2 for the (blocking) control totals, 1 for the cross-rail tables (over
-    # what the tenant's rails show); the stg views have no step.
+    # what the tenant's rails show), 1 that publishes the read side; the stg views have no step.
     steps = {e.step_key for e in result.get_step_success_events()}
-    assert {"history_tables", "sql_assertions", "rail_counts_match", "reconciliation"} <= steps, sorted(steps)
-    assert len(steps) == 27, sorted(steps)
+    expected = {"history_tables", "sql_assertions", "rail_counts_match", "reconciliation", "read_side__generation"}
+    assert expected <= steps, sorted(steps)
+    assert len(steps) == 28, sorted(steps)
 
 
 def test_incremental_sync_appends_only_changed_objects(synced_acme):

@@ -22,10 +22,15 @@ class LedgerDuckDB(DuckDBResource):
     """
 
     database: str = ""
+    read_side: str = ""  # the published read side's folder; empty: settings.read_dir (beside the ledger)
 
     @property
     def path(self) -> Path:
         return Path(self.database) if self.database else settings.duckdb_path()
+
+    @property
+    def read_path(self) -> Path:
+        return Path(self.read_side).absolute() if self.read_side else settings.read_dir(self.path)
 
     @contextmanager
     def ledger(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -13,7 +13,7 @@ from ledger_pipeline.lib.sql_models import load_models
 
 
 @functools.cache
-def _fingerprint() -> str:
+def fingerprint() -> str:
     """What the view SQL of this code hashes to (the code and its SQL files do not change within a process)."""
     models = "".join(m.body for m in load_models())
     macros = (model_views.MONEY_MACRO, *rails.macros())
@@ -22,11 +22,17 @@ def _fingerprint() -> str:
 
 def ensure(conn: duckdb.DuckDBPyConnection) -> None:
     """(Re)create the log views and view models when their SQL differs from what the file was built with."""
-    fingerprint = _fingerprint()
-    if warehouse.info(conn, "views_fingerprint") == fingerprint:
+    current = fingerprint()
+    if warehouse.info(conn, "views_fingerprint") == current:
         return
     conn.execute("begin")
-    warehouse.create_entity_views(conn, rails.log_views())
-    model_views.ensure_views(conn, load_models(), rails.macros())
-    warehouse.set_info(conn, "views_fingerprint", fingerprint)
+    create(conn)
+    warehouse.set_info(conn, "views_fingerprint", current)
     conn.execute("commit")
+
+
+def create(conn: duckdb.DuckDBPyConnection, *, tables: bool = True) -> None:
+    """The log views, the view models and the macros over `conn`'s raw.entity_log and tables; with `tables` False
+    over relations the caller made (the read side's views of Parquet files), history tables left alone."""
+    warehouse.create_entity_views(conn, rails.log_views())
+    model_views.ensure_views(conn, load_models(), rails.macros(), tables=tables)

@@ -41,11 +41,14 @@ AS_OF_MACRO = (
 )
 
 
-def ensure_views(conn: duckdb.DuckDBPyConnection, models: list[SqlModel], macros: tuple[str, ...]) -> None:
+def ensure_views(
+    conn: duckdb.DuckDBPyConnection, models: list[SqlModel], macros: tuple[str, ...], *, tables: bool = True
+) -> None:
     """Create or replace every view model; create missing history tables and (re)create their as-of macros.
 
     Models come in dependency order; the stg views call the macros (the money macros, then the rails'),
-    created first.
+    created first. With `tables` False the history relations are the caller's (the read side's views over
+    Parquet, lib/read_side/views.py): only their as-of macros are made.
     """
     for macro in (MONEY_MACRO, CENTS_MACRO, *macros):
         conn.execute(macro)
@@ -54,8 +57,9 @@ def ensure_views(conn: duckdb.DuckDBPyConnection, models: list[SqlModel], macros
             conn.execute(f"create schema if not exists {model.schema}")
             conn.execute(f"create or replace view {model.name} as {model.body}")
         elif model.materialized == "history":
-            _drop_outdated_history(conn, model)
-            ensure_table(conn, model)
+            if tables:
+                _drop_outdated_history(conn, model)
+                ensure_table(conn, model)
             conn.execute(AS_OF_MACRO.format(name=model.name, hidden=", ".join(HISTORY_COLUMNS)))
 
 

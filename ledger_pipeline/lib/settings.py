@@ -12,6 +12,11 @@ def duckdb_path() -> Path:
     return Path(os.environ.get("LEDGER_DUCKDB_PATH") or "data/ledger.duckdb")
 
 
+def read_dir(ledger: Path) -> Path:
+    """The read side analysts query (lib/read_side/): LEDGER_READ_DIR, default the folder `read` beside the ledger."""
+    return Path(os.environ.get("LEDGER_READ_DIR") or Path(ledger).parent / "read").absolute()
+
+
 def state_dir() -> Path:
     """Rotated OAuth tokens and the sandbox's clock: LEDGER_STATE_DIR, default data/state. Never in DuckDB."""
     return Path(os.environ.get("LEDGER_STATE_DIR") or "data/state")

@@ -23,6 +23,8 @@ from ledger_pipeline.lib.writer_lock import LedgerConnection, WriterLock, Writer
 SCHEMA_VERSION = "6"  # 2: unique index on raw.entity_log(seq); 3: meta.check_marks; 4: bindings, sync approvals;
 # 5: sync_cursors.position (a rail's opaque change-feed position); 6: sync_cursors.resume (an unfinished listing's)
 DUCKDB_MAGIC = b"DUCK"
+# How long a writer waits for another writer, or for an operator's read (verify, as-of, export-tenant), to let go of
+# the file. Analysts never hold it: they read the published read side (lib/read_side/).
 LOCK_WAIT_SECONDS = 60.0
 
 DDL = """
