@@ -354,7 +354,9 @@ def _print_next() -> None:
     entry = ReadSide(settings.read_dir(settings.duckdb_path())).entry
     sql = "select tenant_id, vendor_name, total_open from marts.ap_aging order by total_open desc limit 5"
     print(f"\n== next, for analysts: the read side ({entry}), opened without any lock on the ledger ==")
-    print(f'  duckdb -readonly "$(.venv/bin/ledger-pipeline analyst-db)" -c "{sql}"')
+    print(f"  .venv/bin/python -c \"import duckdb; print(duckdb.connect('$(.venv/bin/ledger-pipeline analyst-db)', "
+          f"read_only=True).sql('{sql}'))\"")
+    print('  (or, with the DuckDB CLI: duckdb -readonly "$(.venv/bin/ledger-pipeline analyst-db)")')
 
 
 def _summary(tenants: list[Tenant], first_sync_done: datetime, scale: float) -> None:
