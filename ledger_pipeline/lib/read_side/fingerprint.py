@@ -22,7 +22,9 @@ LOG = "raw.entity_log"
 SCHEMAS = ["raw", "mirror", "history", "marts", "core", "recon", "quarantine"]
 ALSO = ["meta.sync_cursors"]  # when each tenant was last synced: analysts' freshness
 _NAME = re.compile(r"[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*")
-_TYPE = re.compile(r"[A-Za-z0-9_(), \[\]]+")
+# DuckDB's own rendering of a column type, as the ledger's catalog gives it: a struct quotes a field named like a
+# keyword (`STRUCT("type" VARCHAR)[]`). Types reach SQL only as `cast(null as <type>)` in a views file.
+_TYPE = re.compile(r'[A-Za-z0-9_(), \[\]"]+')
 
 
 class ReadSideError(RuntimeError):
