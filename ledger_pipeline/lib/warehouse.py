@@ -20,8 +20,9 @@ import pyarrow as pa
 from ledger_pipeline.lib import duckdb_host, settings
 from ledger_pipeline.lib.writer_lock import LedgerConnection, WriterLock, WriterLockTimeout
 
-SCHEMA_VERSION = "6"  # 2: unique index on raw.entity_log(seq); 3: meta.check_marks; 4: bindings, sync approvals;
-# 5: sync_cursors.position (a rail's opaque change-feed position); 6: sync_cursors.resume (an unfinished listing's)
+SCHEMA_VERSION = "7"  # 2: unique index on raw.entity_log(seq); 3: meta.check_marks; 4: bindings, sync approvals;
+# 5: sync_cursors.position (a rail's opaque change-feed position); 6: sync_cursors.resume (an unfinished listing's);
+# 7: meta.links_scope (the objects a reconciliation re-matches)
 DUCKDB_MAGIC = b"DUCK"
 # How long a writer waits for another writer, or for an operator's read (verify, as-of, export-tenant), to let go of
 # the file. Analysts never hold it: they read the published read side (lib/read_side/).
@@ -81,6 +82,16 @@ create table if not exists meta.model_watermarks (
     log_seq bigint not null,
     refreshed_at timestamptz not null,
     primary key (model, tenant_id)
+);
+
+-- The objects recon.links re-matches for a tenant it matches in part, only inside that refresh's transaction
+-- (lib/rematch.py); empty otherwise.
+create table if not exists meta.links_scope (
+    tenant_id varchar not null,
+    rail varchar not null,
+    entity_type varchar not null,
+    entity_id varchar not null,
+    reach tinyint not null  -- counterpart-steps from a change: 0 changed, 1 re-matched, 2 and 3 read
 );
 
 -- How far each tenant's log has been compared with the rail by a check that compares what changed.

@@ -227,11 +227,29 @@ def _tables_under(model: SqlModel) -> list[SqlModel]:
 
 
 def _table_metadata(refresh: TableRefresh) -> dict[str, dg.MetadataValue]:
+    rematched = {}
+    if refresh.rematch is not None:
+        rematched = {
+            "objects": dg.MetadataValue.int(refresh.rematch.objects),
+            "objects_changed": dg.MetadataValue.int(refresh.rematch.changed),
+            "objects_rematched": dg.MetadataValue.int(refresh.rematch.rematched),
+        }
     return {
         "dagster/row_count": dg.MetadataValue.int(sum(refresh.rows.values())),
         "seconds": dg.MetadataValue.float(round(refresh.seconds, 4)),
+        **rematched,
         **per_tenant_metadata("rows", refresh.rows),
     }
+
+
+class ReconciliationConfig(dg.Config):
+    """Per-run knobs of the reconciliation step."""
+
+    full_rebuild: bool = Field(
+        default=False,
+        description="match every object of the tenant again, not only those near a change since the last run "
+        "(the result is the same: lib/rematch.py)",
+    )
 
 
 def build_tenant_table_asset(model: SqlModel) -> dg.AssetsDefinition:
@@ -276,12 +294,16 @@ def build_tenant_tables_asset(models: list[SqlModel], name: str) -> dg.AssetsDef
         pool=DUCKDB_POOL,
         can_subset=True,
     )
-    def _tenant_tables(context: dg.AssetExecutionContext, warehouse: LedgerDuckDB) -> Iterator[dg.MaterializeResult]:
+    def _tenant_tables(
+        context: dg.AssetExecutionContext, config: ReconciliationConfig, warehouse: LedgerDuckDB
+    ) -> Iterator[dg.MaterializeResult]:
         selected = [m for key, m in by_key.items() if key in context.selected_asset_keys]
         upstream = list(dict.fromkeys(t for m in selected for t in _tables_under(m) if t not in selected))
         try:
             with warehouse.ledger() as conn:
-                refreshed = refresh_tenant_tables(conn, selected, run_tenant_ids(context), upstream)
+                refreshed = refresh_tenant_tables(
+                    conn, selected, run_tenant_ids(context), upstream, full=config.full_rebuild
+                )
         except WarehouseError as exc:
             raise dg.Failure(description=f"{name} ({', '.join(m.name for m in selected)}): {exc}") from exc
         for model in selected:
