@@ -1,8 +1,9 @@
 """recon.links, recon.pending and people's decisions, on one business with breaks synced on all four rails: links
-name their method and confidence; each charge links to the payout that settled it; an explained break stays explained
-through later syncs and a rebuild; a rejected link is not proposed again and reopens the flow it closed; decisions
-are chained and verified like rail data; a decision about something the tenant's tables do not show, or for an
-unregistered tenant, writes nothing."""
+name their method and confidence; each charge links to the payout that settled it; a cleared check whose bill payment
+the log shows only voided is pending until its return is due; an explained break stays explained through later syncs
+and a rebuild; a rejected link is not proposed again and reopens the flow it closed; decisions are chained and verified
+like rail data; a decision about something the tenant's tables do not show, or for an unregistered tenant, writes
+nothing."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ import dagster as dg
 import pytest
 
 from ledger_pipeline import cli
+from ledger_pipeline.defs.models.assets import RECONCILIATION_MODELS
+from ledger_pipeline.lib.marts import refresh_tenant_tables
 from ledger_pipeline.lib.verify import verify
 from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES
 from ledger_pipeline.rails.stripe.client import StripeClient
@@ -204,6 +207,39 @@ def test_an_injected_break_is_pending_inside_its_tolerance_and_a_break_once_past
     for truth in not_due:  # each now a break, under the id it had while pending
         ids = [{r["break_id"] for r in reports if score([r], [truth], "9999")[0]} for reports in (pending, breaks)]
         assert ids[0] and ids[0] == ids[1], truth
+
+
+def test_a_cleared_check_whose_bill_payment_was_first_logged_voided_waits_for_its_return(broken):
+    """A vendor check that cleared months ago, whose bill payment the books voided before a sync showed its amount
+    (the log holds it voided only, TotalAmt 0: no link can match the check): pending until the bank's return is due,
+    5 days after the void, and a bank_txn_unexplained from then on if no return came (docs/reconciliation.md)."""
+    bill_payment, check, posted_at, as_of = broken.query(
+        "select l.from_id, l.to_id, coalesce(t.datetime, cast(t.date as timestamptz)), h.as_of from recon.links l "
+        "join mirror.plaid_transactions t on t.tenant_id = l.tenant_id and t.transaction_id = l.to_id "
+        "join recon.horizons h on h.tenant_id = l.tenant_id "
+        "where l.flow = 'bill_payment_bank' and t.check_number is not null "
+        "and coalesce(t.datetime, cast(t.date as timestamptz)) < h.as_of - interval 10 day "
+        "and not exists (select 1 from recon.links r where r.flow = 'bank_return' and r.from_id = l.to_id) "
+        "order by l.from_id limit 1"
+    )[0]  # fmt: skip
+
+    def voided_at(instant: datetime) -> dict[str, list[tuple]]:
+        """The bill payment's every logged version made voided at `instant`; the check's rows after a refresh."""
+        conn = broken.connect()
+        try:
+            conn.execute("update history.qbo_bill_payments set is_voided = true, total_amt = 0, updated_at = ? "
+                         "where tenant_id = 'acme' and qbo_id = ?", [instant, bill_payment])  # fmt: skip
+            refresh_tenant_tables(conn, RECONCILIATION_MODELS, ["acme"])
+        finally:
+            conn.close()
+        return {"pending": broken.query("select kind, due_at from recon.pending where subject_id = ?", [check]),
+                "breaks": broken.query("select kind, detected_at from recon.breaks where subject_id = ?", [check])}
+
+    assert posted_at + timedelta(days=5) < as_of  # past due if it were counted from its posting
+    void = as_of - timedelta(days=1)  # its return not due yet: pending
+    assert voided_at(void) == {"pending": [("bank_txn_unexplained", void + timedelta(days=5))], "breaks": []}
+    void = as_of - timedelta(days=6)  # no return 5 days after the void: a break
+    assert voided_at(void) == {"pending": [], "breaks": [("bank_txn_unexplained", void + timedelta(days=5))]}
 
 
 def test_an_explained_break_stays_explained_through_syncs_and_a_rebuild(broken):

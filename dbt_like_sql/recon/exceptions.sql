@@ -13,7 +13,7 @@ with live as (
 ),
 checking as (
     select t.tenant_id, t.transaction_id, -t.amount_cents as cents, t.category_detailed, t.payment_channel, t.name,
-        t.original_description, coalesce(t.datetime, cast(t.date as timestamptz)) as posted_at
+        t.original_description, t.check_number, coalesce(t.datetime, cast(t.date as timestamptz)) as posted_at
     from mirror.plaid_transactions t
     join mirror.plaid_accounts a on a.tenant_id = t.tenant_id and a.account_id = t.account_id and a.subtype = 'checking'
     where not t.pending
@@ -28,6 +28,16 @@ payments as (  -- every payment and bill payment the books ever showed, and whet
         cast(round(arg_max(total_amt, valid_from) filter (not is_voided and op <> 'deleted') * 100) as bigint),
         min(created_at), bool_or(is_current and (is_voided or op = 'deleted'))
     from history.qbo_bill_payments group by tenant_id, qbo_id
+),
+voided_unseen as (  -- check numbers of bill payments the log only ever showed voided (never their amount, so
+                    -- recon.links cannot match their check), with the latest instant the books voided one (the
+                    -- first voided version's LastUpdatedTime: valid_from is when a sync logged it, not the void)
+    select tenant_id, doc_number, max(voided_at) as voided_at
+    from (select tenant_id, arg_max(doc_number, log_seq) as doc_number, arg_min(updated_at, log_seq) as voided_at
+          from history.qbo_bill_payments group by tenant_id, qbo_id
+          having bool_and(is_voided and op <> 'deleted'))
+    where doc_number is not null
+    group by tenant_id, doc_number
 ),
 ramp_debits as (  -- Ramp's bill-pay ACH debits and the Ramp bills each may pay: the vendor's, paid in the 5 days before
     select r.tenant_id, r.bill_id, c.transaction_id, c.cents, c.original_description
@@ -111,9 +121,10 @@ found as (
          {'rail': 'plaid', 'entity_type': 'transaction', 'entity_id': u.transaction_id}]
     from unrecorded u
     union all
-    select c.tenant_id, 'bank_txn_unexplained', abs(c.cents), c.posted_at + interval 5 day,
+    select c.tenant_id, 'bank_txn_unexplained', abs(c.cents), greatest(c.posted_at, v.voided_at) + interval 5 day,
         [{'rail': 'plaid', 'entity_type': 'transaction', 'entity_id': c.transaction_id}]
-    from checking c
+    from checking c  -- a check of a bill payment first logged voided: due when its return is, 5 days after the void
+    left join voided_unseen v on v.tenant_id = c.tenant_id and v.doc_number = c.check_number and c.cents < 0
     where c.payment_channel = 'other'
       and c.category_detailed not in ('BANK_FEES_OTHER_BANK_FEES', 'TRANSFER_OUT_SAVINGS', 'TRANSFER_IN_SAVINGS',
                                       'INCOME_INTEREST_EARNED', 'LOAN_PAYMENTS_CREDIT_CARD_PAYMENT')
