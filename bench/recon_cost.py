@@ -33,6 +33,7 @@ from ledger_pipeline.rails.qbo.sandbox import shared_sandbox
 # The step that refreshes the cross-rail layer (core, recon) and the marts built over every rail.
 RECON_STEPS = (RECONCILIATION_STEP,)
 PROMISED_SHARE = 0.10
+MATCHING = ("objects", "objects_changed", "objects_rematched")  # recon.links' metadata: what was matched again
 PHASES = (("phase1_initial", "1: initial sync"), ("phase2_incremental", "2: incremental sync"))
 DEFAULT_OUT = REPO / "bench" / "out-recon"
 DEFAULT_RESULTS = REPO / "bench" / "results-recon.json"
@@ -95,7 +96,7 @@ def run_figures(result: dg.ExecuteInProcessResult, instance: dg.DagsterInstance)
              if s.start_time is not None and s.end_time is not None}
     if missing := [step for step in RECON_STEPS if step not in steps]:
         raise RuntimeError(f"run {result.run_id[:8]} has no timed step {', '.join(missing)}: did the job change?")
-    appended, rows, table_seconds = 0, {}, {}
+    appended, rows, table_seconds, matching = 0, {}, {}, {}
     for event in result.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
         metadata = materialization.metadata
@@ -105,9 +106,11 @@ def run_figures(result: dg.ExecuteInProcessResult, instance: dg.DagsterInstance)
             table = materialization.asset_key.to_user_string()
             rows[table] = metadata["dagster/row_count"].value
             table_seconds[table] = metadata["seconds"].value
+        if event.step_key in RECON_STEPS and "objects_rematched" in metadata:
+            matching = {name: metadata[name].value for name in MATCHING}
     return {"run_id": result.run_id, "run_seconds": stats.end_time - stats.start_time,
             "recon_step_seconds": steps, "recon_table_seconds": table_seconds, "appended": appended,
-            "recon_rows": rows}
+            "recon_rows": rows, "matching": matching}
 
 
 def sync_phase(job: dg.JobDefinition, instance: dg.DagsterInstance, tenant_ids: list[str]) -> dict:
@@ -128,7 +131,8 @@ def sync_phase(job: dg.JobDefinition, instance: dg.DagsterInstance, tenant_ids: 
             "recon_share": recon_s / run_s, "appended": appended,
             "recon_seconds_per_version": recon_s / appended if appended else None,
             "recon_sql_seconds_by_table": by_table,
-            "recon_rows": sum(sum(r["recon_rows"].values()) for r in runs)}
+            "recon_rows": sum(sum(r["recon_rows"].values()) for r in runs),
+            "matching": {name: sum(r["matching"].get(name, 0) for r in runs) for name in MATCHING}}
 
 
 def measure(days: int, scale: float, count: int | None) -> dict:
@@ -177,6 +181,12 @@ def table(figures: dict) -> str:
     ratio = figures["phase2_vs_phase1"]
     lines.append(f"phase 2 / phase 1: {ratio['appended']:.1%} of the versions appended, {ratio['recon_seconds']:.1%} "
                  "of the reconciliation's seconds")
+    for key, label in PHASES:
+        matched = phases[key]["matching"]
+        share = matched["objects_rematched"] / matched["objects"] if matched["objects"] else 0.0
+        lines.append(f"phase {label[0]} matching: {matched['objects_changed']:,} objects changed, "
+                     f"{matched['objects_rematched']:,} re-matched of {matched['objects']:,} ({share:.1%}); "
+                     f"recon.links took {phases[key]['recon_sql_seconds_by_table'].get('recon/links', 0.0):.2f} s")
     for key, label in PHASES:
         by_table = phases[key]["recon_sql_seconds_by_table"]
         listed = ", ".join(f"{table} {s:.2f}" for table, s in by_table.items())
