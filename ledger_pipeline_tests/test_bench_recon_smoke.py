@@ -1,4 +1,5 @@
-"""The reconciliation-cost benchmark end to end at a tiny size: both phases in its table, figures that add up."""
+"""The reconciliation-cost benchmarks end to end at a tiny size: both phases in its table, figures that add up; and
+re-matching against matching everything, side by side."""
 
 from __future__ import annotations
 
@@ -30,6 +31,9 @@ def test_tiny_recon_benchmark_prints_both_phases_with_consistent_figures(fast_tm
         assert phase["appended"] > 0 and phase["recon_rows"] > 0 and len(phase["runs"]) == 1
     first, second = phases["phase1_initial"], phases["phase2_incremental"]
     assert first["appended"] > second["appended"]  # the incremental sync logs only what changed
+    matched, rematched = first["matching"], second["matching"]
+    assert matched["objects_rematched"] == matched["objects"] > 0  # the first matching: every object
+    assert 0 < rematched["objects_changed"] <= rematched["objects_rematched"] < rematched["objects"]
     assert figures["phase1_within_promise"] == (first["recon_share"] < 0.10)
 
     lines = {line[:2]: line for line in done.stdout.splitlines() if line[:2] in ("1:", "2:")}
@@ -41,3 +45,19 @@ def test_tiny_recon_benchmark_prints_both_phases_with_consistent_figures(fast_tm
         assert (run_s, recon_s) == (round(phase["run_seconds"], 2), round(phase["recon_seconds"], 2))
     assert lines["1:"].endswith("under the 10 % line")
     assert "phase 1's seconds per version" in lines["2:"] and "phase 2 / phase 1:" in done.stdout
+
+
+def test_tiny_rematch_benchmark_compares_rematching_with_matching_everything(tmp_path):
+    results = tmp_path / "rematch.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.rematch_scale", "--pairs", "2000", "--changed", "0.05", "--results",
+         str(results)],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (run,) = json.loads(results.read_text())["runs"]
+    assert run["objects"] == 4000 and run["same_as_whole"]
+    assert 0 < run["objects_changed"] <= run["objects_rematched"] < run["objects"] / 2
+    assert run["links"] >= 2000 and run["links_for_review"] > 0  # references, and amounts that compete
+    row = done.stdout.splitlines()[1].split()
+    assert row[0] == "4,000" and row[-1] == "yes", done.stdout

@@ -128,7 +128,7 @@ def test_random_edits_and_decisions_rematched_equal_matching_everything(tmp_path
         conn.execute(f"create schema recon; create table {KEYS.name} ({columns})")
         objects = {(side, n): _object(rng, side, n) for side in ("from", "to") for n in range(12)}
         rematched = []
-        for step in range(60):
+        for step in range(40):
             for _ in range(rng.randrange(1, 4)):  # add, drop or change an object
                 side, n = rng.choice(("from", "to")), rng.randrange(16)
                 if (side, n) in objects and rng.random() < 0.3:
