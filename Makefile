@@ -8,7 +8,7 @@ export LEDGER_DUCKDB_PATH ?= $(CURDIR)/data/ledger.duckdb
 export LEDGER_STATE_DIR ?= $(CURDIR)/data/state
 export LEDGER_TENANTS_PATH ?= $(CURDIR)/data/tenants.json
 
-.PHONY: install demo test ui sandbox lock clean bench bench-large bench-recon bench-read soak
+.PHONY: install demo test ui sandbox lock clean bench bench-large bench-recon bench-read soak soak-recon
 
 install: $(STAMP)
 
@@ -40,6 +40,13 @@ SOAK_KILLS ?= 500
 SOAK_SEED ?= 1
 soak: install
 	$(BIN)/python -m ledger_pipeline_tests.storm --kills $(SOAK_KILLS) --seed $(SOAK_SEED)
+
+# The reconciliation's scoring (recall and precision against the sandbox's ground truth: mixed businesses and each
+# kind alone) under SOAK_SEEDS worlds instead of the suite's one or two; two tests per seed, ~1-2 minutes each.
+SOAK_SEEDS ?= 1 2 3 4 5 6 8 9 10 11
+soak-recon: install
+	LEDGER_TEST_WORLD_SEEDS="$(SOAK_SEEDS)" $(BIN)/python -m pytest -n 2 -q \
+		ledger_pipeline_tests/test_recon_breaks.py ledger_pipeline_tests/test_recon_kinds_alone.py -k "found"
 
 # The performance benchmark against dlt and the fetch-and-parse floor (docs/performance.md).
 # bench: 4 tenants x 25k objects, a few minutes on 2 cores; writes bench/results.json, exits 1 if verify or a check fails.

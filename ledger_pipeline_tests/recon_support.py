@@ -3,7 +3,9 @@ tenants, and recon.breaks scored against the sandbox's ground truth (world/groun
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 from dataclasses import dataclass
 
 import dagster as dg
@@ -16,7 +18,7 @@ from ledger_pipeline.rails.plaid.sandbox import shared as plaid_shared
 from ledger_pipeline.rails.plaid.sandbox.spec import bank_item
 from ledger_pipeline.rails.qbo import sandbox as qbo_sandbox
 from ledger_pipeline.rails.qbo.rail import QboConnection
-from ledger_pipeline.rails.qbo.sandbox import CompanySpec
+from ledger_pipeline.rails.qbo.sandbox import CompanySpec, QboSandbox
 from ledger_pipeline.rails.ramp.rail import RampConnection
 from ledger_pipeline.rails.ramp.sandbox import shared as ramp_shared
 from ledger_pipeline.rails.ramp.sandbox.spec import business_for
@@ -26,6 +28,18 @@ from ledger_pipeline.rails.stripe.sandbox.spec import StripeAccount, account_id_
 from ledger_pipeline.world.ground_truth import injected_breaks, score
 
 RAILS = ("qbo", "stripe", "plaid", "ramp")
+SEEDS_VARIABLE = "LEDGER_TEST_WORLD_SEEDS"  # `make soak-recon` sets it: the scoring tests under many worlds
+
+
+def world_seeds(*default: int) -> list[int]:
+    """The world seeds a scoring test runs under: `default`, or those LEDGER_TEST_WORLD_SEEDS lists."""
+    listed = os.environ.get(SEEDS_VARIABLE, "").split()
+    return [int(seed) for seed in listed] or list(default)
+
+
+def in_world(monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    """The project's sandboxes, built after this, render the world of `seed`."""
+    monkeypatch.setattr(QboSandbox, "__init__", functools.partialmethod(QboSandbox.__init__, seed=seed))
 BREAKS = "select tenant_id, kind, amount_minor, evidence, break_id, status, currency from recon.breaks order by all"
 
 

@@ -26,9 +26,9 @@ def test_definitions_load_with_every_asset_check_job_schedule_and_sensor():
     keys = {k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()}
     assert {"raw/qbo_bills", "mirror/qbo_bills", "raw/qbo_vendors", "mirror/qbo_payments"} <= keys
     # raw, stg, mirror, history per QBO, Stripe, Plaid and Ramp entity; 5 marts; the cursors; the 3 core tables;
-    # recon's horizons, links, exceptions, breaks, pending and bill custody, and the people's decisions they read;
-    # the read side
-    assert len(keys) == 4 * (9 + 7 + 3 + 7) + 5 + 1 + 3 + 6 + 1 + 1
+    # recon's horizons, link keys, links, exceptions, breaks, pending and bill custody, and the people's decisions
+    # they read; the read side
+    assert len(keys) == 4 * (9 + 7 + 3 + 7) + 5 + 1 + 3 + 7 + 1 + 1
     assert "read_side/generation" in keys
     assert repo.has_job("record_decision")
     assert "raw/recon_decisions" not in {k.to_user_string() for k in defs.resolve_job_def("sync_tenants").asset_layer

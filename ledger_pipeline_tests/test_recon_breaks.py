@@ -1,23 +1,23 @@
 """recon.breaks against the sandbox's ground truth (`ledger-pipeline sandbox breaks`): two businesses with breaks and
-a clean one synced on all four rails in one run, under two world seeds, and the table holds every injected break past
-its tolerance (recall) and nothing that was not injected (precision), each with a stable id."""
+a clean one synced on all four rails in one run, under two world seeds (`make soak-recon`: as many as it lists), and
+the table holds every injected break past its tolerance (recall) and nothing that was not injected (precision), each
+with a stable id."""
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections import Counter
 
 import dagster as dg
 import pytest
 
 from ledger_pipeline.rails.qbo import sandbox as qbo_sandbox
-from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES, QboSandbox
+from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES
 from ledger_pipeline.world.breaks import KINDS
-from ledger_pipeline_tests.recon_support import BREAKS, RAILS, scored_breaks, sync_in_one_run
+from ledger_pipeline_tests.recon_support import BREAKS, RAILS, in_world, scored_breaks, sync_in_one_run, world_seeds
 
 
-@pytest.mark.parametrize("seed", [7, 20261206])  # the sandbox's default world, and another
+@pytest.mark.parametrize("seed", world_seeds(7, 20261206))  # the sandbox's default world, and another
 def test_every_injected_break_is_found_from_the_mirrors_and_nothing_else(project, monkeypatch, seed):
     # Acme breaks five times as often as in the demo, so that each kind shows at the tests' small scale; Copperline
     # twice; Bluebird keeps clean books.
@@ -25,7 +25,7 @@ def test_every_injected_break_is_found_from_the_mirrors_and_nothing_else(project
     companies = (dataclasses.replace(acme, breaks=5.0), dataclasses.replace(bluebird, breaks=0.0),
                  dataclasses.replace(copperline, breaks=2.0))  # fmt: skip
     monkeypatch.setattr(qbo_sandbox, "DEMO_COMPANIES", companies)  # read when the project's sandbox is built
-    monkeypatch.setattr(QboSandbox, "__init__", functools.partialmethod(QboSandbox.__init__, seed=seed))
+    in_world(monkeypatch, seed)
     realms = {tenant: project.add_tenant(tenant, company, rails=RAILS)
               for tenant, company in (("acme", 0), ("clean", 1), ("copper", 2))}  # fmt: skip
     assert sync_in_one_run(project, "acme", "copper").success

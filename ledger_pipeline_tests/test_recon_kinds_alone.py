@@ -14,7 +14,14 @@ import pytest
 
 from ledger_pipeline.rails.qbo.sandbox import DEMO_COMPANIES, CompanySpec
 from ledger_pipeline.world.breaks import KINDS, MAX_BREAKS, PAYOUT_SHARES, Breaks
-from ledger_pipeline_tests.recon_support import add_business, on_every_rail, scored_breaks, sync_in_one_run
+from ledger_pipeline_tests.recon_support import (
+    add_business,
+    in_world,
+    on_every_rail,
+    scored_breaks,
+    sync_in_one_run,
+    world_seeds,
+)
 
 
 def _business(kind: str) -> CompanySpec:
@@ -25,9 +32,11 @@ def _business(kind: str) -> CompanySpec:
                                break_kinds=(kind,))
 
 
-def test_each_kind_alone_is_found_and_nothing_else(project, monkeypatch):
+@pytest.mark.parametrize("seed", world_seeds(7))
+def test_each_kind_alone_is_found_and_nothing_else(project, monkeypatch, seed):
     """Synced at the sandbox's first clock, which follows months of the businesses' history: every break counted
     is past its tolerance there (a break still inside it is neither missed nor false)."""
+    in_world(monkeypatch, seed)
     companies = {kind: _business(kind) for kind in KINDS}
     on_every_rail(monkeypatch, tuple(companies.values()))
     for kind, company in companies.items():

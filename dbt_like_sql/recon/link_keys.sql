@@ -1,10 +1,11 @@
 -- What each object offers recon.links, per flow: the side it is on (`from` or `to`), the key a counterpart on the
--- other side must share (`match_key`: an id one rail carries of the other, or an amount), the amount the link shows
--- for it and, for a match by amount within a date window, its instant (`instant`; the window, `within_days` after the
--- `from` object's instant, rides on the `from` row). Two objects are candidates when they share a flow, method and
--- key (and the window); nothing else about them counts. So an object whose rows here did not change since the last
--- reconciliation is matched as before unless a counterpart's did: lib/rematch.py re-matches only the objects near a
--- change. One row per object, flow, method, side and key; objects without a key have no row.
+-- other side must share (`match_key`: an id one rail carries of the other, or `amount <minor units>`), the amount
+-- the link shows for it and, for a match by amount within a date window, its instant (`instant`; the window,
+-- `within_days` after the `from` object's instant, rides on the `from` row). Two objects are candidates when they
+-- share a flow, method and key (and the window); nothing else about them counts. So an object whose rows here did
+-- not change since the last reconciliation is matched as before unless a counterpart's did: lib/rematch.py
+-- re-matches only the objects near a change. One row per object, flow, method, side and key; objects without a key
+-- have no row.
 -- config: materialized=tenant_table
 
 with payments as (  -- every payment the books ever showed, with its amount before any void
@@ -76,12 +77,12 @@ keyed as (  -- flow, method, side, rail, entity_type, entity_id, amount_minor, m
         cast(payment_ref as varchar), null, null
     from bank where not is_return
     union all
-    select tenant_id, 'payment_bank', 'amount_date', 'from', 'qbo', 'Payment', qbo_id, cents, cast(cents as varchar),
+    select tenant_id, 'payment_bank', 'amount_date', 'from', 'qbo', 'Payment', qbo_id, cents, 'amount ' || cents,
         created_at, 14
     from payments
     union all
     select tenant_id, 'payment_bank', 'amount_date', 'to', 'plaid', 'transaction', transaction_id, cents,
-        cast(cents as varchar), posted_at, null
+        'amount ' || cents, posted_at, null
     from bank where name like 'DEPOSITED CHECK%'
     union all  -- a check number can come round again: the check's amount must agree as well
     select tenant_id, 'bill_payment_bank', 'reference', 'from', 'qbo', 'BillPayment', qbo_id, cents,
@@ -101,11 +102,11 @@ keyed as (  -- flow, method, side, rail, entity_type, entity_id, amount_minor, m
     from bank where not is_return
     union all
     select tenant_id, 'bill_payment_bank', 'amount_date', 'from', 'qbo', 'BillPayment', qbo_id, cents,
-        cast(cents as varchar), created_at, 14
+        'amount ' || cents, created_at, 14
     from bill_payments
     union all
     select tenant_id, 'bill_payment_bank', 'amount_date', 'to', 'plaid', 'transaction', transaction_id, -cents,
-        cast(-cents as varchar), posted_at, null
+        'amount ' || -cents, posted_at, null
     from bank where name like 'RAMP BILL PAY%'
     union all
     select tenant_id, 'card_booking', 'reference', 'from', 'ramp', 'transaction', transaction_id, amount_cents,
@@ -125,11 +126,11 @@ keyed as (  -- flow, method, side, rail, entity_type, entity_id, amount_minor, m
     from mirror.ramp_statements
     union all
     select tenant_id, 'statement_bank', 'amount_date', 'from', 'ramp', 'statement', statement_id, charges_cents,
-        cast(charges_cents as varchar), null, null
+        'amount ' || charges_cents, null, null
     from mirror.ramp_statements
     union all
     select tenant_id, 'statement_bank', 'amount_date', 'to', 'plaid', 'transaction', transaction_id, -cents,
-        cast(-cents as varchar), null, null
+        'amount ' || -cents, null, null
     from bank where name = 'RAMP CARD PAYMENT'
     union all
     select tenant_id, 'bill_booking', 'reference', 'from', 'ramp', 'bill', bill_id, amount_cents, remote_id, null,

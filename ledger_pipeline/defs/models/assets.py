@@ -32,7 +32,7 @@ from ledger_pipeline.defs.partitions import (
     run_tenant_ids,
 )
 from ledger_pipeline.defs.resources import LedgerDuckDB
-from ledger_pipeline.lib import rails
+from ledger_pipeline.lib import rails, rematch
 from ledger_pipeline.lib.catalog import model_columns
 from ledger_pipeline.lib.marts import TableRefresh, refresh_tenant_tables
 from ledger_pipeline.lib.mirrors import refresh_tenants
@@ -68,7 +68,8 @@ def _description(model: SqlModel) -> str:
 def _deps(model: SqlModel) -> list[dg.AssetKey]:
     """The tables the model reads, and the log asset under each view it reads (views have no step to wait for)."""
     by_name = {m.name: m for m in MODELS}
-    deps = {dg.AssetKey(list(dep)) for dep in model.depends_on}
+    # Not the re-match scope: a work table of the refresh itself (lib/rematch.py), empty between runs.
+    deps = {dg.AssetKey(list(dep)) for dep in model.depends_on if ".".join(dep) != rematch.SCOPE}
     for schema, table in model.depends_on:
         view = by_name.get(f"{schema}.{table}")
         if view is not None and view.materialized == "view":
