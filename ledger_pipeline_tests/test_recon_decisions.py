@@ -1,9 +1,9 @@
 """recon.links, recon.pending and people's decisions, on one business with breaks synced on all four rails: links
-name their method and confidence; each charge links to the payout that settled it; a cleared check whose bill payment
-the log shows only voided is pending until its return is due; an explained break stays explained through later syncs
-and a rebuild; a rejected link is not proposed again and reopens the flow it closed; decisions are chained and verified
-like rail data; a decision about something the tenant's tables do not show, or for an unregistered tenant, writes
-nothing."""
+name their method and confidence; each charge links to the payout that settled it; a cleared check whose payment or
+bill payment the log shows only voided is pending until its return is due; an explained break stays explained
+through later syncs and a rebuild; a rejected link is not proposed again and reopens the flow it closed; decisions
+are chained and verified like rail data; a decision about something the tenant's tables do not show, or for an
+unregistered tenant, writes nothing."""
 
 from __future__ import annotations
 
@@ -209,26 +209,29 @@ def test_an_injected_break_is_pending_inside_its_tolerance_and_a_break_once_past
         assert ids[0] and ids[0] == ids[1], truth
 
 
-def test_a_cleared_check_whose_bill_payment_was_first_logged_voided_waits_for_its_return(broken):
-    """A vendor check that cleared months ago, whose bill payment the books voided before a sync showed its amount
-    (the log holds it voided only, TotalAmt 0: no link can match the check): pending until the bank's return is due,
-    5 days after the void, and a bank_txn_unexplained from then on if no return came (docs/reconciliation.md)."""
-    bill_payment, check, posted_at, as_of = broken.query(
+@pytest.mark.parametrize("flow, history", [("bill_payment_bank", "history.qbo_bill_payments"),
+                                           ("payment_bank", "history.qbo_payments")])
+def test_a_check_whose_payment_was_first_logged_voided_waits_for_its_return(broken, flow, history):
+    """A vendor check that cleared, or a customer's check deposited, months ago, whose bill payment or payment the
+    books voided before a sync showed its amount (the log holds it voided only, TotalAmt 0: no link can match the
+    check): pending until the bank's return is due, 5 days after the void, and a bank_txn_unexplained from then on
+    if no return came (docs/reconciliation.md)."""
+    payment, check, posted_at, as_of = broken.query(
         "select l.from_id, l.to_id, coalesce(t.datetime, cast(t.date as timestamptz)), h.as_of from recon.links l "
         "join mirror.plaid_transactions t on t.tenant_id = l.tenant_id and t.transaction_id = l.to_id "
         "join recon.horizons h on h.tenant_id = l.tenant_id "
-        "where l.flow = 'bill_payment_bank' and t.check_number is not null "
+        "where l.flow = ? and t.check_number is not null "
         "and coalesce(t.datetime, cast(t.date as timestamptz)) < h.as_of - interval 10 day "
         "and not exists (select 1 from recon.links r where r.flow = 'bank_return' and r.from_id = l.to_id) "
-        "order by l.from_id limit 1"
+        "order by l.from_id limit 1", [flow]
     )[0]  # fmt: skip
 
     def voided_at(instant: datetime) -> dict[str, list[tuple]]:
-        """The bill payment's every logged version made voided at `instant`; the check's rows after a refresh."""
+        """The payment's every logged version made voided at `instant`; the check's rows after a refresh."""
         conn = broken.connect()
         try:
-            conn.execute("update history.qbo_bill_payments set is_voided = true, total_amt = 0, updated_at = ? "
-                         "where tenant_id = 'acme' and qbo_id = ?", [instant, bill_payment])  # fmt: skip
+            conn.execute(f"update {history} set is_voided = true, total_amt = 0, updated_at = ? "
+                         "where tenant_id = 'acme' and qbo_id = ?", [instant, payment])  # fmt: skip
             refresh_tenant_tables(conn, RECONCILIATION_MODELS, ["acme"])
         finally:
             conn.close()

@@ -29,15 +29,27 @@ payments as (  -- every payment and bill payment the books ever showed, and whet
         min(created_at), bool_or(is_current and (is_voided or op = 'deleted'))
     from history.qbo_bill_payments group by tenant_id, qbo_id
 ),
-voided_unseen as (  -- check numbers of bill payments the log only ever showed voided (never their amount, so
-                    -- recon.links cannot match their check), with the latest instant the books voided one (the
-                    -- first voided version's LastUpdatedTime: valid_from is when a sync logged it, not the void)
-    select tenant_id, doc_number, max(voided_at) as voided_at
-    from (select tenant_id, arg_max(doc_number, log_seq) as doc_number, arg_min(updated_at, log_seq) as voided_at
-          from history.qbo_bill_payments group by tenant_id, qbo_id
-          having bool_and(is_voided and op <> 'deleted'))
-    where doc_number is not null
-    group by tenant_id, doc_number
+voided_unseen as (  -- payments and bill payments the log only ever showed voided (never their amount, so recon.links
+                    -- cannot match their check), with when the books voided them (the first voided version's
+                    -- LastUpdatedTime: valid_from is when a sync logged it, not the void)
+    select tenant_id, 'Payment' as entity_type, null::varchar as doc_number, min(created_at) as created_at,
+        arg_min(updated_at, log_seq) as voided_at
+    from history.qbo_payments group by tenant_id, qbo_id having bool_and(is_voided and op <> 'deleted')
+    union all
+    select tenant_id, 'BillPayment', arg_max(doc_number, log_seq), min(created_at), arg_min(updated_at, log_seq)
+    from history.qbo_bill_payments group by tenant_id, qbo_id having bool_and(is_voided and op <> 'deleted')
+),
+awaiting_return as (  -- checks that may be such a payment's money (a vendor check of its number, or of no number
+                      -- known within 14 days of it; a deposited check within 14 days of a customer payment): the
+                      -- bank returns a voided payment's money, so they wait for that until 5 days after the void
+    select c.tenant_id, c.transaction_id, max(v.voided_at) as voided_at
+    from checking c join voided_unseen v on v.tenant_id = c.tenant_id and c.check_number is not null
+        and ((v.entity_type = 'BillPayment' and c.cents < 0
+              and (v.doc_number = c.check_number
+                   or (v.doc_number is null and c.posted_at between v.created_at and v.created_at + interval 14 day)))
+             or (v.entity_type = 'Payment' and c.cents > 0
+                 and c.posted_at between v.created_at and v.created_at + interval 14 day))
+    group by c.tenant_id, c.transaction_id
 ),
 ramp_debits as (  -- Ramp's bill-pay ACH debits and the Ramp bills each may pay: the vendor's, paid in the 5 days before
     select r.tenant_id, r.bill_id, c.transaction_id, c.cents, c.original_description
@@ -123,8 +135,8 @@ found as (
     union all
     select c.tenant_id, 'bank_txn_unexplained', abs(c.cents), greatest(c.posted_at, v.voided_at) + interval 5 day,
         [{'rail': 'plaid', 'entity_type': 'transaction', 'entity_id': c.transaction_id}]
-    from checking c  -- a check of a bill payment first logged voided: due when its return is, 5 days after the void
-    left join voided_unseen v on v.tenant_id = c.tenant_id and v.doc_number = c.check_number and c.cents < 0
+    from checking c  -- a check that may be a payment's first logged voided: due when its return is
+    left join awaiting_return v on v.tenant_id = c.tenant_id and v.transaction_id = c.transaction_id
     where c.payment_channel = 'other'
       and c.category_detailed not in ('BANK_FEES_OTHER_BANK_FEES', 'TRANSFER_OUT_SAVINGS', 'TRANSFER_IN_SAVINGS',
                                       'INCOME_INTEREST_EARNED', 'LOAN_PAYMENTS_CREDIT_CARD_PAYMENT')
