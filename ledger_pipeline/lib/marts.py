@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import duckdb
 
-from ledger_pipeline.lib.entity_scope import tenants_condition
 from ledger_pipeline.lib import rematch
+from ledger_pipeline.lib.entity_scope import tenants_condition
 from ledger_pipeline.lib.mirrors import ensure_table
 from ledger_pipeline.lib.sql_models import SqlModel, load_models
 from ledger_pipeline.lib.warehouse import rollback

@@ -40,7 +40,6 @@ class Rematch:
     objects: int
     changed: int
     rematched: int
-    whole_tenants: list[str]
 
 
 def _in(tenants: str, column: str) -> str:
@@ -162,4 +161,4 @@ def rematch_links(
     conn.execute(f"delete from {SCOPE}")
     for temp in ("_fingerprints", "_changed", "_rematched", "_near", "_read"):
         conn.execute(f"drop table {temp}")
-    return Rematch(objects, changed + in_whole, rematched + in_whole, whole)
+    return Rematch(objects, changed + in_whole, rematched + in_whole)
