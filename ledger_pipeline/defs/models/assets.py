@@ -90,10 +90,12 @@ def _spec_kwargs(model: SqlModel) -> dict:
     )
 
 
+# How every step of a model runs: per tenant, a backfill in one run, one DuckDB writer at a time.
+_STEP_KWARGS = dict(partitions_def=TENANTS, backfill_policy=SINGLE_RUN_BACKFILL, pool=DUCKDB_POOL)
+
+
 def _asset_kwargs(model: SqlModel) -> dict:
-    return _spec_kwargs(model) | dict(
-        partitions_def=TENANTS, backfill_policy=SINGLE_RUN_BACKFILL, pool=DUCKDB_POOL
-    )
+    return _spec_kwargs(model) | _STEP_KWARGS
 
 
 def _failure(model: SqlModel, exc: WarehouseError) -> dg.Failure:
@@ -168,10 +170,8 @@ def build_history_asset(models: list[SqlModel], name: str) -> dg.AssetsDefinitio
             for check, text in HISTORY_CHECKS.items()
         ],
         name=name,
-        partitions_def=TENANTS,
-        backfill_policy=SINGLE_RUN_BACKFILL,
-        pool=DUCKDB_POOL,
         can_subset=True,
+        **_STEP_KWARGS,
     )
     def _history(
         context: dg.AssetExecutionContext, config: MirrorConfig, warehouse: LedgerDuckDB
@@ -290,10 +290,8 @@ def build_tenant_tables_asset(models: list[SqlModel], name: str) -> dg.AssetsDef
     @dg.multi_asset(
         specs=[dg.AssetSpec(**_spec_kwargs(m)) for m in models],
         name=name,
-        partitions_def=TENANTS,
-        backfill_policy=SINGLE_RUN_BACKFILL,
-        pool=DUCKDB_POOL,
         can_subset=True,
+        **_STEP_KWARGS,
     )
     def _tenant_tables(
         context: dg.AssetExecutionContext, config: ReconciliationConfig, warehouse: LedgerDuckDB
