@@ -151,5 +151,5 @@ def run(workload: Workload, root: Path, *, dlt_modes: tuple[str, ...], profile: 
             plaid_rail.run_phases(bench, warmup, plaid_memory_scale)
         if ramp:  # after Plaid's, last
             ramp_rail.run_phases(bench, warmup, ramp_memory_scale)
-        figures["floor_objects"] = floor["objects"]
+        figures["floor_objects"], figures["floor_tombstones"] = floor["objects"], floor["tombstones"]
     return report.finish(figures)

@@ -22,7 +22,7 @@ import duckdb
 import pytest
 
 from ledger_pipeline.defs.resources import LedgerDuckDB
-from ledger_pipeline.lib import warehouse
+from ledger_pipeline.lib import cursors, warehouse
 from ledger_pipeline.lib.canonical import canonical_json, sha256_hex
 from ledger_pipeline.lib.entity_log import LogWriter, Observation
 from ledger_pipeline.lib.verify import verify
@@ -222,7 +222,7 @@ def test_readers_take_no_writer_lock(tmp_path):
 
 _HOLD = """
 import sys, time
-from ledger_pipeline.lib import warehouse
+from ledger_pipeline.lib import cursors, warehouse
 conn = warehouse.connect(sys.argv[1])
 print("holding", flush=True)
 time.sleep(60)
@@ -267,7 +267,7 @@ def test_two_processes_syncing_the_same_tenant_take_turns(fast_dir):
 
 
 @pytest.mark.parametrize("rival_commits", ["before the sync inserts", "before the sync commits"])
-def test_a_write_refused_mid_sync_fails_with_its_own_reason(project, rival_commits):
+def test_a_write_refused_mid_sync_fails_with_its_own_reason(project, rival_commits, monkeypatch):
     """A refused insert aborts the transaction and a refused commit rolls it back: the sync must say why it was
     refused, not fail again while cleaning up (unregistering a batch, rolling back) and report that instead."""
     project.add_tenant("acme")
@@ -279,20 +279,20 @@ def test_a_write_refused_mid_sync_fails_with_its_own_reason(project, rival_commi
     LogWriter(rival, "rival", "qbo", "Bill", "run-rival", datetime.now(UTC)).append(
         [Observation("1", {"Id": "1"}, "query")]
     )  # ... holds seq 1 uncommitted, the seq the sync is about to take
-    pages, server_now = client.pages, client.server_now
+    pages, save_cursor = client.pages, cursors.save
 
     def pages_then_rival_commit(*args, **kwargs):
         yield from pages(*args, **kwargs)
         rival.execute("commit")  # the sync appends its batch after the last page: its insert is refused
 
-    def rival_commit_then_now():
+    def rival_commit_then_save(*args, **kwargs):
         rival.execute("commit")  # the sync's rows are in; its cursor and commit come next: the commit is refused
-        return server_now()
+        return save_cursor(*args, **kwargs)
 
     if rival_commits == "before the sync inserts":
         client.pages = pages_then_rival_commit
     else:
-        client.server_now = rival_commit_then_now
+        monkeypatch.setattr(cursors, "save", rival_commit_then_save)
     conn = duckdb.connect(str(path))
     try:
         with pytest.raises(duckdb.Error, match="(?i)duplicate key") as refused:

@@ -230,7 +230,7 @@ def test_cli_history_shows_created_then_updated_with_changes_and_runs(ledger_env
 def test_cli_history_ends_a_deleted_object_with_its_delete(ledger_env, capsys):
     tenant, entity_type, object_id, source = ledger_env.project.query(
         "select tenant_id, entity_type, entity_id, arg_max(source, seq) from raw.entity_log "
-        "group by all having arg_max(op, seq) = 'deleted' order by all limit 1"
+        "group by all having arg_max(op, seq) = 'deleted' and arg_min(op, seq) = 'created' order by all limit 1"
     )[0]
 
     code, out, _ = _history(capsys, tenant, entity_type, object_id)

@@ -1,6 +1,7 @@
 """recon.links, recon.pending and people's decisions, on one business with breaks synced on all four rails: links
 name their method and confidence; each charge links to the payout that settled it; a cleared check whose payment or
-bill payment the log shows only voided is pending until its return is due; an explained break stays explained
+bill payment the log shows only voided, or only by the tombstone of its deletion, is pending until its return is
+due; an explained break stays explained
 through later syncs and a rebuild; a rejected link is not proposed again and reopens the flow it closed; decisions
 are chained and verified like rail data; a decision about something the tenant's tables do not show, or for an
 unregistered tenant, writes nothing."""
@@ -243,6 +244,47 @@ def test_a_check_whose_payment_was_first_logged_voided_waits_for_its_return(brok
     assert voided_at(void) == {"pending": [("bank_txn_unexplained", void + timedelta(days=5))], "breaks": []}
     void = as_of - timedelta(days=6)  # no return 5 days after the void: a break
     assert voided_at(void) == {"pending": [], "breaks": [("bank_txn_unexplained", void + timedelta(days=5))]}
+
+
+@pytest.mark.parametrize("flow, history", [("bill_payment_bank", "history.qbo_bill_payments"),
+                                           ("payment_bank", "history.qbo_payments")])
+def test_a_check_whose_payment_the_log_knows_only_deleted_waits_for_its_return(broken, flow, history):
+    """A check that cleared months ago, whose bill payment or payment the books deleted before the first sync: the
+    log holds only the tombstone QBO's change feed showed (an Id and the deletion time, rails/qbo/sync.py), so the
+    check is pending until 5 days after the deletion, when the return is due. A tombstone a later sync logged is of
+    a payment made after the sync before it, so it holds no check that posted before that sync's newest change."""
+    payment, check, as_of, first_sync = broken.query(
+        "select l.from_id, l.to_id, h.as_of, (select min(valid_from) from " + history + ") from recon.links l "
+        "join mirror.plaid_transactions t on t.tenant_id = l.tenant_id and t.transaction_id = l.to_id "
+        "join recon.horizons h on h.tenant_id = l.tenant_id "
+        "where l.flow = ? and t.check_number is not null "
+        "and coalesce(t.datetime, cast(t.date as timestamptz)) < h.as_of - interval 10 day "
+        "and not exists (select 1 from recon.links r where r.flow = 'bank_return' and r.from_id = l.to_id) "
+        "order by l.from_id limit 1", [flow]
+    )[0]  # fmt: skip
+    tombstone = "op = 'deleted', is_voided = false, total_amt = null, created_at = null"
+    tombstone += ", doc_number = null" if flow == "bill_payment_bank" else ""
+
+    def deleted_at(instant: datetime, logged_at: datetime) -> dict[str, list[tuple]]:
+        """The payment's logged versions made one tombstone of a deletion at `instant`, logged at `logged_at`."""
+        conn = broken.connect()
+        try:
+            conn.execute(f"update {history} set {tombstone}, updated_at = ?, valid_from = ? "
+                         "where tenant_id = 'acme' and qbo_id = ?", [instant, logged_at, payment])  # fmt: skip
+            refresh_tenant_tables(conn, RECONCILIATION_MODELS, ["acme"])
+        finally:
+            conn.close()
+        return {"pending": broken.query("select kind, due_at from recon.pending where subject_id = ?", [check]),
+                "breaks": broken.query("select kind, detected_at from recon.breaks where subject_id = ?", [check])}
+
+    gone = as_of - timedelta(days=1)  # deleted the day before the first sync: its return not due yet
+    assert deleted_at(gone, first_sync) == {"pending": [("bank_txn_unexplained", gone + timedelta(days=5))],
+                                            "breaks": []}  # fmt: skip
+    gone = as_of - timedelta(days=6)  # no return 5 days after the deletion: a break
+    assert deleted_at(gone, first_sync) == {"pending": [],
+                                            "breaks": [("bank_txn_unexplained", gone + timedelta(days=5))]}
+    later = deleted_at(as_of - timedelta(days=1), first_sync + timedelta(hours=1))  # a later sync's tombstone
+    assert later["pending"] == [] and [kind for kind, _ in later["breaks"]] == ["bank_txn_unexplained"]
 
 
 def test_an_explained_break_stays_explained_through_syncs_and_a_rebuild(broken):

@@ -21,21 +21,24 @@ BILL = entity_named("Bill")
 def test_an_entity_empty_at_its_first_sync_logs_what_comes_later_and_its_deletes(project):
     realm = project.add_tenant("acme")
     client = project.qbo.client(project.registry.get("acme"))
-    real_pages = client.pages
+    real_pages, real_changes = client.pages, client.changes
 
     def no_bills_yet(entity: str, **kwargs):  # the same requests, answered with empty pages
         for page in real_pages(entity, **kwargs):
             yield dataclasses.replace(page, objects=[], max_updated_at=None)
 
+    def no_bills_deleted_yet(entity: str, **kwargs):  # nor were bills deleted in the 30 days CDC shows
+        return iter(())
+
     conn = warehouse.connect(project.db_path)
     try:
-        client.pages = no_bills_yet
+        client.pages, client.changes = no_bills_yet, no_bills_deleted_yet
         first = sync_entity(conn, client, "acme", BILL, run_id="r1", observed_at=datetime.now(UTC))
         assert first.stats.appended == 0 and first.cursor.updated_since is None
         assert first.cursor.cdc_since == first.cursor.rail_now
         conn.execute("update meta.sync_cursors set cdc_since = null")  # as written before: no position at all
 
-        client.pages = real_pages
+        client.pages, client.changes = real_pages, real_changes
         second = sync_entity(conn, client, "acme", BILL, run_id="r2", observed_at=datetime.now(UTC))
         assert second.stats.created == len(truth(project, realm, BILL)) > 0
         assert live_entity_ids(conn, "acme", "qbo", "Bill") == set(truth(project, realm, BILL))

@@ -71,11 +71,20 @@ def test_a_schema4_ledger_opens_migrates_and_keeps_syncing(tmp_path):
 
     assert job.execute_in_process(partition_key="acme", instance=instance).success
     # Resumed at the old cursors: nothing logged before is logged again. New since the fixture was made: the Purchase
-    # entity (its first sync reads it whole) and the Ramp Card account in the sandbox's chart (the rail count finds
-    # it, and the sweep logs it as the new object it is).
+    # entity (its first sync reads it whole), the Ramp Card account in the sandbox's chart (the rail count finds
+    # it, and the sweep logs it as the new object it is) and the tombstones CDC shows of objects the old ledger
+    # never logged (made and deleted since its last sync).
     after_first = _versions(db)
     assert {key: after_first[key] for key in logged_before} == logged_before
-    assert {entity for entity, _ in after_first.keys() - logged_before.keys()} <= {"Account", "Purchase"}
+    new = after_first.keys() - logged_before.keys()
+    tombstones = {key for key in new if key[0] not in ("Account", "Purchase")}
+    conn = warehouse.connect(db, read_only=True)
+    try:
+        ops = conn.execute("select entity_type, entity_id, op, source from raw.entity_log").fetchall()
+    finally:
+        conn.close()
+    assert {(op, source) for entity, entity_id, op, source in ops if (entity, entity_id) in tombstones} <= {
+        ("deleted", "cdc")}
 
     conn = warehouse.connect(db)
     try:

@@ -29,26 +29,39 @@ payments as (  -- every payment and bill payment the books ever showed, and whet
         min(created_at), bool_or(is_current and (is_voided or op = 'deleted'))
     from history.qbo_bill_payments group by tenant_id, qbo_id
 ),
-voided_unseen as (  -- payments and bill payments the log only ever showed voided (never their amount, so recon.links
-                    -- cannot match their check), with when the books voided them (the first voided version's
-                    -- LastUpdatedTime: valid_from is when a sync logged it, not the void)
+voided_unseen as (  -- payments and bill payments the log never showed live, only voided or as a deletion's tombstone
+                    -- (so recon.links cannot match their check by amount or number), with when the books took them
+                    -- back (the first such version's LastUpdatedTime: valid_from is when a sync logged it)
     select tenant_id, 'Payment' as entity_type, null::varchar as doc_number, min(created_at) as created_at,
-        arg_min(updated_at, log_seq) as voided_at
-    from history.qbo_payments group by tenant_id, qbo_id having bool_and(is_voided and op <> 'deleted')
+        arg_min(updated_at, log_seq) as voided_at, min(valid_from) as logged_at
+    from history.qbo_payments group by tenant_id, qbo_id having bool_and(is_voided or op = 'deleted')
     union all
-    select tenant_id, 'BillPayment', arg_max(doc_number, log_seq), min(created_at), arg_min(updated_at, log_seq)
-    from history.qbo_bill_payments group by tenant_id, qbo_id having bool_and(is_voided and op <> 'deleted')
+    select tenant_id, 'BillPayment', arg_max(doc_number, log_seq), min(created_at), arg_min(updated_at, log_seq),
+        min(valid_from)
+    from history.qbo_bill_payments group by tenant_id, qbo_id having bool_and(is_voided or op = 'deleted')
+),
+synced as (  -- each sync that logged payments, with the newest change it logged: what was made before, it saw
+    select tenant_id, 'Payment' as entity_type, valid_from, max(updated_at) as high
+    from history.qbo_payments group by tenant_id, valid_from
+    union all
+    select tenant_id, 'BillPayment', valid_from, max(updated_at) from history.qbo_bill_payments
+    group by tenant_id, valid_from
+),
+windows as (  -- when such a payment's check may have posted: within 14 days of its making; known only by its
+              -- tombstone, before its deletion and after the last earlier sync (which would have logged it live)
+    select v.*, coalesce(v.created_at, (select max(s.high) from synced s where s.tenant_id = v.tenant_id
+                                        and s.entity_type = v.entity_type and s.valid_from < v.logged_at)) as since,
+        coalesce(v.created_at + interval 14 day, v.voided_at) as until
+    from voided_unseen v
 ),
 awaiting_return as (  -- checks that may be such a payment's money (a vendor check of its number, or of no number
-                      -- known within 14 days of it; a deposited check within 14 days of a customer payment): the
-                      -- bank returns a voided payment's money, so they wait for that until 5 days after the void
-    select c.tenant_id, c.transaction_id, max(v.voided_at) as voided_at
-    from checking c join voided_unseen v on v.tenant_id = c.tenant_id and c.check_number is not null
-        and ((v.entity_type = 'BillPayment' and c.cents < 0
-              and (v.doc_number = c.check_number
-                   or (v.doc_number is null and c.posted_at between v.created_at and v.created_at + interval 14 day)))
-             or (v.entity_type = 'Payment' and c.cents > 0
-                 and c.posted_at between v.created_at and v.created_at + interval 14 day))
+                      -- known inside its window; a deposited check inside a customer payment's window): the bank
+                      -- returns a taken-back payment's money, so they wait for that until 5 days after
+    select c.tenant_id, c.transaction_id, max(w.voided_at) as voided_at
+    from checking c join windows w on w.tenant_id = c.tenant_id and c.check_number is not null
+        and (w.entity_type = 'BillPayment') = (c.cents < 0)
+        and (w.doc_number = c.check_number
+             or (w.doc_number is null and c.posted_at <= w.until and (w.since is null or c.posted_at >= w.since)))
     group by c.tenant_id, c.transaction_id
 ),
 ramp_debits as (  -- Ramp's bill-pay ACH debits and the Ramp bills each may pay: the vendor's, paid in the 5 days before

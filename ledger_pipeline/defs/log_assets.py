@@ -18,6 +18,7 @@ from pydantic import Field
 from ledger_pipeline.defs.heads import CHAIN_CHECK, head_record, recorded_heads, vouched_baselines
 from ledger_pipeline.defs.partitions import DUCKDB_POOL, SINGLE_RUN_BACKFILL, TENANTS, per_tenant_metadata
 from ledger_pipeline.lib.breaker import SyncHalted
+from ledger_pipeline.lib.entity_log import AppendStats
 from ledger_pipeline.lib.ids import InvalidInput
 from ledger_pipeline.lib.rails import Entity, Rail
 from ledger_pipeline.lib.sync import (
@@ -44,6 +45,12 @@ class SyncConfig(dg.Config):
     tenants_ahead: int = Field(default=TENANTS_AHEAD, ge=0, le=32)
 
 
+def _appended(stats: AppendStats) -> str:
+    unseen = f", {stats.deleted_unseen} deleted before any sync saw them" if stats.deleted_unseen else ""
+    return (f"{stats.seen} seen, {stats.appended} appended ({stats.created} created, {stats.updated} updated, "
+            f"{stats.deleted} deleted{unseen})")
+
+
 def _metadata(
     rail: Rail, entity: Entity, results: list[EntitySyncResult], skipped: list[str], needs_person: dict[str, list[str]]
 ) -> dict[str, dg.MetadataValue]:
@@ -53,6 +60,7 @@ def _metadata(
             "created": r.stats.created,
             "updated": r.stats.updated,
             "deleted": r.stats.deleted,
+            "deleted_unseen": r.stats.deleted_unseen,
             "unchanged": r.stats.unchanged,
             "pages": r.pages,
             "swept": r.sweep_reason,
@@ -226,9 +234,7 @@ def build_log_asset(
                             close_sync(sync)
                 # One event per step, not per tenant: every event is a write to Dagster's event log.
                 context.log.info("\n".join([
-                    *(f"tenant {r.tenant_id} {entity.name}: {r.stats.seen} seen, {r.stats.appended} appended "
-                      f"({r.stats.created} created, {r.stats.updated} updated, {r.stats.deleted} deleted)"
-                      for r in results),
+                    *(f"tenant {r.tenant_id} {entity.name}: {_appended(r.stats)}" for r in results),
                     *([f"skipped (not connected to {rail.name}): {', '.join(skipped)}"] if skipped else []),
                     *(f"tenant {t}: skipped {', '.join(parts)} until a person acts (see `tenants list`)"
                       for t, parts in needs_person.items()),

@@ -56,6 +56,9 @@ class Observation:
     deleted: bool = False
     source_version: str | None = None
     source_updated_at: datetime | None = None
+    # A delete logged even when the entity never was: QBO's tombstones, the only trace of a payment the books took
+    # back before a sync saw it, while the bank still shows its money and then its return.
+    deleted_unseen_kept: bool = False
 
 
 @dataclass
@@ -63,14 +66,15 @@ class AppendStats:
     seen: int = 0
     created: int = 0
     updated: int = 0
-    deleted: int = 0
+    deleted: int = 0  # deletes of entities logged live: what the circuit breaker weighs
+    deleted_unseen: int = 0  # deletes of entities never logged live (a tombstone is all the log holds of them)
     unchanged: int = 0
     head_seq: int | None = None
     head_hash: str | None = None
 
     @property
     def appended(self) -> int:
-        return self.created + self.updated + self.deleted
+        return self.created + self.updated + self.deleted + self.deleted_unseen
 
 
 @dataclass(frozen=True)
@@ -171,16 +175,19 @@ class LogWriter:
         ops: list[str] = []
         stats = self.stats
         stats.seen += len(observations)
+        unseen = 0  # deletes of entities never logged
         for obs, payload, payload_hash in zip(observations, texts, hashes):
             head = heads[obs.entity_id]
-            # A delete of something never logged (created and deleted between two syncs) changes no mirror.
-            already_gone = obs.deleted and (head is None or head.op == "deleted")
+            # A delete of something never logged (created and deleted between two syncs) changes no mirror: it is
+            # logged only when the rail's tombstone is worth keeping.
+            already_gone = obs.deleted and (head.op == "deleted" if head is not None else not obs.deleted_unseen_kept)
             # Unchanged: the same payload, still live or still deleted. A delete may carry the object exactly as
             # last logged (Stripe's `customer.deleted` event does), and is a change all the same.
             same = head is not None and head.payload_hash == payload_hash and obs.deleted == (head.op == "deleted")
             if already_gone or same:
                 continue
             op = "deleted" if obs.deleted else ("created" if head is None or head.op == "deleted" else "updated")
+            unseen += obs.deleted and head is None
             if next_seq is None:
                 (next_seq,) = fetch_one(self.conn, "select coalesce(max(seq), 0) + 1 from raw.entity_log")
             changes = None
@@ -202,9 +209,10 @@ class LogWriter:
         self.next_seq = next_seq
         stats.unchanged += len(observations) - len(rows)
         if ops:
+            stats.deleted_unseen += unseen
             stats.created, stats.updated, stats.deleted = (stats.created + ops.count("created"),
                                                            stats.updated + ops.count("updated"),
-                                                           stats.deleted + ops.count("deleted"))  # fmt: skip
+                                                           stats.deleted + ops.count("deleted") - unseen)  # fmt: skip
         self._staged.extend(rows)
         if len(self._staged) >= self.batch_size:
             self.flush()

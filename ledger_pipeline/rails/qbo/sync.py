@@ -3,7 +3,8 @@
 The query feed reads from the last committed LastUpdatedTime (the client re-reads an overlap window; re-read
 versions are recognised by hash and skipped); CDC, the only place QBO shows deletes, is read for transactions
 once the entity has a change position; QBO refuses a CDC window older than 30 days, and the skeleton then
-sweeps ids. The count decides whether a sweep is needed at all.
+sweeps ids. The count decides whether a sweep is needed at all. A first sync reads CDC's deletions of the last
+30 days too: their tombstones are logged although the entity never was (`Observation.deleted_unseen_kept`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from ledger_pipeline.rails.qbo.errors import QboCdcWindowError, QboMalformedResp
 from ledger_pipeline.rails.qbo.rail import NAME
 
 CDC_OVERLAP = timedelta(minutes=5)
+# A first sync reads the deletions of this far back from CDC (QBO keeps 30 days; an hour's margin for the clock): a
+# payment deleted before the pipeline saw it still shows at the bank, and then its return.
+FIRST_DELETIONS = timedelta(days=30) - timedelta(hours=1)
 CDC_REFUSED = "change feed window older than 30 days"
 
 __all__ = ["CDC_OVERLAP", "EntitySync", "EntitySyncResult", "QboSession", "sync_entity"]
@@ -44,16 +48,19 @@ class QboSession:
         for page in self.client.pages(entity.name, updated_since=previous.updated_since):
             yield Page([self._observe(obj, entity, "query") for obj in page.objects], page.max_updated_at)
         refused = False
-        if _reads_changes(entity, previous):
+        if _first_sync(previous) and not entity.is_name_list:
+            yield ChangeFeed([obs for obs in self._changes(entity, self.client.server_now() - FIRST_DELETIONS)
+                              if obs.deleted])
+        elif _reads_changes(entity, previous):
             start = previous.cdc_since or previous.updated_since
             assert start is not None
             try:
-                changes = list(self.client.changes(entity.name, since=start - CDC_OVERLAP))
+                changes = self._changes(entity, start - CDC_OVERLAP)
             except QboCdcWindowError:
                 refused = True
                 yield ChangeFeed(refused=CDC_REFUSED)
             else:
-                yield ChangeFeed([self._observe(obj, entity, "cdc") for obj in changes])
+                yield ChangeFeed(changes)
         if sweep == "auto" and previous.last_synced_at is not None and not refused:
             yield RailCount(self.client.count(entity.name))
 
@@ -69,6 +76,9 @@ class QboSession:
     def close(self) -> None:
         self.client.close()
 
+    def _changes(self, entity: QboEntity, since: datetime) -> list[Observation]:
+        return [self._observe(obj, entity, "cdc") for obj in self.client.changes(entity.name, since=since)]
+
     def _observe(self, obj: dict[str, Any], entity: QboEntity, source: str) -> Observation:
         entity_id = obj.get("Id")
         if not isinstance(entity_id, str) or not entity_id:
@@ -77,20 +87,25 @@ class QboSession:
             )
         updated = (obj.get("MetaData") or {}).get("LastUpdatedTime")
         token = obj.get("SyncToken")
+        deleted = obj.get("status") == "Deleted"
         return Observation(
             entity_id=entity_id,
             payload=obj,
             source=source,
-            deleted=obj.get("status") == "Deleted",
+            deleted=deleted,
+            deleted_unseen_kept=deleted,
             source_version=str(token) if token is not None else None,
             source_updated_at=datetime.fromisoformat(updated) if isinstance(updated, str) else None,
         )
 
 
+def _first_sync(previous: cursors.Cursor) -> bool:
+    return previous.last_synced_at is None
+
+
 def _reads_changes(entity: QboEntity, previous: cursors.Cursor) -> bool:
-    # An entity never seen non-empty has no change position yet: it gets one at its first sync, and deleted nothing.
-    first_sync = previous.last_synced_at is None
-    return not entity.is_name_list and not first_sync and bool(previous.cdc_since or previous.updated_since)
+    # An entity never seen non-empty has no change position yet: it gets one at its first sync.
+    return not entity.is_name_list and not _first_sync(previous) and bool(previous.cdc_since or previous.updated_since)
 
 
 def sync_entity(

@@ -238,9 +238,14 @@ class QboSandbox(SandboxSwitches):
             return {obj["Id"]: obj for obj in objects}
 
     def deleted_ids(self, realm_id: str, entity: str) -> set[str]:
+        return set(self.deletions(realm_id, entity))
+
+    def deletions(self, realm_id: str, entity: str) -> dict[str, datetime]:
+        """Id -> when the books deleted it, of every object deleted by now (the time CDC's tombstone gives)."""
         with self.lock:
             _, table = self._table(realm_id, entity)
-            return {str(s + 1) for s in range(len(table)) if not table.is_live(s)}
+            return {str(s + 1): from_epoch_us(table.updated[s] * 1_000_000)
+                    for s in range(len(table)) if not table.is_live(s)}
 
     def touch(self, realm_id: str, entity: str, object_id: str, *, backdate: timedelta = timedelta(0)) -> None:
         """Bump an existing object now (SyncToken + 1, LastUpdatedTime = now), e.g. while a test pages.
