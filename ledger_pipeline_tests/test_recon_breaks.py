@@ -17,7 +17,10 @@ from ledger_pipeline.world.breaks import KINDS
 from ledger_pipeline_tests.recon_support import BREAKS, RAILS, in_world, scored_breaks, sync_in_one_run, world_seeds
 
 
-@pytest.mark.parametrize("seed", world_seeds(7, 20261206))  # the sandbox's default world, and another
+WORLDS = (7, 20261206)  # the sandbox's default world, and another: each holds every kind at this scale
+
+
+@pytest.mark.parametrize("seed", world_seeds(*WORLDS))
 def test_every_injected_break_is_found_from_the_mirrors_and_nothing_else(project, monkeypatch, seed):
     # Acme breaks five times as often as in the demo, so that each kind shows at the tests' small scale; Copperline
     # twice; Bluebird keeps clean books.
@@ -41,7 +44,8 @@ def test_every_injected_break_is_found_from_the_mirrors_and_nothing_else(project
     assert not scored.false, scored.false[:5]
     assert not [r for r in reported if r["tenant_id"] == "clean"]  # clean books, nothing reported
     assert {r["tenant_id"] for r in reported} == {"acme", "copper"}
-    assert {b["kind"] for b in scored.found} == set(KINDS), Counter(b["kind"] for b in scored.found)
+    if seed in WORLDS:  # another world (`make soak-recon`) may lack a kind at this scale
+        assert {b["kind"] for b in scored.found} == set(KINDS), Counter(b["kind"] for b in scored.found)
 
     # Refreshed again over the same clock: the same breaks under the same ids.
     recon = [dg.AssetKey(["recon", name]) for name in ("links", "exceptions", "breaks", "pending")]
