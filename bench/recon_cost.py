@@ -1,6 +1,7 @@
 """`python -m bench.recon_cost`: what the reconciliation (recon tables and cross-rail marts) costs in `make demo`'s
 two syncs, against the promise "under 10 % of the initial sync, and proportional to the changes in the incremental
-one". Prints one table, writes the figures to a JSON file; exits 1 when phase 1's share is 10 % or more.
+one", and in a third sync with nothing changed (what it costs whatever changed). Prints one table, writes the
+figures to a JSON file; exits 1 when phase 1's share is 10 % or more.
 
 The demo's own tenants, registration, partitions and run config are used (ledger_pipeline/demo.py), in a working
 folder of its own, so the figures are those of the syncs `make demo` runs.
@@ -34,7 +35,8 @@ from ledger_pipeline.rails.qbo.sandbox import shared_sandbox
 RECON_STEPS = (RECONCILIATION_STEP,)
 PROMISED_SHARE = 0.10
 MATCHING = ("objects", "objects_changed", "objects_rematched")  # recon.links' metadata: what was matched again
-PHASES = (("phase1_initial", "1: initial sync"), ("phase2_incremental", "2: incremental sync"))
+PHASES = (("phase1_initial", "1: initial sync"), ("phase2_incremental", "2: incremental sync"),
+          ("phase3_nochange", "3: nothing changed"))
 DEFAULT_OUT = REPO / "bench" / "out-recon"
 DEFAULT_RESULTS = REPO / "bench" / "results-recon.json"
 
@@ -136,7 +138,8 @@ def sync_phase(job: dg.JobDefinition, instance: dg.DagsterInstance, tenant_ids: 
 
 
 def measure(days: int, scale: float, count: int | None) -> dict:
-    """Register the demo tenants (the first `count`), sync them, move the sandbox clock `days` on, sync them again."""
+    """Register the demo tenants (the first `count`), sync them, move the sandbox clock `days` on, sync them again,
+    and once more with the clock where it was."""
     phases = {}
     with dagster_instance() as instance:
         job, tenant_ids = demo_sync_job(instance, scale, count)
@@ -144,14 +147,22 @@ def measure(days: int, scale: float, count: int | None) -> dict:
         # advance_shared_clock's sandbox at the run's scale: the state file belongs to the companies' sizes
         shared_sandbox(settings.state_dir(), scale).advance(timedelta(days=days))
         phases["phase2_incremental"] = sync_phase(job, instance, tenant_ids)
-    first, second = phases["phase1_initial"], phases["phase2_incremental"]
+        # the clock where it was: what a reconciliation costs whatever changed (its step, the tables recomputed whole)
+        phases["phase3_nochange"] = sync_phase(job, instance, tenant_ids)
+    first, second, idle = phases["phase1_initial"], phases["phase2_incremental"], phases["phase3_nochange"]
     return {
         "workload": {"tenants": tenant_ids, "sandbox_scale": scale, "change_days": days, "recon_steps": RECON_STEPS},
         "phases": phases, "promised_share": PROMISED_SHARE,
         "phase1_within_promise": first["recon_share"] < PROMISED_SHARE,
         "phase2_vs_phase1": {"appended": second["appended"] / first["appended"],
-                             "recon_seconds": second["recon_seconds"] / first["recon_seconds"]},
+                             "recon_seconds": second["recon_seconds"] / first["recon_seconds"],
+                             "recon_seconds_above_nochange": _above(second, idle) / _above(first, idle)},
     }
+
+
+def _above(phase: dict, idle: dict) -> float:
+    """The phase's reconciliation seconds beyond those of a sync in which nothing changed (at least 1 ms)."""
+    return max(phase["recon_seconds"] - idle["recon_seconds"], 0.001)
 
 
 def _per_version(phase: dict) -> str:
@@ -180,8 +191,9 @@ def table(figures: dict) -> str:
                      f"{p['load_average_after']:5.2f}  {verdict}")
     ratio = figures["phase2_vs_phase1"]
     lines.append(f"phase 2 / phase 1: {ratio['appended']:.1%} of the versions appended, {ratio['recon_seconds']:.1%} "
-                 "of the reconciliation's seconds")
-    for key, label in PHASES:
+                 f"of the reconciliation's seconds, {ratio['recon_seconds_above_nochange']:.1%} of them beyond phase "
+                 "3's (what a reconciliation costs whatever changed)")
+    for key, label in PHASES[:2]:
         matched = phases[key]["matching"]
         share = matched["objects_rematched"] / matched["objects"] if matched["objects"] else 0.0
         lines.append(f"phase {label[0]} matching: {matched['objects_changed']:,} objects changed, "

@@ -1,4 +1,4 @@
-"""The reconciliation-cost benchmarks end to end at a tiny size: both phases in its table, figures that add up; and
+"""The reconciliation-cost benchmarks end to end at a tiny size: its three phases in its table, figures that add up; and
 re-matching against matching everything, side by side."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_tiny_recon_benchmark_prints_both_phases_with_consistent_figures(fast_tmp_path):
+def test_tiny_recon_benchmark_prints_its_phases_with_consistent_figures(fast_tmp_path):
     tmp_path = fast_tmp_path  # the Dagster instance keeps its events in SQLite files, which fsync every event
     results = tmp_path / "results.json"
     done = subprocess.run(
@@ -22,8 +22,9 @@ def test_tiny_recon_benchmark_prints_both_phases_with_consistent_figures(fast_tm
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     figures = json.loads(results.read_text())
     phases = figures["phases"]
-    assert list(phases) == ["phase1_initial", "phase2_incremental"]
-    for phase in phases.values():
+    assert list(phases) == ["phase1_initial", "phase2_incremental", "phase3_nochange"]
+    assert phases["phase3_nochange"]["appended"] == 0
+    for phase in (phases["phase1_initial"], phases["phase2_incremental"]):
         assert 0 < phase["recon_seconds"] < phase["run_seconds"]
         assert phase["recon_share"] == phase["recon_seconds"] / phase["run_seconds"]
         assert 0 < sum(phase["recon_sql_seconds_by_table"].values()) < phase["recon_seconds"]  # the SQL, in the step
@@ -35,9 +36,12 @@ def test_tiny_recon_benchmark_prints_both_phases_with_consistent_figures(fast_tm
     assert matched["objects_rematched"] == matched["objects"] > 0  # the first matching: every object
     assert 0 < rematched["objects_changed"] <= rematched["objects_rematched"] < rematched["objects"]
     assert figures["phase1_within_promise"] == (first["recon_share"] < 0.10)
+    idle = phases["phase3_nochange"]["recon_seconds"]
+    assert 0 < idle and figures["phase2_vs_phase1"]["recon_seconds_above_nochange"] == (
+        max(second["recon_seconds"] - idle, 0.001) / max(first["recon_seconds"] - idle, 0.001))
 
-    lines = {line[:2]: line for line in done.stdout.splitlines() if line[:2] in ("1:", "2:")}
-    assert set(lines) == {"1:", "2:"}, done.stdout
+    lines = {line[:2]: line for line in done.stdout.splitlines() if line[:2] in ("1:", "2:", "3:")}
+    assert set(lines) == {"1:", "2:", "3:"}, done.stdout
     for key, phase in (("1:", first), ("2:", second)):
         cells = lines[key].split()  # "1: initial sync" or "2: incremental sync", then the figures
         run_s, recon_s, share = float(cells[3]), float(cells[4]), float(cells[5].rstrip("%"))
@@ -45,6 +49,7 @@ def test_tiny_recon_benchmark_prints_both_phases_with_consistent_figures(fast_tm
         assert (run_s, recon_s) == (round(phase["run_seconds"], 2), round(phase["recon_seconds"], 2))
     assert lines["1:"].endswith("under the 10 % line")
     assert "phase 1's seconds per version" in lines["2:"] and "phase 2 / phase 1:" in done.stdout
+    assert lines["3:"].endswith("nothing appended: proportional to the changes would be 0 s")
 
 
 def test_tiny_rematch_benchmark_compares_rematching_with_matching_everything(tmp_path):
