@@ -36,6 +36,13 @@ def test_initial_sync_mirrors_every_entity_and_passes_checks(project):
     assert log_count(project, "acme") == sum(len(v) for v in expected.values()) + len(tombstones)
     assert set(project.query("select entity_type, entity_id from raw.entity_log where op = 'deleted' "
                              "and source = 'cdc' and payload ->> '$.status' = 'Deleted'")) == tombstones
+    logged = {m.step_materialization_data.materialization.asset_key.path[-1]:
+              m.step_materialization_data.materialization.metadata["tenants"].value["acme"]
+              for m in result.get_asset_materialization_events()
+              if "tenants" in m.step_materialization_data.materialization.metadata}
+    for entity in ENTITIES:  # deletions of what no sync saw live, apart from those the circuit breaker weighs
+        counts = logged[f"qbo_{entity.table}"]
+        assert counts["deleted"] == 0 and counts["deleted_unseen"] == sum(e == entity.name for e, _ in tombstones)
     checks = result.get_asset_check_evaluations()
     qbo_part = rails_selection(["qbo"]).resolve(project.defs.resolve_asset_graph())  # what project.sync ran
     job = project.defs.resolve_job_def("sync_tenants").get_subset(asset_selection=qbo_part)

@@ -210,15 +210,16 @@ def test_an_injected_break_is_pending_inside_its_tolerance_and_a_break_once_past
         assert ids[0] and ids[0] == ids[1], truth
 
 
-@pytest.mark.parametrize("flow, history", [("bill_payment_bank", "history.qbo_bill_payments"),
-                                           ("payment_bank", "history.qbo_payments")])
-def test_a_check_whose_payment_was_first_logged_voided_waits_for_its_return(broken, flow, history):
-    """A vendor check that cleared, or a customer's check deposited, months ago, whose bill payment or payment the
-    books voided before a sync showed its amount (the log holds it voided only, TotalAmt 0: no link can match the
-    check): pending until the bank's return is due, 5 days after the void, and a bank_txn_unexplained from then on
-    if no return came (docs/reconciliation.md)."""
-    payment, check, posted_at, as_of = broken.query(
-        "select l.from_id, l.to_id, coalesce(t.datetime, cast(t.date as timestamptz)), h.as_of from recon.links l "
+PAYMENT_FLOWS = pytest.mark.parametrize("flow, history", [("bill_payment_bank", "history.qbo_bill_payments"),
+                                                           ("payment_bank", "history.qbo_payments")])
+
+
+def _cleared_check(broken, flow: str, history: str) -> tuple:
+    """A check the bank cleared over 10 days before the sync, linked to its payment (of `flow`) and never returned:
+    (payment id, check id, when it posted, the sync's as_of, when the payments' first sync logged them)."""
+    return broken.query(
+        "select l.from_id, l.to_id, coalesce(t.datetime, cast(t.date as timestamptz)), h.as_of, "
+        "(select min(valid_from) from " + history + ") from recon.links l "
         "join mirror.plaid_transactions t on t.tenant_id = l.tenant_id and t.transaction_id = l.to_id "
         "join recon.horizons h on h.tenant_id = l.tenant_id "
         "where l.flow = ? and t.check_number is not null "
@@ -227,17 +228,31 @@ def test_a_check_whose_payment_was_first_logged_voided_waits_for_its_return(brok
         "order by l.from_id limit 1", [flow]
     )[0]  # fmt: skip
 
+
+def _check_once_payment_is(broken, history: str, payment: str, check: str, change: str, params: list) -> dict:
+    """Every logged version of the payment changed (`change`, an SQL set list, with `params`), the reconciliation
+    refreshed: the check's rows in recon.pending and recon.breaks."""
+    conn = broken.connect()
+    try:
+        conn.execute(f"update {history} set {change} where tenant_id = 'acme' and qbo_id = ?", [*params, payment])
+        refresh_tenant_tables(conn, RECONCILIATION_MODELS, ["acme"])
+    finally:
+        conn.close()
+    return {"pending": broken.query("select kind, due_at from recon.pending where subject_id = ?", [check]),
+            "breaks": broken.query("select kind, detected_at from recon.breaks where subject_id = ?", [check])}
+
+
+@PAYMENT_FLOWS
+def test_a_check_whose_payment_was_first_logged_voided_waits_for_its_return(broken, flow, history):
+    """A vendor check that cleared, or a customer's check deposited, months ago, whose bill payment or payment the
+    books voided before a sync showed its amount (the log holds it voided only, TotalAmt 0: no link can match the
+    check): pending until the bank's return is due, 5 days after the void, and a bank_txn_unexplained from then on
+    if no return came (docs/reconciliation.md)."""
+    payment, check, posted_at, as_of, _ = _cleared_check(broken, flow, history)
+
     def voided_at(instant: datetime) -> dict[str, list[tuple]]:
-        """The payment's every logged version made voided at `instant`; the check's rows after a refresh."""
-        conn = broken.connect()
-        try:
-            conn.execute(f"update {history} set is_voided = true, total_amt = 0, updated_at = ? "
-                         "where tenant_id = 'acme' and qbo_id = ?", [instant, payment])  # fmt: skip
-            refresh_tenant_tables(conn, RECONCILIATION_MODELS, ["acme"])
-        finally:
-            conn.close()
-        return {"pending": broken.query("select kind, due_at from recon.pending where subject_id = ?", [check]),
-                "breaks": broken.query("select kind, detected_at from recon.breaks where subject_id = ?", [check])}
+        voided = "is_voided = true, total_amt = 0, updated_at = ?"
+        return _check_once_payment_is(broken, history, payment, check, voided, [instant])
 
     assert posted_at + timedelta(days=5) < as_of  # past due if it were counted from its posting
     void = as_of - timedelta(days=1)  # its return not due yet: pending
@@ -246,36 +261,18 @@ def test_a_check_whose_payment_was_first_logged_voided_waits_for_its_return(brok
     assert voided_at(void) == {"pending": [], "breaks": [("bank_txn_unexplained", void + timedelta(days=5))]}
 
 
-@pytest.mark.parametrize("flow, history", [("bill_payment_bank", "history.qbo_bill_payments"),
-                                           ("payment_bank", "history.qbo_payments")])
+@PAYMENT_FLOWS
 def test_a_check_whose_payment_the_log_knows_only_deleted_waits_for_its_return(broken, flow, history):
     """A check that cleared months ago, whose bill payment or payment the books deleted before the first sync: the
     log holds only the tombstone QBO's change feed showed (an Id and the deletion time, rails/qbo/sync.py), so the
     check is pending until 5 days after the deletion, when the return is due. A tombstone a later sync logged is of
     a payment made after the sync before it, so it holds no check that posted before that sync's newest change."""
-    payment, check, as_of, first_sync = broken.query(
-        "select l.from_id, l.to_id, h.as_of, (select min(valid_from) from " + history + ") from recon.links l "
-        "join mirror.plaid_transactions t on t.tenant_id = l.tenant_id and t.transaction_id = l.to_id "
-        "join recon.horizons h on h.tenant_id = l.tenant_id "
-        "where l.flow = ? and t.check_number is not null "
-        "and coalesce(t.datetime, cast(t.date as timestamptz)) < h.as_of - interval 10 day "
-        "and not exists (select 1 from recon.links r where r.flow = 'bank_return' and r.from_id = l.to_id) "
-        "order by l.from_id limit 1", [flow]
-    )[0]  # fmt: skip
-    tombstone = "op = 'deleted', is_voided = false, total_amt = null, created_at = null"
+    payment, check, _, as_of, first_sync = _cleared_check(broken, flow, history)
+    tombstone = "op = 'deleted', is_voided = false, total_amt = null, created_at = null, updated_at = ?, valid_from = ?"
     tombstone += ", doc_number = null" if flow == "bill_payment_bank" else ""
 
     def deleted_at(instant: datetime, logged_at: datetime) -> dict[str, list[tuple]]:
-        """The payment's logged versions made one tombstone of a deletion at `instant`, logged at `logged_at`."""
-        conn = broken.connect()
-        try:
-            conn.execute(f"update {history} set {tombstone}, updated_at = ?, valid_from = ? "
-                         "where tenant_id = 'acme' and qbo_id = ?", [instant, logged_at, payment])  # fmt: skip
-            refresh_tenant_tables(conn, RECONCILIATION_MODELS, ["acme"])
-        finally:
-            conn.close()
-        return {"pending": broken.query("select kind, due_at from recon.pending where subject_id = ?", [check]),
-                "breaks": broken.query("select kind, detected_at from recon.breaks where subject_id = ?", [check])}
+        return _check_once_payment_is(broken, history, payment, check, tombstone, [instant, logged_at])
 
     gone = as_of - timedelta(days=1)  # deleted the day before the first sync: its return not due yet
     assert deleted_at(gone, first_sync) == {"pending": [("bank_txn_unexplained", gone + timedelta(days=5))],
