@@ -30,7 +30,7 @@ CDC_OVERLAP = timedelta(minutes=5)
 FIRST_DELETIONS = timedelta(days=30) - timedelta(hours=1)
 CDC_REFUSED = "change feed window older than 30 days"
 
-__all__ = ["CDC_OVERLAP", "EntitySync", "EntitySyncResult", "QboSession", "sync_entity"]
+__all__ = ["CDC_OVERLAP", "FIRST_DELETIONS", "EntitySync", "EntitySyncResult", "QboSession", "sync_entity"]
 
 
 class QboSession:
