@@ -1,7 +1,8 @@
 """`python -m bench.recon_cost`: what the reconciliation (recon tables and cross-rail marts) costs in `make demo`'s
 two syncs, against the promise "under 10 % of the initial sync, and proportional to the changes in the incremental
-one", and in a third sync with nothing changed (what it costs whatever changed). Prints one table, writes the
-figures to a JSON file; exits 1 when phase 1's share is 10 % or more.
+one"; in a third sync with nothing changed (the fixed part: what a run costs whatever changed); and in a fourth after
+a larger change (is what lies beyond the fixed part proportional to the versions appended?). Prints one table, writes
+the figures to a JSON file; exits 1 when phase 1's share is 10 % or more.
 
 The demo's own tenants, registration, partitions and run config are used (ledger_pipeline/demo.py), in a working
 folder of its own, so the figures are those of the syncs `make demo` runs.
@@ -36,7 +37,9 @@ RECON_STEPS = (RECONCILIATION_STEP,)
 PROMISED_SHARE = 0.10
 MATCHING = ("objects", "objects_changed", "objects_rematched")  # recon.links' metadata: what was matched again
 PHASES = (("phase1_initial", "1: initial sync"), ("phase2_incremental", "2: incremental sync"),
-          ("phase3_nochange", "3: nothing changed"))
+          ("phase3_nochange", "3: nothing changed"), ("phase4_larger", "4: larger change"))
+CHANGED = ("phase1_initial", "phase2_incremental", "phase4_larger")  # compared beyond phase 3, the fixed part
+LARGER_DAYS = 10  # the clock's move before phase 4
 DEFAULT_OUT = REPO / "bench" / "out-recon"
 DEFAULT_RESULTS = REPO / "bench" / "results-recon.json"
 
@@ -51,6 +54,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="results file")
     parser.add_argument("--days", type=int, default=demo.CHANGE_DAYS,
                         help="days the sandbox clock moves between the two syncs (the demo's by default)")
+    parser.add_argument("--larger-days", type=int, default=LARGER_DAYS,
+                        help="days the clock moves before phase 4, a larger change than phase 2's")
     parser.add_argument("--scale", "--tenants-scale", dest="scale", type=float, default=1.0,
                         help="sandbox_scale: multiplies the demo businesses' sizes (1 = the demo's)")
     parser.add_argument("--tenants", type=int, default=None,
@@ -137,32 +142,58 @@ def sync_phase(job: dg.JobDefinition, instance: dg.DagsterInstance, tenant_ids: 
             "matching": {name: sum(r["matching"].get(name, 0) for r in runs) for name in MATCHING}}
 
 
-def measure(days: int, scale: float, count: int | None) -> dict:
+def measure(days: int, larger_days: int, scale: float, count: int | None) -> dict:
     """Register the demo tenants (the first `count`), sync them, move the sandbox clock `days` on, sync them again,
-    and once more with the clock where it was."""
+    once more with the clock where it was, and once after it moves `larger_days` on."""
     phases = {}
     with dagster_instance() as instance:
         job, tenant_ids = demo_sync_job(instance, scale, count)
-        phases["phase1_initial"] = sync_phase(job, instance, tenant_ids)
         # advance_shared_clock's sandbox at the run's scale: the state file belongs to the companies' sizes
-        shared_sandbox(settings.state_dir(), scale).advance(timedelta(days=days))
+        sandbox = shared_sandbox(settings.state_dir(), scale)
+        phases["phase1_initial"] = sync_phase(job, instance, tenant_ids)
+        sandbox.advance(timedelta(days=days))
         phases["phase2_incremental"] = sync_phase(job, instance, tenant_ids)
         # the clock where it was: what a reconciliation costs whatever changed (its step, the tables recomputed whole)
         phases["phase3_nochange"] = sync_phase(job, instance, tenant_ids)
-    first, second, idle = phases["phase1_initial"], phases["phase2_incremental"], phases["phase3_nochange"]
+        sandbox.advance(timedelta(days=larger_days))
+        phases["phase4_larger"] = sync_phase(job, instance, tenant_ids)
+    first, idle = phases["phase1_initial"], phases["phase3_nochange"]
+    for key in CHANGED:
+        phases[key]["beyond_fixed"] = _beyond(phases[key], idle)
     return {
-        "workload": {"tenants": tenant_ids, "sandbox_scale": scale, "change_days": days, "recon_steps": RECON_STEPS},
+        "workload": {"tenants": tenant_ids, "sandbox_scale": scale, "change_days": days,
+                     "larger_change_days": larger_days, "recon_steps": RECON_STEPS},
         "phases": phases, "promised_share": PROMISED_SHARE,
         "phase1_within_promise": first["recon_share"] < PROMISED_SHARE,
-        "phase2_vs_phase1": {"appended": second["appended"] / first["appended"],
-                             "recon_seconds": second["recon_seconds"] / first["recon_seconds"],
-                             "recon_seconds_above_nochange": _above(second, idle) / _above(first, idle)},
+        **{_vs_key(key): _versus(phases[key], first) for key in CHANGED[1:]},
     }
 
 
-def _above(phase: dict, idle: dict) -> float:
-    """The phase's reconciliation seconds beyond those of a sync in which nothing changed (at least 1 ms)."""
-    return max(phase["recon_seconds"] - idle["recon_seconds"], 0.001)
+def _vs_key(key: str) -> str:
+    """phase2_incremental -> phase2_vs_phase1: where a phase's comparison with phase 1 is kept."""
+    return f"{key.split('_')[0]}_vs_phase1"
+
+
+def _sql_seconds(phase: dict) -> float:
+    return sum(phase["recon_sql_seconds_by_table"].values())
+
+
+def _beyond(phase: dict, idle: dict) -> dict:
+    """The phase's reconciliation seconds (the step's, and its SQL's) beyond those of the sync in which nothing
+    changed (at least 1 ms), and per version appended."""
+    step = max(phase["recon_seconds"] - idle["recon_seconds"], 0.001)
+    sql = max(_sql_seconds(phase) - _sql_seconds(idle), 0.001)
+    return {"step_seconds": step, "sql_seconds": sql,
+            "step_us_per_version": 1e6 * step / phase["appended"], "sql_us_per_version": 1e6 * sql / phase["appended"]}
+
+
+def _versus(phase: dict, first: dict) -> dict:
+    """An incremental phase against phase 1: versions appended, seconds, and seconds beyond the fixed part."""
+    beyond, first_beyond = phase["beyond_fixed"], first["beyond_fixed"]
+    return {"appended": phase["appended"] / first["appended"],
+            "recon_seconds": phase["recon_seconds"] / first["recon_seconds"],
+            "recon_seconds_above_nochange": beyond["step_seconds"] / first_beyond["step_seconds"],
+            "sql_seconds_above_nochange": beyond["sql_seconds"] / first_beyond["sql_seconds"]}
 
 
 def _per_version(phase: dict) -> str:
@@ -176,24 +207,32 @@ def table(figures: dict) -> str:
     phases = figures["phases"]
     first = phases["phase1_initial"]
     lines = [f"{'phase':20} {'run s':>8} {'recon s':>8} {'share':>6} {'appended':>9} {'recon rows':>10} "
-             f"{'recon/version':>13} {'load':>5}  verdict"]
+             f"{'recon/version':>13} {'beyond 3: s':>11} {'us/version':>10} {'SQL us/v':>8} {'load':>5}  verdict"]
     for key, label in PHASES:
         p = phases[key]
+        beyond = p.get("beyond_fixed")
         if key == "phase1_initial":
             verdict = f"{'under' if figures['phase1_within_promise'] else 'NOT under'} the 10 % line"
-        elif p["appended"]:
-            factor = p["recon_seconds_per_version"] / first["recon_seconds_per_version"]
-            verdict = f"{factor:.1f}x phase 1's seconds per version (1.0x if proportional to the changes)"
+        elif beyond:
+            factor = beyond["step_us_per_version"] / first["beyond_fixed"]["step_us_per_version"]
+            verdict = f"{factor:.1f}x phase 1's seconds per version beyond phase 3's (1.0x: proportional)"
         else:
-            verdict = "nothing appended: proportional to the changes would be 0 s"
+            verdict = "nothing appended: the fixed part, what any run costs"
+        extra = (f"{beyond['step_seconds']:11.2f} {beyond['step_us_per_version']:10.0f} "
+                 f"{beyond['sql_us_per_version']:8.0f}" if beyond else f"{'':11} {'':10} {'':8}")
         lines.append(f"{label:20} {p['run_seconds']:8.2f} {p['recon_seconds']:8.2f} {p['recon_share']:6.1%} "
-                     f"{p['appended']:9,} {p['recon_rows']:10,} {_per_version(p):>13} "
+                     f"{p['appended']:9,} {p['recon_rows']:10,} {_per_version(p):>13} {extra} "
                      f"{p['load_average_after']:5.2f}  {verdict}")
-    ratio = figures["phase2_vs_phase1"]
-    lines.append(f"phase 2 / phase 1: {ratio['appended']:.1%} of the versions appended, {ratio['recon_seconds']:.1%} "
-                 f"of the reconciliation's seconds, {ratio['recon_seconds_above_nochange']:.1%} of them beyond phase "
-                 "3's (what a reconciliation costs whatever changed)")
-    for key, label in PHASES[:2]:
+    for key, label in PHASES:
+        if key in CHANGED[1:]:
+            ratio = figures[_vs_key(key)]
+            lines.append(f"phase {label[0]} / phase 1: {ratio['appended']:.1%} of the versions appended, "
+                         f"{ratio['recon_seconds']:.1%} of the reconciliation's seconds; beyond phase 3's (the fixed "
+                         f"part): {ratio['recon_seconds_above_nochange']:.1%} of the step's, "
+                         f"{ratio['sql_seconds_above_nochange']:.1%} of its SQL's")
+    for key, label in PHASES:
+        if key not in CHANGED:
+            continue
         matched = phases[key]["matching"]
         share = matched["objects_rematched"] / matched["objects"] if matched["objects"] else 0.0
         lines.append(f"phase {label[0]} matching: {matched['objects_changed']:,} objects changed, "
@@ -211,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
     prepare(args.out.resolve())
     try:
-        figures = measure(args.days, args.scale, args.tenants)
+        figures = measure(args.days, args.larger_days, args.scale, args.tenants)
     except RunFailed as exc:
         print(f"bench.recon_cost: FAILED - {exc}", file=sys.stderr)
         return 1

@@ -1,4 +1,4 @@
-"""The reconciliation-cost benchmarks end to end at a tiny size: its three phases in its table, figures that add up; and
+"""The reconciliation-cost benchmarks end to end at a tiny size: its four phases in its table, figures that add up; and
 re-matching against matching everything, side by side."""
 
 from __future__ import annotations
@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -15,41 +17,52 @@ def test_tiny_recon_benchmark_prints_its_phases_with_consistent_figures(fast_tmp
     tmp_path = fast_tmp_path  # the Dagster instance keeps its events in SQLite files, which fsync every event
     results = tmp_path / "results.json"
     done = subprocess.run(
-        [sys.executable, "-m", "bench.recon_cost", "--scale", "0.05", "--tenants", "1", "--days", "1",
+        [sys.executable, "-m", "bench.recon_cost", "--scale", "0.05", "--tenants", "1", "--days", "1", "--larger-days", "3",
          "--out", str(tmp_path / "out"), "--results", str(results)],
         cwd=REPO, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     figures = json.loads(results.read_text())
     phases = figures["phases"]
-    assert list(phases) == ["phase1_initial", "phase2_incremental", "phase3_nochange"]
+    assert list(phases) == ["phase1_initial", "phase2_incremental", "phase3_nochange", "phase4_larger"]
     assert phases["phase3_nochange"]["appended"] == 0
-    for phase in (phases["phase1_initial"], phases["phase2_incremental"]):
+    for phase in (phases["phase1_initial"], phases["phase2_incremental"], phases["phase4_larger"]):
         assert 0 < phase["recon_seconds"] < phase["run_seconds"]
         assert phase["recon_share"] == phase["recon_seconds"] / phase["run_seconds"]
         assert 0 < sum(phase["recon_sql_seconds_by_table"].values()) < phase["recon_seconds"]  # the SQL, in the step
         assert {"recon/links", "recon/breaks", "core/money_movements"} <= set(phase["recon_sql_seconds_by_table"])
         assert phase["appended"] > 0 and phase["recon_rows"] > 0 and len(phase["runs"]) == 1
-    first, second = phases["phase1_initial"], phases["phase2_incremental"]
-    assert first["appended"] > second["appended"]  # the incremental sync logs only what changed
+    first, second, idle, larger = (phases[key] for key in phases)
+    assert first["appended"] > max(second["appended"], larger["appended"])  # an incremental sync logs what changed
     matched, rematched = first["matching"], second["matching"]
     assert matched["objects_rematched"] == matched["objects"] > 0  # the first matching: every object
     assert 0 < rematched["objects_changed"] <= rematched["objects_rematched"] < rematched["objects"]
     assert figures["phase1_within_promise"] == (first["recon_share"] < 0.10)
-    idle = phases["phase3_nochange"]["recon_seconds"]
-    assert 0 < idle and figures["phase2_vs_phase1"]["recon_seconds_above_nochange"] == (
-        max(second["recon_seconds"] - idle, 0.001) / max(first["recon_seconds"] - idle, 0.001))
+    assert idle["matching"]["objects_changed"] == idle["matching"]["objects_rematched"] == 0
+    assert "beyond_fixed" not in idle
+    for phase in (first, second, larger):  # beyond what the sync in which nothing changed cost
+        beyond = phase["beyond_fixed"]
+        assert beyond["step_seconds"] == max(phase["recon_seconds"] - idle["recon_seconds"], 0.001)
+        sql = sum(phase["recon_sql_seconds_by_table"].values()) - sum(idle["recon_sql_seconds_by_table"].values())
+        assert beyond["sql_seconds"] == pytest.approx(max(sql, 0.001))
+        assert beyond["step_us_per_version"] == pytest.approx(1e6 * beyond["step_seconds"] / phase["appended"])
+    for key, phase in (("phase2_vs_phase1", second), ("phase4_vs_phase1", larger)):
+        assert figures[key]["recon_seconds_above_nochange"] == (
+            phase["beyond_fixed"]["step_seconds"] / first["beyond_fixed"]["step_seconds"])
+        assert figures[key]["appended"] == phase["appended"] / first["appended"]
 
-    lines = {line[:2]: line for line in done.stdout.splitlines() if line[:2] in ("1:", "2:", "3:")}
-    assert set(lines) == {"1:", "2:", "3:"}, done.stdout
-    for key, phase in (("1:", first), ("2:", second)):
+    lines = {line[:2]: line for line in done.stdout.splitlines() if line[:2] in ("1:", "2:", "3:", "4:")}
+    assert set(lines) == {"1:", "2:", "3:", "4:"}, done.stdout
+    for key, phase in (("1:", first), ("2:", second), ("4:", larger)):
         cells = lines[key].split()  # "1: initial sync" or "2: incremental sync", then the figures
         run_s, recon_s, share = float(cells[3]), float(cells[4]), float(cells[5].rstrip("%"))
         assert 0 < recon_s < run_s and abs(share - 100 * recon_s / run_s) < 0.2
         assert (run_s, recon_s) == (round(phase["run_seconds"], 2), round(phase["recon_seconds"], 2))
     assert lines["1:"].endswith("under the 10 % line")
-    assert "phase 1's seconds per version" in lines["2:"] and "phase 2 / phase 1:" in done.stdout
-    assert lines["3:"].endswith("nothing appended: proportional to the changes would be 0 s")
+    for key in ("2:", "4:"):
+        assert lines[key].endswith("x phase 1's seconds per version beyond phase 3's (1.0x: proportional)")
+    assert "phase 2 / phase 1:" in done.stdout and "phase 4 / phase 1:" in done.stdout
+    assert lines["3:"].endswith("nothing appended: the fixed part, what any run costs")
 
 
 def test_tiny_rematch_benchmark_compares_rematching_with_matching_everything(tmp_path):

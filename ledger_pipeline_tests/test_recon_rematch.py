@@ -79,6 +79,14 @@ def test_rematching_what_changed_gives_what_a_full_rebuild_gives(broken_acme):
     incremental = _tables(project)
     assert incremental == _rebuilt(project)
 
+    # Once more with the clock where it was: nothing changed, nothing is matched again, the links stand.
+    links = incremental["recon.links"]
+    assert project.sync("acme").success
+    assert _rematched(project) == {"objects": weeks["objects"], "objects_changed": 0, "objects_rematched": 0}
+    incremental = _tables(project)
+    assert incremental["recon.links"] == links
+    assert incremental == _rebuilt(project)
+
 
 def test_deleted_links_are_matched_again_whole(broken_acme):
     """Saved keys without the links they matched (an operator emptied the table) make no difference."""

@@ -12,8 +12,9 @@ deleted, a bank account turning savings, a payout's composition). What is re-mat
 - the model reads the objects two counterpart-steps further (meta.links_scope): a link's status counts the
   candidates of both its objects, and a counterpart's candidates are one step beyond it.
 
-Link rows touching `rematched` are replaced; the rest stand. A tenant with no saved keys or no links (deleted), or
-a full rebuild, is matched whole. The result equals matching everything (ledger_pipeline_tests/test_recon_rematch.py).
+Link rows touching `rematched` are replaced; the rest stand. When no object or decision changed, no statement reads
+the model: matching costs the fingerprints and their comparison only. A tenant with no saved keys or no links
+(deleted), or a full rebuild, is matched whole. The result equals matching everything (ledger_pipeline_tests/test_recon_rematch.py).
 """
 
 from __future__ import annotations
@@ -130,6 +131,21 @@ def rematch_links(
     whole = list(tenant_ids) if full else [t for t in tenant_ids if t not in saved]
     part = [t for t in tenant_ids if t not in whole]
     _changed(conn, model, state, part)
+    changed = fetch_one(conn, "select count(*) from _changed")[0]
+    rematched = _replace_near_changes(conn, model, keys, state, whole) if whole or changed else 0
+    objects, in_whole = fetch_one(conn, f"select count(*), count(*) filter ({_in('whole', 'tenant_id')}) "
+                                        "from _fingerprints", {"whole": whole})  # fmt: skip
+    for temp in ("_fingerprints", "_changed"):
+        conn.execute(f"drop table {temp}")
+    return Rematch(objects, changed + in_whole, rematched + in_whole)
+
+
+def _replace_near_changes(
+    conn: duckdb.DuckDBPyConnection, model: SqlModel, keys: SqlModel, state: str, whole: list[str]
+) -> int:
+    """Replace the link rows of the `whole` tenants and those touching an object re-matched, and save the changed
+    objects' fingerprints; the number re-matched in part. Skipped when nothing changed: no statement then reads
+    the model."""
     _scope(conn, model, keys)
     active = whole + [t for (t,) in conn.execute(f"select distinct tenant_id from {SCOPE}").fetchall()]
     touches = (
@@ -153,12 +169,8 @@ def rematch_links(
                  f"or exists (select 1 from _changed x where {_same('x', 's')})", {"whole": whole})  # fmt: skip
     conn.execute(f"insert into {state} select * from _fingerprints f where {_in('whole', 'f.tenant_id')} "
                  f"or exists (select 1 from _changed x where {_same('x', 'f')})", {"whole": whole})  # fmt: skip
-    objects, in_whole, changed, rematched = fetch_one(conn, f"""
-        select count(*), count(*) filter ({_in('whole', 'tenant_id')}),
-            (select count(*) from _changed), (select count(*) from _rematched)
-        from _fingerprints
-    """, {"whole": whole})  # fmt: skip
+    (rematched,) = fetch_one(conn, "select count(*) from _rematched")
     conn.execute(f"delete from {SCOPE}")
-    for temp in ("_fingerprints", "_changed", "_rematched", "_near", "_read"):
+    for temp in ("_rematched", "_near", "_read"):
         conn.execute(f"drop table {temp}")
-    return Rematch(objects, changed + in_whole, rematched + in_whole)
+    return rematched
