@@ -38,7 +38,7 @@ PROMISED_SHARE = 0.10
 MATCHING = ("objects", "objects_changed", "objects_rematched")  # recon.links' metadata: what was matched again
 PHASES = (("phase1_initial", "1: initial sync"), ("phase2_incremental", "2: incremental sync"),
           ("phase3_nochange", "3: nothing changed"), ("phase4_larger", "4: larger change"))
-CHANGED = ("phase1_initial", "phase2_incremental", "phase4_larger")  # compared beyond phase 3, the fixed part
+CHANGED = ("phase1_initial", "phase2_incremental", "phase4_larger")  # the phases that appended versions
 LARGER_DAYS = 10  # the clock's move before phase 4
 DEFAULT_OUT = REPO / "bench" / "out-recon"
 DEFAULT_RESULTS = REPO / "bench" / "results-recon.json"
@@ -157,21 +157,17 @@ def measure(days: int, larger_days: int, scale: float, count: int | None) -> dic
         phases["phase3_nochange"] = sync_phase(job, instance, tenant_ids)
         sandbox.advance(timedelta(days=larger_days))
         phases["phase4_larger"] = sync_phase(job, instance, tenant_ids)
-    first, idle = phases["phase1_initial"], phases["phase3_nochange"]
-    for key in CHANGED:
-        phases[key]["beyond_fixed"] = _beyond(phases[key], idle)
+    first, second, idle, larger = (phases[key] for key, _ in PHASES)
+    for phase in (second, larger):
+        phase["beyond_fixed"] = _beyond(phase, idle)
     return {
         "workload": {"tenants": tenant_ids, "sandbox_scale": scale, "change_days": days,
                      "larger_change_days": larger_days, "recon_steps": RECON_STEPS},
         "phases": phases, "promised_share": PROMISED_SHARE,
         "phase1_within_promise": first["recon_share"] < PROMISED_SHARE,
-        **{_vs_key(key): _versus(phases[key], first) for key in CHANGED[1:]},
+        "phase2_vs_phase1": _versus(second, first), "phase4_vs_phase1": _versus(larger, first),
+        "phase4_vs_phase2_beyond_fixed": _versus_beyond(larger, second),
     }
-
-
-def _vs_key(key: str) -> str:
-    """phase2_incremental -> phase2_vs_phase1: where a phase's comparison with phase 1 is kept."""
-    return f"{key.split('_')[0]}_vs_phase1"
 
 
 def _sql_seconds(phase: dict) -> float:
@@ -179,21 +175,33 @@ def _sql_seconds(phase: dict) -> float:
 
 
 def _beyond(phase: dict, idle: dict) -> dict:
-    """The phase's reconciliation seconds (the step's, and its SQL's) beyond those of the sync in which nothing
-    changed (at least 1 ms), and per version appended."""
-    step = max(phase["recon_seconds"] - idle["recon_seconds"], 0.001)
-    sql = max(_sql_seconds(phase) - _sql_seconds(idle), 0.001)
+    """An incremental phase's reconciliation seconds (the step's, and its SQL's) beyond those of the sync in which
+    nothing changed, as measured (noise can make them negative), and per version appended."""
+    step = phase["recon_seconds"] - idle["recon_seconds"]
+    sql = _sql_seconds(phase) - _sql_seconds(idle)
     return {"step_seconds": step, "sql_seconds": sql,
             "step_us_per_version": 1e6 * step / phase["appended"], "sql_us_per_version": 1e6 * sql / phase["appended"]}
 
 
 def _versus(phase: dict, first: dict) -> dict:
-    """An incremental phase against phase 1: versions appended, seconds, and seconds beyond the fixed part."""
-    beyond, first_beyond = phase["beyond_fixed"], first["beyond_fixed"]
+    """An incremental phase against phase 1, as the promise reads: its share of the versions and of the seconds."""
     return {"appended": phase["appended"] / first["appended"],
-            "recon_seconds": phase["recon_seconds"] / first["recon_seconds"],
-            "recon_seconds_above_nochange": beyond["step_seconds"] / first_beyond["step_seconds"],
-            "sql_seconds_above_nochange": beyond["sql_seconds"] / first_beyond["sql_seconds"]}
+            "recon_seconds": phase["recon_seconds"] / first["recon_seconds"]}
+
+
+def _versus_beyond(larger: dict, smaller: dict) -> dict:
+    """Two incremental phases beyond the fixed part: proportional to the changes when the seconds grow by the factor
+    the versions do (None where the smaller phase's seconds beyond are not positive)."""
+    def ratio(name: str) -> float | None:
+        base = smaller["beyond_fixed"][name]
+        return larger["beyond_fixed"][name] / base if base > 0 else None
+
+    return {"appended": larger["appended"] / smaller["appended"], "step_seconds": ratio("step_seconds"),
+            "sql_seconds": ratio("sql_seconds")}
+
+
+def _factor(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}x"
 
 
 def _per_version(phase: dict) -> str:
@@ -214,8 +222,9 @@ def table(figures: dict) -> str:
         if key == "phase1_initial":
             verdict = f"{'under' if figures['phase1_within_promise'] else 'NOT under'} the 10 % line"
         elif beyond:
-            factor = beyond["step_us_per_version"] / first["beyond_fixed"]["step_us_per_version"]
-            verdict = f"{factor:.1f}x phase 1's seconds per version beyond phase 3's (1.0x: proportional)"
+            ratio = figures[f"{key.split('_')[0]}_vs_phase1"]
+            verdict = (f"{ratio['recon_seconds']:.0%} of phase 1's seconds for {ratio['appended']:.0%} of its "
+                       "versions")
         else:
             verdict = "nothing appended: the fixed part, what any run costs"
         extra = (f"{beyond['step_seconds']:11.2f} {beyond['step_us_per_version']:10.0f} "
@@ -223,13 +232,10 @@ def table(figures: dict) -> str:
         lines.append(f"{label:20} {p['run_seconds']:8.2f} {p['recon_seconds']:8.2f} {p['recon_share']:6.1%} "
                      f"{p['appended']:9,} {p['recon_rows']:10,} {_per_version(p):>13} {extra} "
                      f"{p['load_average_after']:5.2f}  {verdict}")
-    for key, label in PHASES:
-        if key in CHANGED[1:]:
-            ratio = figures[_vs_key(key)]
-            lines.append(f"phase {label[0]} / phase 1: {ratio['appended']:.1%} of the versions appended, "
-                         f"{ratio['recon_seconds']:.1%} of the reconciliation's seconds; beyond phase 3's (the fixed "
-                         f"part): {ratio['recon_seconds_above_nochange']:.1%} of the step's, "
-                         f"{ratio['sql_seconds_above_nochange']:.1%} of its SQL's")
+    growth = figures["phase4_vs_phase2_beyond_fixed"]
+    lines.append(f"beyond phase 3 (the fixed part), phase 4 / phase 2: {growth['appended']:.2f}x the versions, "
+                 f"{_factor(growth['step_seconds'])} the step's seconds, {_factor(growth['sql_seconds'])} its SQL's "
+                 "(proportional to the changes: the same factor)")
     for key, label in PHASES:
         if key not in CHANGED:
             continue
