@@ -191,17 +191,17 @@ def _versus(phase: dict, first: dict) -> dict:
 
 def _versus_beyond(larger: dict, smaller: dict) -> dict:
     """Two incremental phases beyond the fixed part: proportional to the changes when the seconds grow by the factor
-    the versions do (None where the smaller phase's seconds beyond are not positive)."""
+    the versions do (None where either phase's seconds beyond are not positive: the noise is larger than they are)."""
     def ratio(name: str) -> float | None:
-        base = smaller["beyond_fixed"][name]
-        return larger["beyond_fixed"][name] / base if base > 0 else None
+        big, base = larger["beyond_fixed"][name], smaller["beyond_fixed"][name]
+        return big / base if big > 0 and base > 0 else None
 
     return {"appended": larger["appended"] / smaller["appended"], "step_seconds": ratio("step_seconds"),
             "sql_seconds": ratio("sql_seconds")}
 
 
 def _factor(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2f}x"
+    return "n/a (not above phase 3 in both)" if value is None else f"{value:.2f}x"
 
 
 def _per_version(phase: dict) -> str:

@@ -51,10 +51,8 @@ def test_tiny_recon_benchmark_prints_its_phases_with_consistent_figures(fast_tmp
                                 "recon_seconds": phase["recon_seconds"] / first["recon_seconds"]}
     growth = figures["phase4_vs_phase2_beyond_fixed"]
     assert growth["appended"] == larger["appended"] / second["appended"]
-    if second["beyond_fixed"]["step_seconds"] > 0:
-        assert growth["step_seconds"] == larger["beyond_fixed"]["step_seconds"] / second["beyond_fixed"]["step_seconds"]
-    else:
-        assert growth["step_seconds"] is None
+    big, base = larger["beyond_fixed"]["step_seconds"], second["beyond_fixed"]["step_seconds"]
+    assert growth["step_seconds"] == (big / base if big > 0 and base > 0 else None)
 
     lines = {line[:2]: line for line in done.stdout.splitlines() if line[:2] in ("1:", "2:", "3:", "4:")}
     assert set(lines) == {"1:", "2:", "3:", "4:"}, done.stdout
