@@ -213,7 +213,6 @@ def table(figures: dict) -> str:
     """Run and recon seconds are sums over the phase's runs (one per tenant), from Dagster's run and step records;
     load is the machine's 1-minute load average at the end of the phase (others' work shows there)."""
     phases = figures["phases"]
-    first = phases["phase1_initial"]
     lines = [f"{'phase':20} {'run s':>8} {'recon s':>8} {'share':>6} {'appended':>9} {'recon rows':>10} "
              f"{'recon/version':>13} {'beyond 3: s':>11} {'us/version':>10} {'SQL us/v':>8} {'load':>5}  verdict"]
     for key, label in PHASES:

@@ -14,7 +14,8 @@ deleted, a bank account turning savings, a payout's composition). What is re-mat
 
 Link rows touching `rematched` are replaced; the rest stand. When no object or decision changed, no statement reads
 the model: matching costs the fingerprints and their comparison only. A tenant with no saved keys or no links
-(deleted), or a full rebuild, is matched whole. The result equals matching everything (ledger_pipeline_tests/test_recon_rematch.py).
+(deleted), or a full rebuild, is matched whole. The result equals matching everything
+(ledger_pipeline_tests/test_recon_rematch.py).
 """
 
 from __future__ import annotations
