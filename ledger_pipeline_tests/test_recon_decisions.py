@@ -284,6 +284,50 @@ def test_a_check_whose_payment_the_log_knows_only_deleted_waits_for_its_return(b
     assert later["pending"] == [] and [kind for kind, _ in later["breaks"]] == ["bank_txn_unexplained"]
 
 
+def test_a_ramp_bill_whose_recorded_payment_the_log_knows_only_deleted_waits_for_the_debits_return(broken):
+    """A bill Ramp paid long ago, whose bill payment the books made as Ramp paid and deleted before the first sync:
+    the log holds that payment's tombstone only, and the QBO bill open again since that instant. The bill is pending
+    until 5 days after the deletion, when the bank's return of Ramp's debit is due. A bill that changed at another
+    instant, or a tombstone a later sync logged (made after the sync before it: not the payment of a bill Ramp paid
+    before), leaves the bill a break since Ramp's payment."""
+    bill, qbo_bill, payment, paid_at, as_of, first_sync = broken.query(
+        "select r.bill_id, q.qbo_id, p.qbo_id, r.paid_at, h.as_of, "
+        "(select min(valid_from) from history.qbo_bill_payments) from mirror.ramp_bills r "
+        "join recon.links l on l.tenant_id = r.tenant_id and l.flow = 'bill_booking' and l.from_id = r.bill_id "
+        "join mirror.qbo_bills q on q.tenant_id = l.tenant_id and q.qbo_id = l.to_id "
+        "join mirror.qbo_bill_payments p on p.tenant_id = q.tenant_id and p.linked_bill_ids = [q.qbo_id] "
+        "and p.created_at = r.paid_at join recon.horizons h on h.tenant_id = r.tenant_id "
+        "where q.balance = 0 and r.paid_at < h.as_of - interval 10 day order by r.bill_id limit 1"
+    )[0]  # fmt: skip
+    tombstone = ("op = 'deleted', is_voided = false, total_amt = null, created_at = null, doc_number = null, "
+                 "vendor_id = null, linked_bill_ids = null, updated_at = ?, valid_from = ?")  # fmt: skip
+
+    def deleted_at(instant: datetime, logged_at: datetime, bill_changed_at: datetime) -> dict[str, list[tuple]]:
+        conn = broken.connect()
+        try:
+            conn.execute(f"update history.qbo_bill_payments set {tombstone} where tenant_id = 'acme' and qbo_id = ?",
+                         [instant, logged_at, payment])  # fmt: skip
+            conn.execute("delete from mirror.qbo_bill_payments where tenant_id = 'acme' and qbo_id = ?", [payment])
+            conn.execute("update mirror.qbo_bills set balance = total_amt, updated_at = ? "
+                         "where tenant_id = 'acme' and qbo_id = ?", [bill_changed_at, qbo_bill])  # fmt: skip
+            refresh_tenant_tables(conn, RECONCILIATION_MODELS, ["acme"])
+        finally:
+            conn.close()
+        return {"pending": broken.query("select kind, due_at from recon.pending where subject_id = ?", [bill]),
+                "breaks": broken.query("select kind, detected_at from recon.breaks where subject_id = ?", [bill])}
+
+    since_paid = {"pending": [], "breaks": [("bill_paid_not_recorded", paid_at + timedelta(days=5))]}
+    gone = as_of - timedelta(days=1)  # deleted the day before the first sync: the debit's return not due yet
+    assert deleted_at(gone, first_sync, gone) == {"pending": [("bill_paid_not_recorded", gone + timedelta(days=5))],
+                                                  "breaks": []}  # fmt: skip
+    assert deleted_at(gone, first_sync, gone + timedelta(hours=1)) == since_paid  # the bill changed another time
+    gone = as_of - timedelta(days=6)  # no return 5 days after the deletion: a break
+    assert deleted_at(gone, first_sync, gone) == {"pending": [],
+                                                  "breaks": [("bill_paid_not_recorded", gone + timedelta(days=5))]}
+    gone = as_of - timedelta(days=1)
+    assert deleted_at(gone, first_sync + timedelta(hours=1), gone) == since_paid  # a later sync's tombstone
+
+
 def test_an_explained_break_stays_explained_through_syncs_and_a_rebuild(broken):
     break_id, kind = broken.query("select break_id, kind from recon.breaks order by break_id limit 1")[0]
     result = _decide(broken, "explain", break_id, why="owner's transfer, agreed by phone")

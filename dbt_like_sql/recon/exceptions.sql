@@ -71,8 +71,15 @@ ramp_debits as (  -- Ramp's bill-pay ACH debits and the Ramp bills each may pay:
         and c.posted_at between r.paid_at and r.paid_at + interval 5 day
 ),
 unrecorded as (  -- bills paid on Ramp and debited for exactly their amount, whose QBO bill is open and never had a
-                 -- bill payment: none linking it, none made when Ramp paid (voided since), and the debit not returned
-    select r.tenant_id, r.bill_id, r.amount_cents, r.paid_at, q.qbo_id, d.transaction_id
+                 -- bill payment: none linking it, none made when Ramp paid (voided since), and the debit not returned.
+                 -- `taken_back_at`: a bill payment known only by its tombstone may have been the one the books made
+                 -- when Ramp paid (made before its deletion, after the last earlier sync) when the bill changed as it
+                 -- was deleted (its balance back): the debit's return is then due 5 days after the deletion
+    select r.tenant_id, r.bill_id, r.amount_cents, r.paid_at, q.qbo_id, d.transaction_id,
+        (select max(w.until) from windows w
+         where w.tenant_id = q.tenant_id and w.entity_type = 'BillPayment' and w.created_at is null
+           and r.paid_at <= w.until and (w.since is null or r.paid_at >= w.since)
+           and q.updated_at between w.until and w.until + interval 1 minute) as taken_back_at
     from mirror.ramp_bills r
     join ramp_debits d on d.tenant_id = r.tenant_id and d.bill_id = r.bill_id and -d.cents = r.amount_cents
     join live l on l.tenant_id = r.tenant_id and l.flow = 'bill_booking' and l.from_id = r.bill_id
@@ -140,7 +147,7 @@ found as (
       and not exists (select 1 from live l where l.tenant_id = m.tenant_id and l.from_rail = 'qbo'
                       and l.from_type = m.entity_type and l.from_id = m.qbo_id and l.to_rail = 'plaid')
     union all
-    select u.tenant_id, 'bill_paid_not_recorded', u.amount_cents, u.paid_at + interval 5 day,
+    select u.tenant_id, 'bill_paid_not_recorded', u.amount_cents, greatest(u.paid_at, u.taken_back_at) + interval 5 day,
         [{'rail': 'ramp', 'entity_type': 'bill', 'entity_id': u.bill_id},
          {'rail': 'qbo', 'entity_type': 'Bill', 'entity_id': u.qbo_id},
          {'rail': 'plaid', 'entity_type': 'transaction', 'entity_id': u.transaction_id}]
