@@ -32,7 +32,10 @@ def _business(kind: str) -> CompanySpec:
                                break_kinds=(kind,))
 
 
-@pytest.mark.parametrize("seed", world_seeds(7))
+WORLD = 7  # the sandbox's default world: every business holds breaks of its kind past tolerance at this scale
+
+
+@pytest.mark.parametrize("seed", world_seeds(WORLD))
 def test_each_kind_alone_is_found_and_nothing_else(project, monkeypatch, seed):
     """Synced at the sandbox's first clock, which follows months of the businesses' history: every break counted
     is past its tolerance there (a break still inside it is neither missed nor false)."""
@@ -44,12 +47,14 @@ def test_each_kind_alone_is_found_and_nothing_else(project, monkeypatch, seed):
     assert sync_in_one_run(project, KINDS[0], KINDS[-1]).success
 
     scored = scored_breaks(project, {kind: company.realm_id for kind, company in companies.items()})
-    assert {(b["tenant_id"], b["kind"]) for b in scored.truth} == {(kind, kind) for kind in KINDS}  # that kind only
+    assert all(b["tenant_id"] == b["kind"] for b in scored.truth), scored.truth[:5]  # that kind only
     due = Counter(b["tenant_id"] for b in scored.found + scored.missed)
     found = Counter(b["tenant_id"] for b in scored.found)
     reported = Counter((r["tenant_id"], r["kind"]) for r in scored.reported)
     per_kind = {kind: (found[kind], due[kind], reported[kind, kind]) for kind in KINDS}  # (found, due, reported)
-    assert all(due[kind] for kind in KINDS), per_kind  # each business has breaks past tolerance to find
+    if seed == WORLD:  # another world (`make soak-recon`) may have injected none of a kind by the clock
+        assert {b["tenant_id"] for b in scored.truth} == set(KINDS)
+        assert all(due[kind] for kind in KINDS), per_kind  # each business has breaks past tolerance to find
     assert not scored.missed, (per_kind, scored.missed[:5])  # recall 100 %
     assert not scored.false, (per_kind, scored.false[:5])  # precision 100 %: no other kind, no other tenant
 
