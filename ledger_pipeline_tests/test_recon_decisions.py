@@ -229,17 +229,24 @@ def _cleared_check(broken, flow: str, history: str) -> tuple:
     )[0]  # fmt: skip
 
 
-def _check_once_payment_is(broken, history: str, payment: str, check: str, change: str, params: list) -> dict:
-    """Every logged version of the payment changed (`change`, an SQL set list, with `params`), the reconciliation
-    refreshed: the check's rows in recon.pending and recon.breaks."""
+def _subject_once(broken, edits: list[tuple[str, list]], subject: str) -> dict:
+    """The ledger edited (statements with their parameters), the reconciliation refreshed: the subject's rows in
+    recon.pending and recon.breaks."""
     conn = broken.connect()
     try:
-        conn.execute(f"update {history} set {change} where tenant_id = 'acme' and qbo_id = ?", [*params, payment])
+        for sql, params in edits:
+            conn.execute(sql, params)
         refresh_tenant_tables(conn, RECONCILIATION_MODELS, ["acme"])
     finally:
         conn.close()
-    return {"pending": broken.query("select kind, due_at from recon.pending where subject_id = ?", [check]),
-            "breaks": broken.query("select kind, detected_at from recon.breaks where subject_id = ?", [check])}
+    return {"pending": broken.query("select kind, due_at from recon.pending where subject_id = ?", [subject]),
+            "breaks": broken.query("select kind, detected_at from recon.breaks where subject_id = ?", [subject])}
+
+
+def _check_once_payment_is(broken, history: str, payment: str, check: str, change: str, params: list) -> dict:
+    """Every logged version of the payment changed (`change`, an SQL set list, with `params`): the check's rows."""
+    edit = f"update {history} set {change} where tenant_id = 'acme' and qbo_id = ?"
+    return _subject_once(broken, [(edit, [*params, payment])], check)
 
 
 @PAYMENT_FLOWS
@@ -303,18 +310,13 @@ def test_a_ramp_bill_whose_recorded_payment_the_log_knows_only_deleted_waits_for
                  "vendor_id = null, linked_bill_ids = null, updated_at = ?, valid_from = ?")  # fmt: skip
 
     def deleted_at(instant: datetime, logged_at: datetime, bill_changed_at: datetime) -> dict[str, list[tuple]]:
-        conn = broken.connect()
-        try:
-            conn.execute(f"update history.qbo_bill_payments set {tombstone} where tenant_id = 'acme' and qbo_id = ?",
-                         [instant, logged_at, payment])  # fmt: skip
-            conn.execute("delete from mirror.qbo_bill_payments where tenant_id = 'acme' and qbo_id = ?", [payment])
-            conn.execute("update mirror.qbo_bills set balance = total_amt, updated_at = ? "
-                         "where tenant_id = 'acme' and qbo_id = ?", [bill_changed_at, qbo_bill])  # fmt: skip
-            refresh_tenant_tables(conn, RECONCILIATION_MODELS, ["acme"])
-        finally:
-            conn.close()
-        return {"pending": broken.query("select kind, due_at from recon.pending where subject_id = ?", [bill]),
-                "breaks": broken.query("select kind, detected_at from recon.breaks where subject_id = ?", [bill])}
+        return _subject_once(broken, [
+            (f"update history.qbo_bill_payments set {tombstone} where tenant_id = 'acme' and qbo_id = ?",
+             [instant, logged_at, payment]),
+            ("delete from mirror.qbo_bill_payments where tenant_id = 'acme' and qbo_id = ?", [payment]),
+            ("update mirror.qbo_bills set balance = total_amt, updated_at = ? where tenant_id = 'acme' and qbo_id = ?",
+             [bill_changed_at, qbo_bill]),
+        ], bill)  # fmt: skip
 
     since_paid = {"pending": [], "breaks": [("bill_paid_not_recorded", paid_at + timedelta(days=5))]}
     gone = as_of - timedelta(days=1)  # deleted the day before the first sync: the debit's return not due yet
