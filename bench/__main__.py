@@ -36,6 +36,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--no-ramp", action="store_true", help="skip the Ramp rail's floor and phases")
     parser.add_argument("--ramp-memory-scale", type=int, default=4,
                         help="Ramp's peak memory at N and at this x N objects per company (0: skip)")
+    parser.add_argument("--rail-rounds", type=int, default=3,
+                        help="each rail's floor and first sync, alternated this many times; the middle run of each "
+                        "is the figure (one run's noise is larger than the 1.5x target's margin)")
     parser.add_argument("--no-warmup", action="store_true", help="skip the untimed first read (tiny smoke runs)")
     return parser.parse_args(argv)
 
@@ -49,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
                   storage=args.dagster_storage, stripe=not args.no_stripe,
                   stripe_memory_scale=args.stripe_memory_scale, plaid=not args.no_plaid,
                   plaid_memory_scale=args.plaid_memory_scale, ramp=not args.no_ramp,
-                  ramp_memory_scale=args.ramp_memory_scale)
+                  ramp_memory_scale=args.ramp_memory_scale, rail_rounds=args.rail_rounds)
     default = args.out.resolve() / "results-profile.json" if args.profile else DEFAULT_OUT.parent / "results.json"
     results_path = args.results or default
     report.write(figures, results_path)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from bench.queries import QUERIES
-from bench.report import PHASE_LABELS
+from bench.report import PHASE_LABELS, rounds_text
 from bench.storage import describe, recorded_storage
 
 RATE_PHASES = ("floor", "dlt_default", "dlt_tuned", "phase1_initial")
@@ -71,7 +71,7 @@ def stripe(figures: dict) -> str:
                     f"{e['cpu_seconds'] + e['server_cpu_seconds']:.1f} | {e['others_cpu_seconds']} |")
     qbo = st["qbo_extract_log_vs_floor"]
     rows += ["", f"Extract + log over the floor: QBO {f'{qbo:.2f}x' if qbo is not None else 'n/a'}, Stripe "
-                 f"{st['extract_log_vs_floor']:.2f}x. Stripe objects: {st['objects_total']:,} "
+                 f"{st['extract_log_vs_floor']:.2f}x{rounds_text(st)}. Stripe objects: {st['objects_total']:,} "
                  f"({st['share_of_qbo_objects']:.1%} of QBO's): "
                  + ", ".join(f"{k} {v:,}" for k, v in st["objects_by_entity"].items()) + ".", ""]
     rows += ["| incremental step | clock | seconds | events (fetched across entities) | requests | rows logged "
@@ -103,7 +103,7 @@ def _rail_head(figures: dict, rail: str, title: str) -> list[str]:
                     f"{e['cpu_seconds'] + e['server_cpu_seconds']:.1f} | {e['others_cpu_seconds']} |")
     qbo = r["qbo_extract_log_vs_floor"]
     return rows + ["", f"Extract + log over the floor: QBO {f'{qbo:.2f}x' if qbo is not None else 'n/a'}, {title} "
-                       f"{r['extract_log_vs_floor']:.2f}x. {title} objects: {r['objects_total']:,} "
+                       f"{r['extract_log_vs_floor']:.2f}x{rounds_text(r)}. {title} objects: {r['objects_total']:,} "
                        f"({r['share_of_qbo_objects']:.1%} of QBO's) in {r['pages']:,} pages: "
                        + ", ".join(f"{k} {v:,}" for k, v in r["objects_by_entity"].items()) + ".", ""]
 

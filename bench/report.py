@@ -130,6 +130,9 @@ def rail_summary(figures: dict, rail: str) -> dict:
     }  # fmt: skip
     if "log_rows_by_entity" in initial:
         summary["log_rows_initial_by_entity"] = initial["log_rows_by_entity"]
+    if "rounds_seconds" in floor:  # the figures above are each side's middle round (bench.rail_sandbox.first_syncs)
+        summary["rounds"] = [{"floor_seconds": f, "extract_log_seconds": o, "extract_log_vs_floor": _div(o, f)}
+                             for f, o in zip(floor["rounds_seconds"], initial["rounds_seconds"])]
     if f"{rail}_incremental" in phases:
         keep = ("step", "clock_step_hours", "seconds", "requests", "log_rows_added", *INCREMENTAL_FIGURES[rail])
         summary["incremental"] = [{k: step.get(k) for k in keep} for step in phases[f"{rail}_incremental"]["steps"]]
@@ -276,9 +279,9 @@ def stripe_lines(figures: dict) -> list[str]:
     qbo = st["qbo_extract_log_vs_floor"]
     qbo = f"{qbo:.2f}x" if qbo is not None else "n/a"
     lines.append(f"extract + log / floor: QBO {qbo} (target 3.0x), Stripe {st['extract_log_vs_floor']:.2f}x "
-                 f"(target 1.5x); Stripe {st['objects_total']:,} objects ({st['share_of_qbo_objects']:.1%} of "
-                 f"QBO's {figures['floor_objects']:,}): " + ", ".join(f"{k} {v:,}" for k, v in
-                                                                     st["objects_by_entity"].items()))
+                 f"(target 1.5x{rounds_text(st)}); Stripe {st['objects_total']:,} objects "
+                 f"({st['share_of_qbo_objects']:.1%} of QBO's {figures['floor_objects']:,}): "
+                 + ", ".join(f"{k} {v:,}" for k, v in st["objects_by_entity"].items()))
     for step in st.get("incremental", []):
         per = f"{step['ms_per_event']:.1f} ms/event" if step["ms_per_event"] is not None else "no events"
         beyond = step.get("ms_per_event_beyond_nothing_changed")
@@ -309,10 +312,20 @@ def _rail_head(figures: dict, rail: str, title: str) -> list[str]:
     qbo = r["qbo_extract_log_vs_floor"]
     qbo = f"{qbo:.2f}x" if qbo is not None else "n/a"
     lines.append(f"extract + log / floor: QBO {qbo} (target 3.0x), {title} {r['extract_log_vs_floor']:.2f}x "
-                 f"(target 1.5x); {title} {r['objects_total']:,} objects ({r['share_of_qbo_objects']:.1%} of "
-                 f"QBO's {figures['floor_objects']:,}) in {r['pages']:,} pages: "
+                 f"(target 1.5x{rounds_text(r)}); {title} {r['objects_total']:,} objects "
+                 f"({r['share_of_qbo_objects']:.1%} of QBO's {figures['floor_objects']:,}) in {r['pages']:,} pages: "
                  + ", ".join(f"{k} {v:,}" for k, v in r["objects_by_entity"].items()))
     return lines
+
+
+def rounds_text(summary: dict) -> str:
+    """Each round's floor and first-sync seconds and their ratio, when the rail's figures are middle rounds."""
+    rounds = summary.get("rounds", [])
+    if len(rounds) < 2:
+        return ""
+    cells = ", ".join(f"{r['floor_seconds']:.2f} / {r['extract_log_seconds']:.2f} s = {r['extract_log_vs_floor']:.2f}x"
+                      for r in rounds)
+    return f"; middle of {len(rounds)} rounds ({cells})"
 
 
 def _per_row(step: dict) -> str:

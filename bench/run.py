@@ -41,9 +41,10 @@ def _own_cpu() -> float:
 class Bench:
     """One benchmark run: a workload, an output folder, the sandbox, and what each child reported."""
 
-    def __init__(self, workload: Workload, root: Path, served: Served, profile: bool, storage: str) -> None:
+    def __init__(self, workload: Workload, root: Path, served: Served, profile: bool, storage: str,
+                 rail_rounds: int = 1) -> None:
         self.workload, self.paths, self.served, self.profile = workload, Paths(root), served, profile
-        self.storage = storage
+        self.storage, self.rail_rounds = storage, rail_rounds
         # With batching on, a run's per-partition events reach a Postgres event log in batches (sqlite: one by one).
         self.figures: dict = {
             "workload": workload.to_json(), "phases": {}, "dagster_storage": storage_settings(storage)
@@ -107,14 +108,17 @@ def fresh_folder(root: Path) -> None:
 
 def run(workload: Workload, root: Path, *, dlt_modes: tuple[str, ...], profile: bool = False,
         warmup: bool = True, storage: str = "sqlite", stripe: bool = True, stripe_memory_scale: int = 4,
-        plaid: bool = True, plaid_memory_scale: int = 4, ramp: bool = True, ramp_memory_scale: int = 4) -> dict:
+        plaid: bool = True, plaid_memory_scale: int = 4, ramp: bool = True, ramp_memory_scale: int = 4,
+        rail_rounds: int = 3) -> dict:
+    if rail_rounds < 1:
+        raise SystemExit(f"bench: --rail-rounds must be at least 1, got {rail_rounds}")
     missing = missing_settings(storage)
     if missing:
         raise SystemExit(f"bench: --dagster-storage {storage} reads {', '.join(missing)} from the environment; "
                          "set them (docs/performance.md, \"Dagster's storage\")")
     fresh_folder(root)
     with serve(workload, Paths(root)) as served:
-        bench = Bench(workload, root, served, profile, storage)
+        bench = Bench(workload, root, served, profile, storage, rail_rounds)
         figures = bench.figures
         if warmup:  # the first reader of a fresh server pays for cold caches; nobody is timed on that
             bench.child("warmup", "floor")

@@ -46,6 +46,7 @@ def test_tiny_benchmark_reports_every_figure_and_its_gate_fails_when_a_promise_b
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--tenants", "1", "--objects", "120", "--depths", "", "--dlt", "",
          "--no-warmup", "--stripe-memory-scale", "0", "--plaid-memory-scale", "0", "--ramp-memory-scale", "0",
+         "--rail-rounds", "2",
          "--out", str(tmp_path / "out"), "--results", str(results)],
         cwd=REPO, capture_output=True, text=True, timeout=300,
         env={k: v for k, v in os.environ.items() if k != SUBSET_PLANNED_EVENTS},
@@ -85,6 +86,14 @@ def test_tiny_benchmark_reports_every_figure_and_its_gate_fails_when_a_promise_b
     assert all(s["requests"] > 0 and s["objects_read"] > 0 for s in ramp["incremental"])
     assert ramp["incremental"][0]["log_rows_added"] == 0 < ramp["incremental"][2]["log_rows_added"]
     assert "ramp ours: extract + log" in done.stdout and "Ramp extract + log seconds" in done.stdout
+    for rail in ("stripe", "plaid", "ramp"):  # each rail's floor and first sync ran twice; the middle run is the figure
+        rounds, phases = figures[rail]["rounds"], figures["phases"]
+        assert len(rounds) == 2 and all(r["extract_log_vs_floor"] > 0 for r in rounds)
+        assert phases[f"{rail}_floor"]["seconds"] == max(r["floor_seconds"] for r in rounds)
+        assert phases[f"{rail}_initial"]["seconds"] == max(r["extract_log_seconds"] for r in rounds)
+        assert figures[rail]["extract_log_vs_floor"] == round(phases[f"{rail}_initial"]["seconds"]
+                                                              / phases[f"{rail}_floor"]["seconds"], 4)
+    assert "middle of 2 rounds" in done.stdout
     storage = figures["dagster_storage"]  # what the run's Dagster storage was, in the results and the table
     assert storage["kind"] == "sqlite" and storage["planned_events"] == "per partition"
     assert "storage sqlite, event batch size" in done.stdout and "planned events per partition" in done.stdout
