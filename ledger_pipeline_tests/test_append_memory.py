@@ -13,6 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from ledger_pipeline.defs.resources import LedgerDuckDB
+from ledger_pipeline.lib import entity_log
 from ledger_pipeline.lib.entity_log import LogWriter, Observation
 
 ROWS = 4_000
@@ -38,3 +39,21 @@ def test_log_appends_leave_no_arrow_memory_behind_inside_the_transaction(tmp_pat
         conn.execute("commit")
     assert logged[0] == 3 * ROWS and logged[1] > 3 * ROWS * PAYLOAD_BYTES
     assert max(held) < 2**20, f"Arrow bytes still allocated after each append: {held}"
+
+
+def test_a_sync_of_large_objects_inserts_once_two_megabytes_of_payload_are_staged(tmp_path: Path) -> None:
+    """Well before `batch_size` rows: what waits in Python for an insert is bounded by its size, not its count."""
+    page = 500  # 1 MB of payload a page (2,000-character notes)
+    assert page * PAYLOAD_BYTES * 2 >= entity_log.BATCH_PAYLOAD_CHARS > page * PAYLOAD_BYTES
+    with LedgerDuckDB(database=str(tmp_path / "ledger.duckdb")).ledger() as conn:
+        conn.execute("begin")
+        writer = LogWriter(conn, "acme", "qbo", "Bill", "run-1", datetime(2026, 1, 1, tzinfo=UTC), batch_size=5_000)
+        in_log = []
+        for start in range(0, 3 * page, page):
+            assert writer.stage(_observations(start)[:page]) == page
+            in_log.append(conn.execute("select count(*) from raw.entity_log").fetchall()[0][0])
+        writer.flush()
+        logged = conn.execute("select count(*), count(distinct seq) from raw.entity_log").fetchall()[0]
+        conn.execute("commit")
+    assert in_log == [0, 2 * page, 2 * page]  # the second page reached 2 MB: both went in, the third waits
+    assert logged == (3 * page, 3 * page)

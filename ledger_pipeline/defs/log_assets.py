@@ -35,7 +35,8 @@ class SyncConfig(dg.Config):
     """Per-run knobs of a rail sync (set them in the launchpad)."""
 
     sweep: Literal["auto", "always", "never"] = "auto"  # auto: sweep ids when rail and log counts differ
-    batch_size: int = Field(default=5_000, gt=0)  # objects per bulk insert into the log (and held in memory)
+    # objects per bulk insert into the log (and held in memory until it), or fewer once 2 MB of payload wait
+    batch_size: int = Field(default=5_000, gt=0)
     # chain_intact re-verifies every chain from its first row and compares every head ever recorded
     # (the nightly audit); by default it verifies the rows after the last head a passing check vouched for.
     full_audit: bool = False

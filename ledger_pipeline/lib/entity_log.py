@@ -24,6 +24,10 @@ HEAD_CACHE_ENTITIES = 20_000  # ~6 MB of heads kept per sync; beyond it each bat
 # Up to this many ids go to the head query as a list: on a log of 1,000 tenants' interleaved syncs (1.39M rows)
 # 3-4 ms for 5-150 ids against 9-14 ms as a join; a join above (5,000 ids of a 1M tenant: 26 against 37 ms).
 HEAD_IDS_AS_LIST = 1_000
+# Payload text staged before an insert, beside the row count (`batch_size`): what an insert holds at once (the rows,
+# their Arrow copy, DuckDB's reading of it) stays alike whatever the objects' size. A 5,000-row insert of 1.5 KB
+# Plaid transactions left the process 50-65 MB larger than 500-row ones did, in one transaction of 21,800 rows.
+BATCH_PAYLOAD_CHARS = 2_000_000
 LOG_COLUMNS = (
     "seq", "tenant_id", "rail", "entity_type", "entity_id", "op", "source", "source_version",
     "source_updated_at", "observed_at", "payload", "changes", "payload_hash", "prev_hash", "row_hash", "run_id",
@@ -131,6 +135,7 @@ class LogWriter:
     _chain_was_empty: bool = field(default=False, init=False, repr=False)
     _hash: chain.ChainHasher = field(init=False, repr=False)
     _staged: list[tuple] = field(default_factory=list, init=False, repr=False)
+    _staged_chars: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._hash = chain.ChainHasher(self.tenant_id, self.rail, self.entity_type, self.observed_at, self.run_id)
@@ -158,12 +163,13 @@ class LogWriter:
     def flush(self) -> None:
         """Insert the staged rows (still inside the caller's transaction)."""
         if self._staged:
-            rows, self._staged = self._staged, []
+            rows, self._staged, self._staged_chars = self._staged, [], 0
             self._insert(rows)
 
     def stage(self, observations: Sequence[Observation]) -> int:
         """Chain the observations that differ from their entity's last logged version; return how many. Their rows
-        are inserted once `batch_size` are staged, at `flush`, or before the log is read."""
+        are inserted once `batch_size` rows or BATCH_PAYLOAD_CHARS of payload are staged, at `flush`, or before the
+        log is read."""
         if not observations:
             return 0
         texts = [canonical_json(obs.payload) for obs in observations]
@@ -176,6 +182,7 @@ class LogWriter:
         stats = self.stats
         stats.seen += len(observations)
         unseen = 0  # deletes of entities never logged
+        chars = 0  # payload text of the rows staged here
         for obs, payload, payload_hash in zip(observations, texts, hashes):
             head = heads[obs.entity_id]
             # A delete of something never logged (created and deleted between two syncs) changes no mirror: it is
@@ -205,6 +212,7 @@ class LogWriter:
             heads[obs.entity_id] = _Head(next_seq, payload_hash, op, payload)
             stats.head_seq, stats.head_hash = next_seq, row_hash
             ops.append(op)
+            chars += len(payload)
             next_seq += 1
         self.next_seq = next_seq
         stats.unchanged += len(observations) - len(rows)
@@ -214,7 +222,8 @@ class LogWriter:
                                                            stats.updated + ops.count("updated"),
                                                            stats.deleted + ops.count("deleted") - unseen)  # fmt: skip
         self._staged.extend(rows)
-        if len(self._staged) >= self.batch_size:
+        self._staged_chars += chars
+        if len(self._staged) >= self.batch_size or self._staged_chars >= BATCH_PAYLOAD_CHARS:
             self.flush()
         self._remember(heads)
         return len(rows)
