@@ -3,6 +3,7 @@ still lets go of the file: checkpointed, unlocked, usable by the next process, a
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ledger_pipeline.defs.resources import LedgerDuckDB
-from ledger_pipeline.lib import duckdb_host, warehouse
+from ledger_pipeline.lib import duckdb_host, ledger_views, sql_models, warehouse
 
 ROOT = Path(__file__).resolve().parents[1]
 # Another process opens the file read-write at once (wait=0: no retrying on DuckDB's file lock) and counts.
@@ -93,3 +94,37 @@ def test_duckdb_memory_is_capped_by_the_setting_and_a_bad_setting_is_named(tmp_p
     monkeypatch.setenv("LEDGER_DUCKDB_MEMORY_LIMIT", "lots")
     with pytest.raises(ValueError, match="LEDGER_DUCKDB_MEMORY_LIMIT='lots'"):
         warehouse.connect(tmp_path / "other.duckdb")
+
+
+# Another process opens a ledger whose views are current, as a sync or an operator command does, and tells
+# whether it parsed the models' SQL (ordering them does: most of a second a process).
+_OPEN_CURRENT = """
+import sys
+from ledger_pipeline.lib import ledger_views, sql_models, warehouse
+conn = warehouse.connect(sys.argv[1], wait=0)
+ledger_views.ensure(conn)
+conn.close()
+print(sql_models.load_models.cache_info().currsize)
+"""
+
+
+def test_a_writer_finds_its_views_current_without_parsing_the_models(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "ledger.duckdb"
+    conn = warehouse.connect(path)
+    ledger_views.ensure(conn)
+    conn.close()
+    done = subprocess.run([sys.executable, "-c", _OPEN_CURRENT, str(path)], capture_output=True, text=True, cwd=ROOT,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["0"]
+
+    # ... and the fingerprint still follows every model's text: one comment more makes the views outdated.
+    models = sql_models.read_models()
+    edited = (dataclasses.replace(models[-1], sql=models[-1].sql + "\n-- edited\n"), *models[:-1])
+    current = ledger_views.fingerprint()
+    monkeypatch.setattr(ledger_views, "read_models", lambda: edited)
+    ledger_views.fingerprint.cache_clear()
+    try:
+        assert ledger_views.fingerprint() != current
+    finally:
+        ledger_views.fingerprint.cache_clear()

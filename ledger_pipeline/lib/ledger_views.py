@@ -9,13 +9,14 @@ import duckdb
 
 from ledger_pipeline.lib import model_views, rails, warehouse
 from ledger_pipeline.lib.canonical import sha256_hex
-from ledger_pipeline.lib.sql_models import load_models
+from ledger_pipeline.lib.sql_models import load_models, read_models
 
 
 @functools.cache
 def fingerprint() -> str:
-    """What the view SQL of this code hashes to (the code and its SQL files do not change within a process)."""
-    models = "".join(m.body for m in load_models())
+    """What the view SQL of this code hashes to (the code and its SQL files do not change within a process): the
+    models' text, in name order (a writer that finds its views current never parses their SQL)."""
+    models = "".join(m.name + m.body for m in read_models())
     macros = (model_views.MONEY_MACRO, *rails.macros())
     return sha256_hex(repr(rails.log_views()) + "".join(macros) + model_views.AS_OF_MACRO + models)
 
